@@ -1,0 +1,180 @@
+"""Turn a route function's type hints into the arguments of one call.
+
+The hints are the contract: a pydantic model parameter is validated from the source's payload
+(HTTP body or query, action payload, EventBridge detail, custom resource properties, SQS/SNS
+message), an envelope type (``HttpRequest``, ``S3Object``, ...) receives the normalised event,
+``Context`` receives the call context, and for HTTP other parameters bind path parameters by name,
+then query parameters. Hints are read once per route, on its first call.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from opsfn.context import Context
+from opsfn.errors import InternalError, ValidationFailed
+from opsfn.events import (
+    CustomResourceRequest,
+    EventBridgeEvent,
+    HttpRequest,
+    S3Object,
+    ScheduleEvent,
+    SnsMessage,
+    SqsMessage,
+)
+from opsfn.paths import template_params
+from opsfn.router import HttpSpec, Route
+
+ENVELOPES: tuple[type, ...] = (
+    HttpRequest, S3Object, SqsMessage, SnsMessage, EventBridgeEvent, ScheduleEvent,
+    CustomResourceRequest,
+)
+_EMPTY = inspect.Parameter.empty
+
+
+@dataclass(slots=True)
+class CallInput:
+    """Everything a source can offer a route for one call."""
+
+    context: Context
+    payload: Callable[[], Any]
+    payload_loc: str
+    envelope: Any = None
+    path_params: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """How one parameter gets its value."""
+
+    name: str
+    kind: str  # context | model | envelope | raw | path | query
+    annotation: Any
+    default: Any
+
+
+def validation_error(exc: Any, prefix: str) -> ValidationFailed:
+    """A pydantic ValidationError as field paths and reasons; input values are never copied."""
+    details = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = ".".join([prefix, *(str(part) for part in error["loc"])])
+        details.append({"loc": loc, "msg": error["msg"], "type": error["type"]})
+    return ValidationFailed(f"invalid {prefix}", details=details)
+
+
+def _is_model(annotation: Any) -> bool:
+    from pydantic import BaseModel
+
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+class Binder:
+    """The parameter plan of one route, built from its signature and type hints."""
+
+    def __init__(self, route: Route) -> None:
+        try:
+            hints = typing.get_type_hints(route.func)
+        except Exception as exc:  # noqa: BLE001 - any failure here is a bug in the route module
+            raise InternalError(f"route {route.handler_name} has unresolvable type hints") from exc
+        path_names = (
+            set(template_params(route.spec.path)) if isinstance(route.spec, HttpSpec) else set()
+        )
+        params: list[Param] = []
+        for name, parameter in inspect.signature(route.func).parameters.items():
+            annotation = hints.get(name, Any)
+            params.append(Param(name, self._kind(route, name, annotation, path_names),
+                                annotation, parameter.default))
+        self.params = tuple(params)
+        self._adapters: dict[str, Any] = {}
+
+    @staticmethod
+    def _kind(route: Route, name: str, annotation: Any, path_names: set[str]) -> str:
+        if annotation is Context:
+            return "context"
+        if isinstance(annotation, type) and issubclass(annotation, ENVELOPES):
+            return "envelope"
+        if _is_model(annotation):
+            return "model"
+        if name in path_names:
+            return "path"
+        if route.source == "http":
+            return "query"
+        origin = typing.get_origin(annotation) or annotation
+        if origin in (dict, Any, object):
+            return "raw"
+        raise InternalError(
+            f"route {route.handler_name}: parameter {name!r} has no source (annotate it with a "
+            "model, an event type, Context or dict)"
+        )
+
+    def _adapter(self, param: Param) -> Any:
+        adapter = self._adapters.get(param.name)
+        if adapter is None:
+            from pydantic import TypeAdapter
+
+            adapter = TypeAdapter(param.annotation)
+            self._adapters[param.name] = adapter
+        return adapter
+
+    def _scalar(self, param: Param, raw: str | None, loc: str) -> Any:
+        if raw is None:
+            if param.default is not _EMPTY:
+                return param.default
+            raise ValidationFailed(
+                f"missing {loc}", details=[{"loc": loc, "msg": "Field required", "type": "missing"}]
+            )
+        if param.annotation in (str, Any):
+            return raw
+        from pydantic import ValidationError
+
+        try:
+            return self._adapter(param).validate_strings(raw)
+        except ValidationError as exc:
+            raise validation_error(exc, loc) from None
+
+    def bind(self, call: CallInput) -> dict[str, Any]:
+        """Keyword arguments for one call; ValidationFailed names the field paths."""
+        kwargs: dict[str, Any] = {}
+        for param in self.params:
+            if param.kind == "context":
+                kwargs[param.name] = call.context
+            elif param.kind == "envelope":
+                if not isinstance(call.envelope, param.annotation):
+                    raise InternalError(
+                        f"{param.annotation.__name__} is not available from {call.context.source}"
+                    )
+                kwargs[param.name] = call.envelope
+            elif param.kind == "model":
+                kwargs[param.name] = self._model(param, call)
+            elif param.kind == "raw":
+                kwargs[param.name] = call.payload()
+            elif param.kind == "path":
+                kwargs[param.name] = self._scalar(param, call.path_params.get(param.name),
+                                                  f"path.{param.name}")
+            else:
+                kwargs[param.name] = self._scalar(param, call.query.get(param.name),
+                                                  f"query.{param.name}")
+        return kwargs
+
+    def _model(self, param: Param, call: CallInput) -> Any:
+        from pydantic import ValidationError
+
+        payload = call.payload()
+        try:
+            return param.annotation.model_validate(payload)
+        except ValidationError as exc:
+            raise validation_error(exc, call.payload_loc) from None
+
+
+def binder_for(route: Route) -> Binder:
+    """The route's binder, built once and kept on the route."""
+    binder = route.binder
+    if binder is None:
+        binder = Binder(route)
+        route.binder = binder
+    return binder  # type: ignore[no-any-return]

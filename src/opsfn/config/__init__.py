@@ -1,0 +1,1 @@
+"""Settings sections, one module per domain; ``opsfn.settings.Settings`` joins them."""

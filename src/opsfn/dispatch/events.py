@@ -1,0 +1,48 @@
+"""Schedules and EventBridge rules: one event, one route; failures raise for Lambda's retries."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic_core import to_jsonable_python
+
+from opsfn.binding import CallInput
+from opsfn.calls import Invocation, run_route
+from opsfn.errors import NotFound
+from opsfn.events.eventbridge import ScheduleEvent, parse_event, schedule_name
+from opsfn.settings import get_settings
+
+if TYPE_CHECKING:
+    from opsfn.app import App
+
+
+def dispatch_schedule(app: App, event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
+    """Run the schedule named by the rule or schedule ARN (a configured prefix is stripped)."""
+    parsed = parse_event(event)
+    name = schedule_name(parsed)
+    if name is None:
+        raise NotFound("schedule event names no rule or schedule")
+    route = app.registry.schedules.get(name)
+    prefix = get_settings().schedule_prefix if route is None else ""
+    if route is None and prefix and name.startswith(prefix):
+        route = app.registry.schedules.get(name[len(prefix):])
+    if route is None:
+        raise NotFound(f"no schedule route named {name[:128]!r}")
+    schedule = ScheduleEvent(name=name, id=parsed.id, time=parsed.time, source=parsed.source)
+    context = invocation.context_for(route, "schedule")
+    result = run_route(route, CallInput(context, lambda: parsed.detail, "detail", schedule),
+                       invocation)
+    return {"schedule": route.label, "result": to_jsonable_python(result)}
+
+
+def dispatch_eventbridge(app: App, event: dict[str, Any], invocation: Invocation
+                         ) -> dict[str, Any]:
+    """Run the route declared for the event's source and detail-type."""
+    parsed = parse_event(event)
+    route = app.registry.eventbridge_route(parsed.source, parsed.detail_type)
+    if route is None:
+        raise NotFound(f"no EventBridge route for source {parsed.source[:64]!r}")
+    context = invocation.context_for(route, "eventbridge")
+    result = run_route(route, CallInput(context, lambda: parsed.detail, "detail", parsed),
+                       invocation)
+    return {"eventbridge": route.label, "result": to_jsonable_python(result)}

@@ -1,0 +1,88 @@
+"""HTTP dispatch: route lookup by path and method, replies in the source's format."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic_core import to_jsonable_python
+
+from opsfn.binding import CallInput
+from opsfn.calls import Invocation, run_route
+from opsfn.errors import MethodNotAllowed, NotFound, OpsfnError
+from opsfn.events.http import HttpRequest, Response, parse_request, render_response
+from opsfn.router import Route
+from opsfn.observability import get_logger
+from opsfn.settings import get_settings
+
+if TYPE_CHECKING:
+    from opsfn.app import App
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def find_route(app: App, request: HttpRequest) -> Route:
+    """The route for the request's method and path; 404 or 405 otherwise."""
+    methods: dict[str, Any] | None = None
+    if request.route_template is not None:
+        methods = app.registry.http.by_template(request.route_template)
+        params = request.path_params
+    if methods is None:
+        found = app.registry.http.lookup(request.path)
+        if found is None:
+            raise NotFound("no route for this path")
+        methods, params = found
+    route = methods.get(request.method)
+    if route is None and request.method == "HEAD":
+        route = methods.get("GET")
+    if route is None:
+        raise MethodNotAllowed(f"method {request.method} not allowed here", allowed=sorted(methods))
+    request.path_params = params
+    return route  # type: ignore[no-any-return]
+
+
+def _payload(request: HttpRequest) -> Any:
+    if request.method in _BODY_METHODS:
+        return request.json()
+    return dict(request.query)
+
+
+def as_response(result: Any) -> Response:
+    """A route's return value as a Response: None is 204, anything else JSON with 200."""
+    if isinstance(result, Response):
+        if result.body is not None and not isinstance(result.body, str | bytes | bytearray):
+            result.body = to_jsonable_python(result.body, by_alias=True)
+        return result
+    if result is None:
+        return Response(status=204)
+    return Response(status=200, body=to_jsonable_python(result, by_alias=True))
+
+
+def error_response(error: OpsfnError) -> Response:
+    """The JSON error body for a typed error (never a trace or an internal message)."""
+    headers = {}
+    if isinstance(error, MethodNotAllowed):
+        headers["allow"] = ", ".join(error.allowed)
+    return Response(status=error.status, body=error.to_dict(), headers=headers)
+
+
+def dispatch(app: App, event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
+    """Serve one HTTP event; every outcome is an HTTP reply."""
+    settings = None
+    try:
+        settings = get_settings()
+        request = parse_request(invocation.kind, event, settings.max_body_bytes)
+        if request.request_id:
+            invocation.request_id = request.request_id
+            get_logger().set_correlation_id(request.request_id)
+        route = find_route(app, request)
+        context = invocation.context_for(route)
+        call = CallInput(context, lambda: _payload(request), "body" if request.method in
+                         _BODY_METHODS else "query", request, request.path_params, request.query)
+        response = as_response(run_route(route, call, invocation))
+    except OpsfnError as error:
+        response = error_response(error)
+    extra = {"access-control-allow-origin": settings.cors_origin} if settings and \
+        settings.cors_origin else None
+    if response.status >= 400 and "cache-control" not in response.headers:
+        response.headers["cache-control"] = "no-store"
+    return render_response(invocation.kind, event, response, extra)

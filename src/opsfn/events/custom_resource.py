@@ -1,0 +1,175 @@
+"""CloudFormation custom resources: the request, the answer body, and the one answer PUT.
+
+CloudFormation waits (up to an hour) for one PUT to the presigned ``ResponseURL``. The answer must
+be at most 4,096 bytes, carry a stable ``PhysicalResourceId`` and be sent exactly once; a non-2xx
+answer from S3 means CloudFormation never saw it, so it counts as a failure and is retried within a
+bounded time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+MAX_RESPONSE_BYTES = 4096
+_REASON_SUFFIX = " [truncated]"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomResourceRequest:
+    """The fields of a custom resource request a route may need."""
+
+    request_type: Literal["Create", "Update", "Delete"]
+    resource_type: str
+    response_url: str
+    stack_id: str
+    request_id: str
+    logical_resource_id: str
+    physical_resource_id: str | None
+    properties: dict[str, Any]
+    old_properties: dict[str, Any] | None
+
+    def default_physical_id(self) -> str:
+        """A stable id from stack and logical id, so a retried Create gets the same one."""
+        digest = hashlib.sha256(f"{self.stack_id}|{self.logical_resource_id}".encode()).hexdigest()
+        return f"{self.logical_resource_id[:80]}-{digest[:16]}"
+
+
+@dataclass(slots=True)
+class CustomResourceResult:
+    """What a custom resource route may return: a physical id, Data, and NoEcho for secrets."""
+
+    physical_resource_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    no_echo: bool = False
+
+
+def _text(event: dict[str, Any], key: str) -> str:
+    value = event.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def parse_request(event: dict[str, Any]) -> CustomResourceRequest:
+    """Normalise a request; ``ServiceToken`` is dropped from the properties."""
+    properties = event.get("ResourceProperties")
+    properties = dict(properties) if isinstance(properties, dict) else {}
+    properties.pop("ServiceToken", None)
+    old = event.get("OldResourceProperties")
+    old_properties = dict(old) if isinstance(old, dict) else None
+    if old_properties is not None:
+        old_properties.pop("ServiceToken", None)
+    physical = event.get("PhysicalResourceId")
+    return CustomResourceRequest(
+        request_type=event["RequestType"],
+        resource_type=_text(event, "ResourceType"),
+        response_url=_text(event, "ResponseURL"),
+        stack_id=_text(event, "StackId"),
+        request_id=_text(event, "RequestId"),
+        logical_resource_id=_text(event, "LogicalResourceId"),
+        physical_resource_id=physical if isinstance(physical, str) and physical else None,
+        properties=properties,
+        old_properties=old_properties,
+    )
+
+
+def _fit(body: dict[str, Any]) -> bytes:
+    encoded = json.dumps(body, separators=(",", ":"), default=str).encode()
+    if len(encoded) <= MAX_RESPONSE_BYTES:
+        return encoded
+    reason = str(body.get("Reason", ""))
+    overflow = len(encoded) - MAX_RESPONSE_BYTES
+    keep = max(0, len(reason.encode()) - overflow - len(_REASON_SUFFIX) - 8)
+    body["Reason"] = reason.encode()[:keep].decode("utf-8", "ignore") + _REASON_SUFFIX
+    encoded = json.dumps(body, separators=(",", ":"), default=str).encode()
+    if len(encoded) <= MAX_RESPONSE_BYTES:
+        return encoded
+    # Data alone is too large: CloudFormation would reject it, so answer FAILED and say why.
+    body.update(Status="FAILED", Data={}, Reason="response Data exceeds 4096 bytes")
+    body.pop("NoEcho", None)
+    return json.dumps(body, separators=(",", ":"), default=str).encode()
+
+
+def response_body(
+    request: CustomResourceRequest,
+    *,
+    status: Literal["SUCCESS", "FAILED"],
+    reason: str,
+    physical_resource_id: str,
+    data: dict[str, Any] | None = None,
+    no_echo: bool = False,
+) -> bytes:
+    """The JSON CloudFormation expects, at most 4,096 bytes (the Reason is cut to fit)."""
+    body: dict[str, Any] = {
+        "Status": status,
+        "Reason": reason or status,
+        "PhysicalResourceId": physical_resource_id,
+        "StackId": request.stack_id,
+        "RequestId": request.request_id,
+        "LogicalResourceId": request.logical_resource_id,
+        "NoEcho": no_echo,
+        "Data": data or {},
+    }
+    return _fit(body)
+
+
+@dataclass(frozen=True, slots=True)
+class SendPolicy:
+    """How hard to try: attempts, per-attempt socket timeout and the pause between attempts."""
+
+    attempts: int = 4
+    timeout_s: float = 5.0
+    backoff_s: float = 0.5
+
+
+def safe_url_for_logs(url: str) -> str:
+    """Scheme, host and path only: the query of a presigned URL is a credential."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{parts.path}"
+
+
+def send_response(
+    url: str,
+    body: bytes,
+    *,
+    policy: SendPolicy,
+    deadline: Callable[[], float],
+) -> tuple[bool, str]:
+    """PUT ``body`` to ``url`` with bounded retries; ``deadline()`` gives seconds left.
+
+    Returns (delivered, detail). Never raises: the caller has nobody else to tell.
+    """
+    if urlsplit(url).scheme not in ("https", "http"):
+        return False, "ResponseURL is not an http(s) URL"
+    detail = "not attempted"
+    for attempt in range(policy.attempts):
+        left = deadline()
+        if left <= 0.2:
+            return False, f"no time left after {attempt} attempt(s): {detail}"
+        request = urllib.request.Request(  # noqa: S310 - scheme checked above
+            url, data=body, method="PUT",
+            headers={"Content-Type": "", "Content-Length": str(len(body))},
+        )
+        try:
+            with urllib.request.urlopen(  # noqa: S310 - scheme checked above
+                request, timeout=min(policy.timeout_s, left)
+            ) as reply:
+                if 200 <= reply.status < 300:
+                    return True, f"HTTP {reply.status}"
+                detail = f"HTTP {reply.status}"
+        except urllib.error.HTTPError as exc:
+            detail = f"HTTP {exc.code}"
+            if 400 <= exc.code < 500 and exc.code not in (408, 429):
+                return False, detail  # an expired or wrong URL will not heal
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            detail = type(exc).__name__
+        pause = policy.backoff_s * (2**attempt)
+        if attempt + 1 < policy.attempts and deadline() > pause + 0.2:
+            time.sleep(pause)
+    return False, f"gave up after {policy.attempts} attempts: {detail}"

@@ -1,0 +1,38 @@
+"""Health: version, routes per source and the cold-start flag, by action and by ``GET /health``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opsfn.context import Context
+from opsfn.router import Router
+
+router = Router()
+
+def health_report(context: Context) -> dict[str, Any]:
+    """What the function serves, without touching AWS."""
+    from opsfn import __version__
+
+    app = context.app
+    return {
+        "status": "ok",
+        "version": __version__,
+        "cold_start": context.cold_start,
+        "routes": app.registry.counts(),
+        "unresolved_settings": sorted(
+            set(app.registry.s3.unresolved() + app.registry.sqs.unresolved()
+                + app.registry.sns.unresolved())
+        ),
+    }
+
+
+@router.action("health", description="Version, route counts per source, cold-start flag.")
+def health_action(context: Context) -> dict[str, Any]:
+    """The health report for direct invokes."""
+    return health_report(context)
+
+
+@router.get("/health")
+def health_http(context: Context) -> dict[str, Any]:
+    """The health report over HTTP."""
+    return health_report(context)
