@@ -19,9 +19,14 @@ NAMESPACE = "opsfn"
 @lru_cache(maxsize=1)
 def get_logger() -> Any:
     """The Powertools JSON logger for the service."""
+    import logging
+    import sys
+
     from aws_lambda_powertools import Logger
 
-    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
+    # stderr: Lambda sends both streams to CloudWatch, and the CLI keeps stdout for results.
+    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
+                  logger_handler=logging.StreamHandler(sys.stderr))
 
 
 @lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ConfigDict, ValidationError
 
 from opsfn.config.core import CoreSettings
+from opsfn.config.exports import ExportsSettings
 from opsfn.config.imaging import ImagingSettings
 from opsfn.config.operations import OperationsSettings
 from opsfn.config.platform import PlatformSettings
@@ -29,7 +30,8 @@ class InvalidSetting(OpsfnError):
         self.variables = variables
 
 
-class Settings(CoreSettings, ImagingSettings, PlatformSettings, OperationsSettings):
+class Settings(CoreSettings, ImagingSettings, PlatformSettings, ExportsSettings,
+               OperationsSettings):
     """The environment, typed. Field aliases are the variable names."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)

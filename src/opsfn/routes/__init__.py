@@ -1,4 +1,4 @@
-"""The built-in routes, one module per domain. ``ROUTERS`` lists what the handler includes."""
+"""The built-in routes, one module (or package) per domain."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ from opsfn.router import Router
 
 
 def builtin_routers() -> list[Router]:
-    """Every built-in router, imported here so that importing the handler registers them all."""
+    """Every built-in router; importing the handler registers them all.
+
+    One line per domain module. Modules import only light things at import time: AWS clients,
+    imaging, crypto and cache libraries are imported inside the functions that use them.
+    """
     from opsfn.routes import health
 
-    return [health.router]
+    routers = [health.router]
+    return routers

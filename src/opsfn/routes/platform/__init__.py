@@ -1,0 +1,1 @@
+"""Platform operations: TLS materials, SES credentials and rule sets, exports, sync, backups."""
