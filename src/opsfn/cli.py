@@ -16,6 +16,7 @@ from typing import Any
 EXTENSIONS = (
     "opsfn.routes.imaging.cli",
     "opsfn.routes.platform.cli",
+    "opsfn.routes.exports.cli",
     "opsfn.routes.operations.cli",
     "opsfn.local.cli",
     "opsfn.packaging",

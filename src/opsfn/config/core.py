@@ -37,3 +37,15 @@ class CoreSettings(BaseModel):
     cors_origin: str | None = env_field(
         "OPSFN_CORS_ORIGIN", "Access-Control-Allow-Origin sent on HTTP replies (unset: none)."
     )
+
+    # -- shared tables ----------------------------------------------------------------------------
+    lock_table: str | None = env_field(
+        "LOCK_TABLE", "DynamoDB table for short-lived locks (partition key lockId, S; TTL expiresAt)."
+    )
+    audit_table: str | None = env_field(
+        "AUDIT_TABLE", "DynamoDB table of audit records (partition key auditId, S)."
+    )
+    idempotency_table: str | None = env_field(
+        "IDEMPOTENCY_TABLE",
+        "DynamoDB table of idempotency records (partition key id, S; TTL expiration).",
+    )
