@@ -37,3 +37,17 @@ def moto_aws() -> Iterator[None]:
         aws.reset()
         yield
     aws.reset()
+
+
+@pytest.fixture
+def log_lines(caplog: pytest.LogCaptureFixture) -> Iterator[object]:
+    """A function returning every log line of the test as the JSON formatter writes it."""
+    from opsfn.observability import get_logger
+
+    formatter = get_logger().registered_formatter
+    caplog.set_level("DEBUG")
+
+    def lines() -> list[str]:
+        return [formatter.format(record) for record in caplog.records]
+
+    yield lines

@@ -43,9 +43,9 @@ def client(service: str, region: str | None = None) -> Any:
         if found is None:
             import boto3
 
-            found = boto3.session.Session().client(
-                service, region_name=region, endpoint_url=endpoint, config=config()
-            )
+            session: Any = boto3.session.Session()
+            found = session.client(service, region_name=region, endpoint_url=endpoint,
+                                   config=config())
             _clients[key] = found
     return found
 

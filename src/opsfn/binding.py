@@ -67,6 +67,15 @@ def validation_error(exc: Any, prefix: str) -> ValidationFailed:
     return ValidationFailed(f"invalid {prefix}", details=details)
 
 
+def _envelope_type(annotation: Any) -> type | None:
+    """The envelope class of ``X`` or ``X | None``, else None."""
+    candidates = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    if len(candidates) == 1 and isinstance(candidates[0], type) and issubclass(candidates[0],
+                                                                               ENVELOPES):
+        return candidates[0]
+    return None
+
+
 def _is_model(annotation: Any) -> bool:
     from pydantic import BaseModel
 
@@ -79,7 +88,7 @@ class Binder:
     def __init__(self, route: Route) -> None:
         try:
             hints = typing.get_type_hints(route.func)
-        except Exception as exc:  # noqa: BLE001 - any failure here is a bug in the route module
+        except Exception as exc:
             raise InternalError(f"route {route.handler_name} has unresolvable type hints") from exc
         path_names = (
             set(template_params(route.spec.path)) if isinstance(route.spec, HttpSpec) else set()
@@ -96,7 +105,7 @@ class Binder:
     def _kind(route: Route, name: str, annotation: Any, path_names: set[str]) -> str:
         if annotation is Context:
             return "context"
-        if isinstance(annotation, type) and issubclass(annotation, ENVELOPES):
+        if _envelope_type(annotation) is not None:
             return "envelope"
         if _is_model(annotation):
             return "model"
@@ -144,11 +153,16 @@ class Binder:
             if param.kind == "context":
                 kwargs[param.name] = call.context
             elif param.kind == "envelope":
-                if not isinstance(call.envelope, param.annotation):
+                wanted = _envelope_type(param.annotation)
+                if isinstance(call.envelope, wanted):  # type: ignore[arg-type]
+                    kwargs[param.name] = call.envelope
+                elif param.default is not _EMPTY:
+                    kwargs[param.name] = param.default
+                else:
                     raise InternalError(
-                        f"{param.annotation.__name__} is not available from {call.context.source}"
+                        f"{getattr(wanted, '__name__', wanted)} is not available from "
+                        f"{call.context.source}"
                     )
-                kwargs[param.name] = call.envelope
             elif param.kind == "model":
                 kwargs[param.name] = self._model(param, call)
             elif param.kind == "raw":

@@ -109,9 +109,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     if args.function:
         return _invoke_remote(args.function, event)
     if args.local:
-        from opsfn.local.client import invoke_local
-
-        return invoke_local(event, args.local_url)
+        local_client: Any = importlib.import_module("opsfn.local.client")
+        return int(local_client.invoke_local(event, args.local_url))
     from opsfn.testing import FakeLambdaContext
 
     try:

@@ -131,67 +131,91 @@ def _s3_targets(app: App, objects: list[s3_events.S3Object]) -> list[str]:
     return lines
 
 
-def explain(app: App, event: Any) -> list[str]:
-    """Lines saying which kind the event is and which route(s) would run, or why none would."""
+def _route_line(route: Route | None, missing: str) -> list[str]:
+    return [f"route: {route.label} -> {route.handler_name}" if route else f"route: none ({missing})"]
+
+
+def _explain_http(app: App, kind: str, event: dict[str, Any]) -> list[str]:
     from opsfn.dispatch.http import find_route
-    from opsfn.dispatch.invoke import find_action
     from opsfn.events.http import parse_request
+
+    return _route_line(find_route(app, parse_request(kind, event, 1 << 30)), "")
+
+
+def _explain_invoke(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    from opsfn.dispatch.invoke import find_action
+
+    return _route_line(find_action(app, str(event["action"])), "")
+
+
+def _explain_s3(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    objects = s3_events.objects_in(event, kind) or []
+    return [f"objects: {len(objects)}", *_s3_targets(app, objects)]
+
+
+def _explain_sqs_message(app: App, record: Any) -> list[str]:
     from opsfn.events.sqs import parse_record
 
+    message = parse_record(record)
+    if message is None:
+        return ["  record: malformed (would be reported failed)"]
+    body = message.json()
+    if isinstance(body, dict) and isinstance(body.get("action"), str):
+        route = app.registry.actions.get(body["action"])
+        queue_ok = route is not None and isinstance(route.spec, ActionSpec) and route.spec.queue
+        reach = "queue-enabled" if queue_ok else "not reachable from queues"
+        return [f"  message on {message.queue}: action {body['action']!r} ({reach}; "
+                "only from the action queue)"]
+    if app.registry.sqs.get(message.queue):
+        return [f"  message on {message.queue}: sqs route"]
+    objects = s3_events.objects_in(body, "sqs")
+    if objects is not None:
+        return _s3_targets(app, objects)
+    return [f"  message on {message.queue}: SNS envelope or no route"]
+
+
+def _explain_sqs(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    return [line for record in event["Records"] for line in _explain_sqs_message(app, record)]
+
+
+def _explain_schedule(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    name = schedule_name(parse_event(event))
+    return _route_line(app.registry.schedules.get(name or ""), f"no schedule named {name!r}")
+
+
+def _explain_eventbridge(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    parsed = parse_event(event)
+    return _route_line(app.registry.eventbridge_route(parsed.source, parsed.detail_type),
+                       "no rule for this source and detail-type")
+
+
+def _explain_custom_resource(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    return _route_line(app.registry.custom_resources.get(str(event.get("ResourceType"))),
+                       "FAILED on Create/Update, SUCCESS on Delete")
+
+
+def _explain_sns(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    return ["route: the topic's SNS route, or S3 routes for wrapped S3 notifications"]
+
+
+_EXPLAINERS = {
+    "http_v1": _explain_http, "http_v2": _explain_http, "function_url": _explain_http,
+    "alb": _explain_http, "invoke": _explain_invoke, "s3": _explain_s3,
+    "s3_eventbridge": _explain_s3, "sqs": _explain_sqs, "sns": _explain_sns,
+    "schedule": _explain_schedule, "eventbridge": _explain_eventbridge,
+    "custom_resource": _explain_custom_resource,
+}
+
+
+def explain(app: App, event: Any) -> list[str]:
+    """Lines saying which kind the event is and which route(s) would run, or why none would."""
     try:
         detected = detect(event)
     except OpsfnError as error:
         return [f"kind: none ({error.message})"]
-    kind, event = detected.kind, detected.event
-    lines = [f"kind: {kind}"]
+    lines = [f"kind: {detected.kind}"]
     try:
-        if kind in ("http_v1", "http_v2", "function_url", "alb"):
-            request = parse_request(kind, event, 1 << 30)
-            route = find_route(app, request)
-            lines.append(f"route: {route.label} -> {route.handler_name}")
-        elif kind == "invoke":
-            route = find_action(app, str(event["action"]))
-            lines.append(f"route: {route.label} -> {route.handler_name}")
-        elif kind in ("s3", "s3_eventbridge"):
-            objects = s3_events.objects_in(event, kind) or []
-            lines.append(f"objects: {len(objects)}")
-            lines += _s3_targets(app, objects)
-        elif kind == "sqs":
-            for record in event["Records"]:
-                message = parse_record(record)
-                if message is None:
-                    lines.append("  record: malformed (would be reported failed)")
-                    continue
-                body = message.json()
-                if isinstance(body, dict) and isinstance(body.get("action"), str):
-                    route = app.registry.actions.get(body["action"])
-                    queue_ok = route is not None and isinstance(route.spec, ActionSpec) \
-                        and route.spec.queue
-                    lines.append(f"  message on {message.queue}: action {body['action']!r} "
-                                 f"({'queue-enabled' if queue_ok else 'not reachable from queues'};"
-                                 " only from the action queue)")
-                elif app.registry.sqs.get(message.queue):
-                    lines.append(f"  message on {message.queue}: sqs route")
-                else:
-                    objects = s3_events.objects_in(body, "sqs")
-                    lines += _s3_targets(app, objects) if objects is not None else [
-                        f"  message on {message.queue}: SNS envelope or no route"]
-        elif kind == "schedule":
-            name = schedule_name(parse_event(event))
-            route = app.registry.schedules.get(name or "")
-            lines.append(f"route: {route.label} -> {route.handler_name}" if route else
-                         f"route: none (no schedule named {name!r})")
-        elif kind == "eventbridge":
-            parsed = parse_event(event)
-            route = app.registry.eventbridge_route(parsed.source, parsed.detail_type)
-            lines.append(f"route: {route.label} -> {route.handler_name}" if route else
-                         "route: none (no rule for this source and detail-type)")
-        elif kind == "custom_resource":
-            route = app.registry.custom_resources.get(str(event.get("ResourceType")))
-            lines.append(f"route: {route.label} -> {route.handler_name}" if route else
-                         "route: none (FAILED on Create/Update, SUCCESS on Delete)")
-        else:
-            lines.append("route: SNS topic route or wrapped S3 routes")
+        lines += _EXPLAINERS[detected.kind](app, detected.kind, detected.event)
     except OpsfnError as error:
         lines.append(f"route: none ({error.message})")
     return lines

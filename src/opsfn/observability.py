@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import traceback
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 SERVICE = "opsfn"
@@ -40,7 +41,7 @@ def get_tracer() -> Any:
 def safe_frames(exc: BaseException, limit: int = 12) -> list[str]:
     """The traceback as ``file:line in function`` only: messages can hold data, frames cannot."""
     frames = traceback.extract_tb(exc.__traceback__)[-limit:]
-    return [f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in frames]
+    return [f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in frames]
 
 
 def log_unexpected(exc: BaseException, route: str) -> None:

@@ -129,7 +129,7 @@ class Registry:
 
     def counts(self) -> dict[str, int]:
         """Number of routes per source."""
-        counts = dict.fromkeys(SOURCES, 0)
+        counts: dict[str, int] = dict.fromkeys(SOURCES, 0)
         for route in self.routes:
             counts[route.source] += 1
         return counts

@@ -301,7 +301,7 @@ class ResponseURLServer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -313,6 +313,7 @@ class ResponseURLServer:
     def url(self) -> str:
         """A presigned-looking URL on this server."""
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}/cfn-response?X-Amz-Signature=secret-signature"
 
     def close(self) -> None:

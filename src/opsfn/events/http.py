@@ -82,7 +82,7 @@ def _queries(event: dict[str, Any], kind: str) -> tuple[dict[str, str], dict[str
         for key, values in raw_multi.items():
             if isinstance(values, list):
                 multi[str(key)] = [v for v in values if isinstance(v, str)]
-    if kind != "http_v1" and kind != "alb":
+    if kind not in {"http_v1", "alb"}:
         # v2 and Function URLs join repeated parameters with commas in the single map.
         multi = {key: value.split(",") for key, value in single.items()}
     for key, values in multi.items():
@@ -138,8 +138,9 @@ def parse_request(kind: str, event: dict[str, Any], max_body_bytes: int) -> Http
     context = event.get("requestContext")
     context = context if isinstance(context, dict) else {}
     if kind in ("http_v2", "function_url"):
-        http = context.get("http") if isinstance(context.get("http"), dict) else {}
-        method = http.get("method") if isinstance(http.get("method"), str) else ""
+        http = context.get("http")
+        method = http.get("method") if isinstance(http, dict) else None
+        method = method if isinstance(method, str) else ""
         raw_path = event.get("rawPath")
         path = raw_path if isinstance(raw_path, str) else "/"
         if kind == "http_v2":
@@ -150,7 +151,8 @@ def parse_request(kind: str, event: dict[str, Any], max_body_bytes: int) -> Http
             template = route_key.split(" ", 1)[1]
         request_id = context.get("requestId")
     else:
-        method = event.get("httpMethod") if isinstance(event.get("httpMethod"), str) else ""
+        raw_method = event.get("httpMethod")
+        method = raw_method if isinstance(raw_method, str) else ""
         raw_path = event.get("path")
         path = raw_path if isinstance(raw_path, str) else "/"
         resource = event.get("resource")

@@ -1,0 +1,128 @@
+"""Settings, AWS clients, locks, audit, health and import cost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from opsfn import audit, aws, locks
+from opsfn.errors import Conflict, MissingSetting
+from opsfn.handler import app
+from opsfn.settings import InvalidSetting, get_settings, setting_variables
+from opsfn.testing import Client
+
+
+def test_missing_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("UPLOAD_BUCKET", raising=False)
+    with pytest.raises(MissingSetting) as info:
+        get_settings().required("UPLOAD_BUCKET")
+    assert info.value.message == "setting UPLOAD_BUCKET is not configured"
+
+
+def test_invalid_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSFN_MAX_BODY_BYTES", "-5")
+    with pytest.raises(InvalidSetting) as info:
+        get_settings()
+    assert info.value.variables == ["OPSFN_MAX_BODY_BYTES"]
+
+
+def test_settings_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSFN_MAX_BODY_BYTES", "123")
+    assert get_settings().max_body_bytes == 123
+    monkeypatch.setenv("OPSFN_MAX_BODY_BYTES", "456")
+    assert get_settings().max_body_bytes == 456
+
+
+def test_every_setting_is_documented() -> None:
+    for name, _default, description in setting_variables():
+        assert name == name.upper() and description, name
+
+
+def test_a_route_missing_its_setting_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOCK_TABLE", raising=False)
+    client = Client(app)
+    with pytest.raises(MissingSetting):
+        locks.acquire("x", 10)
+    assert client.invoke("health")["status"] == "ok"
+
+
+def test_clients_are_cached_and_use_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = aws.client("s3")
+    assert aws.client("s3") is first
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5999")
+    other = aws.client("s3")
+    assert other is not first
+    assert other.meta.endpoint_url == "http://127.0.0.1:5999"
+    config = other.meta.config
+    assert config.retries["mode"] == "standard"
+    assert config.connect_timeout == 5 and config.read_timeout == 30
+    assert config.signature_version == "v4"
+
+
+def _tables() -> None:
+    ddb = aws.client("dynamodb")
+    ddb.create_table(TableName="locks", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "lockId", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "lockId", "AttributeType": "S"}])
+    ddb.create_table(TableName="audit", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "auditId", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "auditId", "AttributeType": "S"}])
+
+
+def test_locks_exclude_expire_and_release(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCK_TABLE", "locks")
+    _tables()
+    held = locks.acquire("sync:target", 60)
+    with pytest.raises(Conflict):
+        locks.acquire("sync:target", 60)
+    assert locks.holder_expiry("sync:target") == held.expires_at
+    locks.release(held)
+    assert locks.holder_expiry("sync:target") is None
+    stale = locks.acquire("db:start", 1, now=time.time() - 120)
+    fresh = locks.acquire("db:start", 60)  # the stale holder's lock expired
+    locks.release(stale)  # a stale holder cannot release the new holder's lock
+    with pytest.raises(Conflict):
+        locks.acquire("db:start", 60)
+    locks.release(fresh)
+
+
+def test_audit_records_once(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIT_TABLE", "audit")
+    _tables()
+    audit_id = audit.record("restart_service", "api", {"ok": True}, incident_id="INC-1",
+                            audit_id="INC-1:restart_service")
+    audit.record("restart_service", "api", {"ok": False}, audit_id=audit_id)
+    items = aws.client("dynamodb").scan(TableName="audit")["Items"]
+    assert len(items) == 1
+    assert items[0]["incidentId"]["S"] == "INC-1"
+    assert '"ok": true' in items[0]["result"]["S"]
+
+
+@pytest.mark.parametrize("shape", ["http_v1", "http_v2", "function_url", "alb"])
+def test_health_over_http_and_invoke(shape: str) -> None:
+    client = Client(app)
+    reply = client.get("/health", shape=shape)
+    assert reply.status == 200
+    body: dict[str, Any] = reply.json()
+    assert body["version"] and body["routes"]["http"] >= 1 and body["routes"]["action"] >= 1
+    assert isinstance(body["cold_start"], bool)
+    assert client.invoke("health")["routes"] == body["routes"]
+
+
+def test_importing_the_handler_pulls_in_nothing_heavy() -> None:
+    code = ("import sys, opsfn.handler; heavy = ['numpy', 'pydicom', 'PIL', 'cryptography', "
+            "'redis', 'boto3', 'botocore.client']; print([m for m in heavy if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_health_invoke_in_a_fresh_process_imports_no_sdk() -> None:
+    code = ("import sys, opsfn.handler as h; h.lambda_handler({'action': 'health'}, None); "
+            "print([m for m in ['boto3', 'botocore.client', 'numpy', 'pydicom'] if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"POWERTOOLS_METRICS_DISABLED": "true", "PATH": ""})
+    assert out.stdout.strip().splitlines()[-1] == "[]"
