@@ -8,7 +8,6 @@ configuration table is generated from this model (``opsfn settings --markdown``)
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from pydantic import ConfigDict, ValidationError
 

@@ -10,8 +10,8 @@ from opsfn.binding import CallInput
 from opsfn.calls import Invocation, run_route
 from opsfn.errors import MethodNotAllowed, NotFound, OpsfnError
 from opsfn.events.http import HttpRequest, Response, parse_request, render_response
-from opsfn.router import Route
 from opsfn.observability import get_logger
+from opsfn.router import Route
 from opsfn.settings import get_settings
 
 if TYPE_CHECKING:

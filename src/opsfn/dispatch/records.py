@@ -22,7 +22,7 @@ from opsfn.events.sqs import SqsMessage
 from opsfn.events.sqs import parse_record as parse_sqs_record
 from opsfn.observability import get_logger
 from opsfn.registry import last_name
-from opsfn.router import ActionSpec, Route, S3Spec
+from opsfn.router import ActionSpec, S3Spec
 from opsfn.settings import get_settings
 
 if TYPE_CHECKING:
