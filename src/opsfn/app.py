@@ -37,7 +37,16 @@ DISPATCHERS: dict[str, Dispatcher] = {
 }
 
 
-def _request_id(lambda_context: Any) -> str:
+def _request_id(kind: str, event: dict[str, Any], lambda_context: Any) -> str:
+    """The id that correlates log lines: the API's request id for HTTP, else Lambda's."""
+    if kind in HTTP_KINDS:
+        context = event.get("requestContext")
+        value = context.get("requestId") if isinstance(context, dict) else None
+        if value is None and kind == "alb":
+            headers = event.get("headers")
+            value = headers.get("x-amzn-trace-id") if isinstance(headers, dict) else None
+        if isinstance(value, str) and value:
+            return value
     value = getattr(lambda_context, "aws_request_id", None)
     return value if isinstance(value, str) else ""
 
@@ -69,11 +78,10 @@ class App(Router):
         try:
             detected = detect(event)
             kind = detected.kind
-            invocation = Invocation(self, kind, lambda_context, started, _request_id(lambda_context),
-                                    cold)
-            logger = get_logger()
-            logger.append_keys(cold_start=cold, source=kind)
-            logger.set_correlation_id(invocation.request_id or None)
+            invocation = Invocation(self, kind, lambda_context, started,
+                                    _request_id(kind, detected.event, lambda_context), cold)
+            get_logger().append_keys(cold_start=cold, source=kind,
+                                     correlation_id=invocation.request_id or None)
             return DISPATCHERS[kind](self, detected.event, invocation)
         except OpsfnError as error:
             self._log_failure(error, kind, cold)

@@ -46,6 +46,7 @@ class CallInput:
     envelope: Any = None
     path_params: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
+    raw_json: Callable[[], bytes] | None = None  # lets models parse JSON bytes in one step
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class Param:
     kind: str  # context | model | envelope | raw | path | query
     annotation: Any
     default: Any
+    envelope: type | None = None
 
 
 def validation_error(exc: Any, prefix: str) -> ValidationFailed:
@@ -97,7 +99,7 @@ class Binder:
         for name, parameter in inspect.signature(route.func).parameters.items():
             annotation = hints.get(name, Any)
             params.append(Param(name, self._kind(route, name, annotation, path_names),
-                                annotation, parameter.default))
+                                annotation, parameter.default, _envelope_type(annotation)))
         self.params = tuple(params)
         self._adapters: dict[str, Any] = {}
 
@@ -153,8 +155,8 @@ class Binder:
             if param.kind == "context":
                 kwargs[param.name] = call.context
             elif param.kind == "envelope":
-                wanted = _envelope_type(param.annotation)
-                if isinstance(call.envelope, wanted):  # type: ignore[arg-type]
+                wanted = param.envelope
+                if wanted is not None and isinstance(call.envelope, wanted):
                     kwargs[param.name] = call.envelope
                 elif param.default is not _EMPTY:
                     kwargs[param.name] = param.default
@@ -178,9 +180,10 @@ class Binder:
     def _model(self, param: Param, call: CallInput) -> Any:
         from pydantic import ValidationError
 
-        payload = call.payload()
         try:
-            return param.annotation.model_validate(payload)
+            if call.raw_json is not None:
+                return param.annotation.model_validate_json(call.raw_json())
+            return param.annotation.model_validate(call.payload())
         except ValidationError as exc:
             raise validation_error(exc, call.payload_loc) from None
 

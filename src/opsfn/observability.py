@@ -7,7 +7,10 @@ from a user or a secret. Metrics go out as CloudWatch EMF documents in the ``ops
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+import time
 import traceback
 from functools import lru_cache
 from pathlib import Path
@@ -52,19 +55,44 @@ def log_unexpected(exc: BaseException, route: str) -> None:
     )
 
 
-def emit_route_metrics(stats: dict[str, list[float]]) -> None:
-    """One EMF document per route that ran in this invocation: count, errors, total ms."""
-    if not stats:
-        return
-    from aws_lambda_powertools.metrics import MetricUnit
-    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
-        AmazonCloudWatchEMFProvider,
-    )
+def _metrics_disabled() -> bool:
+    return os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true")
 
-    for route, (count, errors, duration_ms) in stats.items():
-        provider = AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service=SERVICE)
-        provider.add_dimension(name="route", value=route[:250])
-        provider.add_metric(name="Invocations", unit=MetricUnit.Count, value=count)
-        provider.add_metric(name="Errors", unit=MetricUnit.Count, value=errors)
-        provider.add_metric(name="Duration", unit=MetricUnit.Milliseconds, value=duration_ms)
-        provider.flush_metrics()
+
+def emf_document(route: str, count: float, errors: float, duration_ms: float,
+                 timestamp_ms: int) -> dict[str, Any]:
+    """A CloudWatch embedded-metric-format document for one route (dimensions route, service)."""
+    return {
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["route", "service"]],
+                "Metrics": [{"Name": "Invocations", "Unit": "Count"},
+                            {"Name": "Errors", "Unit": "Count"},
+                            {"Name": "Duration", "Unit": "Milliseconds"}],
+            }],
+        },
+        "route": route[:250],
+        "service": SERVICE,
+        "Invocations": count,
+        "Errors": errors,
+        "Duration": round(duration_ms, 3),
+    }
+
+
+def emit_route_metrics(stats: dict[str, list[float]]) -> None:
+    """Print one EMF document per route that ran in this invocation.
+
+    The format is the one Powertools' metrics provider writes; building it directly costs a few
+    microseconds instead of the provider's ~80 (unit and resolution validation on every call),
+    which would otherwise be the largest part of a light invocation. ``POWERTOOLS_METRICS_DISABLED``
+    is honoured the same way.
+    """
+    if not stats or _metrics_disabled():
+        return
+    timestamp_ms = int(time.time() * 1000)
+    lines = [json.dumps(emf_document(route, count, errors, duration, timestamp_ms),
+                        separators=(",", ":"))
+             for route, (count, errors, duration) in stats.items()]
+    sys.stdout.write("\n".join(lines) + "\n")

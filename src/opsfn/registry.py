@@ -6,10 +6,10 @@ when an event needs them and cached until one of those variables changes.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from opsfn.environ import EnvWatch
 from opsfn.paths import PathIndex
 from opsfn.router import (
     SOURCES,
@@ -46,12 +46,14 @@ class NamedIndex(Generic[T]):
         self._normalise = normalise
         self._literal: dict[str, list[T]] = {}
         self._by_setting: list[tuple[Setting, T]] = []
-        self._resolved: tuple[tuple[str | None, ...], dict[str, list[T]]] = ((), {})
+        self._watch = EnvWatch(())
+        self._resolved: tuple[tuple[object, ...], dict[str, list[T]]] = ((), {})
 
     def add(self, name: NameSpec, item: T) -> None:
         """Index ``item`` under ``name``."""
         if isinstance(name, Setting):
             self._by_setting.append((name, item))
+            self._watch = EnvWatch(s.variable for s, _ in self._by_setting)
             self._resolved = ((), {})
         else:
             self._literal.setdefault(self._normalise(name), []).append(item)
@@ -59,11 +61,12 @@ class NamedIndex(Generic[T]):
     def _dynamic(self) -> dict[str, list[T]]:
         if not self._by_setting:
             return {}
-        snapshot = tuple(os.environ.get(s.variable) for s, _ in self._by_setting)
+        snapshot = self._watch.snapshot()
         if self._resolved[0] == snapshot and snapshot:
             return self._resolved[1]
         table: dict[str, list[T]] = {}
-        for value, (_, item) in zip(snapshot, self._by_setting, strict=True):
+        for setting_ref, item in self._by_setting:
+            value = setting_ref.resolve()
             if value:
                 table.setdefault(self._normalise(value), []).append(item)
         self._resolved = (snapshot, table)

@@ -122,31 +122,34 @@ class Route:
     spec: Spec
     func: Callable[..., Any]
     binder: Any = field(default=None, repr=False)  # built on first call by opsfn.binding
+    label: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        self.label = _label(self.spec)
 
     @property
     def handler_name(self) -> str:
         """``module.function``, for tables and logs."""
         return f"{self.func.__module__}.{self.func.__qualname__}"
 
-    @property
-    def label(self) -> str:
-        """A short human label of what the route listens to (used in logs and metrics)."""
-        spec = self.spec
-        if isinstance(spec, HttpSpec):
-            return f"{spec.method} {spec.path}"
-        if isinstance(spec, ActionSpec):
-            return f"action:{spec.name}"
-        if isinstance(spec, S3Spec):
-            return f"s3:{spec.bucket}/{spec.prefix}*{spec.suffix}"
-        if isinstance(spec, ScheduleSpec):
-            return f"schedule:{spec.name}"
-        if isinstance(spec, EventBridgeSpec):
-            return f"eventbridge:{spec.source}/{spec.detail_type or '*'}"
-        if isinstance(spec, CustomResourceSpec):
-            return spec.resource_type
-        if isinstance(spec, SqsSpec):
-            return f"sqs:{spec.queue}"
-        return f"sns:{spec.topic}"
+
+def _label(spec: Spec) -> str:
+    """A short human label of what a route listens to (used in logs and metrics)."""
+    if isinstance(spec, HttpSpec):
+        return f"{spec.method} {spec.path}"
+    if isinstance(spec, ActionSpec):
+        return f"action:{spec.name}"
+    if isinstance(spec, S3Spec):
+        return f"s3:{spec.bucket}/{spec.prefix}*{spec.suffix}"
+    if isinstance(spec, ScheduleSpec):
+        return f"schedule:{spec.name}"
+    if isinstance(spec, EventBridgeSpec):
+        return f"eventbridge:{spec.source}/{spec.detail_type or '*'}"
+    if isinstance(spec, CustomResourceSpec):
+        return spec.resource_type
+    if isinstance(spec, SqsSpec):
+        return f"sqs:{spec.queue}"
+    return f"sns:{spec.topic}"
 
 
 class Router:

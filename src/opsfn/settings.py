@@ -8,14 +8,16 @@ configuration table is generated from this model (``opsfn settings --markdown``)
 from __future__ import annotations
 
 import os
+from typing import Any, Generic, TypeVar
 
-from pydantic import ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from opsfn.config.core import CoreSettings
 from opsfn.config.exports import ExportsSettings
 from opsfn.config.imaging import ImagingSettings
 from opsfn.config.operations import OperationsSettings
 from opsfn.config.platform import PlatformSettings
+from opsfn.environ import EnvWatch
 from opsfn.errors import MissingSetting, OpsfnError
 
 
@@ -50,24 +52,45 @@ _ALIAS_TO_FIELD: dict[str, str] = {
     str(info.alias): name for name, info in Settings.model_fields.items()
 }
 
-_cache: tuple[tuple[str | None, ...], Settings] | None = None
+M = TypeVar("M", bound=BaseModel)
+
+
+class _CachedSection(Generic[M]):
+    """A settings model read from the environment, rebuilt only when one of its variables changes."""
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+        self.aliases = [str(info.alias) for info in model.model_fields.values()]
+        self.watch = EnvWatch(self.aliases)
+        self.cache: tuple[tuple[Any, ...], M] | None = None
+
+    def get(self) -> M:
+        snapshot = self.watch.snapshot()
+        cached = self.cache
+        if cached is not None and cached[0] == snapshot:
+            return cached[1]
+        values = {alias: os.environ[alias] for alias in self.aliases if alias in os.environ}
+        try:
+            loaded = self.model.model_validate(values)
+        except ValidationError as exc:
+            bad = sorted({str(error["loc"][0]) for error in exc.errors() if error["loc"]})
+            raise InvalidSetting(bad) from None
+        self.cache = (snapshot, loaded)
+        return loaded
+
+
+_ALL = _CachedSection(Settings)
+_CORE = _CachedSection(CoreSettings)
 
 
 def get_settings() -> Settings:
     """Settings from the current environment, cached until a variable changes."""
-    global _cache  # noqa: PLW0603 - a per-process cache keyed by the values it was built from
-    snapshot = tuple(os.environ.get(alias) for alias in _ALIAS_TO_FIELD)
-    if _cache is not None and _cache[0] == snapshot:
-        return _cache[1]
-    values = {alias: value for alias, value in zip(_ALIAS_TO_FIELD, snapshot, strict=True)
-              if value is not None}
-    try:
-        settings = Settings.model_validate(values)
-    except ValidationError as exc:
-        bad = sorted({str(error["loc"][0]) for error in exc.errors() if error["loc"]})
-        raise InvalidSetting(bad) from None
-    _cache = (snapshot, settings)
-    return settings
+    return _ALL.get()
+
+
+def core_settings() -> CoreSettings:
+    """Only the framework's own settings: what dispatch reads on every event, kept cheap."""
+    return _CORE.get()
 
 
 def setting_variables() -> list[tuple[str, str, str]]:

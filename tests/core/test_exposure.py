@@ -85,7 +85,7 @@ def _recording_app(source_app: App) -> tuple[App, dict[int, list[str]]]:
         return recorder
 
     for index, route in enumerate(source_app.registry.routes):
-        app._add(Route(route.source, route.spec, make_recorder(index)))  # noqa: SLF001
+        app._add(Route(route.source, route.spec, make_recorder(index)))
     return app, calls
 
 

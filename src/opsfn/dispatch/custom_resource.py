@@ -25,7 +25,8 @@ from opsfn.events.custom_resource import (
     send_response,
 )
 from opsfn.observability import get_logger
-from opsfn.settings import get_settings
+from opsfn.settings import core_settings
+from opsfn.watchdog import WATCHDOG
 
 if TYPE_CHECKING:
     from opsfn.app import App
@@ -56,7 +57,8 @@ class Answer:
             )
             self.sent = {"Status": status, "PhysicalResourceId": physical_id,
                          "delivered": delivered, "detail": detail}
-        log = get_logger().info if delivered else get_logger().error
+        # CloudFormation's stack events already show each answer; only a lost one needs a line.
+        log = get_logger().debug if delivered else get_logger().error
         log("custom resource answered", extra={
             "resource_type": self.request.resource_type, "request_type": self.request.request_type,
             "status": status, "delivered": delivered, "detail": detail,
@@ -103,21 +105,19 @@ def dispatch(app: App, event: dict[str, Any], invocation: Invocation) -> dict[st
     # Update and Delete keep the id CloudFormation knows; Create derives a stable one.
     default_id = request.physical_resource_id or request.default_physical_id()
     try:
-        margin_ms = get_settings().custom_resource_margin_ms
+        margin_ms = core_settings().custom_resource_margin_ms
     except OpsfnError:
         margin_ms = 5000
     left_s = remaining_ms(invocation.lambda_context, invocation.started) / 1000
     deadline = time.monotonic() + max(left_s - 0.5, 0.5)
     answer = Answer(request, deadline)
-    guard = threading.Timer(
-        max(left_s - margin_ms / 1000, 0.0),
+    guard = WATCHDOG.arm(
+        left_s - margin_ms / 1000,
         lambda: answer.send("FAILED", "timed out before the Lambda deadline", default_id),
     )
-    guard.daemon = True
-    guard.start()
     try:
         status, reason, physical, data, no_echo = _outcome(app, request, invocation, default_id)
         answer.send(status, reason, physical, data, no_echo)
     finally:
-        guard.cancel()
+        WATCHDOG.cancel(guard)
     return answer.sent or {}

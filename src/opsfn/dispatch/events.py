@@ -10,7 +10,7 @@ from opsfn.binding import CallInput
 from opsfn.calls import Invocation, run_route
 from opsfn.errors import NotFound
 from opsfn.events.eventbridge import ScheduleEvent, parse_event, schedule_name
-from opsfn.settings import get_settings
+from opsfn.settings import core_settings
 
 if TYPE_CHECKING:
     from opsfn.app import App
@@ -23,7 +23,7 @@ def dispatch_schedule(app: App, event: dict[str, Any], invocation: Invocation) -
     if name is None:
         raise NotFound("schedule event names no rule or schedule")
     route = app.registry.schedules.get(name)
-    prefix = get_settings().schedule_prefix if route is None else ""
+    prefix = core_settings().schedule_prefix if route is None else ""
     if route is None and prefix and name.startswith(prefix):
         route = app.registry.schedules.get(name[len(prefix):])
     if route is None:

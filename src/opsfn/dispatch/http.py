@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic_core import to_jsonable_python
-
 from opsfn.binding import CallInput
 from opsfn.calls import Invocation, run_route
 from opsfn.errors import MethodNotAllowed, NotFound, OpsfnError
 from opsfn.events.http import HttpRequest, Response, parse_request, render_response
-from opsfn.observability import get_logger
 from opsfn.router import Route
-from opsfn.settings import get_settings
+from opsfn.settings import core_settings
 
 if TYPE_CHECKING:
     from opsfn.app import App
@@ -49,12 +46,10 @@ def _payload(request: HttpRequest) -> Any:
 def as_response(result: Any) -> Response:
     """A route's return value as a Response: None is 204, anything else JSON with 200."""
     if isinstance(result, Response):
-        if result.body is not None and not isinstance(result.body, str | bytes | bytearray):
-            result.body = to_jsonable_python(result.body, by_alias=True)
         return result
     if result is None:
         return Response(status=204)
-    return Response(status=200, body=to_jsonable_python(result, by_alias=True))
+    return Response(status=200, body=result)
 
 
 def error_response(error: OpsfnError) -> Response:
@@ -69,15 +64,14 @@ def dispatch(app: App, event: dict[str, Any], invocation: Invocation) -> dict[st
     """Serve one HTTP event; every outcome is an HTTP reply."""
     settings = None
     try:
-        settings = get_settings()
+        settings = core_settings()
         request = parse_request(invocation.kind, event, settings.max_body_bytes)
-        if request.request_id:
-            invocation.request_id = request.request_id
-            get_logger().set_correlation_id(request.request_id)
         route = find_route(app, request)
         context = invocation.context_for(route)
-        call = CallInput(context, lambda: _payload(request), "body" if request.method in
-                         _BODY_METHODS else "query", request, request.path_params, request.query)
+        has_body = request.method in _BODY_METHODS
+        call = CallInput(context, lambda: _payload(request), "body" if has_body else "query",
+                         request, request.path_params, request.query,
+                         raw_json=request.require_body if has_body else None)
         response = as_response(run_route(route, call, invocation))
     except OpsfnError as error:
         response = error_response(error)

@@ -23,7 +23,7 @@ from opsfn.events.sqs import parse_record as parse_sqs_record
 from opsfn.observability import get_logger
 from opsfn.registry import last_name
 from opsfn.router import ActionSpec, S3Spec
-from opsfn.settings import get_settings
+from opsfn.settings import core_settings
 
 if TYPE_CHECKING:
     from opsfn.app import App
@@ -133,7 +133,7 @@ def dispatch_sns(app: App, event: dict[str, Any], invocation: Invocation) -> dic
 
 
 def _action_queue() -> str | None:
-    queue = get_settings().action_queue
+    queue = core_settings().action_queue
     return last_name(queue) if queue else None
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+from pydantic_core import to_json
+
 from opsfn.errors import PayloadTooLarge, ValidationFailed
 
 
@@ -32,13 +34,18 @@ class HttpRequest:
     route_template: str | None = None
     path_params: dict[str, str] = field(default_factory=dict)
 
-    def json(self) -> Any:
-        """The body parsed as JSON; a 400 naming ``body`` when it is not JSON."""
+    def require_body(self) -> bytes:
+        """The raw body; a 400 naming ``body`` when there is none."""
         if not self.body:
             raise ValidationFailed(
                 "request body is required", details=[{"loc": "body", "msg": "body is empty",
                                                       "type": "missing"}]
             )
+        return self.body
+
+    def json(self) -> Any:
+        """The body parsed as JSON; a 400 naming ``body`` when it is not JSON."""
+        self.require_body()
         try:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError):
@@ -189,9 +196,10 @@ def _encode_body(response: Response) -> tuple[str, bool, str | None]:
         return "", False, None
     if isinstance(body, bytes | bytearray):
         return base64.b64encode(bytes(body)).decode("ascii"), True, "application/octet-stream"
-    if isinstance(body, str) and response.headers.get("content-type", _JSON) != _JSON:
+    content_type = next((v for k, v in response.headers.items() if k.lower() == "content-type"), _JSON)
+    if isinstance(body, str) and content_type != _JSON:
         return body, False, None
-    return json.dumps(body, separators=(",", ":"), default=str), False, _JSON
+    return to_json(body, by_alias=True, fallback=str).decode("utf-8"), False, _JSON
 
 
 def render_response(kind: str, event: dict[str, Any], response: Response,

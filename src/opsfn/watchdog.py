@@ -1,0 +1,68 @@
+"""One long-lived thread that runs a callback if a deadline passes before it is cancelled.
+
+Starting a thread per invocation costs hundreds of microseconds; the custom-resource guard needs a
+deadline on every request, so one daemon thread serves them all. Lambda freezes the process
+between invocations; a frozen wait simply resumes, and a cancelled deadline never fires.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class Watchdog:
+    """Deadlines with callbacks, checked by a single daemon thread started on first use."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._jobs: dict[int, tuple[float, Callable[[], object]]] = {}
+        self._next_id = 0
+        self._wake_at = float("inf")  # when the thread will next look; earlier jobs must wake it
+        self._thread: threading.Thread | None = None
+
+    def arm(self, delay_s: float, callback: Callable[[], object]) -> int:
+        """Run ``callback`` in the watchdog thread after ``delay_s`` unless cancelled first."""
+        with self._condition:
+            self._next_id += 1
+            job = self._next_id
+            at = time.monotonic() + max(delay_s, 0.0)
+            self._jobs[job] = (at, callback)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="opsfn-watchdog",
+                                                daemon=True)
+                self._thread.start()
+            elif at < self._wake_at:
+                self._condition.notify()  # waking a thread costs a context switch: only if due sooner
+        return job
+
+    def cancel(self, job: int) -> None:
+        """Forget ``job``; a callback already running is not interrupted."""
+        with self._condition:
+            self._jobs.pop(job, None)
+
+    def _due(self) -> tuple[list[Callable[[], object]], float | None]:
+        now = time.monotonic()
+        due = [job for job, (at, _) in self._jobs.items() if at <= now]
+        callbacks = [self._jobs.pop(job)[1] for job in due]
+        wait = min((at for at, _ in self._jobs.values()), default=None)
+        return callbacks, None if wait is None else max(wait - now, 0.0)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                callbacks, wait = self._due()
+                if not callbacks:
+                    self._wake_at = float("inf") if wait is None else time.monotonic() + wait
+                    self._condition.wait(timeout=wait)
+                    self._wake_at = 0.0
+                    continue
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:  # noqa: BLE001, S112 - one failing guard must not stop the rest
+                    continue
+
+
+WATCHDOG = Watchdog()

@@ -1,0 +1,15 @@
+"""The README's route catalogue and configuration table are generated; they must be current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from opsfn.readme import refresh
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_generated_sections_are_current() -> None:
+    text = README.read_text()
+    assert "<!-- routes:begin -->" in text and "<!-- settings:begin -->" in text
+    assert refresh(text) == text, "run: python -m opsfn.readme README.md"

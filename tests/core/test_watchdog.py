@@ -1,0 +1,41 @@
+"""The shared deadline thread: fires due callbacks once, never cancelled ones."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from opsfn.watchdog import Watchdog
+
+
+def test_fires_due_and_skips_cancelled() -> None:
+    dog = Watchdog()
+    fired: list[str] = []
+    done = threading.Event()
+    late = dog.arm(5.0, lambda: fired.append("late"))
+    cancelled = dog.arm(0.05, lambda: fired.append("cancelled"))
+    dog.cancel(cancelled)
+    dog.arm(0.1, lambda: (fired.append("soon"), done.set()))
+    assert done.wait(2.0)
+    time.sleep(0.1)
+    dog.cancel(late)
+    assert fired == ["soon"]
+
+
+def test_a_failing_callback_does_not_stop_the_thread() -> None:
+    dog = Watchdog()
+    done = threading.Event()
+    dog.arm(0.0, lambda: 1 / 0)
+    dog.arm(0.05, done.set)
+    assert done.wait(2.0)
+
+
+def test_earlier_job_wakes_a_sleeping_thread() -> None:
+    dog = Watchdog()
+    dog.arm(60.0, lambda: None)
+    time.sleep(0.05)  # the thread now sleeps for a minute
+    done = threading.Event()
+    started = time.monotonic()
+    dog.arm(0.05, done.set)
+    assert done.wait(2.0)
+    assert time.monotonic() - started < 1.0
