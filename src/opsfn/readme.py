@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+from functools import partial
 from pathlib import Path
 
 SECTIONS = ("routes", "settings")
@@ -28,12 +29,15 @@ def render(name: str) -> str:
     return "\n".join(lines)
 
 
+def _fill(match: re.Match[str], body: str) -> str:
+    return f"{match.group(1)}{body}\n{match.group(2)}"
+
+
 def refresh(text: str) -> str:
     """``text`` with every ``<!-- NAME:begin -->...<!-- NAME:end -->`` block regenerated."""
     for name in SECTIONS:
         pattern = re.compile(rf"(<!-- {name}:begin -->\n)(?:.*?\n)?(<!-- {name}:end -->)", re.S)
-        body = render(name)
-        text = pattern.sub(lambda m: f"{m.group(1)}{body}\n{m.group(2)}", text)
+        text = pattern.sub(partial(_fill, body=render(name)), text)
     return text
 
 
