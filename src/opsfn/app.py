@@ -18,6 +18,7 @@ from opsfn.events import HTTP_KINDS, detect
 from opsfn.observability import emit_route_metrics, get_logger, safe_frames
 from opsfn.registry import Registry
 from opsfn.router import Route, Router
+from opsfn.settings import core_settings
 
 Dispatcher = Callable[["App", dict[str, Any], Invocation], Any]
 
@@ -80,6 +81,7 @@ class App(Router):
             kind = detected.kind
             invocation = Invocation(self, kind, lambda_context, started,
                                     _request_id(kind, detected.event, lambda_context), cold)
+            invocation.tracing = core_settings().tracing
             get_logger().append_keys(cold_start=cold, source=kind,
                                      correlation_id=invocation.request_id or None)
             return DISPATCHERS[kind](self, detected.event, invocation)

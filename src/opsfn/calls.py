@@ -23,6 +23,7 @@ class Invocation:
     started: float
     request_id: str
     cold_start: bool = False
+    tracing: bool = False
     stats: dict[str, list[float]] = field(default_factory=dict)
 
     def context_for(self, route: Route, source: str | None = None) -> Context:
@@ -49,13 +50,22 @@ def as_opsfn_error(exc: Exception, route: Route) -> OpsfnError:
     return InternalError("internal error")
 
 
+def _traced(route: Route, kwargs: dict[str, Any]) -> Any:
+    """Call the route inside an X-Ray subsegment annotated with its label."""
+    from opsfn.observability import get_tracer
+
+    with get_tracer().provider.in_subsegment(f"## {route.label}") as subsegment:
+        subsegment.put_annotation(key="route", value=route.label)
+        return route.func(**kwargs)
+
+
 def run_route(route: Route, call: CallInput, invocation: Invocation) -> Any:
     """Call ``route`` with ``call``; raises only OpsfnError subclasses."""
     started = time.perf_counter()
     failed = True
     try:
         kwargs = binder_for(route).bind(call)
-        result = route.func(**kwargs)
+        result = _traced(route, kwargs) if invocation.tracing else route.func(**kwargs)
         failed = False
         return result
     except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error below

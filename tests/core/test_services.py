@@ -126,3 +126,32 @@ def test_health_invoke_in_a_fresh_process_imports_no_sdk() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"POWERTOOLS_METRICS_DISABLED": "true", "PATH": ""})
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_tracer_only_when_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+
+    from opsfn import observability
+
+    subsegments: list[str] = []
+
+    class Segment:
+        def put_annotation(self, key: str, value: str) -> None:
+            subsegments.append(f"{key}={value}")
+
+    class Provider:
+        @contextlib.contextmanager
+        def in_subsegment(self, name: str) -> Any:
+            subsegments.append(name)
+            yield Segment()
+
+    class FakeTracer:
+        provider = Provider()
+
+    monkeypatch.setattr(observability, "get_tracer", FakeTracer)
+    client = Client(app)
+    client.invoke("health")
+    assert subsegments == []
+    monkeypatch.setenv("OPSFN_TRACING", "true")
+    client.invoke("health")
+    assert subsegments == ["## action:health", "route=action:health"]

@@ -1,0 +1,128 @@
+"""The opsfn command: routes, explain, invoke (in process and remote), schema, openapi, settings."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from opsfn import aws
+from opsfn import testing as t
+from opsfn.cli import main, parse_payload
+from opsfn.handler import app
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_routes_table_lists_every_route(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "routes", "--json")
+    rows = json.loads(out)
+    assert code == 0
+    assert len(rows) == len(app.registry.routes)
+    assert {"source": "action", "key": "action:health",
+            "handler": "opsfn.routes.health.health_action", "input": "-"} in rows
+    code, out, _ = run_cli(capsys, "routes")
+    assert code == 0 and "SOURCE" in out.splitlines()[0] and "GET /health" in out
+
+
+@pytest.mark.parametrize(("event", "expected"), [
+    (t.http_v2_event("GET", "/health"), ["kind: http_v2", "route: GET /health"]),
+    ({"action": "health"}, ["kind: invoke", "route: action:health"]),
+    ({"action": "nope"}, ["kind: invoke", "route: none (unknown action 'nope'"]),
+    (t.schedule_event("no-such-schedule"), ["kind: schedule", "route: none"]),
+    ({"Records": [{"eventSource": "aws:dynamodb"}]}, ["kind: none (unsupported event"]),
+    (t.sqs_event([{"action": "health"}], queue="q"), ["kind: sqs", "not reachable from queues"]),
+])
+def test_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str], event: dict[str, Any],
+                 expected: list[str]) -> None:
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    _, out, _ = run_cli(capsys, "explain", str(path))
+    for fragment in expected:
+        assert fragment in out
+
+
+def test_explain_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good, bad, junk = tmp_path / "g.json", tmp_path / "b.json", tmp_path / "j.json"
+    good.write_text(json.dumps({"action": "health"}))
+    bad.write_text(json.dumps({"hello": 1}))
+    junk.write_text("not json")
+    assert run_cli(capsys, "explain", str(good))[0] == 0
+    assert run_cli(capsys, "explain", str(bad))[0] == 1
+    assert run_cli(capsys, "explain", str(junk))[0] == 1
+
+
+def test_invoke_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "invoke", "health")
+    assert code == 0 and json.loads(out)["status"] == "ok"
+    code, _, err = run_cli(capsys, "invoke", "no_such_action", "x=1")
+    assert code == 1 and "NotFound" in err
+
+
+def test_payload_parsing() -> None:
+    assert parse_payload('{"a": 1}', ["b=2", "c=text", 'd={"x": [1]}', "e="]) == {
+        "a": 1, "b": 2, "c": "text", "d": {"x": [1]}, "e": ""}
+    with pytest.raises(SystemExit):
+        parse_payload("[1]", [])
+    with pytest.raises(SystemExit):
+        parse_payload(None, ["novalue"])
+
+
+def _stub_invoke(payload: dict[str, Any], function_error: str | None) -> Stubber:
+    client = aws.client("lambda")
+    stubber = Stubber(client)
+    raw = json.dumps(payload).encode()
+    reply: dict[str, Any] = {"StatusCode": 200,
+                             "Payload": StreamingBody(io.BytesIO(raw), len(raw))}
+    if function_error:
+        reply["FunctionError"] = function_error
+    stubber.add_response("invoke", reply, {
+        "FunctionName": "opsfn-prod", "InvocationType": "RequestResponse",
+        "Payload": json.dumps({"action": "health", "verbose": True}).encode()})
+    stubber.activate()
+    return stubber
+
+
+def test_invoke_remote_function(capsys: pytest.CaptureFixture[str]) -> None:
+    with _stub_invoke({"status": "ok"}, None) as stubber:
+        code, out, _ = run_cli(capsys, "invoke", "health", "verbose=true", "--function",
+                               "opsfn-prod")
+        stubber.assert_no_pending_responses()
+    assert code == 0 and json.loads(out) == {"status": "ok"}
+
+
+def test_invoke_remote_typed_error(capsys: pytest.CaptureFixture[str]) -> None:
+    error = {"errorType": "ValidationFailed", "errorMessage": "invalid payload"}
+    with _stub_invoke(error, "Unhandled"):
+        code, _, err = run_cli(capsys, "invoke", "health", "verbose=true", "--function",
+                               "opsfn-prod")
+    assert code == 1 and "ValidationFailed: invalid payload" in err
+
+
+def test_schema_and_openapi(capsys: pytest.CaptureFixture[str]) -> None:
+    from openapi_spec_validator import validate
+
+    code, out, _ = run_cli(capsys, "schema")
+    schemas = json.loads(out)
+    assert code == 0 and set(schemas) == set(app.registry.actions)
+    code, out, _ = run_cli(capsys, "schema", "health")
+    assert code == 0 and json.loads(out) == {"type": "object"}
+    assert run_cli(capsys, "schema", "nope")[0] == 1
+    code, out, _ = run_cli(capsys, "openapi")
+    document = json.loads(out)
+    validate(document)
+    assert "/health" in document["paths"]
+
+
+def test_settings_listing(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "settings", "--markdown")
+    assert code == 0 and "| `OPSFN_ACTION_QUEUE` |" in out
