@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _lock = threading.Lock()
 _clients: dict[tuple[str, str | None, str | None], Any] = {}
+_hooks: dict[str, tuple[str, Callable[..., Any]]] = {}
 
 
 def config() -> Any:
@@ -46,8 +48,27 @@ def client(service: str, region: str | None = None) -> Any:
             session: Any = boto3.session.Session()
             found = session.client(service, region_name=region, endpoint_url=endpoint,
                                    config=config())
+            for unique_id, (event, handler) in _hooks.items():
+                found.meta.events.register_first(event, handler, unique_id=unique_id)
             _clients[key] = found
     return found
+
+
+def register_hook(event: str, handler: Callable[..., Any], unique_id: str) -> None:
+    """Run ``handler`` first on ``event`` for every client, cached and future (fault injection)."""
+    with _lock:
+        _hooks[unique_id] = (event, handler)
+        for found in _clients.values():
+            found.meta.events.register_first(event, handler, unique_id=unique_id)
+
+
+def unregister_hook(unique_id: str) -> None:
+    """Remove a hook added by :func:`register_hook`."""
+    with _lock:
+        event, _ = _hooks.pop(unique_id, ("", None))
+        if event:
+            for found in _clients.values():
+                found.meta.events.unregister(event, unique_id=unique_id)
 
 
 def reset() -> None:
