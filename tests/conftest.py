@@ -51,3 +51,6 @@ def log_lines(caplog: pytest.LogCaptureFixture) -> Iterator[object]:
         return [formatter.format(record) for record in caplog.records]
 
     yield lines
+
+
+pytest_plugins = ["tests.leakcheck"]

@@ -1,0 +1,183 @@
+"""Fixtures of the exports tests: a source tree, a bucket, the lock table and the action queue."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsfn import aws
+from opsfn.app import App
+from opsfn.testing import Client
+
+BUCKET = "opsfn-sync-test"
+QUEUE = "opsfn-actions"
+LOCKS = "opsfn-locks"
+
+
+@pytest.fixture
+def exports_app() -> App:
+    from opsfn.routes import exports
+
+    return App([exports.router])
+
+
+@pytest.fixture
+def client(exports_app: App) -> Client:
+    return Client(exports_app, timeout_ms=600_000)
+
+
+@pytest.fixture
+def aws_env(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Bucket, lock table and action queue in moto, named by the settings."""
+    aws.client("s3").create_bucket(Bucket=BUCKET)
+    aws.client("dynamodb").create_table(
+        TableName=LOCKS, KeySchema=[{"AttributeName": "lockId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "lockId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST")
+    url = aws.client("sqs").create_queue(QueueName=QUEUE)["QueueUrl"]
+    monkeypatch.setenv("LOCK_TABLE", LOCKS)
+    monkeypatch.setenv("OPSFN_ACTION_QUEUE", QUEUE)
+    return {"bucket": BUCKET, "queue_url": url}
+
+
+@pytest.fixture
+def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_env: dict[str, str]) -> Path:
+    """A small nested source tree configured as SYNC_SOURCE_DIR."""
+    root = tmp_path / "efs"
+    files = {
+        "a.txt": b"alpha", "a-b.txt": b"dash sorts before slash", "a/x.txt": b"x" * 100,
+        "a/y/z.bin": os.urandom(3000), "b/c.txt": b"c", "top.txt": b"top",
+    }
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (root / "a" / "x.txt").chmod(0o640)
+    hour_ago = time.time_ns() - 3600 * 10**9  # files on a file system predate the sync
+    for path in root.rglob("*"):
+        os.utime(path, ns=(hour_ago, hour_ago))
+    monkeypatch.setenv("SYNC_SOURCE_DIR", str(root))
+    monkeypatch.setenv("SYNC_BUCKET", BUCKET)
+    monkeypatch.setenv("SYNC_PREFIX", "efs/")
+    return root
+
+
+def bucket_keys(prefix: str = "efs/") -> dict[str, bytes]:
+    """Every object under ``prefix`` with its body."""
+    s3 = aws.client("s3")
+    out: dict[str, bytes] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            out[obj["Key"]] = s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()
+    return out
+
+
+def drain_queue(url: str) -> list[dict[str, Any]]:
+    """Receive (and delete) every message of the queue; bodies parsed."""
+    import json
+
+    sqs = aws.client("sqs")
+    bodies: list[dict[str, Any]] = []
+    while True:
+        reply = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        messages = reply.get("Messages", [])
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def s3_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Names of the S3 operations the sync's own client makes."""
+    from opsfn.routes.exports.sync import uploader
+
+    calls: list[str] = []
+    real = uploader.s3_client
+
+    def counting(pool: int, *, checksums: bool = False) -> Any:
+        client = real(pool, checksums=checksums)
+        client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+        return client
+
+    monkeypatch.setattr(uploader, "s3_client", counting)
+    yield calls
+
+
+def fail_operation(monkeypatch: pytest.MonkeyPatch, operation: str, code: str, status: int
+                   ) -> None:
+    """Make the sync client's ``operation`` answer with an AWS error (before any retry)."""
+    from opsfn.routes.exports.sync import uploader
+
+    real = uploader.s3_client
+
+    def answer(model: Any, **_: Any) -> Any:
+        if model.name != operation:
+            return None
+        from botocore.awsrequest import AWSResponse
+
+        return (AWSResponse("http://s3", status, {}, None),
+                {"Error": {"Code": code, "Message": "injected"},
+                 "ResponseMetadata": {"HTTPStatusCode": status}})
+
+    def failing(pool: int, *, checksums: bool = False) -> Any:
+        client = real(pool, checksums=checksums)
+        client.meta.events.register_first("before-call.s3", answer)
+        return client
+
+    monkeypatch.setattr(uploader, "s3_client", failing)
+
+
+Unprivileged = Callable[[Callable[[], Any]], Any]
+
+_CAP_VERSION_3 = 0x20080522
+_DAC_CAPS = (1 << 1) | (1 << 2)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+
+
+def _caps() -> tuple[Any, Any, Any]:
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    header, data = Header(_CAP_VERSION_3, 0), (Data * 2)()
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    return libc, header, data
+
+
+@pytest.fixture
+def as_nobody() -> Unprivileged:
+    """Run a call without root's permission override, so file modes apply as to anyone else.
+
+    Capabilities are per thread and inherited by threads created meanwhile (the upload pool).
+    """
+
+    def run(call: Callable[[], Any]) -> Any:
+        if os.geteuid() != 0:
+            return call()
+        import ctypes
+
+        libc, header, data = _caps()
+        saved = data[0].effective
+        data[0].effective = saved & ~_DAC_CAPS
+        if libc.capset(ctypes.byref(header), data) != 0:
+            pytest.skip("cannot drop capabilities here")
+        try:
+            return call()
+        finally:
+            data[0].effective = saved
+            libc.capset(ctypes.byref(header), data)
+
+    return run

@@ -1,0 +1,293 @@
+"""The S3 route against in-process moto: states, idempotency and hostile uploads."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from typing import Any
+
+import pytest
+
+from opsfn import aws
+from opsfn.errors import RecordsFailed
+from opsfn.routes.imaging import processing
+from opsfn.testing import Client
+from tests.imaging.conftest import (
+    BUCKET,
+    dicom_bytes,
+    job_item,
+    jpeg_bytes,
+    png_bytes,
+    request_upload,
+)
+
+pytestmark = pytest.mark.usefixtures("resources")
+
+
+def _upload(client: Client, data: bytes, name: str = "scan.dcm", ctype: str = "") -> str:
+    """Request a slot and put ``data`` where the browser would; returns the jobId."""
+    reply = request_upload(client, name, ctype)
+    aws.client("s3").put_object(Bucket=BUCKET, Key=reply["fields"]["key"], Body=data)
+    return str(reply["jobId"])
+
+
+def _keys() -> list[str]:
+    listing = aws.client("s3").list_objects_v2(Bucket=BUCKET)
+    return sorted(obj["Key"] for obj in listing.get("Contents", []))
+
+
+def test_dicom_upload_is_rendered_labelled_and_completed(client: Client) -> None:
+    job_id = _upload(client, dicom_bytes("CT_small.dcm"))
+    assert client.s3_put(BUCKET, f"uploads/{job_id}/original") == {"processed": 1, "records": 1}
+    item = job_item(job_id)
+    assert item is not None and item["status"] == "complete", item
+    assert item["imageKey"] == f"converted/{job_id}/image.png"
+    assert item["kind"] == "dicom"
+    meta = item["metadata"]
+    assert meta["modality"] == "CT" and meta["rows"] == 128 and meta["bitsStored"] == 16
+    assert meta["transferSyntax"] == "Explicit VR Little Endian"
+    assert meta["window"] == {"mode": "minmax"}
+    for identifying in ("PatientName", "PatientID", "StudyDate", "CompsressionForce"):
+        assert identifying not in str(item)
+    labels = item["results"]["labels"]
+    assert labels and {"name", "confidence", "parents"} <= set(labels[0])
+    png = aws.client("s3").get_object(Bucket=BUCKET, Key=f"converted/{job_id}/image.png")
+    assert png["ContentType"] == "image/png"
+    assert png["Body"].read().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(("data", "name", "ctype", "kind"), [
+    (jpeg_bytes(), "photo.jpg", "image/jpeg", "jpeg"),
+    (png_bytes(), "photo.png", "image/png", "png"),
+])
+def test_browser_images_are_labelled_in_place(client: Client, data: bytes, name: str, ctype: str,
+                                              kind: str) -> None:
+    job_id = _upload(client, data, name, ctype)
+    client.s3_put(BUCKET, f"uploads/{job_id}/original", via="sqs")
+    item = job_item(job_id)
+    assert item is not None and item["status"] == "complete"
+    assert item["imageKey"] == f"uploads/{job_id}/original"
+    assert item["metadata"]["format"] == kind
+    assert item["results"]["labels"]
+    assert _keys() == [f"uploads/{job_id}/original"]  # nothing converted for JPEG/PNG
+
+
+def test_duplicate_events_change_nothing_and_call_nothing(client: Client,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    job_id = _upload(client, dicom_bytes("MR_small.dcm"))
+    key = f"uploads/{job_id}/original"
+    client.s3_put(BUCKET, key)
+    first = job_item(job_id)
+    calls: list[Any] = []
+    monkeypatch.setattr(processing, "process", lambda *a: calls.append(a))
+    for via in ("direct", "sqs", "eventbridge", "sns"):
+        result = client.s3_put(BUCKET, key, via=via)
+        if via == "sqs":
+            assert result == {"batchItemFailures": []}
+    assert calls == []
+    assert job_item(job_id) == first
+
+
+def test_event_while_another_worker_holds_the_job_is_ignored(client: Client,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.routes.imaging import jobs
+
+    job_id = _upload(client, png_bytes())
+    assert jobs.claim(job_id, lease_s=600) == "claimed"
+    calls: list[Any] = []
+    monkeypatch.setattr(processing, "process", lambda *a: calls.append(a))
+    client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    assert calls == []
+    assert job_item(job_id)["status"] == "processing"  # type: ignore[index]
+
+
+def test_expired_lease_lets_a_retry_take_over(client: Client) -> None:
+    from opsfn.routes.imaging import jobs
+
+    job_id = _upload(client, png_bytes())
+    assert jobs.claim(job_id, lease_s=-10) == "claimed"  # a worker that died long ago
+    client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    item = job_item(job_id)
+    assert item is not None and item["status"] == "complete" and item["attempts"] == 2
+
+
+def test_unknown_job_fails_the_record_permanently(client: Client) -> None:
+    key = f"uploads/{uuid.uuid4()}/original"
+    aws.client("s3").put_object(Bucket=BUCKET, Key=key, Body=png_bytes())
+    with pytest.raises(RecordsFailed) as caught:
+        client.s3_put(BUCKET, key)
+    assert caught.value.permanent
+    reply = client.s3_put(BUCKET, key, via="sqs")
+    assert len(reply["batchItemFailures"]) == 1
+
+
+@pytest.mark.parametrize("key", ["uploads/not-a-uuid/original", "uploads/x.png",
+                                 f"uploads/{uuid.uuid4()}/other"])
+def test_malformed_upload_keys_are_refused(client: Client, key: str) -> None:
+    with pytest.raises(RecordsFailed) as caught:
+        client.s3_put(BUCKET, key)
+    assert caught.value.permanent
+
+
+@pytest.mark.parametrize("key", ["converted/abc/image.png", "other/file.png"])
+def test_keys_outside_uploads_never_run_the_route(client: Client, key: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr(processing, "process", lambda *a: calls.append(a))
+    assert client.s3_put(BUCKET, key) == {"processed": 0, "records": 1}
+    assert calls == []
+
+
+def _truncated_dicom() -> bytes:
+    data = dicom_bytes("CT_small.dcm")
+    return data[: len(data) - 5000]
+
+
+def _dicom_without_pixels() -> bytes:
+    return dicom_bytes("rtplan.dcm")
+
+
+def _huge_declared_dicom() -> bytes:
+    import pydicom
+
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes("CT_small.dcm")))
+    ds.Rows = 65535
+    ds.Columns = 65535
+    ds.NumberOfFrames = 1000
+    out = io.BytesIO()
+    ds.save_as(out)
+    return out.getvalue()
+
+
+def _bomb_png() -> bytes:
+    """A tiny PNG whose header claims 30000 x 30000 pixels."""
+    import struct
+    import zlib
+
+    from opsfn.routes.imaging.render.png import SIGNATURE, chunk
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
+    body = zlib.compress(b"\x00" * 30001 * 16, 9)
+    return SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+HOSTILE = [
+    (b"%PDF-1.4 not an image at all" * 20, "photo.png", "image/png", "not a JPEG, PNG or DICOM"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "photo.png", "image/png", "corrupt or truncated"),
+    (jpeg_bytes()[:200], "photo.jpg", "image/jpeg", "corrupt or truncated"),
+    (jpeg_bytes(), "photo.jpg", "image/jpeg", "could not be analysed"),
+    (_truncated_dicom(), "scan.dcm", "", "shorter than its header"),
+    (_dicom_without_pixels(), "scan.dcm", "", "no pixel data"),
+    (_huge_declared_dicom(), "scan.dcm", "", "exceed the configured limit"),
+    (b"\x00" * 128 + b"DICM" + b"\xff" * 64, "scan.dcm", "", "DICOM"),
+    (_bomb_png(), "photo.png", "image/png", "exceed the configured limit"),
+]
+
+
+@pytest.mark.parametrize(("data", "name", "ctype", "reason"), HOSTILE,
+                         ids=["pdf", "png-garbage", "jpeg-truncated", "rekognition-refuses",
+                              "dicom-truncated", "dicom-no-pixels", "dicom-huge", "dicom-garbage",
+                              "png-bomb"])
+def test_bad_content_fails_the_job_for_good_but_not_the_record(
+        client: Client, data: bytes, name: str, ctype: str, reason: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if reason == "could not be analysed":
+        _rekognition_rejects(monkeypatch)
+    job_id = _upload(client, data, name, ctype)
+    result = client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    assert result == {"processed": 1, "records": 1}
+    item = job_item(job_id)
+    assert item is not None and item["status"] == "failed"
+    assert reason in item["error"]
+    assert item["retryable"] is False
+    assert "Traceback" not in item["error"] and len(item["error"]) <= 200
+    assert not [k for k in _keys() if k.startswith("converted/")]
+    # a repeated event does not retry final failures
+    client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    assert job_item(job_id)["attempts"] == 1  # type: ignore[index]
+
+
+def _rekognition_rejects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto labels anything; real Rekognition refuses a truncated JPEG with this error."""
+    from botocore.exceptions import ClientError
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise ClientError({"Error": {"Code": "InvalidImageFormatException",
+                                     "Message": "Request has invalid image format"}},
+                          "DetectLabels")
+
+    from opsfn.routes.imaging import labels
+
+    monkeypatch.setattr(labels, "detect", refuse)
+
+
+def test_transient_failure_fails_the_record_and_the_retry_completes(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ClientError
+
+    from opsfn.routes.imaging import labels
+
+    real = labels.detect
+    attempts: list[int] = []
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}},
+                              "DetectLabels")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(labels, "detect", flaky)
+    job_id = _upload(client, jpeg_bytes(), "a.jpg", "image/jpeg")
+    with pytest.raises(RecordsFailed) as caught:
+        client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    assert not caught.value.permanent
+    item = job_item(job_id)
+    assert item is not None and item["status"] == "failed" and item["retryable"] is True
+    assert "retried" in item["error"] and "Throttling" not in item["error"]
+    client.s3_put(BUCKET, f"uploads/{job_id}/original")  # Lambda's retry
+    item = job_item(job_id)
+    assert item is not None and item["status"] == "complete" and item["error"] is None
+
+
+def test_large_images_are_labelled_from_a_downscaled_copy(client: Client,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.routes.imaging import labels
+
+    seen: list[str] = []
+    real = labels.detect
+
+    def spy(bucket: str, key: str, **kwargs: Any) -> Any:
+        seen.append(key)
+        return real(bucket, key, **kwargs)
+
+    monkeypatch.setattr(labels, "detect", spy)
+    monkeypatch.setenv("IMAGING_LABEL_MAX_SIDE", "100")
+    job_id = _upload(client, jpeg_bytes((400, 300)), "big.jpg", "image/jpeg")
+    client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    assert seen == [f"converted/{job_id}/labels.jpg"]
+    copy = aws.client("s3").get_object(Bucket=BUCKET, Key=seen[0])["Body"].read()
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(copy)).size == (107, 80)  # 80 px floor on the short side
+    assert job_item(job_id)["status"] == "complete"  # type: ignore[index]
+
+
+def test_tiny_images_complete_without_labels(client: Client) -> None:
+    job_id = _upload(client, png_bytes((40, 40)), "tiny.png", "image/png")
+    client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    item = job_item(job_id)
+    assert item is not None and item["status"] == "complete"
+    assert item["results"] == {"labels": []}
+
+
+def test_logs_never_hold_file_names_or_keys(client: Client, caplog: pytest.LogCaptureFixture
+                                            ) -> None:
+    reply = request_upload(client, "Jane Roe MRN12345.dcm", "")
+    key = reply["fields"]["key"]
+    aws.client("s3").put_object(Bucket=BUCKET, Key=key, Body=dicom_bytes("MR_small.dcm"))
+    client.s3_put(BUCKET, key)
+    text = " ".join(str(record.__dict__) for record in caplog.records)
+    assert "upload processed" in text
+    assert "MRN12345" not in text and "Jane" not in text
+    assert "uploads/" not in text and "X-Amz-Signature" not in text

@@ -1,0 +1,64 @@
+"""GET /get-results: 400 / 404 / every state, and a presigned URL made at read time."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from opsfn import aws
+from opsfn.testing import Client
+from tests.imaging.conftest import BUCKET, dicom_bytes, request_upload
+
+pytestmark = pytest.mark.usefixtures("resources")
+
+
+@pytest.mark.parametrize("query", [None, {"jobId": ""}, {"jobId": "abc"},
+                                   {"jobId": "../../etc"}, {"jobId": str(uuid.uuid4()) + "x"}])
+def test_missing_or_malformed_job_id_is_400(client: Client, query: dict[str, str] | None) -> None:
+    reply = client.get("/get-results", query=query)
+    assert reply.status == 400
+    assert reply.json()["details"][0]["loc"] == "query.jobId"
+
+
+@pytest.mark.parametrize("shape", ["http_v1", "http_v2", "alb"])
+def test_unknown_job_is_404(client: Client, shape: str) -> None:
+    reply = client.get("/get-results", query={"jobId": str(uuid.uuid4())}, shape=shape)
+    assert reply.status == 404
+    assert reply.json()["error"] == "not_found"
+
+
+def test_pending_job_has_no_image_yet(client: Client) -> None:
+    job_id = request_upload(client, "a.png", "image/png")["jobId"]
+    body = client.get("/get-results", query={"jobId": job_id}).json()
+    assert body == {"jobId": job_id, "status": "pending", "results": None, "imageUrl": None,
+                    "metadata": None, "error": None}
+
+
+def test_complete_job_gets_a_short_lived_sigv4_url(client: Client,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGING_RESULT_URL_EXPIRY_S", "120")
+    job_id = request_upload(client, "a.dcm", "")["jobId"]
+    aws.client("s3").put_object(Bucket=BUCKET, Key=f"uploads/{job_id}/original",
+                                Body=dicom_bytes("CT_small.dcm"))
+    client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    body = client.get("/get-results", query={"jobId": job_id.upper()}).json()
+    assert body["jobId"] == job_id and body["status"] == "complete"
+    url = urlparse(body["imageUrl"])
+    assert url.path.endswith(f"converted/{job_id}/image.png")
+    query = parse_qs(url.query)
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert query["X-Amz-Expires"] == ["120"]
+    assert body["metadata"]["modality"] == "CT"
+    assert isinstance(body["results"]["labels"], list)
+
+
+def test_results_route_imports_no_imaging_library() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, opsfn.routes.imaging.results as r, opsfn.handler; "
+            "bad = [m for m in ('numpy', 'pydicom', 'PIL') if m in sys.modules]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,202 @@
+"""The SAM template: cfn-lint clean, transformable by SAM, no drift from the router, scoped IAM."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsfn.app import App
+from opsfn.handler import app
+from opsfn.infra_check import Checker, check, declared_triggers, key_filter, load_template
+from opsfn.router import Router, setting
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+README = ROOT / "infra" / "README.md"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def transformed() -> dict[str, Any]:
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    document = yaml_parse(TEMPLATE.read_text())
+    # What `sam package` does: the build output becomes an S3 object.
+    document["Resources"]["OpsFunction"]["Properties"]["CodeUri"] = "s3://artifacts/opsfn.zip"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        return transform(document, {}, NoManagedPolicies())  # type: ignore[no-any-return]
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    from cfnlint.api import lint_file
+
+    matches = lint_file(TEMPLATE)
+    assert [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches] == []
+
+
+def test_sam_transform_produces_every_trigger(transformed: dict[str, Any]) -> None:
+    resources = transformed["Resources"]
+    by_type: dict[str, list[str]] = {}
+    for name, res in resources.items():
+        by_type.setdefault(res["Type"], []).append(name)
+    functions = [resources[n] for n in by_type["AWS::Lambda::Function"]]
+    assert len(functions) == 1
+    props = functions[0]["Properties"]
+    assert props["Handler"] == "opsfn.handler.lambda_handler"
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    schedules = {resources[n]["Properties"]["Name"] for n in by_type["AWS::Scheduler::Schedule"]}
+    assert schedules == set(app.registry.schedules)
+    assert {"rotate-ssl-materials", "database-auto-stop", "export-rds-snapshot", "sync-efs-to-s3",
+            "etl-scheduled-run"} <= schedules
+    mapping = resources[by_type["AWS::Lambda::EventSourceMapping"][0]]["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    invoke_config = resources[by_type["AWS::Lambda::EventInvokeConfig"][0]]["Properties"]
+    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
+    routes = {resources[n]["Properties"]["RouteKey"] for n in by_type["AWS::ApiGatewayV2::Route"]} \
+        if "AWS::ApiGatewayV2::Route" in by_type else set()
+    api_body = json.dumps(resources["HttpApi"]["Properties"].get("Body", {}))
+    for route in app.registry.routes:
+        if route.source == "http":
+            method, path = route.label.split(" ", 1)
+            assert f"{method} {path}" in routes or f'"{path}"' in api_body
+    custom = {res["Type"] for res in resources.values() if res["Type"].startswith("Custom::")}
+    assert custom == {"Custom::SslMaterials", "Custom::SmtpCredential",
+                      "Custom::ActiveReceiptRuleSet"}
+    for res in resources.values():
+        if res["Type"].startswith("Custom::"):
+            assert res["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["OpsFunction", "Arn"]}
+
+
+def test_tables_buckets_and_queue_shapes(template: dict[str, Any]) -> None:
+    res = template["Resources"]
+    keys = {name: (r["Properties"]["KeySchema"][0]["AttributeName"],
+                   (r["Properties"].get("TimeToLiveSpecification") or {}).get("AttributeName"))
+            for name, r in res.items() if r["Type"] == "AWS::DynamoDB::Table"}
+    assert keys == {"JobsTable": ("jobId", "ttl"), "IdempotencyTable": ("id", "expiration"),
+                    "LocksTable": ("lockId", "expiresAt"), "AuditTable": ("auditId", None)}
+    for name, r in res.items():
+        if r["Type"] == "AWS::S3::Bucket":
+            props = r["Properties"]
+            assert props["BucketEncryption"], name
+            assert all(props["PublicAccessBlockConfiguration"].values()), name
+    upload = res["UploadBucket"]["Properties"]
+    assert upload["CorsConfiguration"]["CorsRules"][0]["AllowedMethods"] == ["GET", "POST", "PUT"]
+    rules = upload["LifecycleConfiguration"]["Rules"]
+    assert any(r["Prefix"] == "uploads/" and r["ExpirationInDays"] for r in rules)
+    assert res["ActionQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["ActionDeadLetterQueue", "Arn"]}
+
+
+def test_environment_uses_only_setting_names(template: dict[str, Any]) -> None:
+    from opsfn.settings import setting_variables
+
+    known = {name for name, _, _ in setting_variables()}
+    env = declared_triggers(template).env
+    assert {name for name in env if not name.startswith("POWERTOOLS_")} <= known
+    assert {"UPLOAD_BUCKET", "TABLE_NAME", "LOCK_TABLE", "AUDIT_TABLE", "IDEMPOTENCY_TABLE",
+            "OPSFN_ACTION_QUEUE", "ALERT_TOPIC_ARN"} <= set(env)
+
+
+def test_no_drift_between_template_and_registry() -> None:
+    assert check(app, TEMPLATE) == []
+
+
+def test_drift_is_reported_both_ways(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    events = broken["Resources"]["OpsFunction"]["Properties"]["Events"]
+    del events["HttpGetResults"]
+    del events["EtlScheduledRun"]
+    events["Stray"] = {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": "/nowhere"}}
+    del broken["Resources"]["SmtpCredential"]
+    problems = Checker(app, broken).run()
+    assert any("GET /get-results" in p for p in problems)
+    assert any("etl-scheduled-run" in p for p in problems)
+    assert any("/nowhere reaches no HTTP route" in p for p in problems)
+    assert any("Custom::SmtpCredential" in p for p in problems)
+
+    extra = Router()
+
+    @extra.s3(bucket=setting("UPLOAD_BUCKET"), prefix="other/")
+    def on_other(obj: Any) -> None:
+        """An S3 route without a trigger."""
+
+    @extra.action("queued_thing", queue=True)
+    def queued() -> None:
+        """A queue action (the template has the queue)."""
+
+    bigger = App([*[_router_of(r) for r in app.registry.routes], extra])
+    problems = Checker(bigger, template).run()
+    assert len(problems) == 1
+    assert problems[0].startswith("route s3:${UPLOAD_BUCKET}/other/* ")
+    assert problems[0].endswith("no S3 trigger on UploadBucket for prefix 'other/' and suffix ''")
+
+
+def _router_of(route: Any) -> Router:
+    router = Router()
+    router.routes.append(route)
+    return router
+
+
+def test_key_filter_round_trips() -> None:
+    assert key_filter("uploads/", "") == [{"prefix": "uploads/"}]
+    assert key_filter("", ".json") == [{"suffix": ".json"}]
+    assert key_filter("a*b/", ".json") == [{"wildcard": "a\\*b/*.json"}]
+    assert key_filter("", "") is None
+
+
+def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if "Effect" in value and "Action" in value:
+                found.append(value)
+            for inner in value.values():
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(template["Resources"]["OpsFunctionRole"]["Properties"]["Policies"])
+    return found
+
+
+def test_wildcard_resources_are_the_documented_ones(template: dict[str, Any]) -> None:
+    wildcard = {s["Sid"]: s["Action"] for s in _statements(template) if s["Resource"] == "*"}
+    assert set(wildcard) == {"RekognitionHasNoResourceLevelPermissions",
+                             "SesReceiptRuleSetsHaveNoResourceLevelPermissions",
+                             "ExportTasksHaveNoResourceLevelPermissions",
+                             "BackupJobStatusHasNoResourceLevelPermissions"}
+    docs = README.read_text()
+    for actions in wildcard.values():
+        for action in [actions] if isinstance(actions, str) else actions:
+            assert f"`{action}`" in docs, f"{action} is granted on * but not listed in the README"
+    for statement in _statements(template):
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [
+            statement["Action"]]
+        assert not any(a.endswith(":*") or a == "*" for a in actions), statement
+
+
+def test_memory_and_timeout_are_explained(template: dict[str, Any]) -> None:
+    params = template["Parameters"]
+    assert params["FunctionMemory"]["Default"] >= 1024
+    assert re.search(r"DICOM", params["FunctionMemory"]["Description"])
+    assert params["FunctionTimeout"]["Default"] == 900

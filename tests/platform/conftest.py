@@ -1,0 +1,27 @@
+"""Fixtures of the platform tests: an app with only the platform routers, and a TLS directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from opsfn.app import App
+from opsfn.routes import platform
+from opsfn.testing import Client
+
+
+@pytest.fixture
+def client() -> Client:
+    """A test client over the platform routes only (the same Lambda path as lambda_handler)."""
+    return Client(App(list(platform.routers)))
+
+
+@pytest.fixture
+def ssl_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty directory standing in for the mounted EFS access point."""
+    root = tmp_path / "ssl"
+    root.mkdir()
+    monkeypatch.setenv("SSL_DIR", str(root))
+    monkeypatch.setenv("SSL_LOCK_WAIT_SECONDS", "0")
+    return root
