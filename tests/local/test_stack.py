@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -57,7 +58,7 @@ def test_started_with_resources_and_custom_resources(local_stack: LocalRun) -> N
 def test_dicom_upload_is_converted_and_labelled(local_stack: LocalRun) -> None:
     from pydicom.data import get_testdata_file
 
-    data = open(get_testdata_file("CT_small.dcm"), "rb").read()
+    data = Path(get_testdata_file("CT_small.dcm")).read_bytes()
     job = _upload_and_wait(local_stack, "scan.dcm", "application/dicom", data)
     assert job["status"] == "complete", job
     assert job["results"]["labels"], job
