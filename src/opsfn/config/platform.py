@@ -1,13 +1,75 @@
-"""Settings of platform operations (TLS, SES, RDS export, EFS sync, Backup)."""
+"""Settings of platform operations: TLS materials on the file system, SES SMTP credentials, SES rule sets."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel
 
 from opsfn.config.fields import env_field
 
-__all__ = ["PlatformSettings"]
+__all__ = ["KeyType", "PlatformSettings"]
+
+KeyType = Literal["rsa-2048", "ecdsa-p256"]
 
 
 class PlatformSettings(BaseModel):
-    """Platform settings."""
+    """TLS materials, SES SMTP credential and SES receipt rule set settings."""
+
+    # -- TLS materials ------------------------------------------------------------------------
+    ssl_dir: str | None = env_field(
+        "SSL_DIR", "Directory (the mounted EFS access point) that receives the TLS key and certificate."
+    )
+    ssl_common_name: str = env_field(
+        "SSL_COMMON_NAME", "Subject CN of the self-signed certificate.", "localhost",
+        min_length=1, max_length=64,
+    )
+    ssl_subject_alt_names: str = env_field(
+        "SSL_SUBJECT_ALT_NAMES",
+        "Comma-separated DNS names or IP addresses for the certificate's SAN extension.",
+        "localhost",
+    )
+    ssl_key_type: KeyType = env_field(
+        "SSL_KEY_TYPE", "Key algorithm: `rsa-2048` or `ecdsa-p256`.", "rsa-2048"
+    )
+    ssl_validity_days: int = env_field(
+        "SSL_VALIDITY_DAYS", "Validity of a new certificate (days).", 365, ge=1, le=3650
+    )
+    ssl_renew_before_days: int = env_field(
+        "SSL_RENEW_BEFORE_DAYS", "Regenerate when the certificate expires within this many days.", 7,
+        ge=0, le=3650,
+    )
+    ssl_lock_stale_seconds: int = env_field(
+        "SSL_LOCK_STALE_SECONDS",
+        "A lock file on SSL_DIR older than this is taken to belong to a crashed run and is broken.",
+        300, ge=5,
+    )
+    ssl_lock_wait_seconds: float = env_field(
+        "SSL_LOCK_WAIT_SECONDS", "How long a run waits for another run's lock before giving up.", 30.0,
+        ge=0,
+    )
+
+    # -- SES SMTP credentials -----------------------------------------------------------------
+    smtp_region: str | None = env_field(
+        "SES_SMTP_REGION", "Region of the SES SMTP endpoint (default: the function's region)."
+    )
+    smtp_port: int = env_field("SES_SMTP_PORT", "SMTP port written into the credential secret.", 587,
+                               gt=0, lt=65536)
+    smtp_secret_recovery_days: int = env_field(
+        "SES_SMTP_SECRET_RECOVERY_DAYS",
+        "Recovery window when a custom resource Delete removes its credential secret (days).", 7,
+        ge=7, le=30,
+    )
+    smtp_secret_id: str | None = env_field(
+        "SES_SMTP_SECRET_ID", "Default secret for the `rotate_smtp_credential` action."
+    )
+    smtp_extra_regions: str = env_field(
+        "SES_SMTP_EXTRA_REGIONS",
+        "Comma-separated regions to accept in addition to the documented SES SMTP regions.", "",
+    )
+
+    # -- SES receipt rule sets ----------------------------------------------------------------
+    ses_throttle_attempts: int = env_field(
+        "SES_THROTTLE_ATTEMPTS", "Attempts of an SES call answered with Throttling (1 call/s limit).", 6,
+        ge=1, le=20,
+    )

@@ -68,7 +68,7 @@ class Answer:
 
 
 def _reason(error: OpsfnError) -> str:
-    fields = ", ".join(str(d.get("loc")) for d in error.details[:10])
+    fields = "; ".join(f"{d.get('loc')}: {d.get('msg')}" for d in error.details[:10])
     return f"{error.message} ({fields})" if fields else error.message
 
 
