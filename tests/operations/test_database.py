@@ -286,3 +286,14 @@ def test_throttled_describe_fails_the_schedule(client: Client, db: str) -> None:
                               http_status_code=400)
         with pytest.raises(UpstreamError, match="DescribeDBInstances failed: Throttling"):
             client.schedule("database-auto-stop")
+
+
+def test_external_stop_forgets_the_old_start(client: Client, db: str) -> None:
+    dbstore.mark_started(KEY, ago(hours=1), "r1")
+    aws.client("rds").stop_db_instance(DBInstanceIdentifier="dash-db")  # someone else stopped it
+    assert client.schedule("database-auto-stop")["result"]["stopped"] is False
+    state = dbstore.get_state(KEY)
+    assert state.started_at is None and state.stopped_at is not None
+    aws.client("rds").start_db_instance(DBInstanceIdentifier="dash-db")  # e.g. RDS after 7 days
+    result = client.schedule("database-auto-stop")["result"]
+    assert result["stopped"] is False and result["upMinutes"] == 0.0  # counted from now

@@ -482,3 +482,14 @@ def test_notify_human_failures(client: Client, targets: dict[str, Any], inbox: I
     monkeypatch.setenv("ALERT_TOPIC_ARN", inbox.topic_arn)
     assert client.invoke("notify_human", **incident("api"))["messageId"]
     assert len(inbox.messages()) == 1
+
+
+def test_audit_failure_after_the_action_does_not_repeat_it(
+        client: Client, targets: dict[str, Any], rds_instance: str,
+        monkeypatch: pytest.MonkeyPatch, log_lines: Callable[[], list[str]]) -> None:
+    monkeypatch.setenv("AUDIT_TABLE", "no-such-audit-table")
+    first = client.invoke("scale_up", **incident("database"))
+    assert first["auditId"] is None and first["after"] == {"instanceClass": "db.r5.xlarge"}
+    assert client.invoke("scale_up", **incident("database")) == first  # the retry: stored result
+    assert instance_class() == "db.r5.xlarge"
+    assert any("audit record of a completed action not written" in line for line in log_lines())

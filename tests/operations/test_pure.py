@@ -1,0 +1,118 @@
+"""Pure rules without AWS: ladders, auto-stop decisions, SNS subjects, secrets, landed documents."""
+
+from __future__ import annotations
+
+import string
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from opsfn.routes.operations import alerts, cache_flush, dbstate, ladders, landing
+from opsfn.routes.operations.models import IncidentRequest
+
+LADDER = ["s", "m", "l", "xl"]
+STEPS = {"low": 1, "medium": 1, "high": 1, "critical": 2}
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("current", "priority", "after"), [
+    ("s", "low", "m"), ("s", "critical", "l"), ("l", "critical", "xl"), ("xl", "high", "xl")])
+def test_ladder_climbs_and_stops_at_the_top(current: str, priority: str, after: str) -> None:
+    step = ladders.next_on_ladder(current, LADDER, STEPS, priority)  # type: ignore[arg-type]
+    assert step.after == after and step.changed == (current != after)
+
+
+def test_off_ladder_is_refused() -> None:
+    with pytest.raises(ladders.OffLadder):
+        ladders.next_on_ladder("xxl", LADDER, STEPS, "high")
+
+
+@given(current=st.integers(0, 50), goal=st.integers(0, 50), maximum=st.integers(1, 50))
+def test_desired_count_never_goes_down_and_respects_the_cap(current: int, goal: int,
+                                                            maximum: int) -> None:
+    step = ladders.desired_count(current, {"high": goal}, "high", maximum)
+    assert step.after >= current  # type: ignore[operator]
+    assert step.after == current or step.after <= maximum  # type: ignore[operator]
+
+
+def test_replicas_capped() -> None:
+    assert ladders.replica_count(4, "critical", STEPS, 5).after == 5
+    assert ladders.replica_count(5, "critical", STEPS, 3).after == 5  # never fewer
+
+
+@pytest.mark.parametrize("text", ["2026-11-23T10:00:00Z", "2026-11-23T10:00:00+00:00",
+                                  "2026-11-23T12:00:00+02:00"])
+def test_parse_time_accepts_offsets(text: str) -> None:
+    assert dbstate.parse_time(text) == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def test_parse_time_rejects_naive() -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        dbstate.parse_time("2026-11-23T10:00:00")
+
+
+def decide(status: str = "available", activity: float | None = None,
+           started: float | None = None) -> dbstate.StopDecision:
+    return dbstate.decide_stop(
+        status, NOW,
+        last_activity=NOW - timedelta(minutes=activity) if activity is not None else None,
+        started_at=NOW - timedelta(minutes=started) if started is not None else None,
+        idle_limit=timedelta(minutes=60), max_uptime=timedelta(minutes=240))
+
+
+def test_decisions() -> None:
+    assert decide(activity=61, started=100).reason == "idle"
+    assert not decide(activity=59, started=100).stop
+    assert decide(activity=1, started=241).reason == "max_uptime"
+    assert decide(started=61).reason == "idle"  # no activity: counts from the start
+    assert not decide(started=59).stop
+    assert not decide().stop  # nothing to measure from (the caller records "first seen")
+    assert not decide("starting", activity=500, started=500).stop
+    assert decide(activity=500, started=30).idle_minutes == 30  # a start refreshes idleness
+
+
+@given(st.text(max_size=300))
+def test_subjects_are_always_acceptable_to_sns(text: str) -> None:
+    subject = alerts.clean_subject(text)
+    assert 0 < len(subject) < 100
+    assert subject.isascii() and all(ch in string.printable and ch not in "\t\n\r\x0b\x0c"
+                                      for ch in subject)
+    assert subject[0].isalnum() or subject[0] in string.punctuation
+
+
+def test_incident_subject_and_message() -> None:
+    request = IncidentRequest.model_validate({
+        "target": "api", "incidentId": "inc-7", "priority": "medium",
+        "incidentDetails": {"title": "Latency\r\nspike"}})
+    assert alerts.incident_subject(request) == "[MEDIUM] Incident inc-7: Latency spike"
+    assert "Description: (no description provided)" in alerts.incident_message(request)
+
+
+@pytest.mark.parametrize(("secret", "password", "username"), [
+    ("plain-pass", "plain-pass", None),
+    ('{"password": "p1"}', "p1", None),
+    ('{"auth_token": "p2", "username": "app"}', "p2", "app"),
+    ('{"authToken": "p3"}', "p3", None),
+])
+def test_parse_secret(secret: str, password: str, username: str | None) -> None:
+    assert cache_flush.parse_secret(secret) == cache_flush.Credentials(password, username)
+
+
+@pytest.mark.parametrize("secret", ["", "   ", "{", '{"user": "x"}', '{"password": 5}'])
+def test_parse_secret_rejects(secret: str) -> None:
+    assert cache_flush.parse_secret(secret) is None
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b'{"resourceType": "Bundle", "entry": []}', None),
+    (b'{"resourceType": ""}', landing.NO_RESOURCE_TYPE),
+    (b'{"resourceType": 5}', landing.NO_RESOURCE_TYPE),
+    (b"[]", landing.NO_RESOURCE_TYPE),
+    (b"", landing.INVALID_JSON),
+    (b'{"a": ', landing.INVALID_JSON),
+    (b"\x80", landing.INVALID_JSON),
+])
+def test_check_document(body: bytes, reason: str | None) -> None:
+    assert landing.check_document(body) == reason
