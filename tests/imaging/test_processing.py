@@ -291,3 +291,29 @@ def test_logs_never_hold_file_names_or_keys(client: Client, caplog: pytest.LogCa
     assert "upload processed" in text
     assert "MRN12345" not in text and "Jane" not in text
     assert "uploads/" not in text and "X-Amz-Signature" not in text
+
+
+def test_every_record_of_an_event_is_processed_and_failures_raise_after(client: Client) -> None:
+    from opsfn.testing import s3_event
+
+    first = _upload(client, png_bytes(), "a.png", "image/png")
+    second = _upload(client, jpeg_bytes(), "b.jpg", "image/jpeg")
+    unknown = f"uploads/{uuid.uuid4()}/original"
+    event = s3_event(BUCKET, [f"uploads/{first}/original", unknown, f"uploads/{second}/original"])
+    with pytest.raises(RecordsFailed) as caught:
+        client.handle(event)
+    assert caught.value.failed == 1 and caught.value.total == 3
+    for job_id in (first, second):
+        assert job_item(job_id)["status"] == "complete"  # type: ignore[index]
+
+
+def test_url_encoded_keys_are_decoded(client: Client) -> None:
+    """S3 URL-encodes keys in notifications; ours hold no characters that need it, but a '+'-style
+    encoding of the path separators must still resolve to the job."""
+    from opsfn.testing import s3_event
+
+    job_id = _upload(client, png_bytes(), "a.png", "image/png")
+    event = s3_event(BUCKET, f"uploads/{job_id}/original")
+    event["Records"][0]["s3"]["object"]["key"] = f"uploads%2F{job_id}%2Foriginal"
+    assert client.handle(event) == {"processed": 1, "records": 1}
+    assert job_item(job_id)["status"] == "complete"  # type: ignore[index]

@@ -1,0 +1,64 @@
+"""``opsfn dicom2png IN.dcm OUT.png``: the pipeline's renderer for people, same output as the route."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def cmd_dicom2png(args: argparse.Namespace) -> int:
+    """Render the first frame of IN to OUT; exit 1 with the reason when it cannot.
+
+    The PNG is streamed into a temporary file next to OUT and renamed at the end, so a failure
+    never leaves half a file behind and the encoded image is never held in memory whole.
+    """
+    import os
+    import tempfile
+
+    from opsfn.routes.imaging.render import BadDicom, Limits
+    from opsfn.routes.imaging.render.dicom import render_chunks
+
+    limits = Limits(max_pixel_bytes=args.max_pixel_bytes, max_frame_pixels=args.max_frame_pixels)
+    output = Path(args.output)
+    handle, temporary = tempfile.mkstemp(prefix=".dicom2png-", dir=output.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            chunks, width, height, info = render_chunks(str(args.input), limits)
+            for piece in chunks:
+                out.write(piece)
+        umask = os.umask(0)
+        os.umask(umask)
+        Path(temporary).chmod(0o666 & ~umask)
+        Path(temporary).replace(output)
+    except BadDicom as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except OSError as exc:
+        sys.stderr.write(f"error: {exc.strerror}: {exc.filename or args.input}\n")
+        return 1
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    if args.verbose:
+        sys.stderr.write(f"{width}x{height} {info}\n")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``dicom2png`` to the ``opsfn`` command."""
+    from opsfn.settings import Settings
+
+    fields = Settings.model_fields
+    parser = subparsers.add_parser(
+        "dicom2png", help="render a DICOM file's first frame to PNG (like dcm2pnm +on)")
+    parser.add_argument("input", type=Path, metavar="IN.dcm")
+    parser.add_argument("output", type=Path, metavar="OUT.png")
+    parser.add_argument("--max-pixel-bytes", type=int,
+                        default=fields["imaging_max_pixel_bytes"].default,
+                        help="refuse larger declared pixel data (bytes)")
+    parser.add_argument("--max-frame-pixels", type=int,
+                        default=fields["imaging_max_frame_pixels"].default,
+                        help="refuse frames with more pixels")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print size and metadata")
+    parser.set_defaults(func=cmd_dicom2png)

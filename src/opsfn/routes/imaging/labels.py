@@ -1,0 +1,74 @@
+"""Rekognition labels for the browser image, inside the service's limits.
+
+DetectLabels reads JPEG or PNG from S3 up to 15 MB, at least 80 px on each side. Bigger images are
+downscaled into a JPEG copy (``converted/{jobId}/labels.jpg``) that only Rekognition reads; smaller
+ones cannot be labelled and get no labels rather than a failed job. Only names, confidences and
+parent names are kept: the raw response holds bounding boxes and other noise nobody reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opsfn import aws
+
+REKOGNITION_MAX_S3_BYTES = 15 * 1024 * 1024
+REKOGNITION_MIN_SIDE = 80
+
+
+def needs_copy(size_bytes: int, width: int, height: int, max_side: int) -> bool:
+    """True when the image must be downscaled before Rekognition may read it."""
+    return size_bytes > REKOGNITION_MAX_S3_BYTES or max(width, height) > max_side
+
+
+def too_small(width: int, height: int) -> bool:
+    """Rekognition refuses images under 80 px on a side."""
+    return min(width, height) < REKOGNITION_MIN_SIDE
+
+
+def downscale_jpeg(data: bytes, max_side: int, max_pixels: int) -> bytes:
+    """A JPEG copy whose longer side is at most ``max_side`` (never below 80 px on the shorter)."""
+    import io
+
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale when possible
+        rgb = image.convert("RGB")
+    width, height = rgb.size
+    scale = min(1.0, max_side / max(width, height))
+    scale = max(scale, REKOGNITION_MIN_SIDE / max(1, min(width, height)))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size != rgb.size:
+        rgb = rgb.resize(size, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    quality = 90
+    while True:
+        out.seek(0)
+        out.truncate()
+        rgb.save(out, "JPEG", quality=quality)
+        if out.tell() <= REKOGNITION_MAX_S3_BYTES or quality <= 40:
+            return out.getvalue()
+        quality -= 20
+
+
+def summarise(response: dict[str, Any]) -> list[dict[str, Any]]:
+    """Name, confidence (2 decimals) and parent names of each label."""
+    labels = []
+    for label in response.get("Labels", []):
+        labels.append({
+            "name": str(label.get("Name", "")),
+            "confidence": round(float(label.get("Confidence", 0.0)), 2),
+            "parents": [str(p.get("Name", "")) for p in label.get("Parents", [])],
+        })
+    return labels
+
+
+def detect(bucket: str, key: str, *, max_labels: int, min_confidence: float) -> list[dict[str, Any]]:
+    """DetectLabels on an S3 object (the object must already respect Rekognition's limits)."""
+    response = aws.client("rekognition").detect_labels(
+        Image={"S3Object": {"Bucket": bucket, "Name": key}},
+        MaxLabels=max_labels, MinConfidence=min_confidence,
+    )
+    return summarise(response)

@@ -1,0 +1,65 @@
+"""``GET /get-results?jobId=...``: the job's state, labels, safe metadata and a fresh image URL.
+
+This route is the one browsers poll, so it stays light: one DynamoDB read and, once the job is
+complete, one presigned GET made at read time with a short expiry, signed without building an S3
+client. It imports no imaging library.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from opsfn.context import Context
+from opsfn.errors import NotFound, ValidationFailed
+from opsfn.router import Router
+from opsfn.settings import get_settings
+
+router = Router()
+
+
+def parse_job_id(value: str) -> str:
+    """The canonical lower-case form of a UUID jobId, or a 400 naming ``query.jobId``."""
+    try:
+        parsed = uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        parsed = None
+    if parsed is None or str(parsed) != value.strip().lower():
+        raise ValidationFailed("jobId must be a UUID", details=[{
+            "loc": "query.jobId", "msg": "must be a UUID", "type": "uuid_parsing"}])
+    return str(parsed)
+
+
+def image_url(key: str) -> str:
+    """A short-lived SigV4 presigned GET for ``key`` in the upload bucket (no S3 client needed)."""
+    import os
+
+    from opsfn.routes.imaging.presign import current_credentials, presigned_get
+
+    settings = get_settings()
+    region = settings.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return presigned_get(settings.required("UPLOAD_BUCKET"), key, region=region,
+                         credentials=current_credentials(),
+                         expires_in=settings.imaging_result_url_expiry_s,
+                         endpoint_url=settings.endpoint_url)
+
+
+@router.get("/get-results")
+def get_results(jobId: str, context: Context) -> dict[str, Any]:
+    """The job as the browser sees it; 404 for an unknown jobId."""
+    from opsfn.routes.imaging import jobs
+
+    job_id = parse_job_id(jobId)
+    job = jobs.get(job_id)
+    if job is None:
+        raise NotFound("no job with this jobId")
+    status = job.get("status")
+    key = job.get("imageKey") if status == jobs.COMPLETE else None
+    return {
+        "jobId": job_id,
+        "status": status,
+        "results": job.get("results"),
+        "imageUrl": image_url(key) if isinstance(key, str) else None,
+        "metadata": job.get("metadata"),
+        "error": job.get("error"),
+    }

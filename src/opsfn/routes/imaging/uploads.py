@@ -1,0 +1,133 @@
+"""``POST /request-upload``: a job item and a presigned POST that S3 itself bounds.
+
+The browser uploads straight to S3 with a presigned POST whose policy fixes the key, the
+``Content-Type`` and a ``content-length-range`` (1 byte to ``IMAGING_MAX_UPLOAD_BYTES``), signed
+with SigV4: S3 refuses anything bigger or of another type, so no oversized object ever exists.
+The key comes from the jobId alone (``uploads/{jobId}/original``); the user's file name, which can
+hold patient data or path tricks, is validated, sanitised and kept only in the job item.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from opsfn.context import Context
+from opsfn.router import Router
+from opsfn.settings import get_settings
+
+router = Router()
+
+ALLOWED_TYPES = ("image/jpeg", "image/png", "application/dicom")
+DICOM_SUFFIXES = (".dcm", ".dicom")
+GENERIC_TYPES = ("", "application/octet-stream")
+MAX_NAME_BYTES = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_UNSAFE = re.compile(r"[^\w.\- ()\[\]+,]", re.UNICODE)
+
+
+def upload_key(job_id: str) -> str:
+    """Where the original upload lives: from the jobId only, never from the file name."""
+    return f"uploads/{job_id}/original"
+
+
+def sanitise_name(name: str) -> str:
+    """A display-only form of a validated name: NFC, no characters outside a safe set."""
+    cleaned = _UNSAFE.sub("_", unicodedata.normalize("NFC", name)).strip(" .")
+    return cleaned or "upload"
+
+
+class UploadRequest(BaseModel):
+    """The browser's request: a file name and the type it claims (its size, optionally)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    # Field names are the wire names so that every error path reads body.fileName etc.
+    fileName: str = Field(min_length=1)
+    fileType: str = Field(default="", validate_default=True)
+    fileSize: int | None = Field(default=None, ge=1)
+
+    @field_validator("fileName")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if len(value.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+            raise ValueError(f"file name is longer than {MAX_NAME_BYTES} bytes")
+        if _CONTROL.search(value):
+            raise ValueError("file name contains control characters")
+        if "/" in value or "\\" in value:
+            raise ValueError("file name contains a path separator")
+        if ".." in value:
+            raise ValueError("file name contains '..'")
+        if not value.strip():
+            raise ValueError("file name is blank")
+        return value
+
+    @field_validator("fileType")
+    @classmethod
+    def _known_type(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip().lower()
+        if value in GENERIC_TYPES:
+            name = info.data.get("fileName")
+            if isinstance(name, str) and name.lower().endswith(DICOM_SUFFIXES):
+                return "application/dicom"  # browsers often send no type for .dcm files
+            raise ValueError("file type is required unless the name ends in .dcm or .dicom")
+        if value not in ALLOWED_TYPES:
+            raise ValueError(f"file type must be one of {', '.join(ALLOWED_TYPES)}")
+        return value
+
+
+class UploadReply(BaseModel):
+    """Everything the page needs to upload: POST ``uploadUrl`` with ``fields`` then the file."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    job_id: str = Field(alias="jobId")
+    upload_url: str = Field(alias="uploadUrl")
+    method: str = "POST"
+    fields: dict[str, str]
+    content_type: str = Field(alias="contentType")
+    max_bytes: int = Field(alias="maxBytes")
+    expires_in: int = Field(alias="expiresIn")
+
+
+def presigned_post(bucket: str, key: str, content_type: str, max_bytes: int, expires_in: int
+                   ) -> dict[str, Any]:
+    """A SigV4 presigned POST whose policy pins the key, the type and the size range."""
+    from opsfn import aws
+
+    return aws.client("s3").generate_presigned_post(  # type: ignore[no-any-return]
+        Bucket=bucket, Key=key,
+        Fields={"Content-Type": content_type},
+        Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+        ExpiresIn=expires_in,
+    )
+
+
+@router.post("/request-upload")
+def request_upload(body: UploadRequest, context: Context) -> UploadReply:
+    """Create a pending job and hand the browser a bounded, typed upload slot."""
+    from opsfn.errors import ValidationFailed
+    from opsfn.routes.imaging import jobs
+
+    settings = get_settings()
+    bucket = settings.required("UPLOAD_BUCKET")
+    settings.required("TABLE_NAME")
+    max_bytes = settings.imaging_max_upload_bytes
+    if body.fileSize is not None and body.fileSize > max_bytes:
+        raise ValidationFailed("file is too large", details=[{
+            "loc": "body.fileSize", "msg": f"must be at most {max_bytes} bytes",
+            "type": "too_large"}])
+    job_id = str(uuid.uuid4())
+    key = upload_key(job_id)
+    post = presigned_post(bucket, key, body.fileType, max_bytes,
+                          settings.imaging_upload_url_expiry_s)
+    jobs.create(job_id, file_type=body.fileType, file_name=sanitise_name(body.fileName),
+                s3_key=key)
+    context.logger.info("upload requested", extra={"job_id": job_id, "file_type": body.fileType})
+    return UploadReply(job_id=job_id, upload_url=post["url"], fields=post["fields"],
+                       content_type=body.fileType, max_bytes=max_bytes,
+                       expires_in=settings.imaging_upload_url_expiry_s)
