@@ -101,8 +101,8 @@ def s3_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     calls: list[str] = []
     real = uploader.s3_client
 
-    def counting(pool: int, *, checksums: bool = False) -> Any:
-        client = real(pool, checksums=checksums)
+    def counting(pool: int) -> Any:
+        client = real(pool)
         client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
         return client
 
@@ -110,28 +110,40 @@ def s3_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield calls
 
 
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
 def fail_operation(monkeypatch: pytest.MonkeyPatch, operation: str, code: str, status: int
                    ) -> None:
-    """Make the sync client's ``operation`` answer with an AWS error (before any retry)."""
+    """Make the sync client's ``operation`` answer with an AWS error, as the service would.
+
+    The answer comes from a ``before-send`` hook, where emulators and stubs answer requests, so it
+    reaches both the SDK path and the lean PutObject path (and every retry).
+    """
+    from botocore.awsrequest import AWSResponse
+
     from opsfn.routes.exports.sync import uploader
 
     real = uploader.s3_client
+    body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
 
-    def answer(model: Any, **_: Any) -> Any:
-        if model.name != operation:
+    def answer(event_name: str, **_: Any) -> Any:
+        if not event_name.endswith("." + operation):
             return None
-        from botocore.awsrequest import AWSResponse
+        return AWSResponse("http://s3", status, {"Content-Type": "application/xml"}, _Raw(body))
 
-        return (AWSResponse("http://s3", status, {}, None),
-                {"Error": {"Code": code, "Message": "injected"},
-                 "ResponseMetadata": {"HTTPStatusCode": status}})
-
-    def failing(pool: int, *, checksums: bool = False) -> Any:
-        client = real(pool, checksums=checksums)
-        client.meta.events.register_first("before-call.s3", answer)
+    def failing(pool: int) -> Any:
+        client = real(pool)
+        client.meta.events.register_first("before-send.s3", answer)
         return client
 
     monkeypatch.setattr(uploader, "s3_client", failing)
+    monkeypatch.setenv("OPSFN_AWS_MAX_ATTEMPTS", "2")
 
 
 Unprivileged = Callable[[Callable[[], Any]], Any]

@@ -229,6 +229,8 @@ def test_missing_source_and_settings_are_clear_errors(client: Client, tree: Path
     monkeypatch.setenv("SYNC_SOURCE_DIR", str(tree / "not-mounted"))
     with pytest.raises(NotFound, match="mounted"):
         client.invoke("sync_efs_to_s3", delete=True)
+    with pytest.raises(NotFound, match="mounted"):
+        client.invoke("sync_efs_to_s3", delete=True, shard_by_top_level=True)
     monkeypatch.delenv("SYNC_BUCKET")
     with pytest.raises(Exception, match="SYNC_BUCKET"):
         client.invoke("sync_efs_to_s3")
@@ -256,7 +258,6 @@ def test_failing_uploads_are_clear_upstream_errors(client: Client, tree: Path,
     from opsfn.routes.exports.sync.remote import Target
 
     assert locks.holder_expiry(Target(BUCKET, "efs/").lock_id) is None  # lock released
-    assert bucket_keys() == {}
 
 
 def test_failing_listing_is_a_clear_upstream_error(client: Client, tree: Path,
@@ -264,3 +265,56 @@ def test_failing_listing_is_a_clear_upstream_error(client: Client, tree: Path,
     fail_operation(monkeypatch, "ListObjectsV2", "AccessDenied", 403)
     with pytest.raises(UpstreamError, match="AWS ListObjectsV2 failed: AccessDenied"):
         client.invoke("sync_efs_to_s3")
+
+
+def test_small_files_take_the_lean_put_and_fall_back_to_the_sdk_on_errors(
+        client: Client, tree: Path, s3_calls: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.routes.exports.sync import fastput
+
+    sent: list[int] = []
+    real_put = fastput.FastPut.put
+
+    def counting(self: Any, key: str, body: bytes, headers: dict[str, str]) -> bool:
+        done = real_put(self, key, body, headers)
+        sent.append(done)
+        return done
+
+    monkeypatch.setattr(fastput.FastPut, "put", counting)
+    client.invoke("sync_efs_to_s3")
+    assert sent == [True] * 6
+    assert s3_calls.count("PutObject") == 1  # only the manifest went through put_object
+
+    # When the lean request is refused, put_object sends the file instead.
+    for path in tree.rglob("*.txt"):
+        path.write_bytes(b"changed " + path.read_bytes())
+    s3_calls.clear()
+    monkeypatch.setattr(fastput.FastPut, "put", lambda *args: False)
+    reply = client.invoke("sync_efs_to_s3")
+    assert reply["uploaded"] == 5 and s3_calls.count("PutObject") == 6
+    assert bucket_keys()["efs/top.txt"] == b"changed top"
+
+
+def test_resume_in_manifest_mode_with_deletes_joins_segments(tree: Path) -> None:
+    from opsfn.routes.exports.sync.engine import SyncJob, run_sync
+    from opsfn.routes.exports.sync.remote import Target
+    from opsfn.routes.exports.sync.uploader import UploadOptions
+
+    def job(seq: int, resume_after: str | None) -> SyncJob:
+        return SyncJob(root=str(tree), target=Target(BUCKET, "m/"), upload=UploadOptions(BUCKET),
+                       delete=True, run_id="run-1", seq=seq, resume_after=resume_after)
+
+    assert run_sync(job(0, None)).counters.uploaded == 6
+    (tree / "a.txt").unlink()
+    (tree / "top.txt").write_text("new top")
+    os.utime(tree / "top.txt", ns=(1, 1))  # an mtime older than the upload: only a manifest sees it
+    calls = iter([False, False, True])
+    first = run_sync(job(0, None), should_stop=lambda: next(calls, True))
+    assert first.mode == "manifest" and first.checkpoint is not None
+    assert first.counters.deleted == 1  # "a-b.txt" skipped, "a.txt" deleted, then stopped
+    rest = run_sync(job(1, first.checkpoint))
+    assert rest.checkpoint is None and rest.counters.uploaded == 1
+    assert bucket_keys("m/")["m/top.txt"] == b"new top" and "m/a.txt" not in bucket_keys("m/")
+    state = aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=".opsfn-sync/")["Contents"]
+    assert [o["Key"].rsplit("/", 1)[-1] for o in state] == ["manifest.jsonl.gz"]
+    final = run_sync(job(0, None))
+    assert (final.mode, final.counters.uploaded, final.counters.skipped) == ("manifest", 0, 5)

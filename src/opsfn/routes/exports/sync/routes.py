@@ -1,0 +1,209 @@
+"""The ``sync_efs_to_s3`` action (also a queue work item) and the ``sync-efs-to-s3`` schedule.
+
+One invocation syncs one target (the whole tree, one top-level directory, or the top-level files)
+under a lock, stops before the deadline and enqueues its own continuation. With sharding on, the
+first invocation fans the top-level directories out as work items and syncs the top-level files
+itself. Work items carry a run id and a sequence number: a duplicated delivery finds the done
+marker (or the held lock) and does nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from opsfn import locks
+from opsfn.context import Context
+from opsfn.errors import Conflict, NotFound, ValidationFailed
+from opsfn.events import ScheduleEvent
+from opsfn.router import Router
+from opsfn.routes.exports.sync.model import Counters
+from opsfn.routes.exports.sync.queue import enqueue
+from opsfn.routes.exports.sync.remote import Target, normalise_prefix
+from opsfn.settings import get_settings
+
+if TYPE_CHECKING:
+    from opsfn.routes.exports.sync.engine import Outcome, SyncJob
+
+router = Router()
+
+ACTION = "sync_efs_to_s3"
+DONE_TTL_S = 2 * 24 * 3600
+_RUN_ID = r"^[A-Za-z0-9-]{1,64}$"
+
+
+class SyncRequest(BaseModel):
+    """Options (defaults from settings) plus the internal fields of continuation work items."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prefix: str | None = Field(default=None, max_length=512)
+    delete: bool | None = None
+    compare: Literal["auto", "listing"] = "auto"
+    shard_by_top_level: bool | None = None
+    shard: str | None = Field(default=None, min_length=1, max_length=255)
+    top_level_only: bool = False
+    run_id: str | None = Field(default=None, pattern=_RUN_ID)
+    seq: int = Field(default=0, ge=0)
+    resume_after: str | None = Field(default=None, max_length=4096)
+    totals: dict[str, float] | None = None
+
+    @field_validator("shard")
+    @classmethod
+    def _one_component(cls, value: str | None) -> str | None:
+        if value is not None and (value in (".", "..") or "/" in value or "\x00" in value):
+            raise ValueError("a shard is one top-level directory name")
+        return value
+
+
+class Budget:
+    """Stop starting new work when the Lambda deadline is closer than the margin."""
+
+    def __init__(self, context: Context, margin_ms: int) -> None:
+        self.context = context
+        self.margin_ms = margin_ms
+
+    def should_stop(self) -> bool:
+        """True once the time left is below the margin."""
+        return self.context.remaining_ms() < self.margin_ms
+
+
+def _job(request: SyncRequest, run_id: str) -> SyncJob:
+    from opsfn.routes.exports.sync.engine import SyncJob
+    from opsfn.routes.exports.sync.uploader import UploadOptions
+
+    settings = get_settings()
+    root = settings.required("SYNC_SOURCE_DIR")
+    bucket = settings.required("SYNC_BUCKET")
+    prefix = normalise_prefix(request.prefix if request.prefix is not None else settings.sync_prefix)
+    recursive = not request.top_level_only
+    if request.shard is not None:
+        root = str(Path(root) / request.shard)
+        prefix = f"{prefix}{request.shard}/"
+    options = UploadOptions(bucket=bucket, kms_key_id=settings.sync_kms_key_id,
+                            concurrency=settings.sync_concurrency,
+                            multipart_threshold=settings.sync_multipart_threshold,
+                            multipart_chunk=settings.sync_multipart_chunk)
+    delete = settings.sync_delete if request.delete is None else request.delete
+    return SyncJob(root=root, target=Target(bucket, prefix, recursive), upload=options,
+                   delete=delete, compare=request.compare, state_prefix=settings.sync_state_prefix,
+                   run_id=run_id, seq=request.seq, resume_after=request.resume_after,
+                   allow_missing_root=request.shard is not None)
+
+
+def _item(request: SyncRequest, **changes: Any) -> dict[str, Any]:
+    body = request.model_dump(exclude_none=True)
+    body.update(changes)
+    return {"action": ACTION, **{k: v for k, v in body.items() if v is not None}}
+
+
+def _fan_out(request: SyncRequest, run_id: str) -> int:
+    """Enqueue one work item per top-level directory (and per directory gone, when deleting)."""
+    import os
+
+    settings = get_settings()
+    root = settings.required("SYNC_SOURCE_DIR")
+    if not Path(root).is_dir():
+        raise NotFound("the sync source directory does not exist (is the file system mounted?)")
+    names = sorted(entry.name for entry in os.scandir(root)
+                   if entry.is_dir(follow_symlinks=False) and "/" not in entry.name)
+    delete = settings.sync_delete if request.delete is None else request.delete
+    if delete:
+        from opsfn import aws
+
+        bucket = settings.required("SYNC_BUCKET")
+        prefix = normalise_prefix(request.prefix if request.prefix is not None else settings.sync_prefix)
+        state = normalise_prefix(settings.sync_state_prefix)
+        pages = aws.client("s3").get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, Delimiter="/")
+        remote = {p["Prefix"][len(prefix):].rstrip("/") for page in pages
+                  for p in page.get("CommonPrefixes", []) if not p["Prefix"].startswith(state)}
+        names = sorted(set(names) | {name for name in remote if name and name not in (".", "..")})
+    items = [_item(request, shard=name, shard_by_top_level=False, run_id=f"{run_id}-{index}",
+                   seq=0, resume_after=None, totals=None, top_level_only=False)
+             for index, name in enumerate(names)]
+    return enqueue(items)
+
+
+def _already_done(run_id: str, seq: int) -> bool:
+    return locks.holder_expiry(f"sync-done:{run_id}:{seq}") is not None
+
+
+def _mark_done(run_id: str, seq: int) -> None:
+    try:
+        locks.acquire(f"sync-done:{run_id}:{seq}", DONE_TTL_S)
+    except Conflict:
+        pass
+
+
+def run_request(request: SyncRequest, context: Context, *, trigger: str) -> dict[str, Any]:
+    """Run one invocation's share of a sync and enqueue what remains."""
+    queued = request.run_id is not None
+    run_id = request.run_id or uuid.uuid4().hex
+    if queued and _already_done(run_id, request.seq):
+        return {"status": "duplicate", "complete": True}
+    if request.shard is not None and request.top_level_only:
+        raise ValidationFailed("shard and top_level_only exclude each other", details=[{
+            "loc": "payload.shard", "msg": "not allowed with top_level_only", "type": "value_error"}])
+    settings = get_settings()
+    sharded = (settings.sync_shard_top_level if request.shard_by_top_level is None
+               else request.shard_by_top_level)
+    shards = 0
+    if sharded and request.shard is None and not request.top_level_only and request.seq == 0:
+        shards = _fan_out(request, run_id)
+        request = request.model_copy(update={"top_level_only": True, "shard_by_top_level": False})
+    job = _job(request, run_id)
+    margin = settings.sync_deadline_margin_ms
+    ttl_s = max(60, context.remaining_ms() // 1000 + 60)
+    try:
+        lock = locks.acquire(job.target.lock_id, ttl_s)
+    except Conflict:
+        if trigger == "schedule":
+            # The running sync covers this firing; a queued item instead fails and is retried.
+            context.logger.warning("sync skipped: target busy", extra={"trigger": trigger})
+            return {"status": "busy", "complete": False, "shards": shards}
+        raise Conflict("a sync of this target is already running") from None
+    from opsfn.routes.exports.sync.engine import run_sync
+
+    try:
+        outcome = run_sync(job, should_stop=Budget(context, margin).should_stop)
+    finally:
+        locks.release(lock)
+    return _finish(request, run_id, outcome, shards, context)
+
+
+def _finish(request: SyncRequest, run_id: str, outcome: Outcome, shards: int, context: Context
+            ) -> dict[str, Any]:
+    totals = Counters()
+    totals.add(request.totals or {})
+    totals.add(outcome.counters.as_dict())
+    continued = outcome.checkpoint is not None
+    if continued:
+        enqueue([_item(request, run_id=run_id, seq=request.seq + 1, resume_after=outcome.checkpoint,
+                       totals=totals.as_dict())])
+    _mark_done(run_id, request.seq)
+    context.logger.info("sync invocation finished", extra={
+        **outcome.counters.as_dict(), "mode": outcome.mode, "continued": continued, "shards": shards,
+        "seq": request.seq})
+    return {"status": "continued" if continued else "complete", "complete": not continued,
+            "continued": continued, "shards": shards, "mode": outcome.mode, **totals.as_dict(),
+            "invocation": outcome.counters.as_dict()}
+
+
+@router.action(ACTION, queue=True,
+               description="Incremental copy of the file system to S3; continues via the action queue.")
+def sync_efs_to_s3(payload: SyncRequest, context: Context) -> dict[str, Any]:
+    """Sync (a share of) the source tree; queue deliveries are continuations and shards."""
+    if payload.resume_after is not None and payload.run_id is None:
+        raise ValidationFailed("resume_after needs run_id", details=[{
+            "loc": "payload.run_id", "msg": "Field required", "type": "missing"}])
+    return run_request(payload, context, trigger="queue" if context.source == "sqs" else "invoke")
+
+
+@router.schedule("sync-efs-to-s3", expression="rate(1 day)")
+def sync_efs_to_s3_schedule(event: ScheduleEvent, context: Context) -> dict[str, Any]:
+    """The scheduled sync with the configured options."""
+    return run_request(SyncRequest(), context, trigger="schedule")
