@@ -10,6 +10,7 @@ then query parameters. Hints are read once per route, on its first call.
 from __future__ import annotations
 
 import inspect
+import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,9 +80,11 @@ def _envelope_type(annotation: Any) -> type | None:
 
 
 def _is_model(annotation: Any) -> bool:
-    from pydantic import BaseModel
-
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    # A class can only be a pydantic model if pydantic was imported to define it.
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is None or not isinstance(annotation, type):
+        return False
+    return issubclass(annotation, pydantic.BaseModel)
 
 
 class Binder:
@@ -192,6 +195,9 @@ def binder_for(route: Route) -> Binder:
     """The route's binder, built once and kept on the route."""
     binder = route.binder
     if binder is None:
+        resolve = getattr(route.func, "resolve", None)
+        if callable(resolve):  # a manifest route: import its module now, on first use
+            route.func = resolve()
         binder = Binder(route)
         route.binder = binder
     return binder  # type: ignore[no-any-return]

@@ -111,6 +111,16 @@ class MissingSetting(OpsfnError):
         self.variable = variable
 
 
+class InvalidSetting(OpsfnError):
+    """An environment variable is set to a value of the wrong type or range."""
+
+    code = "invalid_setting"
+
+    def __init__(self, variables: list[str]) -> None:
+        super().__init__(f"invalid value for setting(s): {', '.join(variables)}")
+        self.variables = variables
+
+
 class UpstreamError(OpsfnError):
     """An AWS (or other) service call failed; the message names the service and error code only."""
 

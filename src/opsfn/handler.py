@@ -1,17 +1,18 @@
 """The one Lambda entry point: ``opsfn.handler.lambda_handler``.
 
-Importing this module builds the app with every built-in route. It imports no AWS SDK and no
-imaging, crypto or cache library: routes import those when they run.
+Importing this module registers every built-in route from the route manifest
+(:mod:`opsfn.manifest`) without importing the route modules: each is imported the first time one
+of its routes runs. Nothing heavy (AWS SDK, pydantic, imaging, crypto, cache) loads at import.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from opsfn import manifest
 from opsfn.app import App
-from opsfn.routes import builtin_routers
 
-app = App(builtin_routers())
+app = App([manifest.load()])
 
 
 def lambda_handler(event: Any, context: Any) -> Any:

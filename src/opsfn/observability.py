@@ -20,17 +20,35 @@ SERVICE = "opsfn"
 NAMESPACE = "opsfn"
 
 
-@lru_cache(maxsize=1)
+_invocation_keys: dict[str, Any] = {}
+_logger: list[Any] = []
+
+
+def set_invocation_keys(**keys: Any) -> None:
+    """Keys every log line of this invocation carries (cold start, source, correlation id).
+
+    Kept here until something logs: importing and building the Powertools logger costs tens of
+    milliseconds, which a light invocation that logs nothing should not pay.
+    """
+    _invocation_keys.clear()
+    _invocation_keys.update(keys)
+    if _logger:
+        _logger[0].append_keys(**keys)
+
+
 def get_logger() -> Any:
-    """The Powertools JSON logger for the service."""
-    import logging
-    import sys
+    """The Powertools JSON logger for the service, with this invocation's keys."""
+    if not _logger:
+        import logging
 
-    from aws_lambda_powertools import Logger
+        from aws_lambda_powertools import Logger
 
-    # stderr: Lambda sends both streams to CloudWatch, and the CLI keeps stdout for results.
-    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
-                  logger_handler=logging.StreamHandler(sys.stderr))
+        # stderr: Lambda sends both streams to CloudWatch, and the CLI keeps stdout for results.
+        logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
+                        logger_handler=logging.StreamHandler(sys.stderr))
+        logger.append_keys(**_invocation_keys)
+        _logger.append(logger)
+    return _logger[0]
 
 
 @lru_cache(maxsize=1)

@@ -1,5 +1,8 @@
 """Every environment variable opsfn reads, in one typed model.
 
+(Dispatch itself reads its few variables through :mod:`opsfn.dispatch_settings`, which needs no
+pydantic at import; a test keeps the two in agreement.)
+
 Settings are read when a route needs them, not at import, so a route whose variable is missing
 fails with an error naming that variable while every other route keeps working. The README's
 configuration table is generated from this model (``opsfn settings --markdown``).
@@ -18,17 +21,9 @@ from opsfn.config.imaging import ImagingSettings
 from opsfn.config.operations import OperationsSettings
 from opsfn.config.platform import PlatformSettings
 from opsfn.environ import EnvWatch
-from opsfn.errors import MissingSetting, OpsfnError
+from opsfn.errors import InvalidSetting, MissingSetting
 
-
-class InvalidSetting(OpsfnError):
-    """An environment variable is set to a value of the wrong type or range."""
-
-    code = "invalid_setting"
-
-    def __init__(self, variables: list[str]) -> None:
-        super().__init__(f"invalid value for setting(s): {', '.join(variables)}")
-        self.variables = variables
+__all__ = ["InvalidSetting", "Settings", "get_settings", "setting_variables"]
 
 
 class Settings(CoreSettings, ImagingSettings, PlatformSettings, ExportsSettings,
@@ -80,17 +75,11 @@ class _CachedSection(Generic[M]):
 
 
 _ALL = _CachedSection(Settings)
-_CORE = _CachedSection(CoreSettings)
 
 
 def get_settings() -> Settings:
     """Settings from the current environment, cached until a variable changes."""
     return _ALL.get()
-
-
-def core_settings() -> CoreSettings:
-    """Only the framework's own settings: what dispatch reads on every event, kept cheap."""
-    return _CORE.get()
 
 
 def setting_variables() -> list[tuple[str, str, str]]:

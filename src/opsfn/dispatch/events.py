@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic_core import to_jsonable_python
-
 from opsfn.binding import CallInput
 from opsfn.calls import Invocation, run_route
+from opsfn.dispatch_settings import dispatch_settings
 from opsfn.errors import NotFound
 from opsfn.events.eventbridge import ScheduleEvent, parse_event, schedule_name
-from opsfn.settings import core_settings
+from opsfn.jsonable import to_jsonable
 
 if TYPE_CHECKING:
     from opsfn.app import App
@@ -23,7 +22,7 @@ def dispatch_schedule(app: App, event: dict[str, Any], invocation: Invocation) -
     if name is None:
         raise NotFound("schedule event names no rule or schedule")
     route = app.registry.schedules.get(name)
-    prefix = core_settings().schedule_prefix if route is None else ""
+    prefix = dispatch_settings().schedule_prefix if route is None else ""
     if route is None and prefix and name.startswith(prefix):
         route = app.registry.schedules.get(name[len(prefix):])
     if route is None:
@@ -32,7 +31,7 @@ def dispatch_schedule(app: App, event: dict[str, Any], invocation: Invocation) -
     context = invocation.context_for(route, "schedule")
     result = run_route(route, CallInput(context, lambda: parsed.detail, "detail", schedule),
                        invocation)
-    return {"schedule": route.label, "result": to_jsonable_python(result)}
+    return {"schedule": route.label, "result": to_jsonable(result)}
 
 
 def dispatch_eventbridge(app: App, event: dict[str, Any], invocation: Invocation
@@ -45,4 +44,4 @@ def dispatch_eventbridge(app: App, event: dict[str, Any], invocation: Invocation
     context = invocation.context_for(route, "eventbridge")
     result = run_route(route, CallInput(context, lambda: parsed.detail, "detail", parsed),
                        invocation)
-    return {"eventbridge": route.label, "result": to_jsonable_python(result)}
+    return {"eventbridge": route.label, "result": to_jsonable(result)}

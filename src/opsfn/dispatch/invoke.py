@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic_core import to_jsonable_python
-
 from opsfn.binding import CallInput
 from opsfn.calls import Invocation, run_route
 from opsfn.errors import NotFound
 from opsfn.events.invoke import split_action
+from opsfn.jsonable import to_jsonable
 from opsfn.router import Route
 
 if TYPE_CHECKING:
@@ -38,7 +37,7 @@ def run_action(route: Route, payload: dict[str, Any], invocation: Invocation, so
     """Run an action with its payload and return a JSON-safe result."""
     context = invocation.context_for(route, source)
     call = CallInput(context, lambda: payload, "payload", envelope)
-    return to_jsonable_python(run_route(route, call, invocation), by_alias=True)
+    return to_jsonable(run_route(route, call, invocation))
 
 
 def dispatch(app: App, event: dict[str, Any], invocation: Invocation) -> Any:

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from pydantic_core import to_json
-
 from opsfn.errors import PayloadTooLarge, ValidationFailed
+from opsfn.jsonable import dumps
 
 
 @dataclass(slots=True)
@@ -199,7 +198,7 @@ def _encode_body(response: Response) -> tuple[str, bool, str | None]:
     content_type = next((v for k, v in response.headers.items() if k.lower() == "content-type"), _JSON)
     if isinstance(body, str) and content_type != _JSON:
         return body, False, None
-    return to_json(body, by_alias=True, fallback=str).decode("utf-8"), False, _JSON
+    return dumps(body), False, _JSON
 
 
 def render_response(kind: str, event: dict[str, Any], response: Response,

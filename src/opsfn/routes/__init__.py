@@ -14,4 +14,12 @@ def builtin_routers() -> list[Router]:
     from opsfn.routes import health
 
     routers = [health.router]
+    from opsfn.routes import imaging
+    routers.append(imaging.router)
+    from opsfn.routes import operations
+    routers.append(operations.router)
+    from opsfn.routes import platform
+    routers.extend(platform.routers)
+    from opsfn.routes import exports
+    routers.append(exports.router)
     return routers

@@ -1,0 +1,40 @@
+"""Make a route's result JSON-safe, importing pydantic's serializer only when it is needed.
+
+Plain JSON values (dicts, lists, strings, numbers, booleans, None) pass through untouched, which
+is what light routes return; models, dataclasses, datetimes and the like go through
+``pydantic_core.to_jsonable_python``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, _SCALARS):
+        return True
+    if depth > 32:
+        return False
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(item, depth + 1) for item in value)
+    return False
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data (aliases used for models)."""
+    if _plain(value):
+        return value
+    from pydantic_core import to_jsonable_python
+
+    return to_jsonable_python(value, by_alias=True, fallback=str)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text of ``value``."""
+    import json
+
+    return json.dumps(to_jsonable(value), separators=(",", ":"), ensure_ascii=False)
