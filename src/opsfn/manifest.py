@@ -29,8 +29,8 @@ from opsfn.router import (
     ScheduleSpec,
     Setting,
     SnsSpec,
-    SqsSpec,
     Spec,
+    SqsSpec,
 )
 
 PATH = Path(__file__).with_name("routes") / "manifest.json"
@@ -75,7 +75,7 @@ def _name_from_json(value: Any) -> NameSpec:
 def spec_to_json(spec: Spec) -> dict[str, Any]:
     """A spec as JSON data (settings as ``{"setting": VAR}``, tuples as lists)."""
     data: dict[str, Any] = {}
-    for field in spec.__dataclass_fields__:  # type: ignore[union-attr]
+    for field in spec.__dataclass_fields__:
         value = getattr(spec, field)
         if isinstance(value, Setting):
             value = _name_to_json(value)
