@@ -13,12 +13,12 @@ from typing import Any
 
 from opsfn.calls import Invocation
 from opsfn.dispatch import custom_resource, events, http, invoke, records
-from opsfn.dispatch_settings import dispatch_settings
 from opsfn.errors import InternalError, OpsfnError
 from opsfn.events import HTTP_KINDS, detect
 from opsfn.observability import emit_route_metrics, get_logger, safe_frames, set_invocation_keys
 from opsfn.registry import Registry
 from opsfn.router import Route, Router
+from opsfn.settings import core_settings
 
 Dispatcher = Callable[["App", dict[str, Any], Invocation], Any]
 
@@ -81,7 +81,7 @@ class App(Router):
             kind = detected.kind
             invocation = Invocation(self, kind, lambda_context, started,
                                     _request_id(kind, detected.event, lambda_context), cold)
-            invocation.tracing = dispatch_settings().tracing
+            invocation.tracing = core_settings().tracing
             set_invocation_keys(cold_start=cold, source=kind,
                                 correlation_id=invocation.request_id or None)
             return DISPATCHERS[kind](self, detected.event, invocation)

@@ -7,12 +7,18 @@ of its routes runs. Nothing heavy (AWS SDK, pydantic, imaging, crypto, cache) lo
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from opsfn import manifest
 from opsfn.app import App
 
 app = App([manifest.load()])
+
+# Everything imported so far lives as long as the process. Freezing it keeps the garbage collector
+# from scanning it again and again while the first event builds its AWS client (botocore
+# allocates heavily): measured ~35 ms off a cold start that creates one client.
+gc.freeze()
 
 
 def lambda_handler(event: Any, context: Any) -> Any:

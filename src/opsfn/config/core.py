@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
-from opsfn.config.fields import MiB, env_field
+from opsfn.config.fields import MiB, SettingsSection, env_field
 
 __all__ = ["CoreSettings"]
 
 
-class CoreSettings(BaseModel):
+class CoreSettings(SettingsSection):
     """Framework settings: action queue, limits, tracing, custom resource margin."""
 
     # -- core ---------------------------------------------------------------------------------

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
-from opsfn.config.fields import MiB, env_field
+from opsfn.config.fields import MiB, SettingsSection, env_field
 
 __all__ = ["ExportsSettings"]
 
 
-class ExportsSettings(BaseModel):
+class ExportsSettings(SettingsSection):
     """RDS export, EFS sync and Backup settings."""
 
     # -- RDS snapshot export ------------------------------------------------------------------

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
-from opsfn.config.fields import MiB, env_field
+from opsfn.config.fields import MiB, SettingsSection, env_field
 
 __all__ = ["OperationsSettings"]
 
 
-class OperationsSettings(BaseModel):
+class OperationsSettings(SettingsSection):
     """Operations settings."""
 
     # -- operations ---------------------------------------------------------------------------

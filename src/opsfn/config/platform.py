@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
-from opsfn.config.fields import env_field
+from opsfn.config.fields import SettingsSection, env_field
 
 __all__ = ["KeyType", "PlatformSettings"]
 
 KeyType = Literal["rsa-2048", "ecdsa-p256"]
 
 
-class PlatformSettings(BaseModel):
+class PlatformSettings(SettingsSection):
     """TLS materials, SES SMTP credential and SES receipt rule set settings."""
 
     # -- TLS materials ------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from opsfn.binding import CallInput
 from opsfn.calls import Invocation, run_route
 from opsfn.context import remaining_ms
-from opsfn.dispatch_settings import dispatch_settings
 from opsfn.errors import OpsfnError
 from opsfn.events.custom_resource import (
     CustomResourceRequest,
@@ -26,6 +25,7 @@ from opsfn.events.custom_resource import (
     send_response,
 )
 from opsfn.observability import get_logger
+from opsfn.settings import core_settings
 from opsfn.watchdog import WATCHDOG
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def dispatch(app: App, event: dict[str, Any], invocation: Invocation) -> dict[st
     # Update and Delete keep the id CloudFormation knows; Create derives a stable one.
     default_id = request.physical_resource_id or request.default_physical_id()
     try:
-        margin_ms = dispatch_settings().custom_resource_margin_ms
+        margin_ms = core_settings().custom_resource_margin_ms
     except OpsfnError:
         margin_ms = 5000
     left_s = remaining_ms(invocation.lambda_context, invocation.started) / 1000

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from opsfn.binding import CallInput
 from opsfn.calls import Invocation, run_route
-from opsfn.dispatch_settings import dispatch_settings
 from opsfn.errors import MethodNotAllowed, NotFound, OpsfnError
 from opsfn.events.http import HttpRequest, Response, parse_request, render_response
 from opsfn.router import Route
+from opsfn.settings import core_settings
 
 if TYPE_CHECKING:
     from opsfn.app import App
@@ -64,7 +64,7 @@ def dispatch(app: App, event: dict[str, Any], invocation: Invocation) -> dict[st
     """Serve one HTTP event; every outcome is an HTTP reply."""
     settings = None
     try:
-        settings = dispatch_settings()
+        settings = core_settings()
         request = parse_request(invocation.kind, event, settings.max_body_bytes)
         route = find_route(app, request)
         context = invocation.context_for(route)

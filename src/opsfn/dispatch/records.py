@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from opsfn.binding import CallInput
 from opsfn.calls import Invocation, run_route
 from opsfn.dispatch.invoke import find_action, run_action
-from opsfn.dispatch_settings import dispatch_settings
 from opsfn.errors import NotExposed, NotFound, OpsfnError, RecordsFailed, ValidationFailed
 from opsfn.events import s3 as s3_events
 from opsfn.events.s3 import S3Object
@@ -24,6 +23,7 @@ from opsfn.events.sqs import parse_record as parse_sqs_record
 from opsfn.observability import get_logger
 from opsfn.registry import last_name
 from opsfn.router import ActionSpec, S3Spec
+from opsfn.settings import core_settings
 
 if TYPE_CHECKING:
     from opsfn.app import App
@@ -133,7 +133,7 @@ def dispatch_sns(app: App, event: dict[str, Any], invocation: Invocation) -> dic
 
 
 def _action_queue() -> str | None:
-    queue = dispatch_settings().action_queue
+    queue = core_settings().action_queue
     return last_name(queue) if queue else None
 
 

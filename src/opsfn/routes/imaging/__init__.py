@@ -1,16 +1,34 @@
 """The image-analysis pipeline: bounded browser uploads, DICOM to PNG, Rekognition labels.
 
 ``POST /request-upload`` creates a job and a presigned POST; the S3 ``ObjectCreated`` route on
-``uploads/`` processes the upload; ``GET /get-results`` reads the job. One router for all three.
+``uploads/`` processes the upload; ``GET /get-results`` reads the job. ``router`` joins the three
+and is built on first access, so that the handler (which registers routes from the manifest) can
+import one of the modules without the others.
 """
 
 from __future__ import annotations
 
-from opsfn.router import Router
-from opsfn.routes.imaging import processing, results, uploads
+from typing import TYPE_CHECKING, Any
 
-router = Router()
-for _part in (uploads.router, processing.router, results.router):
-    router.routes.extend(_part.routes)
+if TYPE_CHECKING:
+    from opsfn.router import Router
 
 __all__ = ["router"]
+
+
+def _build() -> Router:
+    from opsfn.router import Router
+    from opsfn.routes.imaging import processing, results, uploads
+
+    combined = Router()
+    for part in (uploads.router, processing.router, results.router):
+        combined.routes.extend(part.routes)
+    return combined
+
+
+def __getattr__(name: str) -> Any:
+    if name == "router":
+        value = _build()
+        globals()["router"] = value
+        return value
+    raise AttributeError(name)
