@@ -7,6 +7,8 @@ is what light routes return; models, dataclasses, datetimes and the like go thro
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import Any
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -26,15 +28,24 @@ def _plain(value: Any, depth: int = 0) -> bool:
 
 def to_jsonable(value: Any) -> Any:
     """``value`` as plain JSON data (aliases used for models)."""
-    if _plain(value):
-        return value
-    from pydantic_core import to_jsonable_python
+    core: Any = sys.modules.get("pydantic_core")
+    if core is None:
+        if _plain(value):
+            return value
+        import pydantic_core as core
+    return core.to_jsonable_python(value, by_alias=True, fallback=str)
 
-    return to_jsonable_python(value, by_alias=True, fallback=str)
+
+def _default(value: Any) -> Any:
+    import pydantic_core
+
+    return pydantic_core.to_jsonable_python(value, by_alias=True, fallback=str)
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON text of ``value``."""
-    import json
-
-    return json.dumps(to_jsonable(value), separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON text of ``value``: pydantic's encoder once loaded, the standard one before."""
+    core = sys.modules.get("pydantic_core")
+    if core is not None:
+        text: str = core.to_json(value, by_alias=True, fallback=str).decode("utf-8")
+        return text
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default)

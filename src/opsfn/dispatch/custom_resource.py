@@ -57,13 +57,12 @@ class Answer:
             )
             self.sent = {"Status": status, "PhysicalResourceId": physical_id,
                          "delivered": delivered, "detail": detail}
-        # CloudFormation's stack events already show each answer; only a lost one needs a line.
-        log = get_logger().debug if delivered else get_logger().error
-        log("custom resource answered", extra={
-            "resource_type": self.request.resource_type, "request_type": self.request.request_type,
-            "status": status, "delivered": delivered, "detail": detail,
-            "response_url": safe_url_for_logs(self.request.response_url),
-        })
+        if not delivered:  # stack events show every delivered answer; a lost one needs a line
+            get_logger().error("custom resource answer not delivered", extra={
+                "resource_type": self.request.resource_type,
+                "request_type": self.request.request_type, "status": status, "detail": detail,
+                "response_url": safe_url_for_logs(self.request.response_url),
+            })
         return True
 
 

@@ -73,7 +73,7 @@ def _str_dict(value: Any) -> dict[str, str]:
 def _lower_headers(event: dict[str, Any]) -> dict[str, str]:
     headers = {k.lower(): v for k, v in _str_dict(event.get("headers")).items()}
     multi = event.get("multiValueHeaders")
-    if isinstance(multi, dict):
+    if isinstance(multi, dict) and not headers:  # ALB sends only one of the two maps
         for key, values in multi.items():
             if isinstance(values, list) and values and isinstance(values[-1], str):
                 headers.setdefault(str(key).lower(), ",".join(v for v in values if isinstance(v, str)))
