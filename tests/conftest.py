@@ -53,4 +53,4 @@ def log_lines(caplog: pytest.LogCaptureFixture) -> Iterator[object]:
     yield lines
 
 
-pytest_plugins = ["tests.leakcheck"]
+pytest_plugins = ["tests.leakcheck", "tests.shared_botocore"]

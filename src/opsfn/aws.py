@@ -15,6 +15,7 @@ from typing import Any
 _lock = threading.Lock()
 _clients: dict[tuple[str, str | None, str | None], Any] = {}
 _hooks: dict[str, tuple[str, Callable[..., Any]]] = {}
+_session: list[Any] = []  # one boto3 Session per process: its loader parses each model once
 
 
 def config() -> Any:
@@ -45,7 +46,9 @@ def client(service: str, region: str | None = None) -> Any:
         if found is None:
             import boto3
 
-            session: Any = boto3.session.Session()
+            if not _session:
+                _session.append(boto3.session.Session())
+            session: Any = _session[0]
             found = session.client(service, region_name=region, endpoint_url=endpoint,
                                    config=config())
             for unique_id, (event, handler) in _hooks.items():
@@ -75,3 +78,4 @@ def reset() -> None:
     """Forget every cached client (tests switch endpoints and credentials)."""
     with _lock:
         _clients.clear()
+        _session.clear()

@@ -200,3 +200,30 @@ def test_memory_and_timeout_are_explained(template: dict[str, Any]) -> None:
     assert params["FunctionMemory"]["Default"] >= 1024
     assert re.search(r"DICOM", params["FunctionMemory"]["Description"])
     assert params["FunctionTimeout"]["Default"] == 900
+
+
+def test_sam_build_target_matches_the_function(template: dict[str, Any]) -> None:
+    function = declared_triggers(template).function
+    assert template["Resources"][function]["Metadata"]["BuildMethod"] == "makefile"
+    makefile = (ROOT / "infra" / "Makefile").read_text()
+    assert f"build-{function}:" in makefile
+    assert "opsfn.packaging --arch arm64" in makefile
+
+
+def test_suggestions_fill_every_gap(template: dict[str, Any]) -> None:
+    from opsfn.infra_check import parse_yaml, suggestions
+
+    broken = copy.deepcopy(template)
+    events = broken["Resources"]["OpsFunction"]["Properties"]["Events"]
+    for name in ("HttpGetResults", "EtlScheduledRun", "GlueJobStateChange", "UploadedImage",
+                 "LandedFhirFile"):
+        del events[name]
+    del broken["Resources"]["SslMaterials"]
+    assert len(Checker(app, broken).run()) == 6
+    snippets = suggestions(app, broken)
+    assert len(snippets) == 6
+    for snippet in snippets:
+        ((name, body),) = parse_yaml(snippet).items()
+        target = broken["Resources"] if body["Type"].startswith("Custom::") else events
+        target[name] = body
+    assert Checker(app, broken).run() == []

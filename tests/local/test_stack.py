@@ -114,6 +114,29 @@ def test_eventbridge_event_reaches_the_glue_route(local_stack: LocalRun) -> None
     assert reply["ok"] is True, reply
 
 
+def test_landed_json_reaches_the_glue_route_through_s3_notifications(local_stack: LocalRun
+                                                                     ) -> None:
+    import boto3
+
+    info = local_stack.info()
+    session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
+                                    region_name="us-east-1")
+    s3 = session.client("s3", endpoint_url=info["endpoint"])
+    glue = session.client("glue", endpoint_url=info["endpoint"])
+    bucket = info["resources"]["LandingBucket"]
+    s3.put_object(Bucket=bucket, Key="landing/batch-1.json",
+                  Body=json.dumps({"resourceType": "Bundle", "entry": []}).encode())
+    s3.put_object(Bucket=bucket, Key="landing/readme.txt", Body=b"not for the ETL")
+    deadline = time.monotonic() + 30
+    runs: list = []
+    while time.monotonic() < deadline and not runs:
+        runs = glue.get_workflow_runs(Name="opsfn-local-etl").get("Runs", [])
+        time.sleep(0.3)
+    assert len(runs) == 1, runs
+    assert runs[0]["WorkflowRunProperties"]["key"] == "landing/batch-1.json"
+    assert runs[0]["WorkflowRunProperties"]["bucket"] == bucket
+
+
 def test_zz_clean_shutdown(local_stack: LocalRun) -> None:
     """Last in this module (and after the browser test): Ctrl-C stops everything cleanly."""
     assert local_stack.stop() == 0

@@ -422,6 +422,8 @@ def test_clear_cache_wrong_password_or_unreachable(client: Client, targets: dict
     config["sessions"] = {"kind": "redis", "redis": {"host": "127.0.0.1", "port": 1,
                                                      "timeoutSeconds": 1}}
     monkeypatch.setenv("INCIDENT_TARGETS", json.dumps(config))
+    # The bounded redis retries still run; only their pauses are skipped.
+    monkeypatch.setattr("redis.backoff.ExponentialBackoff.compute", lambda self, failures: 0.0)
     with pytest.raises(UpstreamError, match="Redis call failed: ConnectionError"):
         client.invoke("clear_cache", **incident("sessions", "inc-3"))
 

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from opsfn.routes.operations import alerts, cache_flush, dbstate, ladders, landing
+from opsfn.routes.operations.database import ActivityInput
 from opsfn.routes.operations.models import IncidentRequest
 
 LADDER = ["s", "m", "l", "xl"]
@@ -44,13 +46,14 @@ def test_replicas_capped() -> None:
 
 @pytest.mark.parametrize("text", ["2026-11-23T10:00:00Z", "2026-11-23T10:00:00+00:00",
                                   "2026-11-23T12:00:00+02:00"])
-def test_parse_time_accepts_offsets(text: str) -> None:
-    assert dbstate.parse_time(text) == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+def test_activity_time_accepts_offsets(text: str) -> None:
+    at = ActivityInput.model_validate({"at": text}).at
+    assert at is not None and at.astimezone(UTC) == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-def test_parse_time_rejects_naive() -> None:
-    with pytest.raises(ValueError, match="timezone"):
-        dbstate.parse_time("2026-11-23T10:00:00")
+def test_activity_time_rejects_naive() -> None:
+    with pytest.raises(ValidationError, match="timezone"):
+        ActivityInput.model_validate({"at": "2026-11-23T10:00:00"})
 
 
 def decide(status: str = "available", activity: float | None = None,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from opsfn.errors import Conflict
-from opsfn.routes.platform.files import FileLock, atomic_write, atomic_write_many
+from opsfn.routes.platform.files import FileLock, atomic_write_many
 
 
 def _mode(path: Path) -> int:
@@ -23,7 +23,7 @@ def test_atomic_write_sets_mode_and_leaves_no_temp(tmp_path: Path) -> None:
     atomic_write_many([(key, b"key", 0o600), (cert, b"cert", 0o644)])
     assert (key.read_bytes(), cert.read_bytes()) == (b"key", b"cert")
     assert (_mode(key), _mode(cert)) == (0o600, 0o644)
-    atomic_write(key, b"key2", 0o600)
+    atomic_write_many([(key, b"key2", 0o600)])
     assert key.read_bytes() == b"key2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pem", "k.pem"]
 
@@ -33,7 +33,7 @@ def test_atomic_write_replaces_a_symlink_instead_of_writing_through(tmp_path: Pa
     target.write_bytes(b"untouched")
     link = tmp_path / "webserver.key.pem"
     link.symlink_to(target)
-    atomic_write(link, b"new", 0o600)
+    atomic_write_many([(link, b"new", 0o600)])
     assert not link.is_symlink() and link.read_bytes() == b"new"
     assert target.read_bytes() == b"untouched"
 

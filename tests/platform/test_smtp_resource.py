@@ -315,3 +315,18 @@ def test_rotation_does_not_remove_a_key_another_rotation_just_made(
     result = client.invoke("rotate_smtp_credential", secret_id=arn)
     assert result["orphan_keys_deleted"] == 1 and len(_keys("mailer")) == 1
     assert _secret(arn)["username"] == _keys("mailer")[0]
+
+
+def test_rotation_through_the_action_queue_acts_once_per_rotation_id(
+        client: Client, issued: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A queued rotation delivered twice (SQS is at-least-once) makes one new key, not two."""
+    monkeypatch.setenv("OPSFN_ACTION_QUEUE", "opsfn-actions")
+    arn = client.custom_resource("Create", CR, {"UserName": "mailer"})["Data"]["SecretArn"]
+    old_key = _keys("mailer")[0]
+    item = {"action": "rotate_smtp_credential", "secret_id": arn, "rotation_id": "q-1"}
+    assert client.sqs([item], queue="opsfn-actions") == {"batchItemFailures": []}
+    rotated = _keys("mailer")
+    assert len(rotated) == 1 and rotated != [old_key]
+    assert client.sqs([item], queue="opsfn-actions") == {"batchItemFailures": []}
+    assert _keys("mailer") == rotated
+    assert _secret(arn)["password"] == smtp_password(issued[rotated[0]], "us-east-1")

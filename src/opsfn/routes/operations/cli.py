@@ -33,13 +33,13 @@ def describe(name: str, target: Any) -> str:
 
 def cmd_incident_targets(args: argparse.Namespace) -> int:
     """Validate the document and print the targets."""
-    from pydantic import TypeAdapter, ValidationError
+    from pydantic import ValidationError
 
-    from opsfn.routes.operations.targets import Target
+    from opsfn.routes.operations.targets import targets_adapter
 
     text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()  # noqa: PTH123, SIM115
     try:
-        targets = TypeAdapter(dict[str, Target]).validate_python(json.loads(text))
+        targets = targets_adapter().validate_python(json.loads(text))
     except ValueError as exc:
         problems = [(".".join(str(part) for part in error["loc"]), error["msg"])
                     for error in exc.errors(include_input=False)] if isinstance(

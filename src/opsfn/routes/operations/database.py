@@ -32,7 +32,7 @@ FUTURE_SKEW = timedelta(minutes=5)
 class ActivityInput(BaseModel):
     """An activity report; ``at`` must carry an offset (``Z`` or ``+00:00``), default now."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     at: AwareDatetime | None = None
     source: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
@@ -41,7 +41,7 @@ class ActivityInput(BaseModel):
 class StopInput(BaseModel):
     """An operator's stop request."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     reason: str | None = Field(default=None, max_length=200)
 

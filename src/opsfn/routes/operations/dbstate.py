@@ -37,14 +37,6 @@ def progress(status: str) -> int:
     return PROGRESS.get(status, 0)
 
 
-def parse_time(value: str) -> datetime:
-    """An ISO-8601 time with an offset (``Z`` or ``+00:00``); naive times are rejected."""
-    parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ValueError("time has no timezone offset")
-    return parsed.astimezone(UTC)
-
-
 def iso(moment: datetime) -> str:
     """UTC ISO-8601 with a ``Z`` suffix."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

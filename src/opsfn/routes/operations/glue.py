@@ -17,6 +17,7 @@ from opsfn.errors import Conflict
 from opsfn.events import EventBridgeEvent, S3Object, ScheduleEvent
 from opsfn.router import Router, setting
 from opsfn.routes.operations import alerts, glue_runs, landing
+from opsfn.routes.operations.awserror import error_code
 from opsfn.settings import get_settings
 
 router = Router()
@@ -28,7 +29,7 @@ FINISHED_STATES = FAILED_STATES | {"SUCCEEDED"}
 class GlueJobStateChange(BaseModel):
     """The ``detail`` of a "Glue Job State Change" event."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     job_name: str = Field(alias="jobName", min_length=1, max_length=255)
     state: str = Field(min_length=1, max_length=32)
@@ -80,7 +81,7 @@ def on_landing(obj: S3Object, context: Context) -> dict[str, Any]:
         try:
             reason = landing.inspect(obj.bucket, obj.key, settings.landing_max_bytes)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if error_code(exc) in ("NoSuchKey", "404"):
                 return {"state": "gone"}  # moved or deleted since the event: nothing to feed
             raise
         if reason is not None:

@@ -18,6 +18,7 @@ from opsfn.errors import OpsfnError, ValidationFailed
 from opsfn.observability import get_logger
 from opsfn.router import Router
 from opsfn.routes.operations import alerts, cache_flush, remediation, targets
+from opsfn.routes.operations.awserror import error_code
 from opsfn.routes.operations.models import IncidentRequest
 from opsfn.routes.operations.once import run_once
 from opsfn.routes.operations.targets import (
@@ -35,11 +36,11 @@ Work = Callable[[Any], dict[str, Any]]
 
 
 def _audit_failure(action: str, request: IncidentRequest, exc: BaseException) -> None:
-    response, operation = getattr(exc, "response", None), getattr(exc, "operation_name", None)
+    aws_code, operation = error_code(exc), getattr(exc, "operation_name", None)
     if isinstance(exc, OpsfnError):
         code = exc.code
-    elif isinstance(response, dict) and isinstance(operation, str):
-        code = f"aws:{operation}:{str(response.get('Error', {}).get('Code', 'Unknown'))[:64]}"
+    elif aws_code is not None and isinstance(operation, str):
+        code = f"aws:{operation}:{aws_code}"
     else:
         code = type(exc).__name__
     try:

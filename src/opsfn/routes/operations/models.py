@@ -13,7 +13,7 @@ PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high", "critical")
 class IncidentDetails(BaseModel):
     """What a human reads about the incident; both parts may be missing."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     title: str | None = Field(default=None, max_length=1000)
     description: str | None = Field(default=None, max_length=20_000)
@@ -22,7 +22,7 @@ class IncidentDetails(BaseModel):
 class IncidentRequest(BaseModel):
     """``{"action", "target", "incidentId", "priority", "incidentDetails"?}`` (action is the route)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     target: str = Field(min_length=1, max_length=128)
     incident_id: str = Field(alias="incidentId", min_length=1, max_length=128,

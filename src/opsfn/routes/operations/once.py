@@ -15,6 +15,7 @@ from typing import Any
 from opsfn import aws
 from opsfn.context import Context
 from opsfn.errors import Conflict, UpstreamError, ValidationFailed
+from opsfn.routes.operations.awserror import error_code
 from opsfn.settings import get_settings
 
 KEY_PREFIX = "opsfn.incident"
@@ -32,9 +33,7 @@ class _Remaining:
 
 def _store_error(exc: BaseException) -> UpstreamError:
     cause = exc.__cause__ or (exc.args[1] if len(exc.args) > 1 else None)
-    response = getattr(cause, "response", None)
-    code = str(response.get("Error", {}).get("Code", "Unknown"))[:64] if isinstance(
-        response, dict) else type(cause).__name__
+    code = error_code(cause) or type(cause).__name__
     return UpstreamError(f"idempotency store failed: {code}")
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from opsfn import aws
 from opsfn.errors import MissingSetting
+from opsfn.routes.operations.awserror import error_code
 from opsfn.settings import InvalidSetting, get_settings
 
 _WRONG_STATE = frozenset({"InvalidDBInstanceState", "InvalidDBInstanceStateFault",
@@ -55,7 +56,7 @@ def _call(db: Database, verb: Literal["start", "stop"]) -> None:
         else:
             getattr(client, f"{verb}_db_instance")(DBInstanceIdentifier=db.identifier)
     except client.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _WRONG_STATE:
+        if error_code(exc) in _WRONG_STATE:
             raise WrongState(verb) from None
         raise
 

@@ -7,6 +7,7 @@ original mapped it to a "default-service", which restarted something nobody aske
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -16,7 +17,8 @@ from opsfn.errors import MissingSetting, ValidationFailed
 from opsfn.routes.operations.models import Priority
 from opsfn.settings import InvalidSetting, get_settings
 
-_STRICT = ConfigDict(extra="forbid", populate_by_name=True)
+# Schemas are built on first validation, not at import: most invocations never load targets.
+_STRICT = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 def _steps() -> dict[Priority, int]:
@@ -50,6 +52,8 @@ class Ec2Target(BaseModel):
 
 class _Ladder(BaseModel):
     """A ladder of sizes, smallest first, climbed ``steps[priority]`` rungs at a time."""
+
+    model_config = _STRICT
 
     ladder: list[str] = Field(default_factory=list)
     steps: dict[Priority, int] = Field(default_factory=_steps)
@@ -122,14 +126,19 @@ Target = Annotated[
     EcsTarget | Ec2Target | RdsInstanceTarget | RdsClusterTarget | ElastiCacheTarget | RedisTarget,
     Field(discriminator="kind"),
 ]
-_TARGETS: TypeAdapter[dict[str, Target]] = TypeAdapter(dict[str, Target])
+
+
+@cache
+def targets_adapter() -> TypeAdapter[dict[str, Target]]:
+    """The validator of a targets document, built on first use (building it costs ~10 ms)."""
+    return TypeAdapter(dict[str, Target])
 
 
 def parse_targets(text: str, variable: str) -> dict[str, Any]:
     """Targets from JSON text; a bad document is an invalid setting (never a guess)."""
     try:
         raw = json.loads(text)
-        targets = _TARGETS.validate_python(raw)
+        targets = targets_adapter().validate_python(raw)
     except (ValueError, ValidationError):
         raise InvalidSetting([variable]) from None
     if not targets:

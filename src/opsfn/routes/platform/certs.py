@@ -12,13 +12,14 @@ import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from opsfn.config.platform import KeyType
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import (
         CertificateIssuerPrivateKeyTypes,
         PublicKeyTypes,
     )
 
-KeyType = Literal["rsa-2048", "ecdsa-p256"]
 State = Literal["current", "missing", "unreadable", "key_mismatch", "expiring"]
 
 

@@ -75,11 +75,6 @@ def atomic_write_many(files: list[tuple[Path, bytes, int]]) -> None:
         fsync_dir(directory)
 
 
-def atomic_write(path: Path, data: bytes, mode: int) -> None:
-    """Replace one file atomically (see :func:`atomic_write_many`)."""
-    atomic_write_many([(path, data, mode)])
-
-
 def read_bytes(path: Path) -> bytes | None:
     """The content of a regular file, or None when it is missing or cannot be read."""
     try:

@@ -132,13 +132,6 @@ class RotateResult(BaseModel):
 
 
 # -- small AWS helpers ----------------------------------------------------------------------------
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
 def _tags(items: list[dict[str, str]] | None) -> dict[str, str]:
     return {item["Key"]: item["Value"] for item in items or []}
 

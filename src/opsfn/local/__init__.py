@@ -1,0 +1,1 @@
+"""``opsfn local``: the whole stack on one machine, no Docker and no AWS account."""
