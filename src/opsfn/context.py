@@ -30,16 +30,16 @@ class Context:
 
     def remaining_ms(self) -> int:
         """Milliseconds until the Lambda deadline."""
-        getter = getattr(self.lambda_context, "get_remaining_time_in_millis", None)
-        if callable(getter):
-            try:
-                return int(getter())
-            except (TypeError, ValueError):
-                pass
-        elapsed = (time.monotonic() - self.started) * 1000 if self.started else 0.0
-        return int(_DEFAULT_BUDGET_MS - elapsed)
+        return remaining_ms(self.lambda_context, self.started)
 
 
 def remaining_ms(lambda_context: Any, started: float) -> int:
     """Milliseconds left, for code that has only the Lambda context."""
-    return Context("", "", "", lambda_context, started).remaining_ms()
+    getter = getattr(lambda_context, "get_remaining_time_in_millis", None)
+    if callable(getter):
+        try:
+            return int(getter())
+        except (TypeError, ValueError):
+            pass
+    elapsed = (time.monotonic() - started) * 1000 if started else 0.0
+    return int(_DEFAULT_BUDGET_MS - elapsed)

@@ -6,7 +6,6 @@ Used by the CLI and the README generator; nothing here runs a route.
 from __future__ import annotations
 
 import inspect
-import json
 from typing import TYPE_CHECKING, Any
 
 from opsfn.binding import binder_for
@@ -219,8 +218,3 @@ def explain(app: App, event: Any) -> list[str]:
     except OpsfnError as error:
         lines.append(f"route: none ({error.message})")
     return lines
-
-
-def dumps(value: Any) -> str:
-    """Pretty JSON for the terminal."""
-    return json.dumps(value, indent=2, sort_keys=True, default=str)

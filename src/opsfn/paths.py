@@ -105,7 +105,3 @@ class PathIndex:
             name, methods = node.greedy
             return methods, {**params, name: "/".join(segments[index:])}
         return None
-
-    def templates(self) -> list[str]:
-        """Every registered template."""
-        return list(self._templates)

@@ -14,6 +14,7 @@ from opsfn.errors import Conflict, MissingSetting
 from opsfn.handler import app
 from opsfn.settings import InvalidSetting, get_settings, setting_variables
 from opsfn.testing import Client
+from tests.tables import create_table
 
 
 def test_missing_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,13 +65,8 @@ def test_clients_are_cached_and_use_the_endpoint(monkeypatch: pytest.MonkeyPatch
 
 
 def _tables() -> None:
-    ddb = aws.client("dynamodb")
-    ddb.create_table(TableName="locks", BillingMode="PAY_PER_REQUEST",
-                     KeySchema=[{"AttributeName": "lockId", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "lockId", "AttributeType": "S"}])
-    ddb.create_table(TableName="audit", BillingMode="PAY_PER_REQUEST",
-                     KeySchema=[{"AttributeName": "auditId", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "auditId", "AttributeType": "S"}])
+    create_table("locks", "lockId", "expiresAt")
+    create_table("audit", "auditId")
 
 
 def test_locks_exclude_expire_and_release(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:

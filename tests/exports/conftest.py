@@ -13,6 +13,7 @@ import pytest
 from opsfn import aws
 from opsfn.app import App
 from opsfn.testing import Client
+from tests.tables import create_table
 
 BUCKET = "opsfn-sync-test"
 QUEUE = "opsfn-actions"
@@ -35,10 +36,7 @@ def client(exports_app: App) -> Client:
 def aws_env(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Bucket, lock table and action queue in moto, named by the settings."""
     aws.client("s3").create_bucket(Bucket=BUCKET)
-    aws.client("dynamodb").create_table(
-        TableName=LOCKS, KeySchema=[{"AttributeName": "lockId", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "lockId", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST")
+    create_table(LOCKS, "lockId", "expiresAt")
     url = aws.client("sqs").create_queue(QueueName=QUEUE)["QueueUrl"]
     monkeypatch.setenv("LOCK_TABLE", LOCKS)
     monkeypatch.setenv("OPSFN_ACTION_QUEUE", QUEUE)

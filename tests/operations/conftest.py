@@ -19,6 +19,7 @@ from opsfn import aws
 from opsfn.app import App
 from opsfn.routes import operations
 from opsfn.testing import Client
+from tests.tables import create_table
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -34,22 +35,12 @@ def client(app: App) -> Client:
     return Client(app)
 
 
-def _table(name: str, key: str, ttl: str | None) -> None:
-    ddb = aws.client("dynamodb")
-    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
-    if ttl:
-        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
-            "Enabled": True, "AttributeName": ttl})
-
-
 @pytest.fixture
 def tables(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """LOCK_TABLE, AUDIT_TABLE and IDEMPOTENCY_TABLE as the template defines them."""
-    _table("ops-locks", "lockId", "expiresAt")
-    _table("ops-audit", "auditId", None)
-    _table("ops-idempotency", "id", "expiration")
+    create_table("ops-locks", "lockId", "expiresAt")
+    create_table("ops-audit", "auditId", None)
+    create_table("ops-idempotency", "id", "expiration")
     monkeypatch.setenv("LOCK_TABLE", "ops-locks")
     monkeypatch.setenv("AUDIT_TABLE", "ops-audit")
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "ops-idempotency")
