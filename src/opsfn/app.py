@@ -80,8 +80,8 @@ class App(Router):
             detected = detect(event)
             kind = detected.kind
             invocation = Invocation(self, kind, lambda_context, started,
-                                    _request_id(kind, detected.event, lambda_context), cold)
-            invocation.tracing = core_settings().tracing
+                                    _request_id(kind, detected.event, lambda_context),
+                                    core_settings(), cold)
             set_invocation_keys(cold_start=cold, source=kind,
                                 correlation_id=invocation.request_id or None)
             return DISPATCHERS[kind](self, detected.event, invocation)

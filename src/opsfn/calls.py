@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opsfn.binding import CallInput, binder_for
+from opsfn.config.core import CoreSettings
 from opsfn.context import Context
 from opsfn.errors import InternalError, OpsfnError, UpstreamError
 from opsfn.observability import log_unexpected
@@ -22,8 +23,8 @@ class Invocation:
     lambda_context: Any
     started: float
     request_id: str
+    settings: CoreSettings
     cold_start: bool = False
-    tracing: bool = False
     stats: dict[str, list[float]] = field(default_factory=dict)
 
     def context_for(self, route: Route, source: str | None = None) -> Context:
@@ -65,7 +66,7 @@ def run_route(route: Route, call: CallInput, invocation: Invocation) -> Any:
     failed = True
     try:
         kwargs = binder_for(route).bind(call)
-        result = _traced(route, kwargs) if invocation.tracing else route.func(**kwargs)
+        result = _traced(route, kwargs) if invocation.settings.tracing else route.func(**kwargs)
         failed = False
         return result
     except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error below

@@ -16,6 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from opsfn.environ import EnvWatch
+
 SERVICE = "opsfn"
 NAMESPACE = "opsfn"
 
@@ -73,8 +75,18 @@ def log_unexpected(exc: BaseException, route: str) -> None:
     )
 
 
+_METRICS_SWITCH = EnvWatch(["POWERTOOLS_METRICS_DISABLED"])
+_metrics_state: list[tuple[tuple[Any, ...], bool]] = []
+
+
 def _metrics_disabled() -> bool:
-    return os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true")
+    """Powertools' switch, re-read only when the variable changes (os.environ costs ~2 us)."""
+    snapshot = _METRICS_SWITCH.snapshot()
+    if _metrics_state and _metrics_state[0][0] == snapshot:
+        return _metrics_state[0][1]
+    disabled = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true")
+    _metrics_state[:] = [(snapshot, disabled)]
+    return disabled
 
 
 def emf_document(route: str, count: float, errors: float, duration_ms: float,

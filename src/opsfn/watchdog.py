@@ -30,11 +30,15 @@ class Watchdog:
             at = time.monotonic() + max(delay_s, 0.0)
             self._jobs[job] = (at, callback)
             if self._thread is None or not self._thread.is_alive():
+                self._wake_at = at
                 self._thread = threading.Thread(target=self._run, name="opsfn-watchdog",
                                                 daemon=True)
                 self._thread.start()
             elif at < self._wake_at:
-                self._condition.notify()  # waking a thread costs a context switch: only if due sooner
+                # Waking the thread costs a context switch: only when this job is due sooner.
+                # The thread looks again by ``at`` even if the job is cancelled before it wakes.
+                self._wake_at = at
+                self._condition.notify()
         return job
 
     def cancel(self, job: int) -> None:
@@ -53,16 +57,28 @@ class Watchdog:
         while True:
             with self._condition:
                 callbacks, wait = self._due()
-                if not callbacks:
-                    self._wake_at = float("inf") if wait is None else time.monotonic() + wait
-                    self._condition.wait(timeout=wait)
-                    self._wake_at = 0.0
-                    continue
+                while not callbacks:
+                    self._sleep(wait)
+                    callbacks, wait = self._due()
             for callback in callbacks:
                 try:
                     callback()
                 except Exception:  # noqa: BLE001, S112 - one failing guard must not stop the rest
                     continue
+
+    def _sleep(self, wait: float | None) -> None:
+        """Wait until the earliest job, or keep the last wake-up time when there is none.
+
+        Keeping it means the next request's guard, due a little later than the one just
+        cancelled, needs no notify (each wakes this thread: a context switch per request).
+        """
+        now = time.monotonic()
+        if wait is not None:
+            self._wake_at = now + wait
+        elif self._wake_at <= now:
+            self._wake_at = float("inf")
+        timeout = None if self._wake_at == float("inf") else self._wake_at - now
+        self._condition.wait(timeout=timeout)
 
 
 WATCHDOG = Watchdog()

@@ -39,3 +39,34 @@ def test_earlier_job_wakes_a_sleeping_thread() -> None:
     dog.arm(0.05, done.set)
     assert done.wait(2.0)
     assert time.monotonic() - started < 1.0
+
+
+def test_guards_cancelled_per_request_do_not_wake_the_thread_each_time() -> None:
+    """Each request arms a guard a little later than the last one and cancels it; a notify per
+    request would cost a context switch per request."""
+    dog = Watchdog()
+    wakes = 0
+    notify = dog._condition.notify
+
+    def counting_notify(n: int = 1) -> None:
+        nonlocal wakes
+        wakes += 1
+        notify(n)
+
+    dog._condition.notify = counting_notify  # type: ignore[method-assign]
+    for _ in range(200):
+        dog.cancel(dog.arm(600.0, lambda: None))
+        time.sleep(0.0005)
+    assert wakes <= 2
+
+
+def test_a_guard_after_idle_still_fires_on_time() -> None:
+    """The thread keeps its last wake-up time when idle; an earlier guard must still wake it."""
+    dog = Watchdog()
+    dog.cancel(dog.arm(600.0, lambda: None))
+    time.sleep(0.05)
+    done = threading.Event()
+    started = time.monotonic()
+    dog.arm(0.05, done.set)
+    assert done.wait(2.0)
+    assert time.monotonic() - started < 1.0

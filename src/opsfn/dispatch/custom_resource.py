@@ -25,7 +25,6 @@ from opsfn.events.custom_resource import (
     send_response,
 )
 from opsfn.observability import get_logger
-from opsfn.settings import core_settings
 from opsfn.watchdog import WATCHDOG
 
 if TYPE_CHECKING:
@@ -103,10 +102,7 @@ def dispatch(app: App, event: dict[str, Any], invocation: Invocation) -> dict[st
     request = parse_request(event)
     # Update and Delete keep the id CloudFormation knows; Create derives a stable one.
     default_id = request.physical_resource_id or request.default_physical_id()
-    try:
-        margin_ms = core_settings().custom_resource_margin_ms
-    except OpsfnError:
-        margin_ms = 5000
+    margin_ms = invocation.settings.custom_resource_margin_ms
     left_s = remaining_ms(invocation.lambda_context, invocation.started) / 1000
     deadline = time.monotonic() + max(left_s - 0.5, 0.5)
     answer = Answer(request, deadline)

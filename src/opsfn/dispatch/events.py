@@ -9,7 +9,6 @@ from opsfn.calls import Invocation, run_route
 from opsfn.errors import NotFound
 from opsfn.events.eventbridge import ScheduleEvent, parse_event, schedule_name
 from opsfn.jsonable import to_jsonable
-from opsfn.settings import core_settings
 
 if TYPE_CHECKING:
     from opsfn.app import App
@@ -22,7 +21,7 @@ def dispatch_schedule(app: App, event: dict[str, Any], invocation: Invocation) -
     if name is None:
         raise NotFound("schedule event names no rule or schedule")
     route = app.registry.schedules.get(name)
-    prefix = core_settings().schedule_prefix if route is None else ""
+    prefix = invocation.settings.schedule_prefix if route is None else ""
     if route is None and prefix and name.startswith(prefix):
         route = app.registry.schedules.get(name[len(prefix):])
     if route is None:

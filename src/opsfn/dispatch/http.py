@@ -9,7 +9,6 @@ from opsfn.calls import Invocation, run_route
 from opsfn.errors import MethodNotAllowed, NotFound, OpsfnError
 from opsfn.events.http import HttpRequest, Response, parse_request, render_response
 from opsfn.router import Route
-from opsfn.settings import core_settings
 
 if TYPE_CHECKING:
     from opsfn.app import App
@@ -62,9 +61,8 @@ def error_response(error: OpsfnError) -> Response:
 
 def dispatch(app: App, event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
     """Serve one HTTP event; every outcome is an HTTP reply."""
-    settings = None
+    settings = invocation.settings
     try:
-        settings = core_settings()
         request = parse_request(invocation.kind, event, settings.max_body_bytes)
         route = find_route(app, request)
         context = invocation.context_for(route)
@@ -75,8 +73,8 @@ def dispatch(app: App, event: dict[str, Any], invocation: Invocation) -> dict[st
         response = as_response(run_route(route, call, invocation))
     except OpsfnError as error:
         response = error_response(error)
-    extra = {"access-control-allow-origin": settings.cors_origin} if settings and \
-        settings.cors_origin else None
+    extra = {"access-control-allow-origin": settings.cors_origin} if settings.cors_origin \
+        else None
     if response.status >= 400 and "cache-control" not in response.headers:
         response.headers["cache-control"] = "no-store"
     return render_response(invocation.kind, event, response, extra)

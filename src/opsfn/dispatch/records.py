@@ -23,7 +23,6 @@ from opsfn.events.sqs import parse_record as parse_sqs_record
 from opsfn.observability import get_logger
 from opsfn.registry import last_name
 from opsfn.router import ActionSpec, S3Spec
-from opsfn.settings import core_settings
 
 if TYPE_CHECKING:
     from opsfn.app import App
@@ -132,8 +131,8 @@ def dispatch_sns(app: App, event: dict[str, Any], invocation: Invocation) -> dic
     return {"processed": len(event["Records"])}
 
 
-def _action_queue() -> str | None:
-    queue = core_settings().action_queue
+def _action_queue(invocation: Invocation) -> str | None:
+    queue = invocation.settings.action_queue
     return last_name(queue) if queue else None
 
 
@@ -177,7 +176,7 @@ def handle_sqs_message(app: App, message: SqsMessage, invocation: Invocation,
 def dispatch_sqs(app: App, event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
     """SQS batch with partial failures: only the failed message ids are returned."""
     failures: list[str] = []
-    action_queue = _action_queue()
+    action_queue = _action_queue(invocation)
     fifo_blocked = False
     for record in event["Records"]:
         message = parse_sqs_record(record)

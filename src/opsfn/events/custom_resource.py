@@ -9,12 +9,13 @@ bounded time.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
+
+from opsfn.jsonable import dumps
 
 MAX_RESPONSE_BYTES = 4096
 _REASON_SUFFIX = " [truncated]"
@@ -78,20 +79,20 @@ def parse_request(event: dict[str, Any]) -> CustomResourceRequest:
 
 
 def _fit(body: dict[str, Any]) -> bytes:
-    encoded = json.dumps(body, separators=(",", ":"), default=str).encode()
+    encoded = dumps(body).encode()
     if len(encoded) <= MAX_RESPONSE_BYTES:
         return encoded
     reason = str(body.get("Reason", ""))
     overflow = len(encoded) - MAX_RESPONSE_BYTES
     keep = max(0, len(reason.encode()) - overflow - len(_REASON_SUFFIX) - 8)
     body["Reason"] = reason.encode()[:keep].decode("utf-8", "ignore") + _REASON_SUFFIX
-    encoded = json.dumps(body, separators=(",", ":"), default=str).encode()
+    encoded = dumps(body).encode()
     if len(encoded) <= MAX_RESPONSE_BYTES:
         return encoded
     # Data alone is too large: CloudFormation would reject it, so answer FAILED and say why.
     body.update(Status="FAILED", Data={}, Reason="response Data exceeds 4096 bytes")
     body.pop("NoEcho", None)
-    return json.dumps(body, separators=(",", ":"), default=str).encode()
+    return dumps(body).encode()
 
 
 def response_body(

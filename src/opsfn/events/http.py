@@ -80,6 +80,15 @@ def _lower_headers(event: dict[str, Any]) -> dict[str, str]:
     return headers
 
 
+def _unquote(text: str) -> str:
+    """ALB's query strings are still URL-encoded; most parameters hold nothing to decode."""
+    if "%" not in text and "+" not in text:
+        return text
+    from urllib.parse import unquote_plus
+
+    return unquote_plus(text)
+
+
 def _queries(event: dict[str, Any], kind: str) -> tuple[dict[str, str], dict[str, list[str]]]:
     single = _str_dict(event.get("queryStringParameters"))
     multi: dict[str, list[str]] = {}
@@ -96,10 +105,8 @@ def _queries(event: dict[str, Any], kind: str) -> tuple[dict[str, str], dict[str
             single[key] = values[-1]
     if kind == "alb":
         # ALB passes query strings still URL-encoded.
-        from urllib.parse import unquote_plus
-
-        single = {unquote_plus(k): unquote_plus(v) for k, v in single.items()}
-        multi = {unquote_plus(k): [unquote_plus(v) for v in vs] for k, vs in multi.items()}
+        single = {_unquote(k): _unquote(v) for k, v in single.items()}
+        multi = {_unquote(k): [_unquote(v) for v in vs] for k, vs in multi.items()}
     return single, multi
 
 
