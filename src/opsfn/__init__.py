@@ -2,24 +2,49 @@
 
 Every trigger reaches the same function; :func:`opsfn.events.detect` tells them apart and an
 :class:`App` of :class:`Router` declarations sends each to a typed, validated route.
+
+The public names below load on first use: a command such as ``opsfn sync`` or ``opsfn
+smtp-password`` then starts without importing the router and its dispatchers.
 """
 
-from opsfn.app import App
-from opsfn.context import Context
-from opsfn.events import (
-    CustomResourceRequest,
-    CustomResourceResult,
-    EventBridgeEvent,
-    HttpRequest,
-    Response,
-    S3Object,
-    ScheduleEvent,
-    SnsMessage,
-    SqsMessage,
-)
-from opsfn.router import Router, setting
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opsfn.app import App
+    from opsfn.context import Context
+    from opsfn.events import (
+        CustomResourceRequest,
+        CustomResourceResult,
+        EventBridgeEvent,
+        HttpRequest,
+        Response,
+        S3Object,
+        ScheduleEvent,
+        SnsMessage,
+        SqsMessage,
+    )
+    from opsfn.router import Router, setting
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "App": "opsfn.app",
+    "Context": "opsfn.context",
+    "CustomResourceRequest": "opsfn.events",
+    "CustomResourceResult": "opsfn.events",
+    "EventBridgeEvent": "opsfn.events",
+    "HttpRequest": "opsfn.events",
+    "Response": "opsfn.events",
+    "S3Object": "opsfn.events",
+    "ScheduleEvent": "opsfn.events",
+    "SnsMessage": "opsfn.events",
+    "SqsMessage": "opsfn.events",
+    "Router": "opsfn.router",
+    "setting": "opsfn.router",
+}
 
 __all__ = [
     "App",
@@ -37,3 +62,16 @@ __all__ = [
     "__version__",
     "setting",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'opsfn' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -149,6 +149,7 @@ class RecordsFailed(OpsfnError):
         super().__init__(f"{failed} of {total} records failed ({unique})")
         self.failed = failed
         self.total = total
+        self.codes = list(codes)
         self.permanent = all(code in PERMANENT_CODES for code in codes)
 
 

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = ("throttle", "server_error", "timeout")
+# botocore calls every before-send handler even after one answered; an in-process emulator (moto)
+# would still serve the faulted attempt, so it is pointed at a host no emulator claims.
+_NOWHERE = "https://opsfn-injected-fault.invalid/"
 
 
 def _error(service: str, headers: Any, throttle: bool) -> tuple[int, bytes, dict[str, str]]:
@@ -99,7 +102,9 @@ def _hook(plan: FaultPlan) -> Any:
 
             raise ReadTimeoutError(endpoint_url=request.url)
         status, body, headers = _error(service, request.headers, kind == "throttle")
-        return _response(request, status, body, headers)
+        response = _response(request, status, body, headers)
+        request.url = _NOWHERE
+        return response
 
     return before_send
 

@@ -43,9 +43,23 @@ def _default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON text of ``value``: pydantic's encoder once loaded, the standard one before."""
+    """Compact JSON text of ``value``: pydantic's encoder once loaded, the standard one before.
+
+    The text is always encodable as UTF-8: strings holding lone surrogates (which a JSON
+    ``"\\ud800"`` escape in an event decodes to) are written as escapes instead.
+    """
     core = sys.modules.get("pydantic_core")
     if core is not None:
-        text: str = core.to_json(value, by_alias=True, fallback=str).decode("utf-8")
+        try:
+            text: str = core.to_json(value, by_alias=True, fallback=str).decode("utf-8")
+            return text
+        except ValueError:  # a lone surrogate: UTF-8 cannot carry it, an ASCII escape can
+            return json.dumps(value, separators=(",", ":"), default=_default)
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default)
+    if text.isascii():
         return text
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"), default=_default)
+    return text

@@ -117,6 +117,7 @@ def handle_sns_message(app: App, message: SnsMessage, invocation: Invocation, so
 def dispatch_sns(app: App, event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
     """SNS records; raise after all ran if any failed."""
     codes: list[str] = []
+    failed = 0
     for record in event["Records"]:
         message = parse_sns_record(record)
         try:
@@ -124,10 +125,13 @@ def dispatch_sns(app: App, event: dict[str, Any], invocation: Invocation) -> dic
                 raise ValidationFailed("SNS record is malformed")
             handle_sns_message(app, message, invocation, "sns")
         except OpsfnError as error:
-            codes.append(error.code)
+            failed += 1
+            # An S3 event inside the message failed object by object: keep those causes, so
+            # a permanently bad object is not retried as if the world were at fault.
+            codes += error.codes if isinstance(error, RecordsFailed) else [error.code]
             get_logger().warning("SNS record failed", extra={"error": error.code})
-    if codes:
-        raise RecordsFailed(len(codes), len(event["Records"]), codes)
+    if failed:
+        raise RecordsFailed(failed, len(event["Records"]), codes)
     return {"processed": len(event["Records"])}
 
 

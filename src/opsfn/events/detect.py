@@ -124,9 +124,9 @@ def detect(event: Any) -> Detected:
             return Detected(kind, event)
         raise _unsupported(event, "a requestContext that is no HTTP request opsfn serves")
     if "RequestType" in event and "ResponseURL" in event:
-        if event["RequestType"] not in _CUSTOM_RESOURCE_TYPES or not isinstance(
-            event.get("ResourceType"), str
-        ):
+        request_type = event["RequestType"]
+        if not isinstance(request_type, str) or request_type not in _CUSTOM_RESOURCE_TYPES \
+                or not isinstance(event.get("ResourceType"), str):
             raise _unsupported(event, "a custom resource request without a valid RequestType")
         return Detected("custom_resource", event)
     if "detail-type" in event and "source" in event and "detail" in event:

@@ -37,7 +37,7 @@ def _detail(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             parsed = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # deeply nested JSON exhausts the decoder's stack
             return {}
         return parsed if isinstance(parsed, dict) else {}
     return {}

@@ -47,7 +47,7 @@ class HttpRequest:
         self.require_body()
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # Recursion: deeply nested JSON
             raise ValidationFailed(
                 "request body is not valid JSON",
                 details=[{"loc": "body", "msg": "not valid JSON", "type": "json_invalid"}],

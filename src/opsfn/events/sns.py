@@ -23,7 +23,7 @@ class SnsMessage:
 
         try:
             return json.loads(self.message)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):  # RecursionError: deeply nested JSON
             return None
 
 

@@ -23,7 +23,7 @@ class SqsMessage:
 
         try:
             return json.loads(self.body)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):  # RecursionError: deeply nested JSON
             return None
 
 

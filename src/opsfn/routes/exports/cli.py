@@ -77,7 +77,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
                   state_prefix=args.state_prefix, run_id=uuid.uuid4().hex)
     progress = Progress(sys.stderr)
     try:
-        outcome = run_sync(job, progress=progress)
+        # A fresh process reads the manifest without the SDK. Where botocore is already loaded
+        # (an embedding program, a test under an SDK mock) its hooks must see every request.
+        outcome = run_sync(job, progress=progress, lean_reads="botocore" not in sys.modules)
     except OpsfnError as error:
         progress.close()
         sys.stderr.write(f"error: {type(error).__name__}: {error.message}\n")

@@ -12,13 +12,14 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opsfn import aws
 from opsfn.context import Context
 from opsfn.errors import NotFound, ValidationFailed
 from opsfn.events import ScheduleEvent
 from opsfn.router import Router
+from opsfn.routes.exports.keys import check_key_prefix
 from opsfn.settings import get_settings
 
 router = Router()
@@ -39,6 +40,8 @@ class ExportRequest(BaseModel):
     db_instance_identifier: str | None = Field(default=None, max_length=63)
     s3_prefix: str | None = Field(default=None, max_length=512)
     export_only: list[str] | None = None
+
+    _s3_prefix = field_validator("s3_prefix")(check_key_prefix)
 
 
 class StatusRequest(BaseModel):

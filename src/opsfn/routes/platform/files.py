@@ -55,22 +55,54 @@ def _stage(path: Path, data: bytes, mode: int) -> str:
     return temp
 
 
+def _keep(path: Path) -> Path | None:
+    """A hard link to the file now at ``path`` (the link itself for a symlink), or None."""
+    backup = path.with_name(f".{path.name}.{uuid.uuid4().hex}.bak")
+    try:
+        os.link(path, backup, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return backup
+
+
+def _restore(replaced: list[tuple[Path, Path | None]]) -> None:
+    """Put back what stood at each path before (or remove what had not existed), newest first."""
+    for path, backup in reversed(replaced):
+        with contextlib.suppress(OSError):
+            if backup is not None:
+                backup.replace(path)
+            else:
+                path.unlink(missing_ok=True)
+
+
 def atomic_write_many(files: list[tuple[Path, bytes, int]]) -> None:
     """Replace each ``(path, data, mode)`` atomically; all data is on disk before the first rename.
 
     Staging everything first keeps the window in which a reader could see a new key next to the
-    old certificate down to a few renames. A symlink at a path is replaced, never written through.
+    old certificate down to a few renames. A rename that fails part-way puts the files already
+    replaced back as they were, so a key never stays next to a certificate it does not match.
+    A symlink at a path is replaced, never written through.
     """
     staged: list[tuple[str, Path]] = []
+    replaced: list[tuple[Path, Path | None]] = []
     try:
         for path, data, mode in files:
             staged.append((_stage(path, data, mode), path))
-        for temp, path in staged:
-            Path(temp).replace(path)
+        try:
+            for temp, path in staged:
+                replaced.append((path, _keep(path)))
+                Path(temp).replace(path)
+        except BaseException:
+            _restore(replaced)
+            raise
     finally:
         for temp, _ in staged:
             with contextlib.suppress(FileNotFoundError):
                 Path(temp).unlink()
+        for _, backup in replaced:
+            if backup is not None:
+                with contextlib.suppress(OSError):
+                    backup.unlink()
     for directory in {path.parent for _, path in staged}:
         fsync_dir(directory)
 
@@ -103,10 +135,16 @@ class FileLock:
             return False
         record = {"token": self.token, "created": self.clock(), "pid": os.getpid(),
                   "host": socket.gethostname()[:64]}
-        with os.fdopen(fd, "w") as handle:
-            json.dump(record, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(record, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            # A lock this run could not record would block every run until it turns stale.
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            raise
         return True
 
     def _holder(self) -> tuple[str | None, float] | None:

@@ -466,7 +466,11 @@ def smtp_credential_resource(props: SmtpCredentialProps, request: CustomResource
 @router.action("rotate_smtp_credential", queue=True,
                description="New IAM key and SMTP password in the secret, then the old key removed.")
 def rotate_smtp_credential(payload: RotateInput, context: Context) -> RotateResult:
-    """Rotate a credential made by ``Custom::SmtpCredential`` (the IAM user variant)."""
+    """Rotate a credential made by ``Custom::SmtpCredential`` (the IAM user variant).
+
+    Copies delivered at once rotate once: the one that finds the secret changed after making its
+    key deletes that key and answers Conflict; its retry finds the rotation id recorded.
+    """
     settings = get_settings()
     secret_id = payload.secret_id or settings.required("SES_SMTP_SECRET_ID")
     state = describe_secret(secret_id)
@@ -490,15 +494,20 @@ def rotate_smtp_credential(payload: RotateInput, context: Context) -> RotateResu
         raise Conflict("another rotation of this credential is under way; try again later")
     orphans = sum(_delete_key(user, key) for key in keys if key != old_key)
     created = aws.client("iam").create_access_key(UserName=user)["AccessKey"]
+    if str(read_secret_json(state.arn).get("username") or "") != old_key:
+        # A copy of this request rotated since we read the secret (IAM's two-key limit means
+        # both creates succeed only once the first has replaced the old key): undo ours.
+        _delete_key(user, created["AccessKeyId"])
+        raise Conflict("another rotation of this credential finished meanwhile; try again")
     value = _credential(created["AccessKeyId"], created["SecretAccessKey"], region, port)
     aws.client("secretsmanager").put_secret_value(
         SecretId=state.arn, SecretString=json.dumps(value),
         ClientRequestToken=_token(state.arn, created["AccessKeyId"]),
     )
-    if payload.rotation_id:
+    old_deleted = old_key in keys and _delete_key(user, old_key)
+    if payload.rotation_id:  # last: a redelivery skips only a rotation whose old key is gone
         aws.client("secretsmanager").tag_resource(
             SecretId=state.arn, Tags=_tag_list({TAG_ROTATION: payload.rotation_id}))
-    old_deleted = old_key in keys and _delete_key(user, old_key)
     context.logger.info("smtp credential rotated", extra={"orphans_deleted": orphans})
     return RotateResult(secret_arn=state.arn, user_name=user, rotated=True,
                         old_key_deleted=old_deleted, orphan_keys_deleted=orphans,

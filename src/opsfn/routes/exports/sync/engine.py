@@ -97,8 +97,9 @@ def _aws_error(exc: BaseException) -> UpstreamError:
 
 class _Runner:
     def __init__(self, job: SyncJob, uploader: Uploader, should_stop: Callable[[], bool],
-                 progress: Callable[[Counters], None] | None) -> None:
+                 progress: Callable[[Counters], None] | None, lean_reads: bool = False) -> None:
         self.job = job
+        self.lean_reads = lean_reads
         self.up = uploader
         self.should_stop = should_stop
         self.progress = progress
@@ -220,12 +221,12 @@ class _Runner:
             state.window.append(slot)
 
     def run(self) -> Outcome:
-        job, client = self.job, self.up.client
-        stream = (open_manifest(client, job.target.bucket, manifest_key(job))
-                  if job.compare == "auto" else None)
+        job = self.job
+        stream = (open_manifest(lambda: self.up.client, job.target.bucket, manifest_key(job),
+                                lean=self.lean_reads) if job.compare == "auto" else None)
         mode = "manifest" if stream is not None else "listing"
         remote = self._counted(read_manifest(stream, job.resume_after) if stream is not None else
-                               list_remote(client, job.target, job.resume_after,
+                               list_remote(self.up.client, job.target, job.resume_after,
                                            normalise_prefix(job.state_prefix)))
         local = walk(job.root, recursive=job.target.recursive, resume_after=job.resume_after)
         stopped = False
@@ -269,10 +270,14 @@ class _Runner:
             self._put(manifest_key(job), own)
             return
         final = ManifestWriter()
+        segments: list[str] = []
         try:
-            segments = [segment_prefix(job) + f"{seq:06d}.jsonl.gz" for seq in range(job.seq)]
-            for key in segments:
-                stream = open_manifest(client, job.target.bucket, key)
+            # Keys are made one at a time: the loop ends at the first missing segment, so a
+            # huge (forged) seq costs one read, not a list of that many keys.
+            for seq in range(job.seq):
+                key = segment_prefix(job) + f"{seq:06d}.jsonl.gz"
+                segments.append(key)
+                stream = open_manifest(lambda: client, job.target.bucket, key)
                 if stream is None:
                     # An earlier invocation's record is missing: write no manifest, so the next
                     # run compares against the listing instead of trusting a partial record.
@@ -291,8 +296,12 @@ class _Runner:
 
 def run_sync(job: SyncJob, *, should_stop: Callable[[], bool] | None = None,
              progress: Callable[[Counters], None] | None = None,
-             uploader: Uploader | None = None) -> Outcome:
-    """Sync ``job.root`` to its target until done or until ``should_stop()`` says so."""
+             uploader: Uploader | None = None, lean_reads: bool = False) -> Outcome:
+    """Sync ``job.root`` to its target until done or until ``should_stop()`` says so.
+
+    ``lean_reads`` lets the manifest be read without the SDK (a fresh command-line process; an
+    invocation that already has clients, or runs under an SDK mock, keeps the SDK path).
+    """
     from pathlib import Path
 
     if not Path(job.root).is_dir() and not job.allow_missing_root:
@@ -300,7 +309,7 @@ def run_sync(job: SyncJob, *, should_stop: Callable[[], bool] | None = None,
     started = time.monotonic()
     own = uploader is None
     up = uploader or Uploader(job.upload)
-    runner = _Runner(job, up, should_stop or (lambda: False), progress)
+    runner = _Runner(job, up, should_stop or (lambda: False), progress, lean_reads)
     try:
         outcome = runner.run()
     except (DeadlineExceeded, NotFound, UpstreamError):

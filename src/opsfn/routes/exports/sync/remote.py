@@ -11,7 +11,7 @@ import gzip
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -80,8 +80,23 @@ def read_manifest(stream: IO[bytes], resume_after: str | None) -> Iterator[Remot
             yield entry
 
 
-def open_manifest(client: Any, bucket: str, key: str) -> IO[bytes] | None:
-    """The manifest's body stream, or None when there is none yet."""
+def open_manifest(client: Callable[[], Any], bucket: str, key: str, *, lean: bool = False
+                  ) -> IO[bytes] | None:
+    """The manifest's body stream, or None when there is none yet.
+
+    ``client`` makes the S3 client; with ``lean`` a plain signed GET is tried first, so a sync
+    that finds nothing to do may never build one (see :mod:`leanget`).
+    """
+    if lean:
+        from opsfn.routes.exports.sync.leanget import UseSdk, get_object
+
+        answer = get_object(bucket, key)
+        if not isinstance(answer, UseSdk):
+            return answer
+    return _sdk_get(client(), bucket, key)
+
+
+def _sdk_get(client: Any, bucket: str, key: str) -> IO[bytes] | None:
     try:
         reply = client.get_object(Bucket=bucket, Key=key)
     except client.exceptions.NoSuchKey:

@@ -20,6 +20,7 @@ from opsfn.context import Context
 from opsfn.errors import Conflict, NotFound, ValidationFailed
 from opsfn.events import ScheduleEvent
 from opsfn.router import Router
+from opsfn.routes.exports.keys import check_key_prefix
 from opsfn.routes.exports.sync.model import Counters
 from opsfn.routes.exports.sync.queue import enqueue
 from opsfn.routes.exports.sync.remote import Target, normalise_prefix
@@ -50,6 +51,8 @@ class SyncRequest(BaseModel):
     seq: int = Field(default=0, ge=0)
     resume_after: str | None = Field(default=None, max_length=4096)
     totals: dict[str, float] | None = None
+
+    _prefix = field_validator("prefix")(check_key_prefix)
 
     @field_validator("shard")
     @classmethod
@@ -205,5 +208,20 @@ def sync_efs_to_s3(payload: SyncRequest, context: Context) -> dict[str, Any]:
 
 @router.schedule("sync-efs-to-s3", expression="rate(1 day)")
 def sync_efs_to_s3_schedule(event: ScheduleEvent, context: Context) -> dict[str, Any]:
-    """The scheduled sync with the configured options."""
-    return run_request(SyncRequest(), context, trigger="schedule")
+    """The scheduled sync with the configured options, once per firing.
+
+    EventBridge may deliver a firing twice, even at once; each run has a new run id, so without
+    a marker keyed by the event id a copy would sync (and fan out its shards) again. A failure
+    releases the marker so the retry syncs.
+    """
+    if not event.id:
+        return run_request(SyncRequest(), context, trigger="schedule")
+    try:
+        marker = locks.acquire(f"sync-schedule:{event.id}", DONE_TTL_S)
+    except Conflict:
+        return {"status": "duplicate", "complete": True}
+    try:
+        return run_request(SyncRequest(), context, trigger="schedule")
+    except Exception:
+        locks.release(marker)
+        raise

@@ -108,16 +108,34 @@ class Uploader:
 
     def __init__(self, options: UploadOptions, client: Any | None = None) -> None:
         self.options = options
-        self.client = client or s3_client(options.concurrency + 4)
+        self._client = client
+        self._fast: FastPut | None = None
         self._pool = ThreadPoolExecutor(max_workers=options.concurrency,
                                         thread_name_prefix="opsfn-sync")
         self._manager: Any = None
-        self.fast = FastPut(self.client, _session().get_credentials() if client is None else None,
-                            options.bucket, options.concurrency + 4)
         self._manager_lock = threading.Lock()
+        self._client_lock = threading.Lock()
         self.sse: dict[str, str] = ({"ServerSideEncryption": "aws:kms",
                                       "SSEKMSKeyId": options.kms_key_id}
                                      if options.kms_key_id else {"ServerSideEncryption": "AES256"})
+
+    @property
+    def client(self) -> Any:
+        """The S3 client, made on first use: a sync that writes nothing may never need it."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = s3_client(self.options.concurrency + 4)
+                self._fast = FastPut(self._client, _session().get_credentials(),
+                                     self.options.bucket, self.options.concurrency + 4)
+            return self._client
+
+    @property
+    def fast(self) -> FastPut:
+        """Single-request uploads through the client (off for a client given by the caller)."""
+        client = self.client
+        if self._fast is None:
+            self._fast = FastPut(client, None, self.options.bucket, self.options.concurrency + 4)
+        return self._fast
 
     def _transfer_manager(self) -> Any:
         with self._manager_lock:  # first large files may arrive on several threads at once

@@ -1,0 +1,171 @@
+"""The SDK-free manifest read: botocore's signer as the reference, moto's server as the far end."""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import gzip
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from opsfn.routes.exports.sync import leanget
+from opsfn.routes.exports.sync.leanget import USE_SDK, Credentials, get_object, object_url
+
+NOW = datetime.datetime(2026, 11, 30, 23, 59, 58, tzinfo=datetime.UTC)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def botocore_headers(url: str, region: str, credentials: Credentials) -> dict[str, str]:
+    """What botocore's S3 SigV4 signer sends for the same GET at the same instant."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials as BotoCredentials
+
+    request = AWSRequest("GET", url, headers={"X-Amz-Content-SHA256": leanget.EMPTY_SHA256})
+    signer = S3SigV4Auth(BotoCredentials(credentials.access_key, credentials.secret_key,
+                                         credentials.token), "s3", region)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("botocore.auth.get_current_datetime", lambda: NOW.replace(tzinfo=None))
+        signer.add_auth(request)
+    return {name.lower(): value for name, value in request.headers.items()}
+
+
+@pytest.mark.parametrize("token", [None, "session/token+with=odd chars"])
+@pytest.mark.parametrize(("url", "region"), [
+    ("https://bucket-1.s3.eu-west-1.amazonaws.com/.opsfn-sync/0a1b/manifest.jsonl.gz", "eu-west-1"),
+    ("http://127.0.0.1:5000/bucket-1/state/runs/r%20un/000001.jsonl.gz", "us-east-1"),
+    ("https://bucket-1.s3.ap-south-1.amazonaws.com/a/%C3%A9t%C3%A9/~x/manifest", "ap-south-1"),
+])
+def test_signature_matches_botocore(url: str, region: str, token: str | None) -> None:
+    credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
+    ours = leanget.signed_headers(url, region, credentials, calendar.timegm(NOW.timetuple()))
+    theirs = botocore_headers(url, region, credentials)
+    assert ours["authorization"] == theirs["authorization"]
+    assert ours["x-amz-date"] == theirs["x-amz-date"]
+    assert ours.get("x-amz-security-token") == theirs.get("x-amz-security-token")
+
+
+def test_a_different_secret_gives_a_different_signature() -> None:
+    url, stamp = "https://bucket-1.s3.us-east-1.amazonaws.com/k", calendar.timegm(NOW.timetuple())
+    one = leanget.signed_headers(url, "us-east-1", Credentials("AKID", "secret-one"), stamp)
+    two = leanget.signed_headers(url, "us-east-1", Credentials("AKID", "secret-two"), stamp)
+    assert one["authorization"] != two["authorization"]
+
+
+def test_urls_follow_the_sdk_or_step_aside() -> None:
+    assert object_url("my-bucket", "a b/c", "us-west-2", None) == \
+        "https://my-bucket.s3.us-west-2.amazonaws.com/a%20b/c"
+    assert object_url("my-bucket", "k", "us-east-1", "http://127.0.0.1:5000") == \
+        "http://127.0.0.1:5000/my-bucket/k"
+    assert object_url("my.dotted.bucket", "k", "us-east-1", None) is None
+    assert object_url("arn:aws:s3:us-east-1:1:accesspoint/x", "k", "us-east-1", None) is None
+    assert object_url("my-bucket", "k", "cn-north-1", None) is None
+    assert object_url("my-bucket", "k", "us-gov-west-1", None) is None
+    assert object_url("my-bucket", "k", "us-east-1", "http://host:1/prefix") is None
+    assert object_url("my-bucket", "k", "us-east-1", "ftp://host") is None
+
+
+BASE_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent/config"}
+
+
+@pytest.mark.parametrize("change", [
+    {"AWS_ACCESS_KEY_ID": ""},
+    {"AWS_REGION": "", "AWS_DEFAULT_REGION": ""},
+    {"HTTPS_PROXY": "http://proxy:3128"},
+    {"AWS_PROFILE": "work"},
+    {"AWS_USE_FIPS_ENDPOINT": "true"},
+])
+def test_unusual_settings_go_to_the_sdk(change: dict[str, str]) -> None:
+    env = {**BASE_ENV, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", **change}
+    assert get_object("my-bucket", "k", env) is USE_SDK
+
+
+def test_a_config_file_naming_an_endpoint_goes_to_the_sdk(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("[default]\nservices = local\n[services local]\ns3 =\n  endpoint_url = x\n")
+    env = {**BASE_ENV, "AWS_CONFIG_FILE": str(config), "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    assert get_object("my-bucket", "k", env) is USE_SDK
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def server_bucket(moto_server: str) -> Iterator[tuple[str, dict[str, str]]]:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    s3.create_bucket(Bucket="lean-bucket")
+    s3.put_object(Bucket="lean-bucket", Key="state/man ifest.gz", Body=gzip.compress(b"rows\n"))
+    yield "lean-bucket", {**BASE_ENV, "AWS_ENDPOINT_URL": moto_server}
+    for item in s3.list_objects_v2(Bucket="lean-bucket").get("Contents", []):
+        s3.delete_object(Bucket="lean-bucket", Key=item["Key"])
+    s3.delete_bucket(Bucket="lean-bucket")
+
+
+def test_reads_an_object_from_the_server(server_bucket: tuple[str, dict[str, str]]) -> None:
+    bucket, env = server_bucket
+    body = get_object(bucket, "state/man ifest.gz", env)
+    assert not isinstance(body, leanget.UseSdk) and body is not None
+    assert gzip.decompress(body.read()) == b"rows\n"
+
+
+def test_a_missing_key_is_none_and_a_missing_bucket_is_for_the_sdk(
+        server_bucket: tuple[str, dict[str, str]]) -> None:
+    bucket, env = server_bucket
+    assert get_object(bucket, "state/none", env) is None
+    assert get_object("no-such-bucket-here", "state/none", env) is USE_SDK
+
+
+def test_an_unreachable_endpoint_is_for_the_sdk() -> None:
+    env = {**BASE_ENV, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    assert get_object("my-bucket", "k", env, timeout_s=2.0) is USE_SDK
+
+
+CLI = """
+import json, sys
+from opsfn.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "sdk_loaded": "botocore" in sys.modules}))
+"""
+
+
+def test_a_no_change_sync_from_a_fresh_process_never_loads_the_sdk(
+        server_bucket: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    bucket, env = server_bucket
+    tree = tmp_path / "tree"
+    (tree / "a").mkdir(parents=True)
+    for name in ("a/one.txt", "two.txt"):
+        (tree / name).write_text(name)
+    argv = [sys.executable, "-c", CLI, "sync", str(tree), f"s3://{bucket}/data", "--json"]
+    child_env = {**os.environ, **env}
+
+    def run() -> tuple[dict[str, object], dict[str, object]]:
+        done = subprocess.run(argv, env=child_env, capture_output=True, text=True, timeout=120,
+                              check=False, cwd=ROOT)
+        lines = done.stdout.strip().splitlines()
+        return json.loads(lines[0]), json.loads(lines[1])
+
+    summary, first = run()
+    assert first == {"code": 0, "sdk_loaded": True} and summary["uploaded"] == 2
+    summary, second = run()
+    assert second == {"code": 0, "sdk_loaded": False}
+    assert summary["skipped"] == 2 and summary["uploaded"] == 0 and summary["mode"] == "manifest"
+    (tree / "two.txt").write_text("changed, and longer")
+    summary, third = run()
+    assert third == {"code": 0, "sdk_loaded": True} and summary["uploaded"] == 1
