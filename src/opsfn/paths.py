@@ -82,7 +82,28 @@ class PathIndex:
         static = self._static.get("/" + "/".join(segments))
         if static is not None:
             return static, {}
-        return self._walk(self._root, segments, 0, {})
+        return self._first_choice(segments) or self._walk(self._root, segments, 0, {})
+
+    def _first_choice(self, segments: list[str]) -> tuple[dict[str, Any], dict[str, str]] | None:
+        """The walk's first candidate without recursion: a static child, else the parameter.
+
+        The recursive walk tries the same choices in the same order, so when this path ends at a
+        route it is the walk's answer; when it does not, the walk backtracks properly.
+        """
+        node, params = self._root, {}
+        for index, segment in enumerate(segments):
+            child = node.children.get(segment)
+            if child is not None:
+                node = child
+            elif node.param is not None:
+                params[node.param[0]] = segment
+                node = node.param[1]
+            elif node.greedy is not None:
+                params[node.greedy[0]] = "/".join(segments[index:])
+                return node.greedy[1], params
+            else:
+                return None
+        return (node.methods, params) if node.methods else None
 
     def _walk(self, node: _Node, segments: list[str], index: int, params: dict[str, str]
               ) -> tuple[dict[str, Any], dict[str, str]] | None:

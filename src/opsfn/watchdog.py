@@ -7,35 +7,45 @@ between invocations; a frozen wait simply resumes, and a cancelled deadline neve
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
+
+LATE_TOLERANCE_S = 0.05  # a guard may fire this much late rather than wake the thread early
 
 
 class Watchdog:
     """Deadlines with callbacks, checked by a single daemon thread started on first use."""
 
     def __init__(self) -> None:
-        self._condition = threading.Condition()
+        self._condition = threading.Condition(threading.Lock())
         self._jobs: dict[int, tuple[float, Callable[[], object]]] = {}
         self._next_id = 0
         self._wake_at = float("inf")  # when the thread will next look; earlier jobs must wake it
         self._thread: threading.Thread | None = None
+        os.register_at_fork(after_in_child=self._forget_thread)
+
+    def _forget_thread(self) -> None:
+        """A forked child has no watchdog thread: the next arm starts one."""
+        self._condition = threading.Condition(threading.Lock())
+        self._thread = None
 
     def arm(self, delay_s: float, callback: Callable[[], object]) -> int:
         """Run ``callback`` in the watchdog thread after ``delay_s`` unless cancelled first."""
+        at = time.monotonic() + max(delay_s, 0.0)
         with self._condition:
             self._next_id += 1
             job = self._next_id
-            at = time.monotonic() + max(delay_s, 0.0)
             self._jobs[job] = (at, callback)
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 self._wake_at = at
                 self._thread = threading.Thread(target=self._run, name="opsfn-watchdog",
                                                 daemon=True)
                 self._thread.start()
-            elif at < self._wake_at:
-                # Waking the thread costs a context switch: only when this job is due sooner.
+            elif at < self._wake_at - LATE_TOLERANCE_S:
+                # Waking the thread costs a context switch: only when this job is due sooner
+                # (the same deadline read again through a millisecond clock is not sooner).
                 # The thread looks again by ``at`` even if the job is cancelled before it wakes.
                 self._wake_at = at
                 self._condition.notify()

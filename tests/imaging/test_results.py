@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import uuid
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -37,8 +39,13 @@ def test_pending_job_has_no_image_yet(client: Client) -> None:
 
 
 def test_complete_job_gets_a_short_lived_sigv4_url(client: Client,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   secret: Callable[[str], str]) -> None:
+    import pydicom
+
     monkeypatch.setenv("IMAGING_RESULT_URL_EXPIRY_S", "120")
+    # The DICOM patient name must never reach a log line or an error (suite-wide leak check).
+    secret(str(pydicom.dcmread(io.BytesIO(dicom_bytes("CT_small.dcm"))).PatientName))
     job_id = request_upload(client, "a.dcm", "")["jobId"]
     aws.client("s3").put_object(Bucket=BUCKET, Key=f"uploads/{job_id}/original",
                                 Body=dicom_bytes("CT_small.dcm"))
@@ -50,6 +57,7 @@ def test_complete_job_gets_a_short_lived_sigv4_url(client: Client,
     query = parse_qs(url.query)
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert query["X-Amz-Expires"] == ["120"]
+    secret(query["X-Amz-Signature"][0])  # a presigned signature is a credential: never logged
     assert body["metadata"]["modality"] == "CT"
     assert isinstance(body["results"]["labels"], list)
 

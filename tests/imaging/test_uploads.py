@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,7 +27,8 @@ def _policy(reply: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("shape", ["http_v1", "http_v2", "function_url", "alb"])
-def test_upload_request_creates_pending_job_and_bounded_post(client: Client, shape: str) -> None:
+def test_upload_request_creates_pending_job_and_bounded_post(client: Client, shape: str,
+                                                             secret: Callable[[str], str]) -> None:
     reply = client.post("/request-upload", json_body={"fileName": "Doe^John 1970.jpg",
                                                       "fileType": "image/jpeg"}, shape=shape)
     assert reply.status == 200
@@ -38,6 +40,7 @@ def test_upload_request_creates_pending_job_and_bounded_post(client: Client, sha
     assert "Doe" not in json.dumps(body)  # the name never reaches the key, fields or reply
     assert fields["Content-Type"] == "image/jpeg"
     assert fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"  # SigV4, never SigV2
+    secret(fields["x-amz-signature"])  # the POST policy's signature: never logged
     assert "AWSAccessKeyId" not in fields
     assert body["method"] == "POST"
     assert body["maxBytes"] == 50 * 1024 * 1024

@@ -71,7 +71,9 @@ def _str_dict(value: Any) -> dict[str, str]:
 
 
 def _lower_headers(event: dict[str, Any]) -> dict[str, str]:
-    headers = {k.lower(): v for k, v in _str_dict(event.get("headers")).items()}
+    raw = event.get("headers")
+    headers = {str(k).lower(): v for k, v in raw.items() if isinstance(v, str)} \
+        if isinstance(raw, dict) else {}
     multi = event.get("multiValueHeaders")
     if isinstance(multi, dict) and not headers:  # ALB sends only one of the two maps
         for key, values in multi.items():
@@ -90,9 +92,12 @@ def _unquote(text: str) -> str:
 
 
 def _queries(event: dict[str, Any], kind: str) -> tuple[dict[str, str], dict[str, list[str]]]:
-    single = _str_dict(event.get("queryStringParameters"))
-    multi: dict[str, list[str]] = {}
+    raw_single = event.get("queryStringParameters")
     raw_multi = event.get("multiValueQueryStringParameters")
+    if not raw_single and not raw_multi:  # most requests carry no query string
+        return {}, {}
+    single = _str_dict(raw_single)
+    multi: dict[str, list[str]] = {}
     if isinstance(raw_multi, dict):
         for key, values in raw_multi.items():
             if isinstance(values, list):
@@ -193,6 +198,7 @@ def parse_request(kind: str, event: dict[str, Any], max_body_bytes: int) -> Http
 
 
 _JSON = "application/json"
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}  # an enum call per reply is ~1 us
 
 
 def _encode_body(response: Response) -> tuple[str, bool, str | None]:
@@ -202,7 +208,11 @@ def _encode_body(response: Response) -> tuple[str, bool, str | None]:
         return "", False, None
     if isinstance(body, bytes | bytearray):
         return base64.b64encode(bytes(body)).decode("ascii"), True, "application/octet-stream"
-    content_type = next((v for k, v in response.headers.items() if k.lower() == "content-type"), _JSON)
+    content_type = _JSON
+    for name, value in response.headers.items():
+        if name.lower() == "content-type":
+            content_type = value
+            break
     if isinstance(body, str) and content_type != _JSON:
         return body, False, None
     return dumps(body), False, _JSON
@@ -212,7 +222,7 @@ def render_response(kind: str, event: dict[str, Any], response: Response,
                     extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
     """Shape ``response`` the way ``kind`` expects its Lambda reply."""
     text, is_b64, content_type = _encode_body(response)
-    headers = {k.lower(): v for k, v in response.headers.items()}
+    headers = {k.lower(): v for k, v in response.headers.items()} if response.headers else {}
     if content_type and "content-type" not in headers:
         headers["content-type"] = content_type
     if extra_headers:
@@ -220,10 +230,7 @@ def render_response(kind: str, event: dict[str, Any], response: Response,
             headers.setdefault(key, value)
     reply: dict[str, Any] = {"statusCode": response.status, "body": text, "isBase64Encoded": is_b64}
     if kind == "alb":
-        try:
-            phrase = HTTPStatus(response.status).phrase
-        except ValueError:
-            phrase = "Unknown"
+        phrase = _PHRASES.get(response.status, "Unknown")
         reply["statusDescription"] = f"{response.status} {phrase}"
         if isinstance(event.get("multiValueHeaders"), dict):
             reply["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
