@@ -318,3 +318,57 @@ def test_resume_in_manifest_mode_with_deletes_joins_segments(tree: Path) -> None
     assert [o["Key"].rsplit("/", 1)[-1] for o in state] == ["manifest.jsonl.gz"]
     final = run_sync(job(0, None))
     assert (final.mode, final.counters.uploaded, final.counters.skipped) == ("manifest", 0, 5)
+
+
+@pytest.fixture
+def tls_in_tree(tree: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """TLS materials on the same file system, inside the synced tree (as the template lays out)."""
+    ssl = tree / "ssl"
+    (ssl / "private").mkdir(parents=True)
+    (ssl / "certs").mkdir()
+    (ssl / "private" / "selfsigned.key.pem").write_text("-----BEGIN PRIVATE KEY-----\nsecret\n")
+    (ssl / "certs" / "selfsigned.cert.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("SSL_DIR", str(ssl))
+    return ssl
+
+
+def test_the_tls_directory_is_never_copied(client: Client, tls_in_tree: Path) -> None:
+    reply = client.invoke("sync_efs_to_s3")
+    assert reply["uploaded"] == len(EXPECTED) and set(bucket_keys()) == EXPECTED
+
+
+def test_tls_objects_an_older_sync_left_are_deleted_with_delete(
+        client: Client, tree: Path, tls_in_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSL_DIR")
+    client.invoke("sync_efs_to_s3")
+    assert "efs/ssl/private/selfsigned.key.pem" in bucket_keys()
+    monkeypatch.setenv("SSL_DIR", str(tls_in_tree))
+    reply = client.invoke("sync_efs_to_s3", delete=True)
+    assert reply["deleted"] == 2 and set(bucket_keys()) == EXPECTED
+
+
+def test_sharded_runs_skip_the_tls_directory_and_clean_it_up(
+        client: Client, tree: Path, tls_in_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSL_DIR")
+    client.invoke("sync_efs_to_s3")
+    monkeypatch.setenv("SSL_DIR", str(tls_in_tree))
+    client.invoke("sync_efs_to_s3", shard_by_top_level=True, delete=True)
+    for _ in range(5):  # run the fanned-out work items until the queue is empty
+        items = drain_queue(aws.client("sqs").get_queue_url(QueueName=QUEUE)["QueueUrl"])
+        if not items:
+            break
+        for item in items:
+            client.invoke(item.pop("action"), **item)
+    assert set(bucket_keys()) == EXPECTED
+
+
+def test_excluded_dirs_are_found_by_real_path(tmp_path: Path) -> None:
+    from opsfn.routes.exports.sync.walk import excluded_dirs
+
+    root = tmp_path / "root"
+    (root / "a" / "ssl").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(root / "a" / "ssl")
+    assert excluded_dirs(str(root), [str(root / "a" / "ssl")]) == {"a/ssl/"}
+    assert excluded_dirs(str(root), [str(tmp_path / "link")]) == {"a/ssl/"}
+    assert excluded_dirs(str(root / "a" / "ssl"), [str(root / "a" / "ssl")]) == {""}
+    assert excluded_dirs(str(root), [str(tmp_path / "elsewhere")]) == frozenset()

@@ -100,6 +100,12 @@ def test_tables_buckets_and_queue_shapes(template: dict[str, Any]) -> None:
     assert upload["CorsConfiguration"]["CorsRules"][0]["AllowedMethods"] == ["GET", "POST", "PUT"]
     rules = upload["LifecycleConfiguration"]["Rules"]
     assert any(r["Prefix"] == "uploads/" and r["ExpirationInDays"] for r in rules)
+    from opsfn.settings import fields
+
+    quarantine = fields()["quarantine_prefix"].default
+    landing_rules = res["LandingBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert any(r.get("Prefix") == quarantine and r.get("ExpirationInDays") == {
+        "Ref": "QuarantineExpiryDays"} for r in landing_rules)  # quarantined files may hold PHI
     assert res["ActionQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": ["ActionDeadLetterQueue", "Arn"]}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -181,6 +182,9 @@ def test_invalid_file_is_quarantined_with_one_alert(client: Client, lake: None, 
     assert len(quarantined) == 1 and "Jane" not in quarantined[0]
     head = aws.client("s3").head_object(Bucket=BUCKET, Key=quarantined[0])
     assert head["Metadata"]["quarantine-reason"] == reason
+    assert "Jane" not in json.dumps(head["Metadata"])  # the landed name is kept only as a digest
+    assert head["Metadata"]["original-key-sha256"] == hashlib.sha256(
+        b"landing/Jane Doe 1970-01-01.json").hexdigest()
     assert runs() == []
     messages = inbox.messages()
     assert len(messages) == 1

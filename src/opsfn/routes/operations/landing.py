@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
-from urllib.parse import quote
 
 from opsfn import aws
 from opsfn.events import S3Object
@@ -57,11 +56,16 @@ def inspect(bucket: str, key: str, max_bytes: int) -> str | None:
 
 
 def quarantine(bucket: str, key: str, target_key: str, reason: str) -> dict[str, Any]:
-    """Copy the object to ``target_key`` with the reason and original key as metadata."""
+    """Copy the object to ``target_key`` with the reason and a digest of the original key.
+
+    The landed key is a file name a user chose (it may name a patient): the copy keeps only its
+    SHA-256, which still lets an operator who knows the name find the copy.
+    """
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     aws.client("s3").copy_object(
         Bucket=bucket, Key=target_key, CopySource={"Bucket": bucket, "Key": key},
         MetadataDirective="REPLACE",
-        Metadata={"quarantine-reason": reason, "original-key": quote(key, safe="/")[:1024]},
+        Metadata={"quarantine-reason": reason, "original-key-sha256": digest},
     )
     return {"bucket": bucket, "quarantineKey": target_key, "reason": reason}
 

@@ -46,6 +46,7 @@ class SyncJob:
     seq: int = 0
     resume_after: str | None = None
     allow_missing_root: bool = False
+    exclude: frozenset[str] = frozenset()  # directory keys never copied (see walk.excluded_dirs)
 
 
 @dataclass(slots=True)
@@ -228,7 +229,8 @@ class _Runner:
         remote = self._counted(read_manifest(stream, job.resume_after) if stream is not None else
                                list_remote(self.up.client, job.target, job.resume_after,
                                            normalise_prefix(job.state_prefix)))
-        local = walk(job.root, recursive=job.target.recursive, resume_after=job.resume_after)
+        local = walk(job.root, recursive=job.target.recursive, resume_after=job.resume_after,
+                     exclude=job.exclude)
         stopped = False
         for steps, step in enumerate(plan(local, remote, delete=job.delete)):
             if self.state.fatal is not None:

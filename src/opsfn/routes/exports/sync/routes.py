@@ -24,6 +24,7 @@ from opsfn.routes.exports.keys import check_key_prefix
 from opsfn.routes.exports.sync.model import Counters
 from opsfn.routes.exports.sync.queue import enqueue
 from opsfn.routes.exports.sync.remote import Target, normalise_prefix
+from opsfn.routes.exports.sync.walk import excluded_dirs
 from opsfn.settings import get_settings
 
 if TYPE_CHECKING:
@@ -94,7 +95,15 @@ def _job(request: SyncRequest, run_id: str) -> SyncJob:
     return SyncJob(root=root, target=Target(bucket, prefix, recursive), upload=options,
                    delete=delete, compare=request.compare, state_prefix=settings.sync_state_prefix,
                    run_id=run_id, seq=request.seq, resume_after=request.resume_after,
-                   allow_missing_root=request.shard is not None)
+                   allow_missing_root=request.shard is not None,
+                   exclude=excluded_dirs(root, _private_dirs()))
+
+
+def _private_dirs() -> list[str]:
+    """Directories the sync never copies: the TLS materials (a private key must not leave the
+    file system it was written to with mode 0600, whatever the archive bucket's access)."""
+    ssl_dir = get_settings().ssl_dir
+    return [ssl_dir] if ssl_dir else []
 
 
 def _item(request: SyncRequest, **changes: Any) -> dict[str, Any]:
@@ -111,8 +120,10 @@ def _fan_out(request: SyncRequest, run_id: str) -> int:
     root = settings.required("SYNC_SOURCE_DIR")
     if not Path(root).is_dir():
         raise NotFound("the sync source directory does not exist (is the file system mounted?)")
+    private = excluded_dirs(root, _private_dirs())
     names = sorted(entry.name for entry in os.scandir(root)
-                   if entry.is_dir(follow_symlinks=False) and "/" not in entry.name)
+                   if entry.is_dir(follow_symlinks=False) and "/" not in entry.name
+                   and entry.name + "/" not in private)
     delete = settings.sync_delete if request.delete is None else request.delete
     if delete:
         from opsfn import aws

@@ -54,14 +54,34 @@ def _classify(entry: os.DirEntry[str], rel: str, root_real: str) -> LocalEntry |
     return LocalFile(rel, path, st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode))
 
 
-def walk(root: str, *, recursive: bool = True, resume_after: str | None = None) -> Iterator[LocalEntry]:
-    """Every entry below ``root`` in key order, after ``resume_after`` when resuming."""
+def excluded_dirs(root: str, private_dirs: list[str]) -> frozenset[str]:
+    """Directory keys (``rel/``) of ``private_dirs`` that lie below ``root``; ``""`` when the
+    root itself is one of them or inside one (nothing of it may be copied)."""
+    root_abs = os.path.realpath(root)
+    keys = set()
+    for private in private_dirs:
+        private_abs = os.path.realpath(private)
+        if _inside(root_abs, private_abs):
+            return frozenset({""})
+        if _inside(private_abs, root_abs):
+            keys.add(os.path.relpath(private_abs, root_abs).replace(os.sep, "/") + "/")
+    return frozenset(keys)
+
+
+def walk(root: str, *, recursive: bool = True, resume_after: str | None = None,
+         exclude: frozenset[str] = frozenset()) -> Iterator[LocalEntry]:
+    """Every entry below ``root`` in key order, after ``resume_after`` when resuming.
+
+    Directories whose key is in ``exclude`` are not entered and yield nothing, as if absent.
+    """
+    if "" in exclude:
+        return
     root_real = os.path.realpath(root)
-    yield from _walk_dir(root, "", root_real, recursive, resume_after)
+    yield from _walk_dir(root, "", root_real, recursive, resume_after, exclude=exclude)
 
 
-def _walk_dir(path: str, base: str, root_real: str, recursive: bool, resume_after: str | None
-              ) -> Iterator[LocalEntry]:
+def _walk_dir(path: str, base: str, root_real: str, recursive: bool, resume_after: str | None,
+              *, exclude: frozenset[str] = frozenset()) -> Iterator[LocalEntry]:
     try:
         with os.scandir(path) as it:
             entries = list(it)
@@ -87,9 +107,10 @@ def _walk_dir(path: str, base: str, root_real: str, recursive: bool, resume_afte
             yield Unreadable(rel, key.endswith("/"))
             continue
         if key.endswith("/"):
-            if not recursive or subtree_before(rel, resume_after):
+            if not recursive or subtree_before(rel, resume_after) or rel in exclude:
                 continue
-            yield from _walk_dir(entry.path, rel, root_real, recursive, resume_after)
+            yield from _walk_dir(entry.path, rel, root_real, recursive, resume_after,
+                                  exclude=exclude)
             continue
         if resume_after is not None and rel <= resume_after:
             continue
