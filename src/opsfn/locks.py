@@ -70,3 +70,38 @@ def holder_expiry(lock_id: str, *, table: str | None = None) -> int | None:
         return None
     expires_at = int(item["expiresAt"]["N"])
     return expires_at if expires_at >= int(time.time()) else None
+
+
+def remember(record_id: str, value: str, ttl_s: int, *, table: str | None = None) -> str:
+    """Store ``value`` under ``record_id`` unless a live record holds one; returns the value kept.
+
+    The first writer wins, so concurrent copies of one request all answer with the same value.
+    """
+    table = table or get_settings().required("LOCK_TABLE")
+    current = int(time.time())
+    client = aws.client("dynamodb")
+    try:
+        client.put_item(
+            TableName=table,
+            Item={"lockId": {"S": record_id}, "owner": {"S": "record"}, "value": {"S": value},
+                  "expiresAt": {"N": str(current + ttl_s)}},
+            ConditionExpression="attribute_not_exists(lockId) OR expiresAt < :now",
+            ExpressionAttributeValues={":now": {"N": str(current)}},
+        )
+    except client.exceptions.ConditionalCheckFailedException:
+        kept = recall(record_id, table=table)
+        if kept is not None:
+            return kept
+        raise Conflict("the record is being replaced; try again") from None
+    return value
+
+
+def recall(record_id: str, *, table: str | None = None) -> str | None:
+    """The value a live :func:`remember` record holds, or None."""
+    table = table or get_settings().required("LOCK_TABLE")
+    item = aws.client("dynamodb").get_item(
+        TableName=table, Key={"lockId": {"S": record_id}}, ConsistentRead=True
+    ).get("Item")
+    if not item or "value" not in item or int(item["expiresAt"]["N"]) < int(time.time()):
+        return None
+    return str(item["value"]["S"])

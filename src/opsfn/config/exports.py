@@ -47,7 +47,9 @@ class ExportsSettings(SettingsSection):
         "SYNC_CONCURRENCY", "Parallel uploads per sync.", 16, ge=1, le=64
     )
     sync_multipart_threshold: int = env_field(
-        "SYNC_MULTIPART_THRESHOLD", "Files at least this large go multipart (bytes).", 8 * MiB,
+        "SYNC_MULTIPART_THRESHOLD",
+        "Files at least this large go multipart (bytes; two parts' worth: one part is a PutObject).",
+        16 * MiB,
         ge=5 * MiB,
     )
     sync_multipart_chunk: int = env_field(

@@ -101,7 +101,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--delete", action="store_true", help="delete objects whose files are gone")
     parser.add_argument("--kms-key-id", help="SSE-KMS key (default: SSE-S3)")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--multipart-threshold", type=int, default=8, metavar="MIB")
+    parser.add_argument("--multipart-threshold", type=int, default=16, metavar="MIB")
     parser.add_argument("--multipart-chunk", type=int, default=8, metavar="MIB")
     parser.add_argument("--listing", action="store_true",
                         help="compare against the bucket listing instead of the manifest")

@@ -4,8 +4,10 @@ SES keeps one active rule set per region and has no tags on rule sets, so the cu
 remembers the set that was active before it in its physical id:
 ``ses-active-rule-set:<name>:<previous>`` (``<previous>`` empty when none was active; equal to
 ``<name>`` when the set was already active, which makes a Delete leave it active). The id is all a
-Delete needs and nothing else has to be stored. Delete deactivates only while the active set is
-still ours, and reactivates the previous set when ``RestorePreviousOnDelete`` is true.
+Delete needs. With a lock table the previous set a request saw first is also kept for two days
+under the request's id, so a copy of the request delivered again answers the same id. Delete
+deactivates only while the active set is still ours, and reactivates the previous set when
+``RestorePreviousOnDelete`` is true.
 
 SES allows about one control-plane call per second; throttled calls are retried with a backoff that
 starts at one second.
@@ -13,6 +15,7 @@ starts at one second.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_pascal
 
-from opsfn import aws
+from opsfn import aws, locks
 from opsfn.context import Context
 from opsfn.errors import NotFound, UpstreamError
 from opsfn.events import CustomResourceRequest, CustomResourceResult
@@ -31,6 +34,7 @@ from opsfn.settings import get_settings
 router = Router()
 
 PREFIX = "ses-active-rule-set"
+FIRST_ANSWER_TTL_S = 2 * 86400  # longer than CloudFormation waits and Lambda retries an event
 THROTTLING = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException",
                         "RequestLimitExceeded"})
 _RULE_SET = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9]$|^[A-Za-z0-9]$"
@@ -147,13 +151,20 @@ def deactivate_all(context: Context | None = None) -> None:
     ses_call("set_active_receipt_rule_set", context)
 
 
-def converge(name: str, previous_activation: Activation | None, context: Context | None = None
-             ) -> tuple[Activation, bool]:
-    """Make ``name`` active and say what was active before it (carried over from a prior id)."""
+def converge(name: str, previous_activation: Activation | None, context: Context | None = None,
+             first_answer: str | None = None) -> tuple[Activation, bool]:
+    """Make ``name`` active and say what was active before it (carried over from a prior id).
+
+    ``first_answer`` names a record keeping the previous set this request saw first: a copy of
+    the request delivered again (or at once) finds its own set active already, and without the
+    record it would answer a different physical id.
+    """
     current = active_rule_set(context)
     ours = previous_activation
     # Same set again, or replacing our own set: what to restore is what was there first.
     previous = ours.previous if ours is not None and ours.name in (name, current) else current
+    if first_answer is not None:  # stored before activating, so a late copy reads the truth
+        previous = locks.remember(first_answer, previous or "", FIRST_ANSWER_TTL_S) or None
     changed = current != name
     if changed:
         activate(name, context)
@@ -178,6 +189,16 @@ def release(activation: Activation, restore: bool, context: Context | None = Non
     return "deactivated"
 
 
+def _first_answer_record(request: CustomResourceRequest) -> str | None:
+    """The record id for this request's first answer (None without a lock table)."""
+    if not get_settings().lock_table:
+        return None
+    digest = hashlib.sha256(
+        f"{request.stack_id}|{request.logical_resource_id}|{request.request_id}".encode(
+            "utf-8", "surrogatepass")).hexdigest()[:40]
+    return f"{PREFIX}:first-answer:{digest}"
+
+
 # -- routes ---------------------------------------------------------------------------------------
 @router.custom_resource("Custom::ActiveReceiptRuleSet")
 def active_receipt_rule_set_resource(props: RuleSetProps, request: CustomResourceRequest,
@@ -190,7 +211,8 @@ def active_receipt_rule_set_resource(props: RuleSetProps, request: CustomResourc
         context.logger.info("receipt rule set released", extra={"outcome": outcome})
         return CustomResourceResult()
     activation, changed = converge(props.rule_set_name,
-                                   known if request.request_type == "Update" else None, context)
+                                   known if request.request_type == "Update" else None, context,
+                                   _first_answer_record(request))
     context.logger.info("receipt rule set active", extra={"changed": changed})
     return CustomResourceResult(
         physical_resource_id=activation.physical_id(),

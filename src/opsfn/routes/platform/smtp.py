@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_pascal
 
-from opsfn import aws
+from opsfn import aws, locks
 from opsfn.context import Context
 from opsfn.errors import Conflict, NotFound, ValidationFailed
 from opsfn.events import CustomResourceRequest, CustomResourceResult
@@ -58,6 +58,7 @@ _KEY_FIELDS = ("SecretAccessKey", "secret_access_key", "secretAccessKey", "aws_s
 _ID_FIELDS = ("AccessKeyId", "access_key_id", "accessKeyId", "aws_access_key_id", "username")
 # A key the secret does not know and younger than this belongs to a rotation still under way.
 IN_FLIGHT_SECONDS = 120.0
+ROTATION_LOCK_S = 300  # a rotation is a few IAM and Secrets Manager calls; a crashed one expires
 
 
 # -- models ---------------------------------------------------------------------------------------
@@ -468,14 +469,34 @@ def smtp_credential_resource(props: SmtpCredentialProps, request: CustomResource
 def rotate_smtp_credential(payload: RotateInput, context: Context) -> RotateResult:
     """Rotate a credential made by ``Custom::SmtpCredential`` (the IAM user variant).
 
-    Copies delivered at once rotate once: the one that finds the secret changed after making its
-    key deletes that key and answers Conflict; its retry finds the rotation id recorded.
+    Copies delivered at once rotate once. With a lock table, rotations of one secret take turns
+    (a copy that finds the lock held gets Conflict, and its retry finds the rotation id recorded);
+    without one, a copy that finds the secret changed after making its key deletes that key.
     """
     settings = get_settings()
     secret_id = payload.secret_id or settings.required("SES_SMTP_SECRET_ID")
     state = describe_secret(secret_id)
     if state is None or state.deleted:
         raise NotFound("the credential secret does not exist")
+    if not settings.lock_table:
+        return _rotate(payload, state, context)
+    digest = hashlib.sha256(state.arn.encode()).hexdigest()[:40]
+    try:
+        lock = locks.acquire(f"smtp-rotation:{digest}", ROTATION_LOCK_S)
+    except Conflict:
+        raise Conflict("another rotation of this credential is under way; try again later"
+                       ) from None
+    try:
+        fresh = describe_secret(state.arn)  # tags as they are now that the turn is ours
+        if fresh is None or fresh.deleted:
+            raise NotFound("the credential secret does not exist")
+        return _rotate(payload, fresh, context)
+    finally:
+        locks.release(lock)
+
+
+def _rotate(payload: RotateInput, state: SecretState, context: Context) -> RotateResult:
+    settings = get_settings()
     user, region = state.tags.get(TAG_USER), state.tags.get(TAG_REGION)
     if not state.managed or not user or not region:
         raise ValidationFailed("the secret is not an opsfn-managed SMTP credential with an IAM user",

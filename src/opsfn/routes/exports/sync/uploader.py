@@ -29,7 +29,7 @@ class UploadOptions:
     bucket: str
     kms_key_id: str | None = None
     concurrency: int = 16
-    multipart_threshold: int = 8 * 1024 * 1024
+    multipart_threshold: int = 16 * 1024 * 1024  # below two parts, one PutObject is cheaper
     multipart_chunk: int = 8 * 1024 * 1024
 
 
