@@ -5,8 +5,9 @@ of thousands of small files repeats needlessly: endpoint rules evaluated again f
 event hooks, user agent. This path resolves the bucket's URL once (from a presigned URL, so the
 SDK's endpoint rules decide), signs each request with the SDK's SigV4 signer and the session's
 credentials, lets ``before-send`` hooks answer as the SDK does (emulators, stubs), and sends it on
-a shared urllib3 pool: about 0.6 ms per file. Anything but a 200 returns False and the caller
-uses ``put_object``, which brings the SDK's retries and error parsing.
+one keep-alive ``http.client`` connection per upload thread (a pool's bookkeeping per request
+costs more than the request itself). Anything but a 200 returns False and the caller uses
+``put_object``, which brings the SDK's retries and error parsing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 class FastPut:
     """Signed single-request uploads to one bucket; ``put`` returns False to ask for a fallback."""
 
-    def __init__(self, client: Any, credentials: Any, bucket: str, pool_size: int) -> None:
+    def __init__(self, client: Any, credentials: Any, bucket: str) -> None:
         self.client = client
         self.credentials = credentials
         self.bucket = bucket
@@ -31,10 +32,10 @@ class FastPut:
         self.base: str | None = None
         self.enabled = (credentials is not None and ":" not in bucket
                         and not any(os.environ.get(name) for name in _PROXY_VARIABLES))
-        self._pool_size = pool_size
         self._sent = 0
         self._refused = 0
-        self._pool: Any = None
+        self._local = threading.local()
+        self._tls: Any = None
         self._lock = threading.Lock()
 
     def _prepare(self) -> bool:
@@ -43,20 +44,53 @@ class FastPut:
                 url = self.client.generate_presigned_url(
                     "put_object", Params={"Bucket": self.bucket, "Key": _PROBE}, ExpiresIn=60)
                 path = url.split("?", 1)[0]
-                if path.endswith("/" + _PROBE):
+                if path.endswith("/" + _PROBE) and path.startswith(("http://", "https://")):
                     self.base = path[: -len(_PROBE)]
-                    self._pool = self._make_pool()
+                    if path.startswith("https://"):
+                        import ssl
+
+                        from botocore.httpsession import get_cert_path
+
+                        # The roots the SDK verifies against (AWS_CA_BUNDLE, else its bundle).
+                        self._tls = ssl.create_default_context(cafile=get_cert_path(True))
                 else:
                     self.enabled = False
         return self.enabled
 
-    def _make_pool(self) -> Any:
-        import urllib3
-        from botocore.httpsession import get_cert_path
+    def _connection(self) -> Any:
+        """This thread's connection to the bucket's host, opened on first use."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            import http.client
+            from urllib.parse import urlsplit
 
-        return urllib3.PoolManager(num_pools=4, maxsize=self._pool_size, block=False,
-                                   cert_reqs="CERT_REQUIRED", ca_certs=get_cert_path(True),
-                                   timeout=urllib3.Timeout(connect=5.0, read=30.0))
+            assert self.base is not None
+            host = urlsplit(self.base).netloc
+            connection = (http.client.HTTPSConnection(host, timeout=30.0, context=self._tls)
+                          if self._tls is not None else
+                          http.client.HTTPConnection(host, timeout=30.0))
+            self._local.connection = connection
+        return connection
+
+    def _send(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """PUT on this thread's connection; the connection is dropped when the server closes it."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection = self._connection()
+        try:
+            connection.request("PUT", target, body=body, headers=headers)
+            reply = connection.getresponse()
+            reply.read()
+        except Exception:
+            connection.close()
+            self._local.connection = None
+            raise
+        if reply.will_close:
+            connection.close()
+            self._local.connection = None
+        return int(reply.status)
 
     def put(self, key: str, body: bytes, headers: dict[str, str]) -> bool:
         """Upload ``body`` to ``key``; False when the caller should use ``put_object`` instead."""
@@ -73,10 +107,7 @@ class FastPut:
             answers = self.client.meta.events.emit("before-send.s3.PutObject", request=prepared)
             response = next((answer for _, answer in answers if answer is not None), None)
             if response is None:
-                response = self._pool.urlopen("PUT", prepared.url, body=body,
-                                              headers=dict(prepared.headers), retries=False,
-                                              preload_content=True)
-                status = int(response.status)
+                status = self._send(prepared.url, body, dict(prepared.headers))
             else:
                 status = int(response.status_code)
         except Exception:  # noqa: BLE001 - any transport trouble: the SDK path retries properly

@@ -126,7 +126,7 @@ class Uploader:
             if self._client is None:
                 self._client = s3_client(self.options.concurrency + 4)
                 self._fast = FastPut(self._client, _session().get_credentials(),
-                                     self.options.bucket, self.options.concurrency + 4)
+                                     self.options.bucket)
             return self._client
 
     @property
@@ -134,7 +134,7 @@ class Uploader:
         """Single-request uploads through the client (off for a client given by the caller)."""
         client = self.client
         if self._fast is None:
-            self._fast = FastPut(client, None, self.options.bucket, self.options.concurrency + 4)
+            self._fast = FastPut(client, None, self.options.bucket)
         return self._fast
 
     def _transfer_manager(self) -> Any:
