@@ -105,6 +105,7 @@ class Binder:
                                 annotation, parameter.default, _envelope_type(annotation)))
         self.params = tuple(params)
         self._adapters: dict[str, Any] = {}
+        self._getters = tuple((param.name, self._getter(param)) for param in self.params)
 
     @staticmethod
     def _kind(route: Route, name: str, annotation: Any, path_names: set[str]) -> str:
@@ -151,34 +152,36 @@ class Binder:
         except ValidationError as exc:
             raise validation_error(exc, loc) from None
 
+    def _getter(self, param: Param) -> Callable[[CallInput], Any]:
+        """How one parameter's value is taken from a call, decided once per route."""
+        if param.kind == "context":
+            return _context_of
+        if param.kind == "envelope":
+            return lambda call: self._envelope(param, call)
+        if param.kind == "model":
+            return lambda call: self._model(param, call)
+        if param.kind == "raw":
+            return _payload_of
+        if param.kind == "path":
+            path_loc = f"path.{param.name}"
+            return lambda call: self._scalar(param, call.path_params.get(param.name), path_loc)
+        query_loc = f"query.{param.name}"
+        return lambda call: self._scalar(param, call.query.get(param.name), query_loc)
+
     def bind(self, call: CallInput) -> dict[str, Any]:
         """Keyword arguments for one call; ValidationFailed names the field paths."""
-        kwargs: dict[str, Any] = {}
-        for param in self.params:
-            if param.kind == "context":
-                kwargs[param.name] = call.context
-            elif param.kind == "envelope":
-                wanted = param.envelope
-                if wanted is not None and isinstance(call.envelope, wanted):
-                    kwargs[param.name] = call.envelope
-                elif param.default is not _EMPTY:
-                    kwargs[param.name] = param.default
-                else:
-                    raise InternalError(
-                        f"{getattr(wanted, '__name__', wanted)} is not available from "
-                        f"{call.context.source}"
-                    )
-            elif param.kind == "model":
-                kwargs[param.name] = self._model(param, call)
-            elif param.kind == "raw":
-                kwargs[param.name] = call.payload()
-            elif param.kind == "path":
-                kwargs[param.name] = self._scalar(param, call.path_params.get(param.name),
-                                                  f"path.{param.name}")
-            else:
-                kwargs[param.name] = self._scalar(param, call.query.get(param.name),
-                                                  f"query.{param.name}")
-        return kwargs
+        return {name: get(call) for name, get in self._getters}
+
+    @staticmethod
+    def _envelope(param: Param, call: CallInput) -> Any:
+        wanted = param.envelope
+        if wanted is not None and isinstance(call.envelope, wanted):
+            return call.envelope
+        if param.default is not _EMPTY:
+            return param.default
+        raise InternalError(
+            f"{getattr(wanted, '__name__', wanted)} is not available from {call.context.source}"
+        )
 
     def _model(self, param: Param, call: CallInput) -> Any:
         try:
@@ -191,6 +194,14 @@ class Binder:
             if isinstance(exc, ValidationError):
                 raise validation_error(exc, call.payload_loc) from None
             raise
+
+
+def _context_of(call: CallInput) -> Context:
+    return call.context
+
+
+def _payload_of(call: CallInput) -> Any:
+    return call.payload()
 
 
 def binder_for(route: Route) -> Binder:

@@ -72,7 +72,9 @@ def run_route(route: Route, call: CallInput, invocation: Invocation) -> Any:
     except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error below
         raise as_opsfn_error(exc, route) from None
     finally:
-        entry = invocation.stats.setdefault(route.label, [0, 0, 0.0])
+        entry = invocation.stats.get(route.label)
+        if entry is None:
+            entry = invocation.stats[route.label] = [0, 0, 0.0]
         entry[0] += 1
         entry[1] += failed
         entry[2] += (time.perf_counter() - started) * 1000

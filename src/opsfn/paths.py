@@ -78,8 +78,12 @@ class PathIndex:
 
     def lookup(self, path: str) -> tuple[dict[str, Any], dict[str, str]] | None:
         """The method table for ``path`` and the parameters it binds, or None."""
+        static = self._static.get(path)  # most paths arrive in canonical form
+        if static is not None:
+            return static, {}
         segments = split_path(path)
-        static = self._static.get("/" + "/".join(segments))
+        canonical = "/" + "/".join(segments)
+        static = self._static.get(canonical) if canonical != path else None
         if static is not None:
             return static, {}
         return self._first_choice(segments) or self._walk(self._root, segments, 0, {})

@@ -21,7 +21,7 @@ MAX_RESPONSE_BYTES = 4096
 _REASON_SUFFIX = " [truncated]"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CustomResourceRequest:
     """The fields of a custom resource request a route may need."""
 

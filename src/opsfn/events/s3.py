@@ -29,7 +29,7 @@ _EVENTBRIDGE_TYPES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class S3Object:
     """One object an S3 event is about. ``via`` says how the event travelled."""
 
