@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from opsfn.binding import CallInput
 from opsfn.calls import Invocation, run_route
 from opsfn.errors import MethodNotAllowed, NotFound, OpsfnError
-from opsfn.events.http import HttpRequest, Response, parse_request, render_response
+from opsfn.events.http import HttpRequest, Response, parse_request, render_json, render_response
 from opsfn.router import Route
 
 if TYPE_CHECKING:
@@ -70,11 +70,14 @@ def dispatch(app: App, event: dict[str, Any], invocation: Invocation) -> dict[st
         call = CallInput(context, lambda: _payload(request), "body" if has_body else "query",
                          request, request.path_params, request.query,
                          raw_json=request.require_body if has_body else None)
-        response = as_response(run_route(route, call, invocation))
+        result = run_route(route, call, invocation)
     except OpsfnError as error:
-        response = error_response(error)
+        result = error_response(error)
     extra = {"access-control-allow-origin": settings.cors_origin} if settings.cors_origin \
         else None
+    if result is not None and not isinstance(result, Response | bytes | bytearray):
+        return render_json(invocation.kind, event, result, extra)
+    response = as_response(result)
     if response.status >= 400 and "cache-control" not in response.headers:
         response.headers["cache-control"] = "no-store"
     return render_response(invocation.kind, event, response, extra)

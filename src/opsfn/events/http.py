@@ -228,10 +228,24 @@ def render_response(kind: str, event: dict[str, Any], response: Response,
     if extra_headers:
         for key, value in extra_headers.items():
             headers.setdefault(key, value)
-    reply: dict[str, Any] = {"statusCode": response.status, "body": text, "isBase64Encoded": is_b64}
+    return _shape(kind, event, response.status, text, is_b64=is_b64, headers=headers)
+
+
+def render_json(kind: str, event: dict[str, Any], value: Any,
+                extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A 200 JSON reply of a route's plain result: what most routes return, without the
+    :class:`Response` a route may build itself."""
+    headers = {"content-type": _JSON}
+    if extra_headers:
+        headers.update(extra_headers)
+    return _shape(kind, event, 200, dumps(value), is_b64=False, headers=headers)
+
+
+def _shape(kind: str, event: dict[str, Any], status: int, text: str, *, is_b64: bool,
+           headers: dict[str, str]) -> dict[str, Any]:
+    reply: dict[str, Any] = {"statusCode": status, "body": text, "isBase64Encoded": is_b64}
     if kind == "alb":
-        phrase = _PHRASES.get(response.status, "Unknown")
-        reply["statusDescription"] = f"{response.status} {phrase}"
+        reply["statusDescription"] = f"{status} {_PHRASES.get(status, 'Unknown')}"
         if isinstance(event.get("multiValueHeaders"), dict):
             reply["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
             return reply
