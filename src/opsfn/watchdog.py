@@ -7,6 +7,7 @@ between invocations; a frozen wait simply resumes, and a cancelled deadline neve
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -16,12 +17,19 @@ LATE_TOLERANCE_S = 0.05  # a guard may fire this much late rather than wake the 
 
 
 class Watchdog:
-    """Deadlines with callbacks, checked by a single daemon thread started on first use."""
+    """Deadlines with callbacks, checked by a single daemon thread started on first use.
+
+    ``arm`` and ``cancel`` take no lock in the common case: a dict insert and a pop are atomic
+    under the GIL, and the thread is only woken (under the lock) for a job due before the time
+    it already plans to look. A version counter tells a thread about to sleep that a job arrived
+    while it was planning, so no job is missed.
+    """
 
     def __init__(self) -> None:
         self._condition = threading.Condition(threading.Lock())
         self._jobs: dict[int, tuple[float, Callable[[], object]]] = {}
-        self._next_id = 0
+        self._ids = itertools.count(1)
+        self._version = 0
         self._wake_at = float("inf")  # when the thread will next look; earlier jobs must wake it
         self._thread: threading.Thread | None = None
         os.register_at_fork(after_in_child=self._forget_thread)
@@ -34,50 +42,59 @@ class Watchdog:
     def arm(self, delay_s: float, callback: Callable[[], object]) -> int:
         """Run ``callback`` in the watchdog thread after ``delay_s`` unless cancelled first."""
         at = time.monotonic() + max(delay_s, 0.0)
+        job = next(self._ids)
+        self._jobs[job] = (at, callback)
+        self._version += 1
+        # The same deadline read again through a millisecond clock is not sooner: no wake-up.
+        if self._thread is None or at < self._wake_at - LATE_TOLERANCE_S:
+            self._wake(at)
+        return job
+
+    def _wake(self, at: float) -> None:
         with self._condition:
-            self._next_id += 1
-            job = self._next_id
-            self._jobs[job] = (at, callback)
             if self._thread is None:
                 self._wake_at = at
                 self._thread = threading.Thread(target=self._run, name="opsfn-watchdog",
                                                 daemon=True)
                 self._thread.start()
             elif at < self._wake_at - LATE_TOLERANCE_S:
-                # Waking the thread costs a context switch: only when this job is due sooner
-                # (the same deadline read again through a millisecond clock is not sooner).
                 # The thread looks again by ``at`` even if the job is cancelled before it wakes.
                 self._wake_at = at
                 self._condition.notify()
-        return job
 
     def cancel(self, job: int) -> None:
         """Forget ``job``; a callback already running is not interrupted."""
-        with self._condition:
-            self._jobs.pop(job, None)
+        self._jobs.pop(job, None)
 
     def _due(self) -> tuple[list[Callable[[], object]], float | None]:
         now = time.monotonic()
-        due = [job for job, (at, _) in self._jobs.items() if at <= now]
-        callbacks = [self._jobs.pop(job)[1] for job in due]
-        wait = min((at for at, _ in self._jobs.values()), default=None)
-        return callbacks, None if wait is None else max(wait - now, 0.0)
+        jobs = list(self._jobs.items())
+        callbacks = []
+        for job, (at, callback) in jobs:
+            if at <= now and self._jobs.pop(job, None) is not None:  # not cancelled meanwhile
+                callbacks.append(callback)
+        wait = min((at for _, (at, _) in jobs if at > now), default=None)
+        return callbacks, None if wait is None else wait - now
 
     def _run(self) -> None:
         while True:
             with self._condition:
-                callbacks, wait = self._due()
-                while not callbacks:
-                    self._sleep(wait)
+                while True:
+                    version = self._version
                     callbacks, wait = self._due()
+                    if callbacks:
+                        break
+                    timeout = self._plan(wait)
+                    if self._version == version:  # no job arrived while planning
+                        self._condition.wait(timeout=timeout)
             for callback in callbacks:
                 try:
                     callback()
                 except Exception:  # noqa: BLE001, S112 - one failing guard must not stop the rest
                     continue
 
-    def _sleep(self, wait: float | None) -> None:
-        """Wait until the earliest job, or keep the last wake-up time when there is none.
+    def _plan(self, wait: float | None) -> float | None:
+        """When to look next: the earliest job, or the last wake-up time when there is none.
 
         Keeping it means the next request's guard, due a little later than the one just
         cancelled, needs no notify (each wakes this thread: a context switch per request).
@@ -87,8 +104,7 @@ class Watchdog:
             self._wake_at = now + wait
         elif self._wake_at <= now:
             self._wake_at = float("inf")
-        timeout = None if self._wake_at == float("inf") else self._wake_at - now
-        self._condition.wait(timeout=timeout)
+        return None if self._wake_at == float("inf") else self._wake_at - now
 
 
 WATCHDOG = Watchdog()

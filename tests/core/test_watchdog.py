@@ -70,3 +70,42 @@ def test_a_guard_after_idle_still_fires_on_time() -> None:
     dog.arm(0.05, done.set)
     assert done.wait(2.0)
     assert time.monotonic() - started < 1.0
+
+
+def test_jobs_armed_from_many_threads_fire_once_and_cancelled_ones_never() -> None:
+    """arm/cancel take no lock: a job armed while the thread plans its sleep must still fire."""
+    import random
+
+    dog = Watchdog()
+    fired: dict[int, int] = {}
+    count_lock = threading.Lock()
+    expected: list[int] = []
+    cancelled: list[int] = []
+
+    def record(tag: int) -> None:
+        with count_lock:
+            fired[tag] = fired.get(tag, 0) + 1
+
+    def worker(seed: int) -> None:
+        rnd = random.Random(seed)
+        for index in range(60):
+            tag = seed * 1000 + index
+            job = dog.arm(rnd.uniform(0.0, 0.15), lambda tag=tag: record(tag))
+            if rnd.random() < 0.4:
+                dog.cancel(job)  # may lose to a job already due (delay near 0), never twice
+                cancelled.append(tag)
+            else:
+                expected.append(tag)
+            time.sleep(rnd.uniform(0, 0.002))
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline and not all(tag in fired for tag in expected):
+        time.sleep(0.02)
+    assert all(fired.get(tag) == 1 for tag in expected)
+    # A cancel can lose only to a job already due (delay ~0): never a second call.
+    assert all(fired.get(tag, 0) <= 1 for tag in cancelled)
