@@ -101,20 +101,26 @@ def events(n: int) -> dict[str, dict[str, Any]]:
     }
 
 
+ROUNDS = 30
+
+
 def per_call_us(func: Callable[[], Any], repeat: int) -> float:
-    """Lowest of 5 rounds of the mean CPU time per call, in microseconds.
+    """Lowest of 30 rounds of the mean CPU time per call, in microseconds.
 
     Process CPU time rather than wall time, and the best round rather than the mean: other
-    processes on a shared machine then lengthen neither side of a comparison.
+    processes on a shared machine then lengthen neither side of a comparison. Many short rounds
+    rather than a few long ones: on a virtual machine whose neighbours come and go, bursts of
+    slowness last seconds, and a short round more often falls between them.
     """
     for _ in range(200):
         func()
+    per_round = max(repeat // 6, 100)
     rounds = []
-    for _ in range(5):
+    for _ in range(ROUNDS):
         started = time.process_time()
-        for _ in range(repeat):
+        for _ in range(per_round):
             func()
-        rounds.append((time.process_time() - started) / repeat * 1e6)
+        rounds.append((time.process_time() - started) / per_round * 1e6)
     return min(rounds)
 
 

@@ -63,3 +63,15 @@ def dumps(value: Any) -> str:
     except UnicodeEncodeError:
         return json.dumps(value, separators=(",", ":"), default=_default)
     return text
+
+
+def dumps_bytes(value: Any) -> bytes:
+    """:func:`dumps` as UTF-8 bytes, straight from pydantic's encoder when it is loaded."""
+    core = sys.modules.get("pydantic_core")
+    if core is not None:
+        try:
+            encoded: bytes = core.to_json(value, by_alias=True, fallback=str)
+            return encoded
+        except ValueError:  # a lone surrogate: see dumps
+            pass
+    return dumps(value).encode("utf-8")

@@ -32,8 +32,8 @@ def set_invocation_keys(**keys: Any) -> None:
     Kept here until something logs: importing and building the Powertools logger costs tens of
     milliseconds, which a light invocation that logs nothing should not pay.
     """
-    _invocation_keys.clear()
-    _invocation_keys.update(keys)
+    global _invocation_keys  # noqa: PLW0603 - one small dict per invocation, replaced whole
+    _invocation_keys = keys
     if _logger:
         _logger[0].append_keys(**keys)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from opsfn.jsonable import dumps
+from opsfn.jsonable import dumps_bytes
 
 MAX_RESPONSE_BYTES = 4096
 _REASON_SUFFIX = " [truncated]"
@@ -52,11 +52,6 @@ class CustomResourceResult:
     no_echo: bool = False
 
 
-def _text(event: dict[str, Any], key: str) -> str:
-    value = event.get(key)
-    return value if isinstance(value, str) else ""
-
-
 def parse_request(event: dict[str, Any]) -> CustomResourceRequest:
     """Normalise a request; ``ServiceToken`` is dropped from the properties."""
     properties = event.get("ResourceProperties")
@@ -66,14 +61,15 @@ def parse_request(event: dict[str, Any]) -> CustomResourceRequest:
     old_properties = dict(old) if isinstance(old, dict) else None
     if old_properties is not None:
         old_properties.pop("ServiceToken", None)
-    physical = event.get("PhysicalResourceId")
+    get = event.get  # walrus checks below: no call per field (this runs on every request)
+    physical = get("PhysicalResourceId")
     return CustomResourceRequest(
         request_type=event["RequestType"],
-        resource_type=_text(event, "ResourceType"),
-        response_url=_text(event, "ResponseURL"),
-        stack_id=_text(event, "StackId"),
-        request_id=_text(event, "RequestId"),
-        logical_resource_id=_text(event, "LogicalResourceId"),
+        resource_type=value if isinstance(value := get("ResourceType"), str) else "",
+        response_url=value if isinstance(value := get("ResponseURL"), str) else "",
+        stack_id=value if isinstance(value := get("StackId"), str) else "",
+        request_id=value if isinstance(value := get("RequestId"), str) else "",
+        logical_resource_id=value if isinstance(value := get("LogicalResourceId"), str) else "",
         physical_resource_id=physical if isinstance(physical, str) and physical else None,
         properties=properties,
         old_properties=old_properties,
@@ -81,20 +77,20 @@ def parse_request(event: dict[str, Any]) -> CustomResourceRequest:
 
 
 def _fit(body: dict[str, Any]) -> bytes:
-    encoded = dumps(body).encode()
+    encoded = dumps_bytes(body)
     if len(encoded) <= MAX_RESPONSE_BYTES:
         return encoded
     reason = str(body.get("Reason", ""))
     overflow = len(encoded) - MAX_RESPONSE_BYTES
     keep = max(0, len(reason.encode()) - overflow - len(_REASON_SUFFIX) - 8)
     body["Reason"] = reason.encode()[:keep].decode("utf-8", "ignore") + _REASON_SUFFIX
-    encoded = dumps(body).encode()
+    encoded = dumps_bytes(body)
     if len(encoded) <= MAX_RESPONSE_BYTES:
         return encoded
     # Data alone is too large: CloudFormation would reject it, so answer FAILED and say why.
     body.update(Status="FAILED", Data={}, Reason="response Data exceeds 4096 bytes")
     body.pop("NoEcho", None)
-    return dumps(body).encode()
+    return dumps_bytes(body)
 
 
 def response_body(
