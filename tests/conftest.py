@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +53,48 @@ def log_lines(caplog: pytest.LogCaptureFixture) -> Iterator[object]:
         return [formatter.format(record) for record in caplog.records]
 
     yield lines
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    """moto's HTTP server on a free port, for what needs a real endpoint (presigned URLs,
+    child processes, code paths that bypass the SDK)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    """infra/template.yaml as written (intrinsics kept as tagged values)."""
+    from opsfn.infra_check import load_template
+
+    return load_template(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def transformed() -> dict[str, Any]:
+    """The template as CloudFormation sees it after the ``AWS::Serverless-2016-10-31`` transform."""
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    document = yaml_parse(TEMPLATE.read_text())
+    # What `sam package` does: the build output becomes an S3 object.
+    document["Resources"]["OpsFunction"]["Properties"]["CodeUri"] = "s3://artifacts/opsfn.zip"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        return transform(document, {}, NoManagedPolicies())  # type: ignore[no-any-return]
 
 
 pytest_plugins = ["tests.leakcheck", "tests.shared_botocore"]

@@ -94,17 +94,6 @@ def test_a_config_file_naming_an_endpoint_goes_to_the_sdk(tmp_path: Path) -> Non
     assert get_object("my-bucket", "k", env) is USE_SDK
 
 
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def server_bucket(moto_server: str) -> Iterator[tuple[str, dict[str, str]]]:
     import boto3

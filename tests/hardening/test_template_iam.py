@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 
-from opsfn.infra_check import load_template
-
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
 README = ROOT / "infra" / "README.md"
@@ -235,28 +233,6 @@ def all_problems(template: dict[str, Any], documented: set[str]) -> list[str]:
 
 
 # -- fixtures ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template(TEMPLATE)
-
-
-@pytest.fixture(scope="module")
-def transformed() -> dict[str, Any]:
-    """The template as CloudFormation sees it after ``AWS::Serverless-2016-10-31``."""
-    from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
-    from samtranslator.yaml_helper import yaml_parse  # type: ignore[import-untyped]
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    document = yaml_parse(TEMPLATE.read_text())
-    document["Resources"]["OpsFunction"]["Properties"]["CodeUri"] = "s3://artifacts/opsfn.zip"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        return transform(document, {}, NoManagedPolicies())  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="module")
 def documented() -> set[str]:
     return documented_wildcard_actions(README.read_text())

@@ -49,18 +49,6 @@ def resources(moto_aws: None, settings_env: None) -> None:
     make_resources()
 
 
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    """moto's HTTP server on a free port (presigned URLs need a real endpoint)."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def server_resources(moto_server: str, settings_env: None, monkeypatch: pytest.MonkeyPatch
                      ) -> Iterator[str]:

@@ -8,38 +8,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from opsfn.app import App
 from opsfn.handler import app
-from opsfn.infra_check import Checker, check, declared_triggers, key_filter, load_template
+from opsfn.infra_check import Checker, check, declared_triggers, key_filter
 from opsfn.router import Router, setting
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
 README = ROOT / "infra" / "README.md"
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template(TEMPLATE)
-
-
-@pytest.fixture(scope="module")
-def transformed() -> dict[str, Any]:
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    document = yaml_parse(TEMPLATE.read_text())
-    # What `sam package` does: the build output becomes an S3 object.
-    document["Resources"]["OpsFunction"]["Properties"]["CodeUri"] = "s3://artifacts/opsfn.zip"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        return transform(document, {}, NoManagedPolicies())  # type: ignore[no-any-return]
 
 
 def test_cfn_lint_reports_nothing() -> None:
