@@ -57,7 +57,8 @@ def test_given_snapshot_and_status(client: Client, rds_env: dict[str, str]) -> N
     arn = rds_env["newest"].replace("manual-2", "manual-1")
     started = client.invoke("export_rds_snapshot", snapshot_arn=arn, s3_prefix="adhoc/",
                             export_only=["emr.patients"])
-    assert started["source_arn"] == arn and started["s3_prefix"] == "adhoc"
+    # below RDS_EXPORT_PREFIX: the export role may write nowhere else in the archive bucket
+    assert started["source_arn"] == arn and started["s3_prefix"] == "rds-exports/adhoc"
     status = client.invoke("export_status", export_task_identifier=started["export_task_identifier"])
     assert status["status"] == "COMPLETE" and status["percent_progress"] == 0
     by_snapshot = client.invoke("export_status", snapshot_arn=arn)
@@ -184,3 +185,12 @@ def test_newest_available_ignores_unfinished_snapshots() -> None:
     snaps = [_snap("a", 2), _snap("b", 3, status="creating"), _snap("c", 1)]
     assert newest_available(snaps, "DBClusterSnapshotArn").endswith(":a")
     assert newest_available([_snap("b", 3, status="creating")], "DBClusterSnapshotArn") is None
+
+
+def test_export_prefix_stays_below_the_configured_one() -> None:
+    from opsfn.routes.exports.rds_export import export_prefix
+
+    assert export_prefix("rds-exports", None) == "rds-exports"
+    assert export_prefix("rds-exports/", "/adhoc/2026/") == "rds-exports/adhoc/2026"
+    assert export_prefix("", "adhoc") == "adhoc"
+    assert export_prefix("", None) == ""

@@ -38,10 +38,19 @@ class ExportRequest(BaseModel):
     snapshot_arn: str | None = Field(default=None, max_length=512)
     db_cluster_identifier: str | None = Field(default=None, max_length=63)
     db_instance_identifier: str | None = Field(default=None, max_length=63)
-    s3_prefix: str | None = Field(default=None, max_length=512)
+    s3_prefix: str | None = Field(
+        default=None, max_length=512,
+        description="A sub-prefix under RDS_EXPORT_PREFIX (the export role may write only there).")
     export_only: list[str] | None = None
 
     _s3_prefix = field_validator("s3_prefix")(check_key_prefix)
+
+
+def export_prefix(base: str, sub_prefix: str | None) -> str:
+    """Where an export is written: always below ``base``, which is all the role may write to
+    (a caller's prefix can neither fail on access nor land among other archive data)."""
+    parts = [part.strip("/") for part in (base, sub_prefix or "") if part.strip("/")]
+    return "/".join(parts)
 
 
 class StatusRequest(BaseModel):
@@ -167,8 +176,7 @@ def start_export(request: ExportRequest) -> dict[str, Any]:
     params: dict[str, Any] = {
         "ExportTaskIdentifier": identifier, "SourceArn": arn, "S3BucketName": bucket,
         "IamRoleArn": role, "KmsKeyId": kms,
-        "S3Prefix": (request.s3_prefix if request.s3_prefix is not None
-                     else settings.rds_export_prefix).strip("/"),
+        "S3Prefix": export_prefix(settings.rds_export_prefix, request.s3_prefix),
     }
     if not params["S3Prefix"]:
         del params["S3Prefix"]
