@@ -94,7 +94,8 @@ class App(Router):
             })
             raise InternalError("internal error") from None
         finally:
-            if invocation is not None and invocation.stats:
+            if invocation is not None and invocation.stats and \
+                    not invocation.settings.metrics_disabled:
                 try:
                     emit_route_metrics(invocation.stats)
                 except Exception:  # noqa: BLE001, S110 - metrics must never fail a request

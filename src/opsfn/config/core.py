@@ -10,6 +10,11 @@ __all__ = ["CoreSettings"]
 class CoreSettings(SettingsSection):
     """Framework settings: action queue, limits, tracing, custom resource margin."""
 
+    @property
+    def metrics_disabled(self) -> bool:
+        """Whether per-route metrics are off (read with every event's settings, at no extra cost)."""
+        return (self.metrics_switch or "").strip().lower() in ("1", "true")
+
     # -- core ---------------------------------------------------------------------------------
     region: str | None = env_field("AWS_REGION", "AWS region for every client (set by Lambda).")
     endpoint_url: str | None = env_field(
@@ -26,6 +31,10 @@ class CoreSettings(SettingsSection):
         "OPSFN_MAX_BODY_BYTES", "Largest HTTP request body accepted (bytes).", 1 * MiB, gt=0
     )
     tracing: bool = env_field("OPSFN_TRACING", "Enable the Powertools X-Ray tracer.", False)
+    metrics_switch: str | None = env_field(
+        "POWERTOOLS_METRICS_DISABLED",
+        "`true` or `1`: no per-route EMF metrics (Powertools' own switch, read as Powertools does).",
+    )
     custom_resource_margin_ms: int = env_field(
         "OPSFN_CR_MARGIN_MS",
         "Answer a custom resource FAILED this long before the Lambda deadline (ms).",
