@@ -35,8 +35,10 @@ class Watchdog:
         os.register_at_fork(after_in_child=self._forget_thread)
 
     def _forget_thread(self) -> None:
-        """A forked child has no watchdog thread: the next arm starts one."""
+        """A forked child has no watchdog thread, and the parent's guards are not its own."""
         self._condition = threading.Condition(threading.Lock())
+        self._jobs = {}
+        self._wake_at = float("inf")
         self._thread = None
 
     def arm(self, delay_s: float, callback: Callable[[], object]) -> int:
@@ -52,11 +54,11 @@ class Watchdog:
 
     def _wake(self, at: float) -> None:
         with self._condition:
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._wake_at = at
-                self._thread = threading.Thread(target=self._run, name="opsfn-watchdog",
-                                                daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name="opsfn-watchdog", daemon=True)
+                thread.start()
+                self._thread = thread
             elif at < self._wake_at - LATE_TOLERANCE_S:
                 # The thread looks again by ``at`` even if the job is cancelled before it wakes.
                 self._wake_at = at
@@ -68,7 +70,7 @@ class Watchdog:
 
     def _due(self) -> tuple[list[Callable[[], object]], float | None]:
         now = time.monotonic()
-        jobs = list(self._jobs.items())
+        jobs = list(self._jobs.copy().items())  # copy() runs no Python code: no switch midway
         callbacks = []
         for job, (at, callback) in jobs:
             if at <= now and self._jobs.pop(job, None) is not None:  # not cancelled meanwhile
@@ -77,6 +79,13 @@ class Watchdog:
         return callbacks, None if wait is None else wait - now
 
     def _run(self) -> None:
+        while True:
+            try:
+                self._serve()
+            except Exception:  # noqa: BLE001 - the thread must outlive any one failure
+                time.sleep(0.01)
+
+    def _serve(self) -> None:
         while True:
             with self._condition:
                 while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from opsfn.watchdog import Watchdog
 
@@ -109,3 +110,40 @@ def test_jobs_armed_from_many_threads_fire_once_and_cancelled_ones_never() -> No
     assert all(fired.get(tag) == 1 for tag in expected)
     # A cancel can lose only to a job already due (delay ~0): never a second call.
     assert all(fired.get(tag, 0) <= 1 for tag in cancelled)
+
+
+def test_a_forked_child_never_fires_the_parents_guards() -> None:
+    import os
+
+    dog = Watchdog()
+    fired: list[str] = []
+    dog.arm(0.2, lambda: fired.append("parent"))  # still pending at the fork
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: arm its own guard, outlive the parent's, report what fired
+        done = threading.Event()
+        dog.arm(0.3, lambda: (fired.append("child"), done.set()))
+        done.wait(2.0)
+        time.sleep(0.1)
+        os.write(write, ",".join(sorted(fired)).encode() or b"-")
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(read, 100) == b"child" and os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_thread_survives_a_failure_while_planning(monkeypatch: Any) -> None:
+    dog = Watchdog()
+    real_due = dog._due
+    calls = {"n": 0}
+
+    def failing_once() -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("dictionary changed size during iteration")
+        return real_due()
+
+    monkeypatch.setattr(dog, "_due", failing_once)
+    done = threading.Event()
+    dog.arm(0.05, done.set)
+    assert done.wait(2.0) and calls["n"] > 1

@@ -83,3 +83,15 @@ def test_sync_through_lambda_handler_and_the_action_queue(tree: Path) -> None:
     assert reply == {"batchItemFailures": []}
     assert len(bucket_keys("q/")) == 6
     assert aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="q/")["KeyCount"] == 6
+
+
+def test_opsfn_sync_never_copies_ssl_dir(tree: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    (tree / "ssl" / "private").mkdir(parents=True)
+    (tree / "ssl" / "private" / "selfsigned.key.pem").write_text("key")
+    monkeypatch.setenv("SSL_DIR", str(tree / "ssl"))
+    code, out, _ = run_cli(["sync", str(tree), f"s3://{BUCKET}/cli", "--json"], capsys)
+    assert code == 0 and json.loads(out)["uploaded"] == 6
+    assert not any("ssl/" in key for key in bucket_keys("cli/"))
+    code, _, err = run_cli(["sync", str(tree / "ssl"), f"s3://{BUCKET}/x"], capsys)
+    assert code == 2 and "SSL_DIR" in err

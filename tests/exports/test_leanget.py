@@ -158,3 +158,47 @@ def test_a_no_change_sync_from_a_fresh_process_never_loads_the_sdk(
     (tree / "two.txt").write_text("changed, and longer")
     summary, third = run()
     assert third == {"code": 0, "sdk_loaded": True} and summary["uploaded"] == 1
+
+
+def test_the_endpoint_is_the_one_the_sdk_is_given() -> None:
+    """The command hands the SDK AWS_ENDPOINT_URL, which wins over the S3-only variable."""
+    both = {**BASE_ENV, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ENDPOINT_URL_S3": "http://x:1"}
+    assert leanget.object_url("my-bucket", "k", "us-east-1", both["AWS_ENDPOINT_URL"]) == \
+        "http://127.0.0.1:9/my-bucket/k"
+    only_s3 = {**BASE_ENV, "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9"}
+    assert get_object("my-bucket", "k", only_s3) is USE_SDK
+
+
+def test_fast_puts_to_an_https_bucket_never_go_over_plain_http() -> None:
+    """Whatever a racing thread sees first, an https base gets an HTTPS connection."""
+    import http.client
+    from unittest import mock
+
+    from opsfn.routes.exports.sync.fastput import FastPut
+
+    client = mock.Mock()
+    client.meta.region_name = "eu-west-1"
+    fast = FastPut(client, credentials=object(), bucket="my-bucket")
+    fast.base = "https://my-bucket.s3.eu-west-1.amazonaws.com/"  # TLS context not built yet
+    assert isinstance(fast._connection(), http.client.HTTPSConnection)
+
+
+def test_manifest_reads_that_break_off_or_are_not_gzip_are_typed_errors() -> None:
+    import io
+
+    from opsfn.errors import InvalidContent, UpstreamError
+    from opsfn.routes.exports.sync.remote import read_manifest
+
+    class Breaking(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: object) -> int:
+            raise TimeoutError("read timed out")
+
+    with pytest.raises(UpstreamError):
+        list(read_manifest(io.BufferedReader(Breaking()), None))
+    with pytest.raises(InvalidContent):
+        list(read_manifest(io.BytesIO(b"not gzip at all"), None))
+    with pytest.raises(InvalidContent):
+        list(read_manifest(io.BytesIO(gzip.compress(b"\xff\xfe\n")), None))

@@ -372,3 +372,20 @@ def test_excluded_dirs_are_found_by_real_path(tmp_path: Path) -> None:
     assert excluded_dirs(str(root), [str(tmp_path / "link")]) == {"a/ssl/"}
     assert excluded_dirs(str(root / "a" / "ssl"), [str(root / "a" / "ssl")]) == {""}
     assert excluded_dirs(str(root), [str(tmp_path / "elsewhere")]) == frozenset()
+
+
+def test_a_file_link_into_the_tls_directory_is_not_followed(client: Client, tree: Path,
+                                                            tls_in_tree: Path) -> None:
+    (tree / "a" / "key.pem").symlink_to(tls_in_tree / "private" / "selfsigned.key.pem")
+    reply = client.invoke("sync_efs_to_s3")
+    assert set(bucket_keys()) == EXPECTED and reply["skipped"] == 1
+
+
+def test_a_source_inside_the_tls_directory_is_a_setting_error(
+        client: Client, tree: Path, tls_in_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.errors import InvalidSetting
+
+    monkeypatch.setenv("SYNC_SOURCE_DIR", str(tls_in_tree / "private"))
+    with pytest.raises(InvalidSetting) as caught:
+        client.invoke("sync_efs_to_s3", delete=True)
+    assert "SSL_DIR" in caught.value.message and bucket_keys() == {}

@@ -21,7 +21,7 @@ MAX_RESPONSE_BYTES = 4096
 _REASON_SUFFIX = " [truncated]"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CustomResourceRequest:
     """The fields of a custom resource request a route may need."""
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class EventBridgeEvent:
     """An EventBridge event with ``detail`` always a dict (Scheduler sends the string ``"{}"``)."""
 
@@ -21,7 +21,7 @@ class EventBridgeEvent:
     region: str | None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ScheduleEvent:
     """A schedule firing: ``name`` is the rule or schedule name from the resource ARN."""
 

@@ -29,7 +29,7 @@ _EVENTBRIDGE_TYPES = {
 }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class S3Object:
     """One object an S3 event is about. ``via`` says how the event travelled."""
 

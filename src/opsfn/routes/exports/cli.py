@@ -61,6 +61,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from opsfn.routes.exports.sync.engine import SyncJob, run_sync
     from opsfn.routes.exports.sync.remote import Target, normalise_prefix
     from opsfn.routes.exports.sync.uploader import UploadOptions
+    from opsfn.routes.exports.sync.walk import excluded_dirs
 
     try:
         bucket, prefix = parse_s3_url(args.destination)
@@ -72,9 +73,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
     options = UploadOptions(bucket=bucket, kms_key_id=args.kms_key_id, concurrency=args.concurrency,
                             multipart_threshold=args.multipart_threshold * 1024 * 1024,
                             multipart_chunk=args.multipart_chunk * 1024 * 1024)
+    ssl_dir = os.environ.get("SSL_DIR")
+    exclude = excluded_dirs(args.source, [ssl_dir] if ssl_dir else [])
+    if "" in exclude:
+        sys.stderr.write("error: the source lies inside SSL_DIR (TLS private keys are never "
+                         "copied)\n")
+        return 2
     job = SyncJob(root=args.source, target=Target(bucket, normalise_prefix(prefix)), upload=options,
                   delete=args.delete, compare="listing" if args.listing else "auto",
-                  state_prefix=args.state_prefix, run_id=uuid.uuid4().hex)
+                  state_prefix=args.state_prefix, run_id=uuid.uuid4().hex, exclude=exclude)
     progress = Progress(sys.stderr)
     try:
         # A fresh process reads the manifest without the SDK. Where botocore is already loaded

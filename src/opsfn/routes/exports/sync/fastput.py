@@ -45,14 +45,17 @@ class FastPut:
                     "put_object", Params={"Bucket": self.bucket, "Key": _PROBE}, ExpiresIn=60)
                 path = url.split("?", 1)[0]
                 if path.endswith("/" + _PROBE) and path.startswith(("http://", "https://")):
-                    self.base = path[: -len(_PROBE)]
                     if path.startswith("https://"):
                         import ssl
 
                         from botocore.httpsession import get_cert_path
 
-                        # The roots the SDK verifies against (AWS_CA_BUNDLE, else its bundle).
-                        self._tls = ssl.create_default_context(cafile=get_cert_path(True))
+                        # The roots the SDK verifies against: AWS_CA_BUNDLE, else its bundle.
+                        cafile = os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True)
+                        self._tls = ssl.create_default_context(cafile=cafile)
+                    # Last: other threads read ``base`` without the lock, and must find the TLS
+                    # context ready once they see it.
+                    self.base = path[: -len(_PROBE)]
                 else:
                     self.enabled = False
         return self.enabled
@@ -65,10 +68,12 @@ class FastPut:
             from urllib.parse import urlsplit
 
             assert self.base is not None
-            host = urlsplit(self.base).netloc
-            connection = (http.client.HTTPSConnection(host, timeout=30.0, context=self._tls)
-                          if self._tls is not None else
-                          http.client.HTTPConnection(host, timeout=30.0))
+            parts = urlsplit(self.base)
+            if parts.scheme == "https":  # the URL decides: never plain HTTP for an https bucket
+                connection = http.client.HTTPSConnection(parts.netloc, timeout=30.0,
+                                                         context=self._tls)
+            else:
+                connection = http.client.HTTPConnection(parts.netloc, timeout=30.0)
             self._local.connection = connection
         return connection
 

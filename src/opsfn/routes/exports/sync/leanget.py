@@ -130,8 +130,12 @@ def get_object(bucket: str, key: str, environ: Mapping[str, str] | None = None,
     if credentials is None or not region or any(env.get(name) for name in _SDK_ONLY_VARIABLES) \
             or _config_names_endpoint(env):
         return USE_SDK
-    url = object_url(bucket, key, region, env.get("AWS_ENDPOINT_URL_S3") or
-                     env.get("AWS_ENDPOINT_URL"))
+    # The command gives the SDK AWS_ENDPOINT_URL explicitly, which wins over the S3-only variable;
+    # the S3-only variable alone makes the SDK address the bucket virtual-hosted: the SDK's job.
+    endpoint = env.get("AWS_ENDPOINT_URL")
+    if not endpoint and env.get("AWS_ENDPOINT_URL_S3"):
+        return USE_SDK
+    url = object_url(bucket, key, region, endpoint)
     if url is None:
         return USE_SDK
     import http.client

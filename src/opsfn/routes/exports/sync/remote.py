@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from opsfn.errors import InvalidContent
+from opsfn.errors import InvalidContent, UpstreamError
 from opsfn.routes.exports.sync.model import RemoteEntry
 
 
@@ -67,17 +67,34 @@ def decode_line(line: str) -> RemoteEntry:
 
 
 def read_manifest(stream: IO[bytes], resume_after: str | None) -> Iterator[RemoteEntry]:
-    """Entries of a gzip manifest stream in order, after ``resume_after``."""
+    """Entries of a gzip manifest stream in order, after ``resume_after``.
+
+    A stream that is not gzip of UTF-8 is a corrupt manifest; a read that breaks off (a reset,
+    a timeout, a short body) is an upstream failure, whichever HTTP stack carried it.
+    """
+    import zlib
+
     previous = ""
-    with gzip.GzipFile(fileobj=stream) as unzipped:
-        for raw in io.TextIOWrapper(unzipped, encoding="utf-8"):
-            entry = decode_line(raw)
-            if entry.rel <= previous and previous:
-                raise InvalidContent("the sync manifest is out of order; rerun with compare=listing")
-            previous = entry.rel
-            if resume_after is not None and entry.rel <= resume_after:
-                continue
-            yield entry
+    try:
+        with gzip.GzipFile(fileobj=stream) as unzipped:
+            for raw in io.TextIOWrapper(unzipped, encoding="utf-8"):
+                entry = decode_line(raw)
+                if entry.rel <= previous and previous:
+                    raise InvalidContent("the sync manifest is out of order; rerun with "
+                                         "compare=listing")
+                previous = entry.rel
+                if resume_after is not None and entry.rel <= resume_after:
+                    continue
+                yield entry
+    except (EOFError, UnicodeDecodeError, gzip.BadGzipFile, zlib.error):
+        raise InvalidContent("the sync manifest is corrupt; rerun with compare=listing") from None
+    except OSError as exc:
+        raise UpstreamError(f"reading the sync manifest failed: {type(exc).__name__}") from None
+    except Exception as exc:
+        if type(exc).__module__ in ("http.client", "urllib3.exceptions", "botocore.exceptions"):
+            raise UpstreamError(f"reading the sync manifest failed: {type(exc).__name__}"
+                                ) from None
+        raise
 
 
 def open_manifest(client: Callable[[], Any], bucket: str, key: str, *, lean: bool = False

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opsfn import locks
 from opsfn.context import Context
-from opsfn.errors import Conflict, NotFound, ValidationFailed
+from opsfn.errors import Conflict, InvalidSetting, NotFound, ValidationFailed
 from opsfn.events import ScheduleEvent
 from opsfn.router import Router
 from opsfn.routes.exports.keys import check_key_prefix
@@ -92,11 +92,14 @@ def _job(request: SyncRequest, run_id: str) -> SyncJob:
                             multipart_threshold=settings.sync_multipart_threshold,
                             multipart_chunk=settings.sync_multipart_chunk)
     delete = settings.sync_delete if request.delete is None else request.delete
+    exclude = excluded_dirs(root, _private_dirs())
+    if "" in exclude and request.shard is None:
+        # Copying nothing (and, with delete, removing the whole target) is never what was meant.
+        raise InvalidSetting(["SYNC_SOURCE_DIR", "SSL_DIR"])
     return SyncJob(root=root, target=Target(bucket, prefix, recursive), upload=options,
                    delete=delete, compare=request.compare, state_prefix=settings.sync_state_prefix,
                    run_id=run_id, seq=request.seq, resume_after=request.resume_after,
-                   allow_missing_root=request.shard is not None,
-                   exclude=excluded_dirs(root, _private_dirs()))
+                   allow_missing_root=request.shard is not None, exclude=exclude)
 
 
 def _private_dirs() -> list[str]:
@@ -121,6 +124,8 @@ def _fan_out(request: SyncRequest, run_id: str) -> int:
     if not Path(root).is_dir():
         raise NotFound("the sync source directory does not exist (is the file system mounted?)")
     private = excluded_dirs(root, _private_dirs())
+    if "" in private:
+        raise InvalidSetting(["SYNC_SOURCE_DIR", "SSL_DIR"])
     names = sorted(entry.name for entry in os.scandir(root)
                    if entry.is_dir(follow_symlinks=False) and "/" not in entry.name
                    and entry.name + "/" not in private)

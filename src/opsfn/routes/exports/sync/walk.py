@@ -32,7 +32,8 @@ def _inside(real: str, root_real: str) -> bool:
     return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
 
 
-def _classify(entry: os.DirEntry[str], rel: str, root_real: str) -> LocalEntry | None:
+def _classify(entry: os.DirEntry[str], rel: str, root_real: str,
+              private_real: tuple[str, ...] = ()) -> LocalEntry | None:
     """The leaf item for a non-directory entry (None when there is nothing to copy)."""
     path = entry.path
     try:
@@ -40,6 +41,8 @@ def _classify(entry: os.DirEntry[str], rel: str, root_real: str) -> LocalEntry |
             real = path = os.path.realpath(entry.path)  # read the checked target, not the link
             if not _inside(real, root_real):
                 return Ignored(rel, "symlink outside the source root")
+            if any(_inside(real, private) for private in private_real):
+                return Ignored(rel, "symlink into an excluded directory")
             st = os.stat(real)  # noqa: PTH116 - str paths from scandir
             if stat.S_ISDIR(st.st_mode):
                 return Ignored(rel, "directory symlink")
@@ -77,11 +80,14 @@ def walk(root: str, *, recursive: bool = True, resume_after: str | None = None,
     if "" in exclude:
         return
     root_real = os.path.realpath(root)
-    yield from _walk_dir(root, "", root_real, recursive, resume_after, exclude=exclude)
+    private_real = tuple(os.path.realpath(f"{root_real}/{key}") for key in exclude)
+    yield from _walk_dir(root, "", root_real, recursive, resume_after, exclude=exclude,
+                         private_real=private_real)
 
 
 def _walk_dir(path: str, base: str, root_real: str, recursive: bool, resume_after: str | None,
-              *, exclude: frozenset[str] = frozenset()) -> Iterator[LocalEntry]:
+              *, exclude: frozenset[str] = frozenset(), private_real: tuple[str, ...] = ()
+              ) -> Iterator[LocalEntry]:
     try:
         with os.scandir(path) as it:
             entries = list(it)
@@ -110,10 +116,10 @@ def _walk_dir(path: str, base: str, root_real: str, recursive: bool, resume_afte
             if not recursive or subtree_before(rel, resume_after) or rel in exclude:
                 continue
             yield from _walk_dir(entry.path, rel, root_real, recursive, resume_after,
-                                  exclude=exclude)
+                                  exclude=exclude, private_real=private_real)
             continue
         if resume_after is not None and rel <= resume_after:
             continue
-        item = _classify(entry, rel, root_real)
+        item = _classify(entry, rel, root_real, private_real)
         if item is not None:
             yield item
