@@ -226,3 +226,20 @@ def test_guard_fires_at_once_when_no_time_is_left(app: App, monkeypatch: pytest.
         run(app, server, "Create", "Custom::Slow", {}, timeout_ms=3000)
         assert server.received[0]["at"] - started < 1.0
         assert only_answer(server)["Status"] == "FAILED"
+
+
+@pytest.mark.parametrize("late_ms", [0, 40])
+def test_the_smallest_margin_still_leaves_the_guard_time_to_answer(
+        app: App, monkeypatch: pytest.MonkeyPatch, late_ms: int) -> None:
+    """With OPSFN_CR_MARGIN_MS at its minimum (500) and the guard firing a little late (the
+    watchdog may, by design, by up to its tolerance), the FAILED answer is still sent."""
+    from opsfn import watchdog
+
+    monkeypatch.setenv("OPSFN_CR_MARGIN_MS", "500")
+    real_arm = watchdog.WATCHDOG.arm
+    monkeypatch.setattr(watchdog.WATCHDOG, "arm",
+                        lambda delay, callback: real_arm(delay + late_ms / 1000, callback))
+    with ResponseURLServer() as server:
+        run(app, server, "Create", "Custom::Slow", {}, timeout_ms=1000)
+        answer = only_answer(server)
+    assert answer["Status"] == "FAILED" and "timed out" in answer["Reason"]

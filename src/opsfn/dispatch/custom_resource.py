@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from opsfn.app import App
 
 SEND_POLICY = SendPolicy()
+ANSWER_SAFETY_S = 0.1  # stop sending this long before the Lambda deadline (the reply must return)
 
 
 class Answer:
@@ -104,7 +105,9 @@ def dispatch(app: App, event: dict[str, Any], invocation: Invocation) -> dict[st
     default_id = request.physical_resource_id or request.default_physical_id()
     margin_ms = invocation.settings.custom_resource_margin_ms
     left_s = remaining_ms(invocation.lambda_context, invocation.started) / 1000
-    deadline = time.monotonic() + max(left_s - 0.5, 0.5)
+    # Answers may be attempted until just before the Lambda deadline: the guard fires
+    # OPSFN_CR_MARGIN_MS (at least 500 ms) before it, and all of that is its time to answer.
+    deadline = time.monotonic() + max(left_s - ANSWER_SAFETY_S, ANSWER_SAFETY_S)
     answer = Answer(request, deadline)
     guard = WATCHDOG.arm(
         left_s - margin_ms / 1000,

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from opsfn.jsonable import dumps_bytes
 
 MAX_RESPONSE_BYTES = 4096
+MIN_ATTEMPT_S = 0.05  # a PUT to S3 needs tens of milliseconds; less time left is no attempt
 _REASON_SUFFIX = " [truncated]"
 
 
@@ -150,7 +151,7 @@ def send_response(
     detail = "not attempted"
     for attempt in range(policy.attempts):
         left = deadline()
-        if left <= 0.2:
+        if left <= MIN_ATTEMPT_S:
             return False, f"no time left after {attempt} attempt(s): {detail}"
         request = urllib.request.Request(  # noqa: S310 - scheme checked above
             url, data=body, method="PUT",
@@ -170,6 +171,6 @@ def send_response(
         except (urllib.error.URLError, OSError, ValueError) as exc:
             detail = type(exc).__name__
         pause = policy.backoff_s * (2**attempt)
-        if attempt + 1 < policy.attempts and deadline() > pause + 0.2:
+        if attempt + 1 < policy.attempts and deadline() > pause + MIN_ATTEMPT_S:
             time.sleep(pause)
     return False, f"gave up after {policy.attempts} attempts: {detail}"
