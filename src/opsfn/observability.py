@@ -16,8 +16,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from opsfn.environ import EnvWatch
-
 SERVICE = "opsfn"
 NAMESPACE = "opsfn"
 
@@ -75,18 +73,11 @@ def log_unexpected(exc: BaseException, route: str) -> None:
     )
 
 
-_METRICS_SWITCH = EnvWatch(["POWERTOOLS_METRICS_DISABLED"])
-_metrics_state: list[tuple[tuple[Any, ...], bool]] = []
-
-
 def _metrics_disabled() -> bool:
-    """Powertools' switch, re-read only when the variable changes (os.environ costs ~2 us)."""
-    snapshot = _METRICS_SWITCH.snapshot()
-    if _metrics_state and _metrics_state[0][0] == snapshot:
-        return _metrics_state[0][1]
-    disabled = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true")
-    _metrics_state[:] = [(snapshot, disabled)]
-    return disabled
+    """Powertools' switch, as the core settings read it (cached until the variable changes)."""
+    from opsfn.settings import core_settings
+
+    return core_settings().metrics_disabled
 
 
 def emf_document(route: str, count: float, errors: float, duration_ms: float,

@@ -75,22 +75,6 @@ def bucket_keys(prefix: str = "efs/") -> dict[str, bytes]:
     return out
 
 
-def drain_queue(url: str) -> list[dict[str, Any]]:
-    """Receive (and delete) every message of the queue; bodies parsed."""
-    import json
-
-    sqs = aws.client("sqs")
-    bodies: list[dict[str, Any]] = []
-    while True:
-        reply = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-        messages = reply.get("Messages", [])
-        if not messages:
-            return bodies
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-
-
 @pytest.fixture
 def s3_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Names of the S3 operations the sync's own client makes."""

@@ -15,8 +15,9 @@ import pytest
 from opsfn import aws, locks
 from opsfn.errors import Conflict, NotFound, UpstreamError, ValidationFailed
 from opsfn.testing import Client
+from tests.tables import drain_queue
 
-from .conftest import BUCKET, QUEUE, Unprivileged, bucket_keys, drain_queue, fail_operation
+from .conftest import BUCKET, QUEUE, Unprivileged, bucket_keys, fail_operation
 
 EXPECTED = {"efs/a.txt", "efs/a-b.txt", "efs/a/x.txt", "efs/a/y/z.bin", "efs/b/c.txt", "efs/top.txt"}
 

@@ -22,7 +22,7 @@ from opsfn.errors import DeadlineExceeded, UpstreamError
 from opsfn.faults import inject_faults
 from opsfn.handler import app
 from opsfn.testing import Client, FakeLambdaContext, sqs_event
-from tests.tables import create_table
+from tests.tables import create_table, drain_queue
 
 from ._faults_support import SteppedContext, no_backoff, set_attempts  # noqa: F401 - fixture
 
@@ -68,14 +68,7 @@ def _objects(prefix: str) -> dict[str, bytes]:
 
 
 def _queued() -> list[dict[str, Any]]:
-    sqs = aws.client("sqs")
-    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
-    bodies = []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in batch:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies
+    return drain_queue(aws.client("sqs").get_queue_url(QueueName=QUEUE)["QueueUrl"])
 
 
 def test_sync_stops_at_its_budget_and_the_continuations_finish_exactly(tree: Path) -> None:

@@ -22,7 +22,7 @@ from opsfn import aws
 from opsfn.errors import OpsfnError, RecordsFailed, UpstreamError
 from opsfn.handler import app
 from opsfn.testing import ACCOUNT, REGION, Client, FakeLambdaContext
-from tests.tables import create_table
+from tests.tables import create_shared_tables, drain_queue
 
 from ._faults_support import (
     Outcome,
@@ -45,12 +45,7 @@ pytestmark = pytest.mark.usefixtures("no_backoff")
 def env(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """moto, two attempts per AWS call (so faults can exhaust them), the shared tables."""
     set_attempts(monkeypatch, 1)
-    create_table("ops-locks", "lockId", "expiresAt")
-    create_table("ops-audit", "auditId", None)
-    create_table("ops-idempotency", "id", "expiration")
-    monkeypatch.setenv("LOCK_TABLE", "ops-locks")
-    monkeypatch.setenv("AUDIT_TABLE", "ops-audit")
-    monkeypatch.setenv("IDEMPOTENCY_TABLE", "ops-idempotency")
+    create_shared_tables(monkeypatch)
 
 
 @pytest.fixture
@@ -485,16 +480,6 @@ def lake(env: None, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-def _inbox(url: str) -> list[dict[str, Any]]:
-    sqs = aws.client("sqs")
-    out: list[dict[str, Any]] = []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in batch:
-            out.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return out
-
-
 def _pending(workflow: str) -> int:
     item = aws.client("dynamodb").get_item(TableName="ops-locks", Key={
         "lockId": {"S": f"glue-pending#{workflow}"}}).get("Item")
@@ -543,7 +528,7 @@ def test_glue_failure_alert_is_sent_once(client: Client, lake: str,
             assert_clear_error(outcome.error)  # type: ignore[arg-type]
         client.eventbridge("aws.glue", "Glue Job State Change", detail)
         client.eventbridge("aws.glue", "Glue Job State Change", detail)  # a duplicate delivery
-        alerts = [m for m in _inbox(lake) if f"jr_{seed}" in m["Message"]]
+        alerts = [m for m in drain_queue(lake) if f"jr_{seed}" in m["Message"]]
         assert len(alerts) == 1, alerts
     both_seen(outcomes)
 
@@ -576,7 +561,7 @@ def test_incident_notify_and_restart_act_once(client: Client, lake: str,
                 final = Outcome(reply=client.invoke(action, **payload))
             again = client.invoke(action, **payload)  # a duplicate replays the stored result
             assert again == final.reply
-        alerts = [m for m in _inbox(lake) if f"inc-{seed}" in m["Message"]]
+        alerts = [m for m in drain_queue(lake) if f"inc-{seed}" in m["Message"]]
         assert 1 <= len(alerts) <= 2, alerts
     both_seen(outcomes)
 

@@ -19,7 +19,7 @@ from opsfn import aws
 from opsfn.app import App
 from opsfn.routes import operations
 from opsfn.testing import Client
-from tests.tables import create_table
+from tests.tables import create_shared_tables
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -38,12 +38,7 @@ def client(app: App) -> Client:
 @pytest.fixture
 def tables(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """LOCK_TABLE, AUDIT_TABLE and IDEMPOTENCY_TABLE as the template defines them."""
-    create_table("ops-locks", "lockId", "expiresAt")
-    create_table("ops-audit", "auditId", None)
-    create_table("ops-idempotency", "id", "expiration")
-    monkeypatch.setenv("LOCK_TABLE", "ops-locks")
-    monkeypatch.setenv("AUDIT_TABLE", "ops-audit")
-    monkeypatch.setenv("IDEMPOTENCY_TABLE", "ops-idempotency")
+    create_shared_tables(monkeypatch)
 
 
 def audit_items(action: str | None = None) -> list[dict[str, Any]]:
