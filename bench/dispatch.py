@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from opsfn import App, CustomResourceRequest, Router, S3Object, ScheduleEvent
 from opsfn import testing as t
-from opsfn.dispatch import custom_resource as cr_dispatch
+from opsfn.core.dispatch import custom_resource as cr_dispatch
 
 TARGET_US = 20.0
 
@@ -178,7 +178,7 @@ def main() -> int:
           f"(target <= 0.5)")
 
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "false"
-    from opsfn.observability import emit_route_metrics
+    from opsfn.core.observability import emit_route_metrics
 
     with contextlib.redirect_stdout(sink):
         metrics_us = per_call_us(lambda: emit_route_metrics({"POST /x": [1, 0, 0.1]}),

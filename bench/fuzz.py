@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     from moto import mock_aws
     from tests.hardening import fuzz_strategies as fz
 
-    from opsfn import aws
     from opsfn.handler import app
+    from opsfn.services import aws
 
     started = time.monotonic()
     with mock_aws(), tempfile.TemporaryDirectory() as tmp:

@@ -61,7 +61,7 @@ def measured(cmd: list[str]) -> tuple[int, float, int]:
 def opsfn_command(src: Path, out: Path) -> list[str]:
     exe = shutil.which("opsfn")
     return [exe, "dicom2png", str(src), str(out)] if exe else [
-        sys.executable, "-m", "opsfn.cli", "dicom2png", str(src), str(out)]
+        sys.executable, "-m", "opsfn.tooling.cli", "dicom2png", str(src), str(out)]
 
 
 def load_png(path: Path) -> Any:

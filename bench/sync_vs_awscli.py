@@ -172,7 +172,8 @@ def main() -> int:
 
     s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
     aws_bin = shutil.which("aws") or "aws"
-    opsfn_cmd = [shutil.which("opsfn")] if shutil.which("opsfn") else [sys.executable, "-m", "opsfn.cli"]
+    opsfn_cmd = ([shutil.which("opsfn")] if shutil.which("opsfn")
+                 else [sys.executable, "-m", "opsfn.tooling.cli"])
     work = Path(tempfile.mkdtemp(prefix="opsfn-bench-"))
     rnd = random.Random(20261123)
     runs: list[Run] = []

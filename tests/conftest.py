@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws
+from opsfn.services import aws
 
 REGION = "us-east-1"
 
@@ -44,7 +44,7 @@ def moto_aws() -> Iterator[None]:
 @pytest.fixture
 def log_lines(caplog: pytest.LogCaptureFixture) -> Iterator[object]:
     """A function returning every log line of the test as the JSON formatter writes it."""
-    from opsfn.observability import get_logger
+    from opsfn.core.observability import get_logger
 
     formatter = get_logger().registered_formatter
     caplog.set_level("DEBUG")
@@ -74,7 +74,7 @@ TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "template.yaml"
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     """infra/template.yaml as written (intrinsics kept as tagged values)."""
-    from opsfn.infra_check import load_template
+    from opsfn.tooling.infra_check import load_template
 
     return load_template(TEMPLATE)
 

@@ -62,8 +62,8 @@ COLLECTOR = Collector()
 
 
 def _wrap_app_call() -> Callable[[], None]:
-    from opsfn.app import App
-    from opsfn.dispatch import custom_resource
+    from opsfn.core.app import App
+    from opsfn.core.dispatch import custom_resource
     from opsfn.errors import OpsfnError
 
     original_call = App.__call__
@@ -99,7 +99,7 @@ def _wrap_app_call() -> Callable[[], None]:
 @pytest.fixture(scope="session", autouse=True)
 def _leak_check() -> Iterator[None]:
     """Collect for the whole session; fail at the end if a secret leaked."""
-    from opsfn.observability import get_logger
+    from opsfn.core.observability import get_logger
 
     logger = get_logger()
     COLLECTOR.formatter_fn = logger.registered_formatter.format

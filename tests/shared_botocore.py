@@ -1,6 +1,6 @@
 """A test-speed fixture: one botocore data loader shared by every client the tests create.
 
-``opsfn.aws.client`` builds each client from a fresh boto3 Session, and each new session gets a
+``opsfn.services.aws.client`` builds each client from a fresh boto3 Session, and each new session gets a
 new botocore Loader, so every client re-reads and re-parses botocore's JSON models (the endpoint
 and partition files alone take ~100 ms per client). The core test fixtures reset the client cache
 for every test, so under moto that parsing was most of the operations suite's run time. A Loader

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws
+from opsfn.services import aws
 
 
 def create_table(name: str, key: str, ttl: str | None = None) -> None:

@@ -13,8 +13,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from opsfn.app import App
-    from opsfn.context import Context
+    from opsfn.core.app import App
+    from opsfn.core.invocation import Context
+    from opsfn.core.router import Router, setting
     from opsfn.events import (
         CustomResourceRequest,
         CustomResourceResult,
@@ -26,13 +27,12 @@ if TYPE_CHECKING:
         SnsMessage,
         SqsMessage,
     )
-    from opsfn.router import Router, setting
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "App": "opsfn.app",
-    "Context": "opsfn.context",
+    "App": "opsfn.core.app",
+    "Context": "opsfn.core.invocation",
     "CustomResourceRequest": "opsfn.events",
     "CustomResourceResult": "opsfn.events",
     "EventBridgeEvent": "opsfn.events",
@@ -42,8 +42,8 @@ _EXPORTS = {
     "ScheduleEvent": "opsfn.events",
     "SnsMessage": "opsfn.events",
     "SqsMessage": "opsfn.events",
-    "Router": "opsfn.router",
-    "setting": "opsfn.router",
+    "Router": "opsfn.core.router",
+    "setting": "opsfn.core.router",
 }
 
 __all__ = [

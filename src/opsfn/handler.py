@@ -1,7 +1,7 @@
 """The one Lambda entry point: ``opsfn.handler.lambda_handler``.
 
 Importing this module registers every built-in route from the route manifest
-(:mod:`opsfn.manifest`) without importing the route modules: each is imported the first time one
+(:mod:`opsfn.core.manifest`) without importing the route modules: each is imported the first time one
 of its routes runs. Nothing heavy (AWS SDK, pydantic, imaging, crypto, cache) loads at import.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from opsfn import manifest
-from opsfn.app import App
+from opsfn.core import manifest
+from opsfn.core.app import App
 
 app = App([manifest.load()])
 

@@ -11,10 +11,10 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from opsfn import aws
 from opsfn import testing as t
-from opsfn.cli import main, parse_payload
 from opsfn.handler import app
+from opsfn.services import aws
+from opsfn.tooling.cli import main, parse_payload
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -11,7 +11,7 @@ import pytest
 
 from opsfn import App, CustomResourceRequest, Router
 from opsfn import testing as t
-from opsfn.dispatch import custom_resource as dispatcher
+from opsfn.core.dispatch import custom_resource as dispatcher
 from opsfn.events.custom_resource import MAX_RESPONSE_BYTES, SendPolicy
 from opsfn.testing import Client, FakeLambdaContext, ResponseURLServer
 from tests.core.apps import Props, build
@@ -233,7 +233,7 @@ def test_the_smallest_margin_still_leaves_the_guard_time_to_answer(
         app: App, monkeypatch: pytest.MonkeyPatch, late_ms: int) -> None:
     """With OPSFN_CR_MARGIN_MS at its minimum (500) and the guard firing a little late (the
     watchdog may, by design, by up to its tolerance), the FAILED answer is still sent."""
-    from opsfn import watchdog
+    from opsfn.core import watchdog
 
     monkeypatch.setenv("OPSFN_CR_MARGIN_MS", "500")
     real_arm = watchdog.WATCHDOG.arm

@@ -15,9 +15,7 @@ import pytest
 
 from opsfn import App
 from opsfn import testing as t
-from opsfn.errors import OpsfnError
-from opsfn.handler import app as real_app
-from opsfn.router import (
+from opsfn.core.router import (
     ActionSpec,
     CustomResourceSpec,
     EventBridgeSpec,
@@ -29,6 +27,8 @@ from opsfn.router import (
     SnsSpec,
     SqsSpec,
 )
+from opsfn.errors import OpsfnError
+from opsfn.handler import app as real_app
 from tests.core.apps import build
 
 

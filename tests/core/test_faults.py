@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from opsfn import aws
-from opsfn.faults import inject_faults
+from opsfn.services import aws
+from opsfn.tooling.faults import inject_faults
 
 
 def test_throttles_and_500s_are_retried_to_success(moto_aws: None,

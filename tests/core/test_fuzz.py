@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opsfn import testing as t
-from opsfn.dispatch import custom_resource as cr_dispatch
+from opsfn.core.dispatch import custom_resource as cr_dispatch
 from opsfn.errors import OpsfnError
 from opsfn.events import HTTP_KINDS, detect
 from opsfn.handler import app

@@ -5,14 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from opsfn import manifest
-from opsfn.app import App
+from opsfn.core import manifest
+from opsfn.core.app import App
 from opsfn.handler import app as lazy_app
 from opsfn.routes import builtin_routers
 
 
 def test_manifest_is_current() -> None:
-    assert manifest.main(["--check"]) == 0, "run: python -m opsfn.manifest --write"
+    assert manifest.main(["--check"]) == 0, "run: python -m opsfn.core.manifest --write"
 
 
 def test_lazy_registry_equals_eager_registry() -> None:

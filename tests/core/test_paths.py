@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opsfn.paths import PathIndex
+from opsfn.core.paths import PathIndex
 
 SEGMENTS = st.sampled_from(["a", "b", "items", "x"])
 TEMPLATE_SEGMENTS = st.sampled_from(["a", "b", "items", "x", "{id}", "{id}", "{rest+}"])

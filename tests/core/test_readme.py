@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opsfn.readme import refresh
+from opsfn.tooling.readme import refresh
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -12,4 +12,4 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def test_readme_generated_sections_are_current() -> None:
     text = README.read_text()
     assert "<!-- routes:begin -->" in text and "<!-- settings:begin -->" in text
-    assert refresh(text) == text, "run: python -m opsfn.readme README.md"
+    assert refresh(text) == text, "run: python -m opsfn.tooling.readme README.md"

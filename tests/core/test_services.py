@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from opsfn import audit, aws, locks
-from opsfn.errors import Conflict, MissingSetting
+from opsfn.core.settings import core_settings, setting_variables
+from opsfn.errors import Conflict, InvalidSetting, MissingSetting
 from opsfn.handler import app
-from opsfn.settings import InvalidSetting, get_settings, setting_variables
+from opsfn.routes.imaging.settings import ImagingSettings
+from opsfn.services import audit, aws, locks
 from opsfn.testing import Client
 from tests.tables import create_table
 
@@ -20,22 +21,22 @@ from tests.tables import create_table
 def test_missing_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("UPLOAD_BUCKET", raising=False)
     with pytest.raises(MissingSetting) as info:
-        get_settings().required("UPLOAD_BUCKET")
+        ImagingSettings.current().required("UPLOAD_BUCKET")
     assert info.value.message == "setting UPLOAD_BUCKET is not configured"
 
 
 def test_invalid_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPSFN_MAX_BODY_BYTES", "-5")
     with pytest.raises(InvalidSetting) as info:
-        get_settings()
+        _ = core_settings().max_body_bytes
     assert info.value.variables == ["OPSFN_MAX_BODY_BYTES"]
 
 
 def test_settings_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPSFN_MAX_BODY_BYTES", "123")
-    assert get_settings().max_body_bytes == 123
+    assert core_settings().max_body_bytes == 123
     monkeypatch.setenv("OPSFN_MAX_BODY_BYTES", "456")
-    assert get_settings().max_body_bytes == 456
+    assert core_settings().max_body_bytes == 456
 
 
 def test_every_setting_is_documented() -> None:
@@ -127,7 +128,7 @@ def test_health_invoke_in_a_fresh_process_imports_no_sdk() -> None:
 def test_tracer_only_when_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
     import contextlib
 
-    from opsfn import observability
+    from opsfn.core import observability
 
     subsegments: list[str] = []
 

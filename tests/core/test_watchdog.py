@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from opsfn.watchdog import Watchdog
+from opsfn.core.watchdog import Watchdog
 
 
 def test_fires_due_and_skips_cancelled() -> None:

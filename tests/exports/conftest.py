@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws
-from opsfn.app import App
+from opsfn.core.app import App
+from opsfn.services import aws
 from opsfn.testing import Client
 from tests.tables import create_table
 

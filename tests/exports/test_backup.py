@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from botocore.stub import ANY, Stubber
 
-from opsfn import aws
 from opsfn.errors import NotFound, UpstreamError, ValidationFailed
 from opsfn.routes.exports.backup import token_for
+from opsfn.services import aws
 from opsfn.testing import Client
 
 VAULT = "opsfn-vault"

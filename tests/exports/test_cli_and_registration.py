@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from opsfn import aws
 from opsfn.routes.exports.cli import Progress, parse_s3_url
 from opsfn.routes.exports.sync.model import Counters
+from opsfn.services import aws
 
 from .conftest import BUCKET, bucket_keys
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from opsfn.cli import main
+    from opsfn.tooling.cli import main
 
     code = main(argv)
     out = capsys.readouterr()

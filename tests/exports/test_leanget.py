@@ -128,7 +128,7 @@ def test_an_unreachable_endpoint_is_for_the_sdk() -> None:
 
 CLI = """
 import json, sys
-from opsfn.cli import main
+from opsfn.tooling.cli import main
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "sdk_loaded": "botocore" in sys.modules}))
 """

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opsfn import aws
 from opsfn.errors import NotFound, UpstreamError, ValidationFailed
 from opsfn.routes.exports.rds_export import export_identifier, newest_available, slug
+from opsfn.services import aws
 from opsfn.testing import Client
 
 ROLE = "arn:aws:iam::123456789012:role/rds-export"

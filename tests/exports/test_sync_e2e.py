@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws, locks
 from opsfn.errors import Conflict, NotFound, UpstreamError, ValidationFailed
+from opsfn.services import aws, locks
 from opsfn.testing import Client
 from tests.tables import drain_queue
 

@@ -163,7 +163,7 @@ class FakeBackup:
 
 def install_fake_backup(ledger: Ledger) -> FakeBackup:
     """Answer opsfn's Backup client from a :class:`FakeBackup`."""
-    from opsfn import aws
+    from opsfn.services import aws
 
     fake = FakeBackup(ledger)
     aws.client("backup").meta.events.register_first("before-call.backup.StartBackupJob", fake)

@@ -1,7 +1,7 @@
 """Shared pieces of the hardening tests: faults everywhere, outcomes, and reply checks.
 
-``faults`` wraps :func:`opsfn.faults.inject_faults` and also reaches the sync's own S3 client
-(built outside ``opsfn.aws`` for its connection pool), so every AWS call a route makes can fail.
+``faults`` wraps :func:`opsfn.tooling.faults.inject_faults` and also reaches the sync's own S3 client
+(built outside ``opsfn.services.aws`` for its connection pool), so every AWS call a route makes can fail.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws
 from opsfn.errors import OpsfnError
-from opsfn.faults import FaultPlan, _hook, inject_faults
+from opsfn.services import aws
 from opsfn.testing import FakeLambdaContext
+from opsfn.tooling.faults import FaultPlan, _hook, inject_faults
 
 # What an error message may look like: typed, short, and never a traceback or an exception repr.
 _LEAKY = re.compile(r"Traceback|File \"|line \d+|<[a-zA-Z_.]+ object at|botocore\.|Exception\(")

@@ -24,11 +24,8 @@ from urllib.parse import quote, quote_plus
 from hypothesis import strategies as st
 
 from opsfn import testing as t
-from opsfn.binding import binder_for
-from opsfn.errors import InternalError, OpsfnError
-from opsfn.events import HTTP_KINDS, KINDS, detect
-from opsfn.introspect import input_model
-from opsfn.router import (
+from opsfn.core.binding import binder_for
+from opsfn.core.router import (
     ActionSpec,
     CustomResourceSpec,
     EventBridgeSpec,
@@ -40,6 +37,9 @@ from opsfn.router import (
     SnsSpec,
     SqsSpec,
 )
+from opsfn.errors import InternalError, OpsfnError
+from opsfn.events import HTTP_KINDS, KINDS, detect
+from opsfn.tooling.introspect import input_model
 
 # -- hostile values ---------------------------------------------------------------------------
 UNICODE_ODDITIES = [
@@ -59,7 +59,7 @@ HUGE = ["x" * 70_000, "\u00e9" * 30_000, "\U0001f600" * 10_000]
 
 
 def odd_strings() -> st.SearchStrategy[str]:
-    """Strings meant to break parsers, encoders, loggers and AWS calls."""
+    """Strings meant to break parsers, encoders, loggers and AWS invocation."""
     return (
         st.sampled_from(UNICODE_ODDITIES + PATHISH + JSONISH + HUGE + ["", " "])
         | st.text(max_size=30)
@@ -587,7 +587,7 @@ def build_world(root: Path) -> dict[str, str]:
     Routes then get past their settings and into real work: S3 reads, DynamoDB claims, SNS
     alerts, the SSL directory, the sync source tree.
     """
-    from opsfn import aws
+    from opsfn.services import aws
 
     s3, ddb, sns, sqs = (aws.client(n) for n in ("s3", "dynamodb", "sns", "sqs"))
     for bucket in ("fuzz-uploads", "fuzz-landing", "fuzz-sync", "fuzz-exports"):
@@ -681,10 +681,10 @@ class Harness:
     _restore: list[Callable[[], None]] = field(default_factory=list)
 
     def __enter__(self) -> Harness:
-        from opsfn import calls
-        from opsfn.dispatch import custom_resource
+        from opsfn.core import invocation
+        from opsfn.core.dispatch import custom_resource
 
-        real_log = calls.log_unexpected
+        real_log = invocation.log_unexpected
 
         def send(url: str, body: bytes, **_: Any) -> tuple[bool, str]:
             answer = json.loads(body)
@@ -693,13 +693,13 @@ class Harness:
             return True, "HTTP 200"
 
         def log(exc: BaseException, route: str) -> None:
-            from opsfn.observability import safe_frames
+            from opsfn.core.observability import safe_frames
 
             self.unexpected.append(f"{route}: {type(exc).__name__} at {safe_frames(exc)[-3:]}")
             real_log(exc, route)
 
         for module, name, value in ((custom_resource, "send_response", send),
-                                    (calls, "log_unexpected", log)):
+                                    (invocation, "log_unexpected", log)):
             original = getattr(module, name)
             setattr(module, name, value)
             self._restore.append(lambda m=module, n=name, o=original: setattr(m, n, o))
@@ -711,7 +711,7 @@ class Harness:
 
     def store(self, objects: list[tuple[str, str, bytes]]) -> None:
         """Put objects a case needs (a key S3 refuses is simply not stored)."""
-        from opsfn import aws
+        from opsfn.services import aws
 
         for bucket, key, body in objects:
             try:
@@ -772,7 +772,7 @@ def _error_problems(error: OpsfnError, where: str) -> list[str]:
     if error.__cause__ is not None or (hidden is not None and not error.__suppress_context__):
         problems.append(f"{where} shows a chained exception")
     if isinstance(error, InternalError):
-        from opsfn.observability import safe_frames
+        from opsfn.core.observability import safe_frames
 
         cause = f"{type(hidden).__name__} at {safe_frames(hidden)[-3:]}" if hidden else "unknown"
         problems.append(f"{where} is an InternalError hiding {cause}")

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from opsfn import testing as t
-from opsfn.binding import binder_for
-from opsfn.dispatch import custom_resource as dispatcher
+from opsfn.core.binding import binder_for
+from opsfn.core.dispatch import custom_resource as dispatcher
 from opsfn.events.custom_resource import SendPolicy
 from opsfn.handler import app
 from opsfn.testing import FakeLambdaContext, ResponseURLServer
@@ -46,7 +46,7 @@ BEHAVIOURS = ["ok", "failing", "slow", "refusing", "unreachable"]
 @pytest.fixture(autouse=True)
 def _setting_up(moto_aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A fast answer policy, and what each type needs to succeed: SES sets, IAM, a TLS dir."""
-    from opsfn import aws
+    from opsfn.services import aws
 
     monkeypatch.setattr(dispatcher, "SEND_POLICY", POLICY)
     monkeypatch.setenv("SSL_DIR", str(tmp_path / "ssl"))

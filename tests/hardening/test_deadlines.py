@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws
 from opsfn.errors import DeadlineExceeded, UpstreamError
-from opsfn.faults import inject_faults
 from opsfn.handler import app
+from opsfn.services import aws
 from opsfn.testing import Client, FakeLambdaContext, sqs_event
+from opsfn.tooling.faults import inject_faults
 from tests.tables import create_table, drain_queue
 
 from ._faults_support import SteppedContext, no_backoff, set_attempts  # noqa: F401 - fixture
@@ -166,7 +166,7 @@ def test_processing_killed_at_the_deadline_resumes_after_its_lease(
 # -- incident actions ------------------------------------------------------------------------------
 def test_incident_action_killed_mid_way_is_redone_only_after_the_deadline(
         moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from opsfn.routes.operations import alerts
+    from opsfn.services import alerts
 
     create_table("ops-idempotency", "id", "expiration")
     create_table("ops-audit", "auditId", None)
@@ -210,7 +210,7 @@ def test_incident_action_killed_mid_way_is_redone_only_after_the_deadline(
 @pytest.mark.usefixtures("no_backoff")
 def test_ses_backoff_gives_up_before_the_deadline(moto_aws: None,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from opsfn.routes.platform import receipt_rules
+    from opsfn.routes.ses import receipt_rules
 
     set_attempts(monkeypatch, 1)
     aws.client("ses").create_receipt_rule_set(RuleSetName="alpha")

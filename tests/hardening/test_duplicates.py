@@ -32,8 +32,8 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws
 from opsfn.errors import OpsfnError
+from opsfn.services import aws
 from opsfn.testing import (
     ACCOUNT,
     REGION,
@@ -255,10 +255,10 @@ def glue_failed(w: World) -> dict[str, Any]:
 
 
 def glue_succeeded_with_pending(w: World) -> dict[str, Any]:
-    from opsfn.routes.operations import glue_runs
+    from opsfn.routes.etl import runs
 
     _lake(w)
-    glue_runs.mark_pending(WORKFLOW, "run_active")
+    runs.mark_pending(WORKFLOW, "run_active")
     return eventbridge_event("aws.glue", "Glue Job State Change", {
         "jobName": "bronze-to-silver", "state": "SUCCEEDED", "jobRunId": "jr_2"})
 
@@ -283,11 +283,11 @@ def _database(w: World, status: str = "available", instance_class: str = "db.t3.
 
 
 def idle_database(w: World) -> dict[str, Any]:
-    from opsfn.routes.operations import dbstore
+    from opsfn.routes.database import store
 
     _database(w)
     two_hours_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
-    dbstore.mark_started(DB_KEY, two_hours_ago, "r1")
+    store.mark_started(DB_KEY, two_hours_ago, "r1")
     return schedule_event("database-auto-stop")
 
 
@@ -382,7 +382,7 @@ def notify(w: World) -> dict[str, Any]:
 
 # TLS ----------------------------------------------------------------------------------------------
 def _ssl(w: World) -> Path:
-    from opsfn.routes.platform import certs
+    from opsfn.routes.tls import certs
 
     root = w.tmp_path / "ssl"
     root.mkdir(exist_ok=True)
@@ -411,7 +411,7 @@ def ssl_queued(w: World) -> dict[str, Any]:
 
 
 def ssl_expiring(w: World) -> dict[str, Any]:
-    from opsfn.routes.platform.tls import Layout, SslInput, ensure_materials
+    from opsfn.routes.tls.routes import Layout, SslInput, ensure_materials
 
     root = _ssl(w)
     ensure_materials(Layout(root), SslInput(validity_days=1))  # due for renewal
@@ -442,7 +442,7 @@ def _answers_identical(w: World, outcomes: list[Outcome]) -> None:
 # SMTP ---------------------------------------------------------------------------------------------
 def _secret_versions(name: str) -> Callable[[], int]:
     def versions() -> int:
-        from opsfn.routes.platform.smtp import describe_secret
+        from opsfn.routes.ses.smtp.secrets import describe_secret
 
         if describe_secret(name) is None:
             return 0

@@ -18,9 +18,7 @@ import pytest
 
 from opsfn import App
 from opsfn import testing as t
-from opsfn.errors import NotFound, OpsfnError, RecordsFailed
-from opsfn.handler import app as real_app
-from opsfn.router import (
+from opsfn.core.router import (
     ActionSpec,
     CustomResourceSpec,
     EventBridgeSpec,
@@ -30,6 +28,8 @@ from opsfn.router import (
     ScheduleSpec,
     Setting,
 )
+from opsfn.errors import NotFound, OpsfnError, RecordsFailed
+from opsfn.handler import app as real_app
 
 ACTION_QUEUE = "opsfn-actions"
 HTTP_SHAPES = ("http_v1", "http_v2", "function_url", "alb")

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from opsfn import app as app_module
 from opsfn import testing as t
+from opsfn.core import app as app_module
+from opsfn.core.router import Route
 from opsfn.errors import InternalError, OpsfnError, UnsupportedEvent
 from opsfn.events import KINDS, detect
 from opsfn.handler import app
-from opsfn.router import Route
 from tests.hardening import fuzz_strategies as fz
 
 ROUTES: list[Route] = list(app.registry.routes)

@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws
 from opsfn import testing as t
-from opsfn.app import App
+from opsfn.core.app import App
+from opsfn.core.router import HttpSpec, Route
 from opsfn.errors import OpsfnError, RecordsFailed, ValidationFailed
 from opsfn.handler import app as real_app
-from opsfn.router import HttpSpec, Route
 from opsfn.routes.imaging import router as imaging_router
 from opsfn.routes.imaging.uploads import sanitise_name
+from opsfn.services import aws
 from opsfn.testing import Client
 from tests.exports.conftest import aws_env, bucket_keys, tree  # noqa: F401 - fixtures
 from tests.imaging.conftest import BUCKET, TABLE, make_resources, png_bytes
@@ -89,7 +89,7 @@ def opsfn_lines(log_lines: Callable[[], list[str]], caplog: pytest.LogCaptureFix
     def lines() -> list[str]:
         ours = [r for r in caplog.records if r.name.split(".", 1)[0] == "opsfn"]
         assert len(ours) <= len(log_lines())
-        from opsfn.observability import get_logger
+        from opsfn.core.observability import get_logger
 
         return [get_logger().registered_formatter.format(r) for r in ours]
 

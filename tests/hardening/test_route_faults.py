@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws
 from opsfn.errors import OpsfnError, RecordsFailed, UpstreamError
 from opsfn.handler import app
+from opsfn.services import aws
 from opsfn.testing import ACCOUNT, REGION, Client, FakeLambdaContext
 from tests.tables import create_shared_tables, drain_queue
 
@@ -196,7 +196,7 @@ def _secret_value(name: str) -> dict[str, Any] | None:
 
 def assert_credential_whole(user: str, issued: dict[str, str], *, keys_allowed: int) -> None:
     """The secret, when present, names a live key and holds that key's SMTP password."""
-    from opsfn.routes.platform.smtp_password import smtp_password
+    from opsfn.routes.ses.smtp_password import smtp_password
 
     value = _secret_value(f"opsfn/ses-smtp/{user}")
     live = _keys(user)
@@ -243,7 +243,7 @@ def test_smtp_credential_create_is_whole_or_reused(client: Client, issued: dict[
 def test_smtp_rotation_from_the_queue_keeps_secret_and_key_together(
         client: Client, issued: dict[str, str], secret: Callable[[str], str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from opsfn.routes.platform import smtp
+    from opsfn.routes.ses.smtp import rotation
 
     monkeypatch.setenv("OPSFN_ACTION_QUEUE", "opsfn-actions")
     outcomes: list[Outcome] = []
@@ -271,9 +271,9 @@ def test_smtp_rotation_from_the_queue_keeps_secret_and_key_together(
         if not failures:
             assert _secret_value(name) != before and len(_keys(user)) == 1
         # The in-flight window passes; the redelivered item converges (or is a no-op if done).
-        monkeypatch.setattr(smtp, "IN_FLIGHT_SECONDS", 0.0)
+        monkeypatch.setattr(rotation, "IN_FLIGHT_SECONDS", 0.0)
         assert client.sqs([item], queue="opsfn-actions") == {"batchItemFailures": []}
-        monkeypatch.setattr(smtp, "IN_FLIGHT_SECONDS", 120.0)
+        monkeypatch.setattr(rotation, "IN_FLIGHT_SECONDS", 120.0)
         assert_credential_whole(user, issued, keys_allowed=1)
         after = _secret_value(name)
         assert after is not None and after["username"] != before["username"]
@@ -284,7 +284,7 @@ def test_smtp_rotation_from_the_queue_keeps_secret_and_key_together(
 # -- receipt rule set -----------------------------------------------------------------------------
 def test_receipt_rule_set_changes_only_on_success(client: Client, env: None,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from opsfn.routes.platform import receipt_rules
+    from opsfn.routes.ses import receipt_rules
 
     pauses: list[float] = []
     monkeypatch.setattr(receipt_rules, "_sleep", pauses.append)
@@ -631,7 +631,7 @@ def ssl_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _pair_matches(key: Path, cert: Path) -> bool:
     import datetime as dt
 
-    from opsfn.routes.platform import certs
+    from opsfn.routes.tls import certs
 
     key_pem, cert_pem = key.read_bytes(), cert.read_bytes()
     return certs.assess(cert_pem, key_pem, renew_before=dt.timedelta(0)).state == "current"
@@ -639,7 +639,7 @@ def _pair_matches(key: Path, cert: Path) -> bool:
 
 def assert_materials_whole(root: Path) -> None:
     """Key and certificate match in both places (or are absent together); no temp or lock left."""
-    from opsfn.routes.platform.tls import Layout
+    from opsfn.routes.tls.routes import Layout
 
     layout = Layout(root)
     for key, cert in ((layout.key, layout.cert), (layout.web_key, layout.web_cert)):

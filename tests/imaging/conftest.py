@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws
-from opsfn.app import App
+from opsfn.core.app import App
 from opsfn.routes.imaging import router
+from opsfn.services import aws
 from opsfn.testing import Client
 
 BUCKET = "opsfn-uploads"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws
 from opsfn.handler import lambda_handler
+from opsfn.services import aws
 from opsfn.testing import Client
 from tests.imaging.conftest import dicom_bytes, jpeg_bytes, png_bytes
 

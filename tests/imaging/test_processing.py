@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws
 from opsfn.errors import RecordsFailed
 from opsfn.routes.imaging import processing
+from opsfn.services import aws
 from opsfn.testing import Client
 from tests.imaging.conftest import (
     BUCKET,

@@ -175,7 +175,7 @@ def test_metadata_holds_no_identifying_attributes() -> None:
 
 
 def test_cli_renders_and_reports_errors(tmp_path: Path) -> None:
-    from opsfn.cli import main
+    from opsfn.tooling.cli import main
 
     out = tmp_path / "out.png"
     assert main(["dicom2png", str(dicom_dir() / "CT_small.dcm"), str(out)]) == 0

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from opsfn import aws
+from opsfn.services import aws
 from opsfn.testing import Client
 from tests.imaging.conftest import BUCKET, dicom_bytes, request_upload
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws
 from opsfn.routes.imaging.uploads import sanitise_name
+from opsfn.services import aws
 from opsfn.testing import Client
 from tests.imaging.conftest import BUCKET, TABLE, job_item, request_upload
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from opsfn import packaging
+from opsfn.tooling import packaging
 
 
 def test_requirements_resolve_extras_from_pyproject() -> None:
@@ -57,7 +57,7 @@ def test_x86_64_zip_imports_and_answers_health(tmp_path: Path) -> None:
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     zip_path = tmp_path / "opsfn-lambda-x86_64.zip"
     result = subprocess.run(
-        [sys.executable, "-m", "opsfn.cli", "package", "--arch", "x86_64", "--python-version",
+        [sys.executable, "-m", "opsfn.tooling.cli", "package", "--arch", "x86_64", "--python-version",
          version, "--output", str(zip_path), "--require-bytecode"],
         capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -65,7 +65,7 @@ def test_x86_64_zip_imports_and_answers_health(tmp_path: Path) -> None:
     with zipfile.ZipFile(zip_path) as archive:
         names = archive.namelist()
         assert "opsfn/handler.py" in names
-        assert "opsfn/local/static/index.html" in names
+        assert "opsfn/tooling/local/static/index.html" in names
         assert not [n for n in names if "/tests/" in n or "pydicom/data/test_files" in n]
         assert not [n for n in names if n.startswith(("boto3/", "botocore/"))]
         assert [n for n in names if n.startswith("opsfn/__pycache__/handler.")]

@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from opsfn.app import App
+from opsfn.core.app import App
+from opsfn.core.router import Router, setting
 from opsfn.handler import app
-from opsfn.infra_check import Checker, check, declared_triggers, key_filter
-from opsfn.router import Router, setting
+from opsfn.tooling.infra_check import Checker, check, declared_triggers, key_filter
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -76,9 +76,9 @@ def test_tables_buckets_and_queue_shapes(template: dict[str, Any]) -> None:
     assert upload["CorsConfiguration"]["CorsRules"][0]["AllowedMethods"] == ["GET", "POST", "PUT"]
     rules = upload["LifecycleConfiguration"]["Rules"]
     assert any(r["Prefix"] == "uploads/" and r["ExpirationInDays"] for r in rules)
-    from opsfn.settings import fields
+    from opsfn.routes.etl.settings import EtlSettings
 
-    quarantine = fields()["quarantine_prefix"].default
+    quarantine = EtlSettings.fields()["quarantine_prefix"].default
     landing_rules = res["LandingBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert any(r.get("Prefix") == quarantine and r.get("ExpirationInDays") == {
         "Ref": "QuarantineExpiryDays"} for r in landing_rules)  # quarantined files may hold PHI
@@ -87,7 +87,7 @@ def test_tables_buckets_and_queue_shapes(template: dict[str, Any]) -> None:
 
 
 def test_environment_uses_only_setting_names(template: dict[str, Any]) -> None:
-    from opsfn.settings import setting_variables
+    from opsfn.core.settings import setting_variables
 
     known = {name for name, _, _ in setting_variables()}
     env = declared_triggers(template).env
@@ -189,11 +189,11 @@ def test_sam_build_target_matches_the_function(template: dict[str, Any]) -> None
     assert template["Resources"][function]["Metadata"]["BuildMethod"] == "makefile"
     makefile = (ROOT / "infra" / "Makefile").read_text()
     assert f"build-{function}:" in makefile
-    assert "opsfn.packaging --arch arm64" in makefile
+    assert "opsfn.tooling.packaging --arch arm64" in makefile
 
 
 def test_suggestions_fill_every_gap(template: dict[str, Any]) -> None:
-    from opsfn.infra_check import parse_yaml, suggestions
+    from opsfn.tooling.infra_check import parse_yaml, suggestions
 
     broken = copy.deepcopy(template)
     events = broken["Resources"]["OpsFunction"]["Properties"]["Events"]

@@ -55,7 +55,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
     log_path = workdir / "local.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "opsfn.cli", "local", "--port", str(port), "--moto-port", "0",
+            [sys.executable, "-m", "opsfn.tooling.cli", "local", "--port", str(port), "--moto-port", "0",
              "--no-schedules", "--state-dir", str(workdir / "state")],
             stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=workdir)
     run = LocalRun(f"http://127.0.0.1:{port}", process, log_path)

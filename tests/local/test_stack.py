@@ -19,7 +19,7 @@ from tests.local.conftest import LocalRun
 
 def _cli(run: LocalRun, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
-    return subprocess.run([sys.executable, "-m", "opsfn.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "opsfn.tooling.cli", *args], capture_output=True,
                           text=True, timeout=120, check=False, env=env)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opsfn.infra_check import load_template
-from opsfn.local.stack import LOCAL_PARAMETERS, local_name, rate_seconds
-from opsfn.local.template_eval import NO_VALUE, Evaluator
+from opsfn.tooling.infra_check import load_template
+from opsfn.tooling.local.stack import LOCAL_PARAMETERS, local_name, rate_seconds
+from opsfn.tooling.local.template_eval import NO_VALUE, Evaluator
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 
@@ -51,7 +51,7 @@ def test_rates_and_names() -> None:
 def test_rate_schedules_fire_on_their_own(monkeypatch) -> None:
     import threading
 
-    from opsfn.local import stack as stack_module
+    from opsfn.tooling.local import stack as stack_module
 
     fired: list[str] = []
     done = threading.Event()

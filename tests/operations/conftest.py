@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws
-from opsfn.app import App
-from opsfn.routes import operations
+from opsfn.core.app import App
+from opsfn.routes import database, etl, incidents
+from opsfn.services import aws
 from opsfn.testing import Client
 from tests.tables import create_shared_tables
 
@@ -27,7 +27,7 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def app() -> App:
-    return App([operations.router])
+    return App([incidents.router, database.router, etl.router])
 
 
 @pytest.fixture

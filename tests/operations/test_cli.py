@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from opsfn.cli import main
+from opsfn.tooling.cli import main
 
 
 def run(document: str, monkeypatch: pytest.MonkeyPatch) -> int:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from opsfn import aws, locks
 from opsfn.errors import Conflict, UpstreamError, ValidationFailed
-from opsfn.routes.operations import dbstore
+from opsfn.routes.database import store
+from opsfn.services import aws, locks
 from opsfn.testing import Client
 
 from .conftest import ACCOUNT, REGION, audit_items
@@ -53,7 +53,7 @@ def test_start_a_stopped_database(client: Client, db: str, shape: str) -> None:
     body = reply.json()
     assert (body["status"], body["progress"], body["database"]) == ("starting", 50, "dash-db")
     assert len(body["restartId"]) == 32
-    state = dbstore.get_state(KEY)
+    state = store.get_state(KEY)
     assert state.restart_id == body["restartId"]
     assert state.started_at and state.last_activity and state.last_activity >= ago(minutes=1)
     assert [r["result"]["restartId"] for r in audit_items("database_start")] == [body["restartId"]]
@@ -168,7 +168,7 @@ def test_activity_validation(client: Client, db: str, body: Any, loc: str) -> No
         client.post("/database/activity", body=body)
     assert reply.status == 400
     assert reply.json()["details"][0]["loc"] == loc
-    assert dbstore.get_state(KEY).last_activity is None
+    assert store.get_state(KEY).last_activity is None
 
 
 def test_record_activity_action_validation(client: Client, db: str) -> None:
@@ -204,36 +204,36 @@ def test_stop_clears_the_start_lock(client: Client, db: str) -> None:
 
 # -- auto-stop -----------------------------------------------------------------------------------
 def test_auto_stop_when_idle(client: Client, db: str) -> None:
-    dbstore.mark_started(KEY, ago(hours=2), "r1")
-    dbstore.record_activity(KEY, ago(minutes=61))
+    store.mark_started(KEY, ago(hours=2), "r1")
+    store.record_activity(KEY, ago(minutes=61))
     result = client.schedule("database-auto-stop")["result"]
     assert result["stopped"] is True and result["reason"] == "idle"
     assert 60 < result["idleMinutes"] < 62
     assert status_of() == "stopped"
     assert audit_items("database_stop")[0]["result"]["reason"] == "idle"
-    assert dbstore.get_state(KEY).started_at is None
+    assert store.get_state(KEY).started_at is None
 
 
 def test_no_stop_while_used(client: Client, db: str) -> None:
-    dbstore.mark_started(KEY, ago(hours=2), "r1")
-    dbstore.record_activity(KEY, ago(minutes=10))
+    store.mark_started(KEY, ago(hours=2), "r1")
+    store.record_activity(KEY, ago(minutes=10))
     result = client.schedule("database-auto-stop", scheduler=True)["result"]
     assert result["stopped"] is False and status_of() == "available"
 
 
 def test_auto_stop_after_max_uptime_even_when_used(client: Client, db: str) -> None:
-    dbstore.mark_started(KEY, ago(hours=4, minutes=5), "r1")
-    dbstore.record_activity(KEY, ago(minutes=1))
+    store.mark_started(KEY, ago(hours=4, minutes=5), "r1")
+    store.record_activity(KEY, ago(minutes=1))
     result = client.schedule("database-auto-stop")["result"]
     assert result["stopped"] is True and result["reason"] == "max_uptime"
 
 
 def test_no_activity_counts_from_the_start(client: Client, db: str) -> None:
-    dbstore.mark_started(KEY, ago(minutes=30), "r1")
+    store.mark_started(KEY, ago(minutes=30), "r1")
     aws.client("dynamodb").update_item(TableName="ops-locks", Key={"lockId": {"S": KEY}},
                                        UpdateExpression="REMOVE lastActivity")
     assert client.schedule("database-auto-stop")["result"]["stopped"] is False
-    dbstore.mark_started(KEY, ago(minutes=70), "r1")
+    store.mark_started(KEY, ago(minutes=70), "r1")
     aws.client("dynamodb").update_item(TableName="ops-locks", Key={"lockId": {"S": KEY}},
                                        UpdateExpression="REMOVE lastActivity")
     assert client.schedule("database-auto-stop")["result"]["reason"] == "idle"
@@ -243,7 +243,7 @@ def test_restarted_by_rds_after_seven_days_is_stopped_again(client: Client, db: 
     # Nothing recorded (RDS started it itself): first seen now, then idle from there.
     first = client.schedule("database-auto-stop")["result"]
     assert first["stopped"] is False and first["idleMinutes"] == 0.0
-    assert dbstore.get_state(KEY).observed_at is not None
+    assert store.get_state(KEY).observed_at is not None
     observed = ago(minutes=61).timestamp()
     aws.client("dynamodb").update_item(
         TableName="ops-locks", Key={"lockId": {"S": KEY}}, UpdateExpression="SET observedAt = :t",
@@ -254,7 +254,7 @@ def test_restarted_by_rds_after_seven_days_is_stopped_again(client: Client, db: 
 
 @pytest.mark.parametrize("status", ["starting", "modifying", "stopped", "backing-up"])
 def test_auto_stop_only_when_available(client: Client, db: str, status: str) -> None:
-    dbstore.mark_started(KEY, ago(hours=9), "r1")
+    store.mark_started(KEY, ago(hours=9), "r1")
     set_status(status)
     result = client.schedule("database-auto-stop")["result"]
     assert result["stopped"] is False and status_of() == status
@@ -262,8 +262,8 @@ def test_auto_stop_only_when_available(client: Client, db: str, status: str) -> 
 
 
 def test_duplicated_schedule_delivery_stops_once(client: Client, db: str) -> None:
-    dbstore.mark_started(KEY, ago(hours=2), "r1")
-    dbstore.record_activity(KEY, ago(hours=2))
+    store.mark_started(KEY, ago(hours=2), "r1")
+    store.record_activity(KEY, ago(hours=2))
     client.schedule("database-auto-stop")
     second = client.schedule("database-auto-stop")["result"]
     assert second["stopped"] is False
@@ -271,8 +271,8 @@ def test_duplicated_schedule_delivery_stops_once(client: Client, db: str) -> Non
 
 
 def test_concurrent_stoppers_do_not_both_stop(client: Client, db: str) -> None:
-    dbstore.mark_started(KEY, ago(hours=2), "r1")
-    dbstore.record_activity(KEY, ago(hours=2))
+    store.mark_started(KEY, ago(hours=2), "r1")
+    store.record_activity(KEY, ago(hours=2))
     held = locks.acquire("database-stop#instance#dash-db", 60)
     result = client.schedule("database-auto-stop")["result"]
     assert result["stopped"] is False and result["message"] == "a stop is already in progress"
@@ -289,10 +289,10 @@ def test_throttled_describe_fails_the_schedule(client: Client, db: str) -> None:
 
 
 def test_external_stop_forgets_the_old_start(client: Client, db: str) -> None:
-    dbstore.mark_started(KEY, ago(hours=1), "r1")
+    store.mark_started(KEY, ago(hours=1), "r1")
     aws.client("rds").stop_db_instance(DBInstanceIdentifier="dash-db")  # someone else stopped it
     assert client.schedule("database-auto-stop")["result"]["stopped"] is False
-    state = dbstore.get_state(KEY)
+    state = store.get_state(KEY)
     assert state.started_at is None and state.stopped_at is not None
     aws.client("rds").start_db_instance(DBInstanceIdentifier="dash-db")  # e.g. RDS after 7 days
     result = client.schedule("database-auto-stop")["result"]

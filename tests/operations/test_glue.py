@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from botocore.stub import ANY, Stubber
 
-from opsfn import aws
 from opsfn.errors import RecordsFailed, UpstreamError, ValidationFailed
+from opsfn.services import aws
 from opsfn.testing import Client, eventbridge_event, s3_event, schedule_event
 
 from .conftest import ACCOUNT, REGION, Inbox

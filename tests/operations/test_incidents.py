@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from opsfn import aws
-from opsfn.errors import Conflict, MissingSetting, UpstreamError, ValidationFailed
-from opsfn.routes.operations import remediation
-from opsfn.settings import InvalidSetting
+from opsfn.errors import Conflict, InvalidSetting, MissingSetting, UpstreamError, ValidationFailed
+from opsfn.routes.incidents import remediation
+from opsfn.services import aws
 from opsfn.testing import Client
 
 from .conftest import REDIS_PASSWORD, Inbox, RedisServer, audit_items

@@ -10,9 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from opsfn.routes.operations import alerts, cache_flush, dbstate, ladders, landing
-from opsfn.routes.operations.database import ActivityInput
-from opsfn.routes.operations.models import IncidentRequest
+from opsfn.routes.database import state
+from opsfn.routes.database.routes import ActivityInput
+from opsfn.routes.etl import landing
+from opsfn.routes.incidents import cache_flush, ladders, notices
+from opsfn.routes.incidents.models import IncidentRequest
+from opsfn.services import alerts
 
 LADDER = ["s", "m", "l", "xl"]
 STEPS = {"low": 1, "medium": 1, "high": 1, "critical": 2}
@@ -57,8 +60,8 @@ def test_activity_time_rejects_naive() -> None:
 
 
 def decide(status: str = "available", activity: float | None = None,
-           started: float | None = None) -> dbstate.StopDecision:
-    return dbstate.decide_stop(
+           started: float | None = None) -> state.StopDecision:
+    return state.decide_stop(
         status, NOW,
         last_activity=NOW - timedelta(minutes=activity) if activity is not None else None,
         started_at=NOW - timedelta(minutes=started) if started is not None else None,
@@ -89,8 +92,8 @@ def test_incident_subject_and_message() -> None:
     request = IncidentRequest.model_validate({
         "target": "api", "incidentId": "inc-7", "priority": "medium",
         "incidentDetails": {"title": "Latency\r\nspike"}})
-    assert alerts.incident_subject(request) == "[MEDIUM] Incident inc-7: Latency spike"
-    assert "Description: (no description provided)" in alerts.incident_message(request)
+    assert notices.incident_subject(request) == "[MEDIUM] Incident inc-7: Latency spike"
+    assert "Description: (no description provided)" in notices.incident_message(request)
 
 
 @pytest.mark.parametrize(("secret", "password", "username"), [

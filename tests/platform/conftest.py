@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from opsfn.app import App
-from opsfn.routes import platform
+from opsfn.core.app import App
+from opsfn.routes import ses, tls
 from opsfn.testing import Client
 
 
 @pytest.fixture
 def client() -> Client:
     """A test client over the platform routes only (the same Lambda path as lambda_handler)."""
-    return Client(App(list(platform.routers)))
+    return Client(App([tls.router, ses.router]))
 
 
 @pytest.fixture

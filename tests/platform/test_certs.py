@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from opsfn.routes.platform import certs
+from opsfn.routes.tls import certs
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 WEEK = dt.timedelta(days=7)

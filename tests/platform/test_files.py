@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from opsfn.errors import Conflict
-from opsfn.routes.platform.files import FileLock, atomic_write_many
+from opsfn.routes.tls.files import FileLock, atomic_write_many
 
 
 def _mode(path: Path) -> int:

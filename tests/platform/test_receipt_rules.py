@@ -9,9 +9,9 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
-from opsfn import aws
 from opsfn.errors import NotFound, UpstreamError, ValidationFailed
-from opsfn.routes.platform import receipt_rules
+from opsfn.routes.ses import receipt_rules
+from opsfn.services import aws
 from opsfn.testing import Client
 
 CR = "Custom::ActiveReceiptRuleSet"

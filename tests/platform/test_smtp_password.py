@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opsfn.cli import main
-from opsfn.routes.platform.smtp_password import (
+from opsfn.routes.ses.smtp_password import (
     SMTP_REGIONS,
     UnsupportedRegion,
     smtp_host,
     smtp_password,
 )
+from opsfn.tooling.cli import main
 
 EXAMPLE_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's documentation example key
 

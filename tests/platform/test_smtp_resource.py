@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from opsfn import aws
 from opsfn.errors import NotFound, ValidationFailed
-from opsfn.routes.platform.smtp import POLICY_NAME, TAG_MANAGED, TAG_RESOURCE
-from opsfn.routes.platform.smtp_password import smtp_password
+from opsfn.routes.ses.smtp.iam import POLICY_NAME
+from opsfn.routes.ses.smtp.ownership import TAG_MANAGED, TAG_RESOURCE
+from opsfn.routes.ses.smtp_password import smtp_password
+from opsfn.services import aws
 from opsfn.testing import Client
 
 CR = "Custom::SmtpCredential"
@@ -306,7 +307,7 @@ def test_rotate_by_setting_and_refusals(client: Client, moto_aws: None,
 def test_rotation_does_not_remove_a_key_another_rotation_just_made(
         client: Client, issued: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     from opsfn.errors import Conflict
-    from opsfn.routes.platform import smtp
+    from opsfn.routes.ses.smtp import rotation
 
     created = client.custom_resource("Create", CR, {"UserName": "mailer"})
     arn = created["Data"]["SecretArn"]
@@ -314,7 +315,7 @@ def test_rotation_does_not_remove_a_key_another_rotation_just_made(
     with pytest.raises(Conflict, match="under way"):
         client.invoke("rotate_smtp_credential", secret_id=arn)
     assert len(_keys("mailer")) == 2
-    monkeypatch.setattr(smtp, "IN_FLIGHT_SECONDS", -1.0)  # later: the stray key is an orphan
+    monkeypatch.setattr(rotation, "IN_FLIGHT_SECONDS", -1.0)  # later: the stray key is an orphan
     result = client.invoke("rotate_smtp_credential", secret_id=arn)
     assert result["orphan_keys_deleted"] == 1 and len(_keys("mailer")) == 1
     assert _secret(arn)["username"] == _keys("mailer")[0]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from opsfn.routes.platform import certs
+from opsfn.routes.tls import certs
 
 
 def _serve_once(cert: Path, key: Path) -> tuple[int, threading.Thread, list[bytes]]:
@@ -90,11 +90,11 @@ def test_handshake_fails_for_another_certificate_or_name(tmp_path: Path) -> None
 @pytest.mark.parametrize("key_type", ["rsa-2048", "ecdsa-p256"])
 def test_files_written_by_the_action_serve_tls(ssl_dir: Path, key_type: str) -> None:
     """The web container's view: serve the webserver.* copies, trust the selfsigned cert."""
-    from opsfn.app import App
-    from opsfn.routes import platform
+    from opsfn.core.app import App
+    from opsfn.routes import ses, tls
     from opsfn.testing import Client
 
-    reply = Client(App(list(platform.routers))).invoke("generate_ssl_materials", key_type=key_type)
+    reply = Client(App([tls.router, ses.router])).invoke("generate_ssl_materials", key_type=key_type)
     paths = {name: Path(path) for name, path in reply["paths"].items()}
     port, thread, received = _serve_once(paths["webserver_cert"], paths["webserver_key"])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from opsfn.errors import Conflict, MissingSetting, ValidationFailed
-from opsfn.routes.platform import certs
+from opsfn.routes.tls import certs
 from opsfn.testing import Client
 
 
@@ -205,7 +205,7 @@ def test_concurrent_runs_generate_once(ssl_dir: Path, monkeypatch: pytest.Monkey
     """A schedule run and a deploy run at the same moment: one writes, the other finds it current."""
     import threading
 
-    from opsfn.routes.platform.tls import Layout, SslInput, ensure_materials
+    from opsfn.routes.tls.routes import Layout, SslInput, ensure_materials
 
     monkeypatch.setenv("SSL_LOCK_WAIT_SECONDS", "30")
     barrier = threading.Barrier(4)

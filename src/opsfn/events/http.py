@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+from opsfn.core.jsonable import dumps
 from opsfn.errors import PayloadTooLarge, ValidationFailed
-from opsfn.jsonable import dumps
 
 
 @dataclass(slots=True)

@@ -1,25 +1,29 @@
-"""The built-in routes, one module (or package) per domain."""
+"""The built-in routes: one package per system opsfn replaces, plus ``health``.
+
+=============  ==================================================================
+``imaging``    the image-analysis pipeline (browser uploads, DICOM, Rekognition)
+``incidents``  the incident backend's remediation actions
+``database``   the dashboard's on-demand database (start, status, auto-stop)
+``etl``        the Glue ETL trigger and its alerts
+``tls``        OpenEMR's TLS materials on the shared file system
+``ses``        OpenEMR's SES SMTP credentials and receipt rule set
+``exports``    OpenEMR's data exports: RDS snapshots, EFS to S3, AWS Backup
+=============  ==================================================================
+"""
 
 from __future__ import annotations
 
-from opsfn.router import Router
+from importlib import import_module
+
+from opsfn.core.router import Router
+
+DOMAINS = ("health", "imaging", "incidents", "database", "etl", "tls", "ses", "exports")
 
 
 def builtin_routers() -> list[Router]:
-    """Every built-in router; importing the handler registers them all.
+    """Every built-in router (imports every route module: the manifest spares the handler this).
 
-    One line per domain module. Modules import only light things at import time: AWS clients,
-    imaging, crypto and cache libraries are imported inside the functions that use them.
+    Modules import only light things at import time: AWS clients, imaging, crypto and cache
+    libraries are imported inside the functions that use them.
     """
-    from opsfn.routes import health
-
-    routers = [health.router]
-    from opsfn.routes import imaging
-    routers.append(imaging.router)
-    from opsfn.routes import operations
-    routers.append(operations.router)
-    from opsfn.routes import platform
-    routers.extend(platform.routers)
-    from opsfn.routes import exports
-    routers.append(exports.router)
-    return routers
+    return [import_module(f"opsfn.routes.{domain}").router for domain in DOMAINS]

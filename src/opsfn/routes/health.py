@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsfn.context import Context
-from opsfn.router import Router
+from opsfn.core.invocation import Context
+from opsfn.core.router import Router
 
 router = Router()
 
@@ -13,15 +13,14 @@ def health_report(context: Context) -> dict[str, Any]:
     """What the function serves, without touching AWS."""
     from opsfn import __version__
 
-    app = context.app
+    registry = context.registry
     return {
         "status": "ok",
         "version": __version__,
         "cold_start": context.cold_start,
-        "routes": app.registry.counts(),
+        "routes": registry.counts(),
         "unresolved_settings": sorted(
-            set(app.registry.s3.unresolved() + app.registry.sqs.unresolved()
-                + app.registry.sns.unresolved())
+            set(registry.s3.unresolved() + registry.sqs.unresolved() + registry.sns.unresolved())
         ),
     }
 

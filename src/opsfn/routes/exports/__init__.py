@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from opsfn.router import Router
+    from opsfn.core.router import Router
 
 __all__ = ["router"]
 
@@ -16,7 +16,7 @@ _router: Router | None = None
 
 
 def _build() -> Router:
-    from opsfn.router import Router
+    from opsfn.core.router import Router
     from opsfn.routes.exports import backup, rds_export
     from opsfn.routes.exports.sync import routes as sync_routes
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from opsfn import aws
-from opsfn.context import Context
+from opsfn.core.invocation import Context
+from opsfn.core.router import Router
 from opsfn.errors import NotFound
-from opsfn.router import Router
-from opsfn.settings import get_settings
+from opsfn.routes.exports.settings import ExportsSettings
+from opsfn.services import aws
 
 router = Router()
 
@@ -76,7 +76,7 @@ def summarize_job(job: dict[str, Any]) -> dict[str, Any]:
 
 def start_backup(request: StartBackupRequest, request_id: str) -> dict[str, Any]:
     """Start the on-demand job (a repeated token returns the same job)."""
-    settings = get_settings()
+    settings = ExportsSettings.current()
     vault = settings.required("BACKUP_VAULT_NAME")
     role = settings.required("BACKUP_ROLE_ARN")
     resource = request.resource_arn or settings.required("BACKUP_RESOURCE_ARN")
@@ -106,7 +106,7 @@ def job_status(job_id: str) -> dict[str, Any]:
         job = client.describe_backup_job(BackupJobId=job_id)
     except client.exceptions.ResourceNotFoundException:
         raise NotFound("no backup job with that id") from None
-    return summarize_job(job)
+    return summarize_job(dict(job))
 
 
 @router.action("start_backup_job", description="On-demand AWS Backup job of the configured resource.")

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from opsfn import aws
-from opsfn.context import Context
+from opsfn.core.invocation import Context
+from opsfn.core.router import Router
 from opsfn.errors import NotFound, ValidationFailed
 from opsfn.events import ScheduleEvent
-from opsfn.router import Router
 from opsfn.routes.exports.keys import check_key_prefix
-from opsfn.settings import get_settings
+from opsfn.routes.exports.settings import ExportsSettings
+from opsfn.services import aws
 
 router = Router()
 
@@ -111,12 +112,17 @@ def newest_available(snapshots: list[dict[str, Any]], arn_key: str) -> str | Non
 
 
 # -- AWS I/O -------------------------------------------------------------------------------------
-def _paginate(operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
+_Paginated = Literal["describe_db_cluster_snapshots", "describe_db_snapshots",
+                     "describe_export_tasks"]
+
+
+def _paginate(operation: _Paginated, key: str, **params: Any) -> list[dict[str, Any]]:
     """Every item of a paginated RDS describe call (automated and manual snapshots alike)."""
     paginator = aws.client("rds").get_paginator(operation)
     items: list[dict[str, Any]] = []
     for page in paginator.paginate(**params):
-        items.extend(page.get(key, []))
+        fields: Mapping[str, Any] = page
+        items.extend(dict(item) for item in fields.get(key, []))
     return items
 
 
@@ -151,12 +157,12 @@ def _describe(identifier: str) -> dict[str, Any] | None:
         tasks = client.describe_export_tasks(ExportTaskIdentifier=identifier).get("ExportTasks", [])
     except client.exceptions.ExportTaskNotFoundFault:
         return None
-    return tasks[0] if tasks else None
+    return dict(tasks[0]) if tasks else None
 
 
 def start_export(request: ExportRequest) -> dict[str, Any]:
     """Start (or find) the export of the requested snapshot."""
-    settings = get_settings()
+    settings = ExportsSettings.current()
     if request.snapshot_arn is not None and not _SNAPSHOT_ARN.match(request.snapshot_arn):
         raise ValidationFailed("invalid snapshot ARN", details=[{
             "loc": "payload.snapshot_arn", "msg": "not an RDS snapshot or cluster snapshot ARN",
@@ -184,7 +190,7 @@ def start_export(request: ExportRequest) -> dict[str, Any]:
         params["ExportOnly"] = request.export_only
     client = aws.client("rds")
     try:
-        task = client.start_export_task(**params)
+        task = dict(client.start_export_task(**params))
     except client.exceptions.ExportTaskAlreadyExistsFault:
         # A duplicated delivery got there first with the same deterministic identifier.
         found = _describe(identifier)

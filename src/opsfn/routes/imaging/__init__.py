@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from opsfn.router import Router
+    from opsfn.core.router import Router
 
 __all__ = ["router"]
 
 
 def _build() -> Router:
-    from opsfn.router import Router
+    from opsfn.core.router import Router
     from opsfn.routes.imaging import processing, results, uploads
 
     combined = Router()

@@ -47,9 +47,9 @@ def cmd_dicom2png(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``dicom2png`` to the ``opsfn`` command."""
-    from opsfn.settings import fields as setting_fields
+    from opsfn.routes.imaging.settings import ImagingSettings
 
-    fields = setting_fields()
+    fields = ImagingSettings.fields()
     parser = subparsers.add_parser(
         "dicom2png", help="render a DICOM file's first frame to PNG (like dcm2pnm +on)")
     parser.add_argument("input", type=Path, metavar="IN.dcm")

@@ -13,8 +13,8 @@ import time
 from decimal import Decimal
 from typing import Any, Literal
 
-from opsfn import aws
-from opsfn.settings import get_settings
+from opsfn.routes.imaging.settings import ImagingSettings
+from opsfn.services import aws
 
 PENDING, PROCESSING, COMPLETE, FAILED = "pending", "processing", "complete", "failed"
 ClaimResult = Literal["claimed", "missing", "busy", "done"]
@@ -67,7 +67,7 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _table() -> str:
-    return get_settings().required("TABLE_NAME")
+    return ImagingSettings.current().required("TABLE_NAME")
 
 
 def _condition_failed(exc: Exception) -> bool:
@@ -87,7 +87,7 @@ def create(job_id: str, *, file_type: str, file_name: str, s3_key: str, now: flo
     item = {
         "jobId": job_id, "status": PENDING, "fileType": file_type, "fileName": file_name,
         "s3Key": s3_key, "createdAt": _iso(now), "updatedAt": _iso(now),
-        "ttl": int(now) + get_settings().imaging_job_ttl_s,
+        "ttl": int(now) + ImagingSettings.current().imaging_job_ttl_s,
     }
     aws.client("dynamodb").put_item(
         TableName=_table(), Item={k: to_attr(v) for k, v in item.items()},

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsfn import aws
+from opsfn.services import aws
 
 REKOGNITION_MAX_S3_BYTES = 15 * 1024 * 1024
 REKOGNITION_MIN_SIDE = 80
@@ -71,4 +71,4 @@ def detect(bucket: str, key: str, *, max_labels: int, min_confidence: float) -> 
         Image={"S3Object": {"Bucket": bucket, "Name": key}},
         MaxLabels=max_labels, MinConfidence=min_confidence,
     )
-    return summarise(response)
+    return summarise(dict(response))

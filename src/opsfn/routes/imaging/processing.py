@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from opsfn.context import Context
+from opsfn.core.invocation import Context
+from opsfn.core.router import Router, setting
 from opsfn.errors import NotFound, OpsfnError, ValidationFailed
 from opsfn.events.s3 import S3Object
-from opsfn.router import Router, setting
-from opsfn.settings import get_settings
+from opsfn.routes.imaging.settings import ImagingSettings
 
 router = Router()
 
@@ -72,7 +72,7 @@ def _client_error_code(exc: Exception) -> str | None:
 
 
 def _read_object(bucket: str, key: str, max_bytes: int) -> bytes:
-    from opsfn import aws
+    from opsfn.services import aws
 
     reply = aws.client("s3").get_object(Bucket=bucket, Key=key)
     size = int(reply.get("ContentLength", 0))
@@ -115,10 +115,10 @@ def _image_size(data: bytes, kind: str, max_pixels: int) -> tuple[int, int]:
 def _labels(bucket: str, job_id: str, key: str, data: bytes, *, width: int, height: int
             ) -> list[dict[str, Any]]:
     """Labels for the browser image; a downscaled copy when Rekognition could not take it."""
-    from opsfn import aws
     from opsfn.routes.imaging import labels
+    from opsfn.services import aws
 
-    settings = get_settings()
+    settings = ImagingSettings.current()
     if labels.too_small(width, height):
         return []
     if labels.needs_copy(len(data), width, height, settings.imaging_label_max_side):
@@ -140,10 +140,10 @@ def _labels(bucket: str, job_id: str, key: str, data: bytes, *, width: int, heig
 
 def process(bucket: str, job_id: str) -> Outcome:
     """Everything one upload needs, in order; raises BadContent for unusable uploads."""
-    from opsfn import aws
     from opsfn.routes.imaging.sniff import sniff
+    from opsfn.services import aws
 
-    settings = get_settings()
+    settings = ImagingSettings.current()
     data = _read_object(bucket, f"uploads/{job_id}/original", settings.imaging_max_upload_bytes)
     kind = sniff(data[:512])
     if kind is None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from opsfn.context import Context
+from opsfn.core.invocation import Context
+from opsfn.core.router import Router
+from opsfn.core.settings import core_settings
 from opsfn.errors import NotFound, ValidationFailed
-from opsfn.router import Router
-from opsfn.settings import get_settings
+from opsfn.routes.imaging.settings import ImagingSettings
 
 router = Router()
 
@@ -36,12 +37,13 @@ def image_url(key: str) -> str:
 
     from opsfn.routes.imaging.presign import current_credentials, presigned_get
 
-    settings = get_settings()
-    region = settings.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    settings = ImagingSettings.current()
+    core = core_settings()
+    region = core.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     return presigned_get(settings.required("UPLOAD_BUCKET"), key, region=region,
                          credentials=current_credentials(),
                          expires_in=settings.imaging_result_url_expiry_s,
-                         endpoint_url=settings.endpoint_url)
+                         endpoint_url=core.endpoint_url)
 
 
 @router.get("/get-results")

@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from opsfn.context import Context
-from opsfn.router import Router
-from opsfn.settings import get_settings
+from opsfn.core.invocation import Context
+from opsfn.core.router import Router
+from opsfn.routes.imaging.settings import ImagingSettings
 
 router = Router()
 
@@ -97,9 +97,9 @@ class UploadReply(BaseModel):
 def presigned_post(bucket: str, key: str, content_type: str, max_bytes: int, expires_in: int
                    ) -> dict[str, Any]:
     """A SigV4 presigned POST whose policy pins the key, the type and the size range."""
-    from opsfn import aws
+    from opsfn.services import aws
 
-    return aws.client("s3").generate_presigned_post(  # type: ignore[no-any-return]
+    return aws.client("s3").generate_presigned_post(
         Bucket=bucket, Key=key,
         Fields={"Content-Type": content_type},
         Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
@@ -113,7 +113,7 @@ def request_upload(body: UploadRequest, context: Context) -> UploadReply:
     from opsfn.errors import ValidationFailed
     from opsfn.routes.imaging import jobs
 
-    settings = get_settings()
+    settings = ImagingSettings.current()
     bucket = settings.required("UPLOAD_BUCKET")
     settings.required("TABLE_NAME")
     max_bytes = settings.imaging_max_upload_bytes

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from opsfn import aws
-from opsfn.settings import get_settings
+from opsfn.core.settings import CoreSettings
+from opsfn.services import aws
 
 
 def queue_url() -> str:
     """The action queue's URL from OPSFN_ACTION_QUEUE (a URL, a name or an ARN)."""
-    value = get_settings().required("OPSFN_ACTION_QUEUE")
+    value = CoreSettings.current().required("OPSFN_ACTION_QUEUE")
     if value.startswith(("https://", "http://")):
         return value
     name = value.rsplit(":", 1)[-1]

@@ -15,17 +15,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from opsfn import locks
-from opsfn.context import Context
+from opsfn.core.invocation import Context
+from opsfn.core.router import Router
 from opsfn.errors import Conflict, InvalidSetting, NotFound, ValidationFailed
 from opsfn.events import ScheduleEvent
-from opsfn.router import Router
 from opsfn.routes.exports.keys import check_key_prefix
+from opsfn.routes.exports.settings import ExportsSettings
 from opsfn.routes.exports.sync.model import Counters
 from opsfn.routes.exports.sync.queue import enqueue
 from opsfn.routes.exports.sync.remote import Target, normalise_prefix
 from opsfn.routes.exports.sync.walk import excluded_dirs
-from opsfn.settings import get_settings
+from opsfn.routes.tls.settings import TlsSettings
+from opsfn.services import locks
 
 if TYPE_CHECKING:
     from opsfn.routes.exports.sync.engine import Outcome, SyncJob
@@ -79,7 +80,7 @@ def _job(request: SyncRequest, run_id: str) -> SyncJob:
     from opsfn.routes.exports.sync.engine import SyncJob
     from opsfn.routes.exports.sync.uploader import UploadOptions
 
-    settings = get_settings()
+    settings = ExportsSettings.current()
     root = settings.required("SYNC_SOURCE_DIR")
     bucket = settings.required("SYNC_BUCKET")
     prefix = normalise_prefix(request.prefix if request.prefix is not None else settings.sync_prefix)
@@ -105,7 +106,7 @@ def _job(request: SyncRequest, run_id: str) -> SyncJob:
 def _private_dirs() -> list[str]:
     """Directories the sync never copies: the TLS materials (a private key must not leave the
     file system it was written to with mode 0600, whatever the archive bucket's access)."""
-    ssl_dir = get_settings().ssl_dir
+    ssl_dir = TlsSettings.current().ssl_dir
     return [ssl_dir] if ssl_dir else []
 
 
@@ -119,7 +120,7 @@ def _fan_out(request: SyncRequest, run_id: str) -> int:
     """Enqueue one work item per top-level directory (and per directory gone, when deleting)."""
     import os
 
-    settings = get_settings()
+    settings = ExportsSettings.current()
     root = settings.required("SYNC_SOURCE_DIR")
     if not Path(root).is_dir():
         raise NotFound("the sync source directory does not exist (is the file system mounted?)")
@@ -131,7 +132,7 @@ def _fan_out(request: SyncRequest, run_id: str) -> int:
                    and entry.name + "/" not in private)
     delete = settings.sync_delete if request.delete is None else request.delete
     if delete:
-        from opsfn import aws
+        from opsfn.services import aws
 
         bucket = settings.required("SYNC_BUCKET")
         prefix = normalise_prefix(request.prefix if request.prefix is not None else settings.sync_prefix)
@@ -167,7 +168,7 @@ def run_request(request: SyncRequest, context: Context, *, trigger: str) -> dict
     if request.shard is not None and request.top_level_only:
         raise ValidationFailed("shard and top_level_only exclude each other", details=[{
             "loc": "payload.shard", "msg": "not allowed with top_level_only", "type": "value_error"}])
-    settings = get_settings()
+    settings = ExportsSettings.current()
     sharded = (settings.sync_shard_top_level if request.shard_by_top_level is None
                else request.shard_by_top_level)
     shards = 0

@@ -56,7 +56,7 @@ def s3_client(pool: int) -> Any:
     """
     from botocore.config import Config
 
-    from opsfn import aws
+    from opsfn.services import aws
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")

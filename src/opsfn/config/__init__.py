@@ -1,1 +1,0 @@
-"""Settings sections, one module per domain; ``opsfn.settings.Settings`` joins them."""

@@ -1,0 +1,1 @@
+"""The request path: detect, look up, bind, call, reply. Everything here runs in Lambda."""

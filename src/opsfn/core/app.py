@@ -1,0 +1,119 @@
+"""The application: routers included into one registry, and the Lambda entry point's logic.
+
+``App.__call__(event, context)`` is what ``lambda_handler`` runs: detect the kind, dispatch to the
+kind's dispatcher, emit per-route metrics. Nothing but :class:`OpsfnError` subclasses escapes it,
+and an error's traceback never carries the original exception (its message may hold data).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from opsfn.core.dispatch import custom_resource, events, http, invoke, records
+from opsfn.core.invocation import Invocation
+from opsfn.core.observability import emit_route_metrics, get_logger, safe_frames, set_invocation_keys
+from opsfn.core.registry import Registry
+from opsfn.core.router import Route, Router
+from opsfn.core.settings import core_settings
+from opsfn.errors import InternalError, OpsfnError
+from opsfn.events import HTTP_KINDS, detect
+
+Dispatcher = Callable[[dict[str, Any], Invocation], Any]
+
+DISPATCHERS: dict[str, Dispatcher] = {
+    "http_v1": http.dispatch,
+    "http_v2": http.dispatch,
+    "function_url": http.dispatch,
+    "alb": http.dispatch,
+    "invoke": invoke.dispatch,
+    "s3": records.dispatch_s3,
+    "s3_eventbridge": records.dispatch_s3_eventbridge,
+    "sqs": records.dispatch_sqs,
+    "sns": records.dispatch_sns,
+    "schedule": events.dispatch_schedule,
+    "eventbridge": events.dispatch_eventbridge,
+    "custom_resource": custom_resource.dispatch,
+}
+
+
+def _request_id(kind: str, event: dict[str, Any], lambda_context: Any) -> str:
+    """The id that correlates log lines: the API's request id for HTTP, else Lambda's."""
+    if kind in HTTP_KINDS:
+        context = event.get("requestContext")
+        value = context.get("requestId") if isinstance(context, dict) else None
+        if value is None and kind == "alb":
+            headers = event.get("headers")
+            value = headers.get("x-amzn-trace-id") if isinstance(headers, dict) else None
+        if isinstance(value, str) and value:
+            return value
+    value = getattr(lambda_context, "aws_request_id", None)
+    return value if isinstance(value, str) else ""
+
+
+class App(Router):
+    """Routers included into one registry. Routes declared on the app itself are indexed at once."""
+
+    def __init__(self, routers: list[Router] | None = None) -> None:
+        super().__init__()
+        self.registry = Registry()
+        self._cold = True
+        for router in routers or []:
+            self.include(router)
+
+    def _add(self, route: Route) -> None:
+        super()._add(route)
+        self.registry.add(route)
+
+    def include(self, router: Router) -> None:
+        """Add every route of ``router``; a duplicate key raises ValueError at import time."""
+        for route in router.routes:
+            self._add(route)
+
+    def __call__(self, event: Any, lambda_context: Any = None) -> Any:
+        started = time.monotonic()
+        cold, self._cold = self._cold, False
+        kind = "unknown"
+        invocation: Invocation | None = None
+        try:
+            detected = detect(event)
+            kind = detected.kind
+            invocation = Invocation(
+                self.registry, kind, lambda_context, started=started,
+                request_id=_request_id(kind, detected.event, lambda_context),
+                settings=core_settings(), cold_start=cold)
+            set_invocation_keys(cold_start=cold, source=kind,
+                                correlation_id=invocation.request_id or None)
+            return DISPATCHERS[kind](detected.event, invocation)
+        except OpsfnError as error:
+            self._log_failure(error, kind, cold)
+            raise _clean(error) from None
+        except Exception as exc:  # noqa: BLE001 - a dispatcher bug must not leak its message
+            get_logger().error("dispatch failed", extra={
+                "source": kind, "error_type": type(exc).__name__, "frames": safe_frames(exc),
+            })
+            raise InternalError("internal error") from None
+        finally:
+            if invocation is not None and invocation.stats and \
+                    not invocation.settings.metrics_disabled:
+                try:
+                    emit_route_metrics(invocation.stats)
+                except Exception:  # noqa: BLE001, S110 - metrics must never fail a request
+                    pass
+
+    @staticmethod
+    def _log_failure(error: OpsfnError, kind: str, cold: bool) -> None:
+        if kind in HTTP_KINDS:
+            return
+        get_logger().warning("event failed", extra={
+            "source": kind, "error": error.code, "permanent": error.permanent, "cold_start": cold,
+        })
+
+
+def _clean(error: OpsfnError) -> OpsfnError:
+    """Drop chained causes so the runtime's error reply shows only the typed error."""
+    error.__cause__ = None
+    error.__context__ = None
+    error.__traceback__ = None
+    return error

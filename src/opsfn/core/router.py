@@ -1,0 +1,240 @@
+"""Routers: decorators that declare which source reaches which function.
+
+A :class:`Router` only collects :class:`Route` declarations; the :class:`opsfn.core.app.App` that
+includes it indexes them for O(1) lookup. A route is reachable only from the sources it declares:
+an action from a direct invoke (and from the action queue when it opts in), an S3 route from S3
+events in any wrapping, and so on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+Source = Literal["http", "action", "s3", "schedule", "eventbridge", "custom_resource", "sqs", "sns"]
+SOURCES: tuple[Source, ...] = (
+    "http", "action", "s3", "schedule", "eventbridge", "custom_resource", "sqs", "sns",
+)
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """A name (bucket, queue, topic) taken from an environment variable when it is needed."""
+
+    variable: str
+
+    def resolve(self) -> str | None:
+        """The variable's value, or None when unset or empty."""
+        return os.environ.get(self.variable) or None
+
+    def __str__(self) -> str:
+        return f"${{{self.variable}}}"
+
+
+def setting(variable: str) -> Setting:
+    """Refer to a resource name by the environment variable that holds it."""
+    return Setting(variable)
+
+
+NameSpec = str | Setting
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSpec:
+    """An HTTP route: one method and a path template with ``{name}`` or ``{name+}`` parts."""
+
+    method: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """A direct-invoke action; ``queue`` lets the action queue reach it too."""
+
+    name: str
+    queue: bool = False
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class S3Spec:
+    """Objects in ``bucket`` whose key has ``prefix`` and ``suffix``, for the listed events."""
+
+    bucket: NameSpec
+    prefix: str = ""
+    suffix: str = ""
+    events: tuple[str, ...] = ("ObjectCreated:*",)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSpec:
+    """A named schedule; ``expression`` (``rate(...)``/``cron(...)``) feeds the template."""
+
+    name: str
+    expression: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventBridgeSpec:
+    """An EventBridge rule target for ``source`` and, if given, one ``detail_type``."""
+
+    source: str
+    detail_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomResourceSpec:
+    """A CloudFormation custom resource type such as ``Custom::SslMaterials``."""
+
+    resource_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class SqsSpec:
+    """A work queue whose message bodies go to this route."""
+
+    queue: NameSpec
+
+
+@dataclass(frozen=True, slots=True)
+class SnsSpec:
+    """A topic whose messages go to this route."""
+
+    topic: NameSpec
+
+
+Spec = (
+    HttpSpec | ActionSpec | S3Spec | ScheduleSpec | EventBridgeSpec | CustomResourceSpec
+    | SqsSpec | SnsSpec
+)
+
+
+@dataclass(eq=False, slots=True)
+class Route:
+    """One declaration: the source, what it listens to, and the function to call."""
+
+    source: Source
+    spec: Spec
+    func: Callable[..., Any]
+    binder: Any = field(default=None, repr=False)  # built on first call by opsfn.core.binding
+    label: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        self.label = _label(self.spec)
+
+    @property
+    def handler_name(self) -> str:
+        """``module.function``, for tables and logs."""
+        return f"{self.func.__module__}.{self.func.__qualname__}"
+
+
+def _label(spec: Spec) -> str:
+    """A short human label of what a route listens to (used in logs and metrics)."""
+    if isinstance(spec, HttpSpec):
+        return f"{spec.method} {spec.path}"
+    if isinstance(spec, ActionSpec):
+        return f"action:{spec.name}"
+    if isinstance(spec, S3Spec):
+        return f"s3:{spec.bucket}/{spec.prefix}*{spec.suffix}"
+    if isinstance(spec, ScheduleSpec):
+        return f"schedule:{spec.name}"
+    if isinstance(spec, EventBridgeSpec):
+        return f"eventbridge:{spec.source}/{spec.detail_type or '*'}"
+    if isinstance(spec, CustomResourceSpec):
+        return spec.resource_type
+    if isinstance(spec, SqsSpec):
+        return f"sqs:{spec.queue}"
+    return f"sns:{spec.topic}"
+
+
+class Router:
+    """Collects routes of one domain; include it in an :class:`opsfn.core.app.App`."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def _add(self, route: Route) -> None:
+        self.routes.append(route)
+
+    def _register(self, source: Source, spec: Spec) -> Callable[[F], F]:
+        def decorator(func: F) -> F:
+            self._add(Route(source, spec, func))
+            return func
+
+        return decorator
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    def route(self, path: str, methods: tuple[str, ...] | list[str]) -> Callable[[F], F]:
+        """Serve ``path`` for each of ``methods``."""
+        if not path.startswith("/"):
+            raise ValueError(f"HTTP path must start with '/': {path!r}")
+
+        def decorator(func: F) -> F:
+            for method in methods:
+                upper = method.upper()
+                if upper not in HTTP_METHODS:
+                    raise ValueError(f"unknown HTTP method {method!r}")
+                self._add(Route("http", HttpSpec(upper, path), func))
+            return func
+
+        return decorator
+
+    def get(self, path: str) -> Callable[[F], F]:
+        """Serve GET ``path``."""
+        return self.route(path, ("GET",))
+
+    def post(self, path: str) -> Callable[[F], F]:
+        """Serve POST ``path``."""
+        return self.route(path, ("POST",))
+
+    def put(self, path: str) -> Callable[[F], F]:
+        """Serve PUT ``path``."""
+        return self.route(path, ("PUT",))
+
+    def patch(self, path: str) -> Callable[[F], F]:
+        """Serve PATCH ``path``."""
+        return self.route(path, ("PATCH",))
+
+    def delete(self, path: str) -> Callable[[F], F]:
+        """Serve DELETE ``path``."""
+        return self.route(path, ("DELETE",))
+
+    # -- everything else ------------------------------------------------------------------------
+    def action(self, name: str, *, queue: bool = False, description: str | None = None
+               ) -> Callable[[F], F]:
+        """A direct-invoke action ``{"action": name, ...}``; ``queue=True`` also via the action queue."""
+        if not name or not name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"action names are letters, digits, '_' and '-': {name!r}")
+        return self._register("action", ActionSpec(name, queue, description))
+
+    def s3(self, *, bucket: NameSpec, prefix: str = "", suffix: str = "",
+           events: tuple[str, ...] = ("ObjectCreated:*",)) -> Callable[[F], F]:
+        """Object events of ``bucket`` (direct, via EventBridge, SQS, SNS or SNS inside SQS)."""
+        return self._register("s3", S3Spec(bucket, prefix, suffix, tuple(events)))
+
+    def schedule(self, name: str, *, expression: str | None = None) -> Callable[[F], F]:
+        """An EventBridge rule or Scheduler schedule named ``name``."""
+        return self._register("schedule", ScheduleSpec(name, expression))
+
+    def eventbridge(self, *, source: str, detail_type: str | None = None) -> Callable[[F], F]:
+        """EventBridge events of ``source`` (and ``detail_type`` when given)."""
+        return self._register("eventbridge", EventBridgeSpec(source, detail_type))
+
+    def custom_resource(self, resource_type: str) -> Callable[[F], F]:
+        """A CloudFormation custom resource; answered exactly once per request."""
+        if not resource_type.startswith("Custom::"):
+            raise ValueError(f"custom resource types start with 'Custom::': {resource_type!r}")
+        return self._register("custom_resource", CustomResourceSpec(resource_type))
+
+    def sqs(self, *, queue: NameSpec) -> Callable[[F], F]:
+        """Messages of the work queue ``queue``, one call per message."""
+        return self._register("sqs", SqsSpec(queue))
+
+    def sns(self, *, topic: NameSpec) -> Callable[[F], F]:
+        """Messages of the topic ``topic`` (directly or through an SQS subscription)."""
+        return self._register("sns", SnsSpec(topic))

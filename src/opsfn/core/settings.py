@@ -1,0 +1,322 @@
+"""Settings: environment variables declared in sections, each field parsed when it is read.
+
+A section is a plain class whose attributes are ``name: type = env_field(VARIABLE, ...)``; each
+domain declares its own (``opsfn.routes.<domain>.settings``). ``Section.current()`` is the
+section read from the environment, cached until one of its variables changes, and a field is
+parsed and checked the first time a route reads it: an invalid ``SYNC_CONCURRENCY`` fails the
+routes that read it with :class:`InvalidSetting` naming the variable, and no other route.
+
+Parsing needs no pydantic (it costs more to import than a light route's whole cold start): the
+types in use are few (``str``, ``int``, ``float``, ``bool``, ``Literal[...]``, each optionally
+``| None``). The README's configuration table is generated from the registered sections.
+"""
+
+from __future__ import annotations
+
+import os
+import typing
+from collections.abc import Mapping
+from importlib import import_module
+from typing import Any, ClassVar, Self
+
+from opsfn.core.environ import EnvWatch
+from opsfn.errors import InvalidSetting, MissingSetting
+
+__all__ = [
+    "CoreSettings",
+    "EnvField",
+    "MiB",
+    "SettingsSection",
+    "all_sections",
+    "core_settings",
+    "env_field",
+    "register_section",
+    "setting_fields",
+    "setting_variables",
+]
+
+MiB = 1024 * 1024
+_TRUE = frozenset({"1", "true", "yes", "on", "t", "y"})
+_FALSE = frozenset({"0", "false", "no", "off", "f", "n"})
+
+
+class EnvField:
+    """One environment variable: its name, meaning, default and limits.
+
+    A non-data descriptor: the first read on a section parses the raw value and stores the result
+    in the instance, so later reads are plain attribute lookups.
+    """
+
+    __slots__ = ("annotation", "default", "description", "env", "ge", "gt", "le", "lt",
+                 "max_length", "min_length", "name")
+
+    def __init__(self, env: str, description: str, default: Any = None, *,
+                 ge: float | None = None, gt: float | None = None, le: float | None = None,
+                 lt: float | None = None, min_length: int | None = None,
+                 max_length: int | None = None) -> None:
+        self.env = env
+        self.description = description
+        self.default = default
+        self.ge, self.gt, self.le, self.lt = ge, gt, le, lt
+        self.min_length, self.max_length = min_length, max_length
+        self.name = ""
+        self.annotation: Any = None
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: SettingsSection | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        if self.annotation is None:
+            type(instance).fields()  # resolves every field's annotation once per class
+        raw = instance._raw.get(self.env)
+        if raw is None:
+            value = self.default
+        else:
+            try:
+                value = parse(self, self.annotation, raw)
+            except (ValueError, TypeError):
+                raise InvalidSetting([self.env]) from None
+        instance.__dict__[self.name] = value
+        return value
+
+
+def env_field(env: str, description: str, default: Any = None, **limits: Any) -> Any:
+    """A settings field read from ``env``; ``description`` feeds the README table."""
+    return EnvField(env, description, default, **limits)
+
+
+def _scalar(kind: Any, raw: str) -> Any:
+    if kind is str:
+        return raw
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError("not a boolean")
+    if kind is int:
+        return int(raw.strip())
+    if kind is float:
+        return float(raw.strip())
+    if typing.get_origin(kind) is typing.Literal:
+        if raw in typing.get_args(kind):
+            return raw
+        raise ValueError("not one of the allowed values")
+    raise TypeError(f"unsupported settings type {kind!r}")
+
+
+def _check_limits(field: EnvField, value: Any) -> None:
+    if isinstance(value, str):
+        if field.min_length is not None and len(value) < field.min_length:
+            raise ValueError("too short")
+        if field.max_length is not None and len(value) > field.max_length:
+            raise ValueError("too long")
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if ((field.ge is not None and value < field.ge) or (field.gt is not None and value <= field.gt)
+            or (field.le is not None and value > field.le)
+            or (field.lt is not None and value >= field.lt)):
+        raise ValueError("out of range")
+
+
+def parse(field: EnvField, annotation: Any, raw: str) -> Any:
+    """``raw`` as the annotated type, within the field's limits; ValueError otherwise."""
+    kinds = [k for k in typing.get_args(annotation) if k is not type(None)] \
+        if typing.get_origin(annotation) in (typing.Union, type(int | None)) else [annotation]
+    value = _scalar(kinds[0], raw)
+    _check_limits(field, value)
+    return value
+
+
+class _Cache:
+    """A section read from the environment, read again only when one of its variables changes."""
+
+    __slots__ = ("section", "snapshot", "value", "watch")
+
+    def __init__(self, section: type[SettingsSection]) -> None:
+        self.section = section
+        self.watch = EnvWatch(field.env for field in section.fields().values())
+        self.snapshot: tuple[Any, ...] | None = None
+        self.value: Any = None
+
+    def get(self) -> Any:
+        snapshot = self.watch.snapshot()
+        if snapshot != self.snapshot:
+            self.value = self.section.load(os.environ)
+            self.snapshot = snapshot
+        return self.value
+
+
+class SettingsSection:
+    """Base of the settings sections; subclasses declare ``name: type = env_field(...)``."""
+
+    _raw: dict[str, str | None]
+    _caches: ClassVar[dict[type, _Cache]] = {}
+
+    @classmethod
+    def fields(cls) -> dict[str, EnvField]:
+        """Every field of the class and its bases, by attribute name (annotations resolved)."""
+        found = _FIELDS.get(cls)
+        if found is None:
+            found = _FIELDS[cls] = _collect(cls)
+        return found
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str | None]) -> Self:
+        """A section over ``environ``; nothing is parsed until a field is read."""
+        instance = cls.__new__(cls)
+        instance.__dict__["_raw"] = {field.env: environ.get(field.env)
+                                     for field in cls.fields().values()}
+        return instance
+
+    @classmethod
+    def current(cls) -> Self:
+        """The section as the environment holds it now (cached until a variable changes)."""
+        cache = SettingsSection._caches.get(cls)
+        if cache is None:
+            cache = SettingsSection._caches[cls] = _Cache(cls)
+        value: Self = cache.get()
+        return value
+
+    def required(self, variable: str) -> str:
+        """The value of ``variable``, or :class:`MissingSetting` naming it."""
+        for name, field in type(self).fields().items():
+            if field.env == variable:
+                value = getattr(self, name)
+                if value is None or value == "":
+                    raise MissingSetting(variable)
+                return str(value)
+        raise KeyError(f"{variable} is not a setting of {type(self).__name__}")
+
+    def invalid(self) -> list[str]:
+        """The variables of this section whose values do not parse (for health and the CLI)."""
+        bad = []
+        for name in type(self).fields():
+            try:
+                getattr(self, name)
+            except InvalidSetting as error:
+                bad.extend(error.variables)
+        return bad
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("settings are read-only")
+
+
+_FIELDS: dict[type, dict[str, EnvField]] = {}
+
+
+def _collect(cls: type) -> dict[str, EnvField]:
+    found: dict[str, EnvField] = {}
+    for klass in reversed(cls.__mro__):
+        if not issubclass(klass, SettingsSection):
+            continue
+        hints = typing.get_type_hints(klass)
+        for name, value in vars(klass).items():
+            if isinstance(value, EnvField):
+                value.annotation = hints[name]
+                found[name] = value
+    return found
+
+
+class CoreSettings(SettingsSection):
+    """Framework settings: the AWS endpoint, the action queue, limits, tracing, answers, CORS."""
+
+    @property
+    def metrics_disabled(self) -> bool:
+        """Whether per-route metrics are off (read with every event's settings, at no extra cost)."""
+        return (self.metrics_switch or "").strip().lower() in ("1", "true")
+
+    region: str | None = env_field("AWS_REGION", "AWS region for every client (set by Lambda).")
+    endpoint_url: str | None = env_field(
+        "AWS_ENDPOINT_URL", "Send every AWS call to this endpoint (moto server, local stack)."
+    )
+    action_queue: str | None = env_field(
+        "OPSFN_ACTION_QUEUE",
+        "Name or URL of the SQS queue whose messages are `{\"action\": ...}` work items.",
+    )
+    schedule_prefix: str = env_field(
+        "OPSFN_SCHEDULE_PREFIX", "Prefix stripped from rule/schedule names before lookup.", ""
+    )
+    max_body_bytes: int = env_field(
+        "OPSFN_MAX_BODY_BYTES", "Largest HTTP request body accepted (bytes).", 1 * MiB, gt=0
+    )
+    tracing: bool = env_field("OPSFN_TRACING", "Enable the Powertools X-Ray tracer.", False)
+    metrics_switch: str | None = env_field(
+        "POWERTOOLS_METRICS_DISABLED",
+        "`true` or `1`: no per-route EMF metrics (Powertools' own switch, read as Powertools does).",
+    )
+    custom_resource_margin_ms: int = env_field(
+        "OPSFN_CR_MARGIN_MS",
+        "Answer a custom resource FAILED this long before the Lambda deadline (ms).",
+        5000,
+        ge=500,
+    )
+    cors_origin: str | None = env_field(
+        "OPSFN_CORS_ORIGIN", "Access-Control-Allow-Origin sent on HTTP replies (unset: none)."
+    )
+
+
+_CORE = _Cache(CoreSettings)
+
+
+def core_settings() -> CoreSettings:
+    """The framework's own section: what dispatch reads on every event (about 1 us)."""
+    value: CoreSettings = _CORE.get()
+    return value
+
+
+# -- the registered sections (for docs, the CLI and the template check) ----------------------------
+BUILTIN_SECTIONS = (
+    "opsfn.core.settings:CoreSettings",
+    "opsfn.services.settings:SharedSettings",
+    "opsfn.routes.imaging.settings:ImagingSettings",
+    "opsfn.routes.incidents.settings:IncidentSettings",
+    "opsfn.routes.database.settings:DatabaseSettings",
+    "opsfn.routes.etl.settings:EtlSettings",
+    "opsfn.routes.tls.settings:TlsSettings",
+    "opsfn.routes.ses.settings:SesSettings",
+    "opsfn.routes.exports.settings:ExportsSettings",
+)
+_REGISTERED: list[type[SettingsSection]] = []
+
+
+def register_section(section: type[SettingsSection]) -> type[SettingsSection]:
+    """Show a section of an application's own in ``opsfn settings`` and the template check."""
+    if section not in _REGISTERED:
+        _REGISTERED.append(section)
+    return section
+
+
+def all_sections() -> list[type[SettingsSection]]:
+    """The built-in sections, then every registered one (imports the section modules)."""
+    sections: list[type[SettingsSection]] = []
+    for ref in BUILTIN_SECTIONS:
+        module, _, name = ref.partition(":")
+        sections.append(getattr(import_module(module), name))
+    return sections + [s for s in _REGISTERED if s not in sections]
+
+
+def setting_fields() -> dict[str, EnvField]:
+    """Every setting's declaration by variable name (defaults, limits, descriptions)."""
+    found: dict[str, EnvField] = {}
+    for section in all_sections():
+        for field in section.fields().values():
+            found.setdefault(field.env, field)
+    return found
+
+
+def setting_variables() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting, for docs and the CLI."""
+    return [(field.env, "" if field.default is None else str(field.default), field.description)
+            for field in setting_fields().values()]
+
+
+def invalid_settings() -> list[str]:
+    """Every variable set to a value that does not parse, across all sections."""
+    environ = os.environ
+    return sorted({variable for section in all_sections()
+                   for variable in section.load(environ).invalid()})

@@ -1,0 +1,32 @@
+"""Glue ETL triggering: landed FHIR files start the workflow, job failures alert a human.
+
+Replaces the MetricCare ETL trigger function (seed 002). Public routes: S3 ``ObjectCreated`` on
+``LANDING_BUCKET`` (checked, quarantined when invalid, runs coalesced), the schedule
+``etl-scheduled-run`` and the EventBridge rule for ``Glue Job State Change``.
+
+``router`` is built on first access, so that the handler (which registers routes from the
+manifest) can import one module without the others.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opsfn.core.router import Router
+
+__all__ = ["router"]
+
+
+def _build() -> Router:
+    from opsfn.routes.etl import routes
+
+    return routes.router
+
+
+def __getattr__(name: str) -> Any:
+    if name == "router":
+        value = _build()
+        globals()["router"] = value
+        return value
+    raise AttributeError(name)

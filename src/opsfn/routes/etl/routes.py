@@ -1,0 +1,133 @@
+"""Glue ETL triggering for the FHIR lakehouse: landed files, the schedule, job state changes.
+
+Every trigger is at-least-once, so each delivery first claims a marker keyed by its event id
+(LOCK_TABLE, TTL GLUE_DEDUP_SECONDS): a duplicate finds the marker and does nothing. A failure
+releases the marker and raises, so the retry does the work (the original answered 200 on failure).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from opsfn.core.invocation import Context
+from opsfn.core.router import Router, setting
+from opsfn.errors import Conflict
+from opsfn.events import EventBridgeEvent, S3Object, ScheduleEvent
+from opsfn.routes.etl import landing, runs
+from opsfn.routes.etl.settings import EtlSettings
+from opsfn.services import alerts, locks
+from opsfn.services.aws_errors import error_code
+
+router = Router()
+
+FAILED_STATES = frozenset({"FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"})
+FINISHED_STATES = FAILED_STATES | {"SUCCEEDED"}
+
+
+class GlueJobStateChange(BaseModel):
+    """The ``detail`` of a "Glue Job State Change" event."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
+
+    job_name: str = Field(alias="jobName", min_length=1, max_length=255)
+    state: str = Field(min_length=1, max_length=32)
+    job_run_id: str = Field(alias="jobRunId", min_length=1, max_length=255)
+    message: str | None = Field(default=None, max_length=20_000)
+    severity: str | None = None
+
+
+def _once(marker: str, work: Any) -> dict[str, Any]:
+    """Run ``work()`` unless this marker was claimed already; release it when work fails."""
+    try:
+        lock = locks.acquire(marker, EtlSettings.current().glue_dedup_seconds)
+    except Conflict:
+        return {"state": "duplicate"}
+    try:
+        result: dict[str, Any] = work()
+    except Exception:
+        locks.release(lock)
+        raise
+    return result
+
+
+def _quarantine(obj: S3Object, event: str, reason: str, context: Context) -> dict[str, Any]:
+    target = landing.quarantine_key(EtlSettings.current().quarantine_prefix, event)
+    moved = landing.quarantine(obj.bucket, obj.key, target, reason)
+    alerts.publish(
+        f"ETL landing file quarantined ({reason})",
+        "A landed file was moved to quarantine instead of feeding the ETL.\n\n"
+        f"Bucket: {obj.bucket}\nQuarantine key: {target}\nReason: {reason}\nEvent id: {event}\n",
+        {"reason": reason, "source": "glue-landing"},
+    )
+    landing.delete_original(obj.bucket, obj.key)
+    context.logger.warning("landing file quarantined", extra={"reason": reason, "event_id": event})
+    return {"state": "quarantined", **moved}
+
+
+@router.s3(bucket=setting("LANDING_BUCKET"), suffix=".json")
+def on_landing(obj: S3Object, context: Context) -> dict[str, Any]:
+    """A landed ``.json`` file: quarantine it if it is no FHIR resource, else request a run."""
+    settings = EtlSettings.current()
+    if not obj.key.startswith(settings.landing_prefix) or obj.key.startswith(
+            settings.quarantine_prefix):
+        return {"state": "ignored"}
+    event = landing.event_id(obj)
+
+    def work() -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        try:
+            reason = landing.inspect(obj.bucket, obj.key, settings.landing_max_bytes)
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                return {"state": "gone"}  # moved or deleted since the event: nothing to feed
+            raise
+        if reason is not None:
+            return _quarantine(obj, event, reason, context)
+        props = runs.run_properties("s3", event, obj.bucket, obj.key)
+        return runs.request_run(props)
+
+    return _once(f"glue-request#{event}", work)
+
+
+@router.schedule("etl-scheduled-run", expression="rate(1 hour)")
+def scheduled_run(event: ScheduleEvent, context: Context) -> dict[str, Any]:
+    """The schedule requests a run (and so also drains a pending one)."""
+    props = runs.run_properties("schedule", event.id or "schedule")
+    if not event.id:
+        return runs.request_run(props)
+    return _once(f"glue-request#{event.id}", lambda: runs.request_run(props))
+
+
+def _alert(detail: GlueJobStateChange) -> dict[str, Any]:
+    message_id = alerts.publish(
+        f"Glue job {detail.job_name} {detail.state}",
+        f"Glue job: {detail.job_name}\nRun id: {detail.job_run_id}\nState: {detail.state}\n"
+        f"Severity: {detail.severity or 'unknown'}\nMessage: {detail.message or '(none)'}\n",
+        {"state": detail.state, "job": detail.job_name, "source": "glue"},
+    )
+    return {"alerted": True, "messageId": message_id}
+
+
+@router.eventbridge(source="aws.glue", detail_type="Glue Job State Change")
+def job_state_change(detail: GlueJobStateChange, event: EventBridgeEvent,
+                     context: Context) -> dict[str, Any]:
+    """Alert on failed, timed-out and stopped jobs; a finished job starts a pending run."""
+    settings = EtlSettings.current()
+    jobs = {name.strip() for name in (settings.glue_job_names or "").split(",") if name.strip()}
+    if jobs and detail.job_name not in jobs:
+        return {"state": "ignored"}
+    result: dict[str, Any] = {"job": detail.job_name, "jobState": detail.state, "alerted": False}
+    if detail.state in FAILED_STATES or (detail.state == "SUCCEEDED"
+                                         and settings.glue_alert_on_success):
+        alert = _once(f"glue-alert#{detail.job_run_id}#{detail.state}", lambda: _alert(detail))
+        result.update(alert if alert.get("state") != "duplicate" else {"alertDuplicate": True})
+    if detail.state in FINISHED_STATES:
+        result["run"] = runs.request_run(
+            runs.run_properties("pending", event.id or detail.job_run_id),
+            only_if_pending=True)
+    context.logger.info("glue job state handled", extra={"job": detail.job_name,
+                                                         "state": detail.state})
+    return result

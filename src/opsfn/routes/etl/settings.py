@@ -1,0 +1,37 @@
+"""Settings of the Glue ETL trigger."""
+
+from __future__ import annotations
+
+from opsfn.core.settings import MiB, SettingsSection, env_field
+
+__all__ = ["EtlSettings"]
+
+
+class EtlSettings(SettingsSection):
+    """Workflow, landing bucket and layout, alerts."""
+
+    glue_workflow_name: str | None = env_field(
+        "GLUE_WORKFLOW_NAME", "Glue workflow started for landed files and on schedule."
+    )
+    landing_bucket: str | None = env_field(
+        "LANDING_BUCKET", "Bucket where FHIR JSON files land for the ETL."
+    )
+    landing_prefix: str = env_field("LANDING_PREFIX", "Key prefix of landed files.", "landing/")
+    quarantine_prefix: str = env_field(
+        "QUARANTINE_PREFIX", "Key prefix that invalid landed files are moved to.", "quarantine/"
+    )
+    landing_max_bytes: int = env_field(
+        "LANDING_MAX_BYTES", "Landed files larger than this are quarantined unparsed (bytes).",
+        64 * MiB, gt=0,
+    )
+    glue_alert_on_success: bool = env_field(
+        "GLUE_ALERT_ON_SUCCESS", "Also publish an alert when a Glue job succeeds.", False
+    )
+    glue_job_names: str | None = env_field(
+        "GLUE_JOB_NAMES",
+        "Comma-separated Glue job names whose state changes are handled (unset: every job).",
+    )
+    glue_dedup_seconds: int = env_field(
+        "GLUE_DEDUP_SECONDS", "How long duplicate trigger and alert deliveries are recognised (s).",
+        86_400, ge=60,
+    )

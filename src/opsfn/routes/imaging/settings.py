@@ -1,0 +1,56 @@
+"""Settings of the image-analysis pipeline (uploads, jobs, DICOM, labels)."""
+
+from __future__ import annotations
+
+from opsfn.core.settings import MiB, SettingsSection, env_field
+
+__all__ = ["ImagingSettings"]
+
+
+class ImagingSettings(SettingsSection):
+    """Image pipeline settings."""
+
+    upload_bucket: str | None = env_field("UPLOAD_BUCKET", "Bucket for browser uploads and results.")
+    table_name: str | None = env_field("TABLE_NAME", "DynamoDB jobs table (partition key jobId, S).")
+    imaging_max_upload_bytes: int = env_field(
+        "IMAGING_MAX_UPLOAD_BYTES",
+        "Largest browser upload S3 accepts (the presigned POST's content-length-range maximum).",
+        50 * MiB, gt=0, le=5 * 1024 * MiB,
+    )
+    imaging_upload_url_expiry_s: int = env_field(
+        "IMAGING_UPLOAD_URL_EXPIRY_S", "Lifetime of a presigned upload (seconds).", 300,
+        ge=30, le=3600,
+    )
+    imaging_result_url_expiry_s: int = env_field(
+        "IMAGING_RESULT_URL_EXPIRY_S",
+        "Lifetime of the presigned imageUrl made by GET /get-results (seconds).", 300,
+        ge=30, le=3600,
+    )
+    imaging_job_ttl_s: int = env_field(
+        "IMAGING_JOB_TTL_S", "Job items expire (DynamoDB TTL attribute `ttl`) this long after "
+        "creation (seconds).", 7 * 24 * 3600, ge=3600,
+    )
+    imaging_max_labels: int = env_field(
+        "IMAGING_MAX_LABELS", "Rekognition DetectLabels MaxLabels.", 10, ge=1, le=1000,
+    )
+    imaging_min_confidence: float = env_field(
+        "IMAGING_MIN_CONFIDENCE", "Rekognition DetectLabels MinConfidence (percent).", 70.0,
+        ge=0, le=100,
+    )
+    imaging_max_pixel_bytes: int = env_field(
+        "IMAGING_MAX_PIXEL_BYTES",
+        "Refuse DICOM whose declared decoded pixel data (rows x columns x samples x bytes x "
+        "frames) is larger than this, before decoding anything.",
+        512 * MiB, gt=0,
+    )
+    imaging_max_frame_pixels: int = env_field(
+        "IMAGING_MAX_FRAME_PIXELS",
+        "Refuse images (DICOM frames, JPEG, PNG) with more pixels than this; also Pillow's "
+        "decompression-bomb limit.",
+        64 * 1024 * 1024, gt=0,
+    )
+    imaging_label_max_side: int = env_field(
+        "IMAGING_LABEL_MAX_SIDE",
+        "Images with a longer side (pixels) are downscaled to this in a copy sent to Rekognition.",
+        4096, ge=80,
+    )

@@ -1,0 +1,34 @@
+"""Settings of the SES SMTP credentials and receipt rule sets."""
+
+from __future__ import annotations
+
+from opsfn.core.settings import SettingsSection, env_field
+
+__all__ = ["SesSettings"]
+
+
+class SesSettings(SettingsSection):
+    """SMTP endpoint and secret, and SES call pacing."""
+
+    smtp_region: str | None = env_field(
+        "SES_SMTP_REGION", "Region of the SES SMTP endpoint (default: the function's region)."
+    )
+    smtp_port: int = env_field("SES_SMTP_PORT", "SMTP port written into the credential secret.", 587,
+                               gt=0, lt=65536)
+    smtp_secret_recovery_days: int = env_field(
+        "SES_SMTP_SECRET_RECOVERY_DAYS",
+        "Recovery window when a custom resource Delete removes its credential secret (days).", 7,
+        ge=7, le=30,
+    )
+    smtp_secret_id: str | None = env_field(
+        "SES_SMTP_SECRET_ID", "Default secret for the `rotate_smtp_credential` action."
+    )
+    smtp_extra_regions: str = env_field(
+        "SES_SMTP_EXTRA_REGIONS",
+        "Comma-separated regions to accept in addition to the documented SES SMTP regions.", "",
+    )
+
+    ses_throttle_attempts: int = env_field(
+        "SES_THROTTLE_ATTEMPTS", "Attempts of an SES call answered with Throttling (1 call/s limit).", 6,
+        ge=1, le=20,
+    )

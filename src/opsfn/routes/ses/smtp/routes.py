@@ -1,0 +1,55 @@
+"""The routes: the ``Custom::SmtpCredential`` resource and the ``rotate_smtp_credential`` action."""
+
+from __future__ import annotations
+
+from opsfn.core.invocation import Context
+from opsfn.core.router import Router
+from opsfn.events import CustomResourceRequest, CustomResourceResult
+from opsfn.routes.ses.settings import SesSettings
+from opsfn.routes.ses.smtp.models import RotateInput, RotateResult, SmtpCredentialProps
+from opsfn.routes.ses.smtp.provision import (
+    delete_user_credential,
+    physical_id,
+    provision_derived_credential,
+    provision_user_credential,
+    resolve_region,
+)
+from opsfn.routes.ses.smtp.rotation import rotate
+from opsfn.routes.ses.smtp.secrets import delete_secret_if_owned
+
+router = Router()
+
+
+@router.custom_resource("Custom::SmtpCredential")
+def smtp_credential_resource(props: SmtpCredentialProps, request: CustomResourceRequest,
+                             context: Context) -> CustomResourceResult:
+    """Create/Update converge the credential; Delete removes only what this resource owns."""
+    settings = SesSettings.current()
+    port = props.port or settings.smtp_port
+    if request.request_type == "Delete":
+        owner = request.physical_resource_id or request.default_physical_id()
+        if props.variant_problem() is not None:
+            return CustomResourceResult(physical_resource_id=owner)  # never created anything
+        if props.mode == "user":
+            delete_user_credential(props, owner)
+        else:
+            delete_secret_if_owned(props.target_secret(), owner, settings.smtp_secret_recovery_days)
+        context.logger.info("smtp credential deleted", extra={"mode": props.mode})
+        return CustomResourceResult(physical_resource_id=owner)
+    props.check_variant()
+    region = resolve_region(props.region, "properties.Region")
+    owner = physical_id(request, props, region)
+    previous = request.physical_resource_id if request.request_type == "Update" else None
+    if props.mode == "user":
+        data = provision_user_credential(props, region, port, owner, previous)
+    else:
+        data = provision_derived_credential(props, region, port, owner, previous)
+    context.logger.info("smtp credential ready", extra={"mode": props.mode, "region": region})
+    return CustomResourceResult(physical_resource_id=owner, data=data)
+
+
+@router.action("rotate_smtp_credential", queue=True,
+               description="New IAM key and SMTP password in the secret, then the old key removed.")
+def rotate_smtp_credential(payload: RotateInput, context: Context) -> RotateResult:
+    """Rotate a credential made by ``Custom::SmtpCredential`` (see :func:`rotation.rotate`)."""
+    return rotate(payload, context)

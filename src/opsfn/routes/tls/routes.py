@@ -1,0 +1,271 @@
+"""TLS materials on the shared file system: action, custom resource and rotation schedule.
+
+Replaces the ECS task that ran the web image's certificate script: the same files appear under
+``SSL_DIR`` (``private/selfsigned.key.pem`` 0600, ``certs/selfsigned.cert.pem`` 0644, the
+``webserver.*`` copies the web container reads, and the ``docker-selfsigned-configured`` marker).
+Material is regenerated only when missing, unreadable, not matching its key, expiring within
+``SSL_RENEW_BEFORE_DAYS``, or (for a deploy that names them) issued for other names or key type.
+A custom resource Delete leaves the files in place: the web container still needs them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_pascal
+
+from opsfn.core.invocation import Context
+from opsfn.core.router import Router
+from opsfn.errors import UpstreamError
+from opsfn.events import CustomResourceRequest, CustomResourceResult, ScheduleEvent
+from opsfn.routes.tls import certs
+from opsfn.routes.tls.files import FileLock, atomic_write_many, read_bytes
+from opsfn.routes.tls.settings import KeyType, TlsSettings
+
+router = Router()
+
+MARKER = "docker-selfsigned-configured"
+LOCK_NAME = ".opsfn-ssl.lock"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DNS_NAME = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where each file lives under ``SSL_DIR`` (the web image's ``/etc/ssl`` layout)."""
+
+    root: Path
+
+    @property
+    def key(self) -> Path:
+        return self.root / "private" / "selfsigned.key.pem"
+
+    @property
+    def cert(self) -> Path:
+        return self.root / "certs" / "selfsigned.cert.pem"
+
+    @property
+    def web_key(self) -> Path:
+        return self.root / "private" / "webserver.key.pem"
+
+    @property
+    def web_cert(self) -> Path:
+        return self.root / "certs" / "webserver.cert.pem"
+
+    @property
+    def marker(self) -> Path:
+        return self.root / MARKER
+
+    @property
+    def lock(self) -> Path:
+        return self.root / LOCK_NAME
+
+    def paths(self) -> dict[str, str]:
+        """Every published path, for replies."""
+        return {"key": str(self.key), "cert": str(self.cert), "webserver_key": str(self.web_key),
+                "webserver_cert": str(self.web_cert), "marker": str(self.marker)}
+
+
+class SslInput(BaseModel):
+    """Payload of ``generate_ssl_materials`` and properties of ``Custom::SslMaterials``.
+
+    Fields left out come from the existing certificate (so a renewal keeps its names) or, when
+    there is none, from the settings. Properties use CloudFormation's PascalCase names.
+    """
+
+    model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, extra="forbid",
+                              defer_build=True)
+
+    common_name: str | None = Field(None, min_length=1, max_length=64, pattern=_PRINTABLE.pattern)
+    subject_alt_names: list[str] | None = Field(None, max_length=50)
+    key_type: KeyType | None = None
+    validity_days: int | None = Field(None, ge=1, le=3650)
+    renew_before_days: int | None = Field(None, ge=0, le=3650)
+    organization: str | None = Field(None, min_length=1, max_length=64, pattern=_PRINTABLE.pattern)
+    organizational_unit: str | None = Field(None, min_length=1, max_length=64,
+                                            pattern=_PRINTABLE.pattern)
+    country: str | None = Field(None, pattern=r"^[A-Za-z]{2}$")
+    state: str | None = Field(None, min_length=1, max_length=128, pattern=_PRINTABLE.pattern)
+    locality: str | None = Field(None, min_length=1, max_length=128, pattern=_PRINTABLE.pattern)
+    force: bool = False
+
+    @field_validator("subject_alt_names", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        """CloudFormation users may pass ``"a.example,b.example"`` instead of a list."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("subject_alt_names")
+    @classmethod
+    def _names(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
+            if not valid_san(name):
+                raise ValueError("each name must be a DNS name or an IP address")
+        return value
+
+    def names_given(self) -> bool:
+        """Whether the caller chose names or key type (then existing material must match them)."""
+        return any(v is not None for v in (self.common_name, self.subject_alt_names, self.key_type))
+
+
+class SslResult(BaseModel):
+    """The reply: where the files are and what the certificate is; never the key."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    regenerated: bool
+    reason: str
+    fingerprint_sha256: str
+    not_before: str
+    not_after: str
+    common_name: str
+    subject_alt_names: list[str]
+    key_type: str
+    paths: dict[str, str]
+    copies_refreshed: bool
+    stale_lock_broken: bool
+
+
+def valid_san(name: str) -> bool:
+    """A DNS name (optionally ``*.``-prefixed) or an IP address."""
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return len(name) <= 253 and bool(_DNS_NAME.match(name))
+
+
+def _split_names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def plan_spec(request: SslInput, existing: certs.CertInfo | None) -> certs.CertSpec:
+    """The certificate to issue: payload, else the existing certificate's names, else settings."""
+    settings = TlsSettings.current()
+    carried = existing if existing is not None and not request.names_given() else None
+    if carried is not None and carried.key_type in ("rsa-2048", "ecdsa-p256"):
+        common_name = carried.common_name or settings.ssl_common_name
+        sans = carried.subject_alt_names
+        key_type: KeyType = carried.key_type  # type: ignore[assignment]
+    else:
+        common_name = request.common_name or settings.ssl_common_name
+        sans = (tuple(request.subject_alt_names) if request.subject_alt_names is not None
+                else _split_names(settings.ssl_subject_alt_names))
+        key_type = request.key_type or settings.ssl_key_type
+    return certs.CertSpec(
+        common_name=common_name, subject_alt_names=sans, key_type=key_type,
+        validity_days=request.validity_days or settings.ssl_validity_days,
+        organization=request.organization, organizational_unit=request.organizational_unit,
+        country=request.country.upper() if request.country else None, state=request.state,
+        locality=request.locality,
+    )
+
+
+def _prepare_dirs(layout: Layout) -> None:
+    """Create SSL_DIR inside its mounted parent on first use; a missing parent means no mount."""
+    try:
+        layout.root.mkdir(mode=0o755, exist_ok=True)
+    except FileNotFoundError:
+        raise UpstreamError("SSL_DIR is not on a mounted file system") from None
+    if not layout.root.is_dir():
+        raise UpstreamError("SSL_DIR is not a directory")
+    (layout.root / "private").mkdir(mode=0o700, exist_ok=True)
+    (layout.root / "certs").mkdir(mode=0o755, exist_ok=True)
+
+
+def ensure_materials(layout: Layout, request: SslInput, *, now: dt.datetime | None = None
+                     ) -> SslResult:
+    """Check the material under the lock and regenerate or repair only what needs it."""
+    settings = TlsSettings.current()
+    _prepare_dirs(layout)
+    renew_before = dt.timedelta(days=request.renew_before_days
+                                if request.renew_before_days is not None
+                                else settings.ssl_renew_before_days)
+    lock = FileLock(layout.lock, stale_after=settings.ssl_lock_stale_seconds,
+                    wait=settings.ssl_lock_wait_seconds)
+    with lock.held():
+        key_pem, cert_pem = read_bytes(layout.key), read_bytes(layout.cert)
+        assessment = certs.assess(cert_pem, key_pem, renew_before=renew_before, now=now)
+        spec = plan_spec(request, assessment.info)
+        reason: str = assessment.state
+        if not assessment.needs_renewal and request.force:
+            reason = "forced"
+        elif (not assessment.needs_renewal and assessment.info is not None
+              and request.names_given() and not certs.matches_spec(assessment.info, spec)):
+            reason = "spec_changed"
+        regenerate = reason != "current"
+        writes: list[tuple[Path, bytes, int]] = []
+        if regenerate:
+            materials = certs.generate(spec, now=now)
+            key_pem, cert_pem = materials.key_pem, materials.cert_pem
+            writes += [(layout.key, key_pem, 0o600), (layout.cert, cert_pem, 0o644)]
+        assert key_pem is not None and cert_pem is not None  # set on both branches
+        copies_stale = (read_bytes(layout.web_key) != key_pem
+                        or read_bytes(layout.web_cert) != cert_pem)
+        if regenerate or copies_stale:
+            writes += [(layout.web_key, key_pem, 0o600), (layout.web_cert, cert_pem, 0o644)]
+        if not layout.marker.is_file():
+            writes.append((layout.marker, b"", 0o644))
+        if writes:
+            atomic_write_many(writes)
+    info = certs.describe(cert_pem)
+    return SslResult(
+        regenerated=regenerate, reason=reason, fingerprint_sha256=info.fingerprint_sha256,
+        not_before=info.not_before.isoformat(), not_after=info.not_after.isoformat(),
+        common_name=info.common_name, subject_alt_names=list(info.subject_alt_names),
+        key_type=info.key_type, paths=layout.paths(), copies_refreshed=copies_stale and not regenerate,
+        stale_lock_broken=lock.broke_stale,
+    )
+
+
+def _layout() -> Layout:
+    return Layout(Path(TlsSettings.current().required("SSL_DIR")))
+
+
+def _run(request: SslInput, context: Context) -> SslResult:
+    result = ensure_materials(_layout(), request)
+    context.logger.info("tls materials checked", extra={
+        "regenerated": result.regenerated, "reason": result.reason,
+        "fingerprint_sha256": result.fingerprint_sha256, "not_after": result.not_after,
+    })
+    return result
+
+
+@router.action("generate_ssl_materials", queue=True,
+               description="Create or renew the self-signed TLS key and certificate under SSL_DIR.")
+def generate_ssl_materials(payload: SslInput, context: Context) -> SslResult:
+    """Direct invoke: the current material, regenerated when needed (or when ``force``)."""
+    return _run(payload, context)
+
+
+@router.schedule("rotate-ssl-materials", expression="rate(2 days)")
+def rotate_ssl_materials(event: ScheduleEvent, context: Context) -> dict[str, Any]:
+    """Every two days: renew material that expires within SSL_RENEW_BEFORE_DAYS, keeping its names."""
+    return _run(SslInput(), context).model_dump()
+
+
+@router.custom_resource("Custom::SslMaterials")
+def ssl_materials_resource(props: SslInput, request: CustomResourceRequest, context: Context
+                           ) -> CustomResourceResult:
+    """Create/Update make sure matching material exists; Delete leaves the files for the web tier."""
+    if request.request_type == "Delete":
+        return CustomResourceResult(data={})
+    result = _run(props, context)
+    return CustomResourceResult(data={
+        "Fingerprint": result.fingerprint_sha256,
+        "NotAfter": result.not_after,
+        "CertificatePath": result.paths["cert"],
+        "KeyPath": result.paths["key"],
+        "WebserverCertificatePath": result.paths["webserver_cert"],
+        "WebserverKeyPath": result.paths["webserver_key"],
+        "Regenerated": str(result.regenerated).lower(),
+    })

@@ -1,0 +1,1 @@
+"""What routes share: AWS clients, locks, audit records, idempotency, alerts, AWS error mapping."""

@@ -1,0 +1,522 @@
+"""No drift between the SAM template and the router: ``opsfn infra check``.
+
+The registry is the deployment model. Every route that needs a trigger (HTTP, schedule, S3,
+EventBridge rule, custom resource, SQS/SNS, queue-reachable actions) must have it in
+``infra/template.yaml``, and every trigger there must reach a route. Names that routes take from
+settings are followed through the function's environment to the template resource they name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from opsfn.core.router import (
+    ActionSpec,
+    CustomResourceSpec,
+    EventBridgeSpec,
+    HttpSpec,
+    NameSpec,
+    Route,
+    S3Spec,
+    ScheduleSpec,
+    Setting,
+    SnsSpec,
+    SqsSpec,
+)
+
+if TYPE_CHECKING:
+    from opsfn.core.app import App
+
+HANDLER = "opsfn.handler.lambda_handler"
+DEFAULT_TEMPLATE = Path("infra") / "template.yaml"
+
+# S3 notification event names and the detail-type S3 sends to EventBridge for them.
+S3_DETAIL_TYPES: dict[str, str] = {
+    "ObjectCreated": "Object Created",
+    "ObjectRemoved": "Object Deleted",
+    "ObjectRestore": "Object Restore Completed",
+    "ObjectTagging": "Object Tags Added",
+}
+# Variables Lambda or Powertools read themselves; they are not opsfn settings.
+FOREIGN_PREFIXES = ("POWERTOOLS_", "AWS_LAMBDA_", "PYTHON", "LD_")
+
+
+# -- YAML with CloudFormation tags ----------------------------------------------------------------
+def parse_yaml(text: str) -> Any:
+    """YAML with CloudFormation's short-form tags (``!Ref X``) turned into their long form."""
+    import importlib
+
+    yaml: Any = importlib.import_module("yaml")  # PyYAML (a dependency of cfn-lint and moto)
+    cfn_loader: Any = type("CfnLoader", (yaml.SafeLoader,), {})
+
+    def construct(loader: Any, suffix: str, node: Any) -> dict[str, Any]:
+        name = "Ref" if suffix == "Ref" else "Condition" if suffix == "Condition" else f"Fn::{suffix}"
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            if name == "Fn::GetAtt" and isinstance(value, str):
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        return {name: value}
+
+    cfn_loader.add_multi_constructor("!", construct)
+    return yaml.load(text, Loader=cfn_loader)  # a SafeLoader subclass: no arbitrary objects
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """The template as plain data."""
+    data = parse_yaml(path.read_text())
+    if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
+        raise ValueError(f"{path} is not a CloudFormation template")
+    return data
+
+
+def ref_target(value: Any) -> str | None:
+    """What an expression names: the logical id of a ``Ref``/``GetAtt``, or a literal string."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, inner),) = value.items()
+        if key == "Ref" and isinstance(inner, str):
+            return inner
+        if key == "Fn::GetAtt" and isinstance(inner, list) and inner:
+            return str(inner[0])
+        if key == "Fn::GetAtt" and isinstance(inner, str):
+            return inner.split(".", 1)[0]
+    return None
+
+
+# -- what the template declares -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class S3Trigger:
+    """Objects of a bucket reaching the function (EventBridge rule or bucket notification)."""
+
+    event: str
+    bucket: str | None
+    prefix: str
+    suffix: str
+    detail_types: frozenset[str]
+
+
+@dataclass
+class Declared:
+    """Every trigger of the function in the template."""
+
+    function: str
+    env: dict[str, Any] = field(default_factory=dict)
+    http: dict[tuple[str, str], str] = field(default_factory=dict)
+    schedules: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    eventbridge: dict[tuple[str, str | None], str] = field(default_factory=dict)
+    s3: list[S3Trigger] = field(default_factory=list)
+    sqs: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    sns: dict[str, str] = field(default_factory=dict)
+    custom_resources: dict[str, list[str]] = field(default_factory=dict)
+
+
+def find_function(resources: dict[str, Any]) -> str:
+    """The logical id of the one function whose handler is opsfn's."""
+    found = [name for name, res in resources.items()
+             if isinstance(res, dict) and res.get("Type") in ("AWS::Serverless::Function",
+                                                              "AWS::Lambda::Function")
+             and (res.get("Properties") or {}).get("Handler") == HANDLER]
+    if len(found) != 1:
+        raise ValueError(f"expected exactly one function with handler {HANDLER}, found {found}")
+    return found[0]
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _one(values: Any) -> str | None:
+    if isinstance(values, list) and len(values) == 1 and isinstance(values[0], str):
+        return values[0]
+    return None
+
+
+def key_filter(prefix: str, suffix: str) -> list[dict[str, str]] | None:
+    """The EventBridge ``detail.object.key`` filter that selects exactly prefix...suffix."""
+    if prefix and suffix:
+        escaped = (prefix + "\0" + suffix).replace("\\", "\\\\").replace("*", "\\*")
+        return [{"wildcard": escaped.replace("\0", "*")}]
+    if prefix:
+        return [{"prefix": prefix}]
+    if suffix:
+        return [{"suffix": suffix}]
+    return None
+
+
+def _parse_key_filter(value: Any) -> tuple[str, str] | None:
+    if value is None:
+        return "", ""
+    if not isinstance(value, list) or len(value) != 1 or not isinstance(value[0], dict):
+        return None
+    ((kind, text),) = value[0].items()
+    if not isinstance(text, str):
+        return None
+    if kind == "prefix":
+        return text, ""
+    if kind == "suffix":
+        return "", text
+    if kind == "wildcard":
+        parts = text.replace("\\*", "\0").split("*")
+        if len(parts) == 2:
+            return parts[0].replace("\0", "*"), parts[1].replace("\0", "*")
+    return None
+
+
+def _s3_from_pattern(event: str, pattern: dict[str, Any]) -> S3Trigger:
+    detail = _dict(pattern.get("detail"))
+    names = _dict(detail.get("bucket")).get("name")
+    bucket = ref_target(names[0]) if isinstance(names, list) and len(names) == 1 else None
+    parsed = _parse_key_filter(_dict(detail.get("object")).get("key"))
+    prefix, suffix = parsed if parsed is not None else ("\0unparsed", "")
+    types = pattern.get("detail-type")
+    detail_types = frozenset(t for t in types if isinstance(t, str)) if isinstance(types, list) \
+        else frozenset(S3_DETAIL_TYPES.values())
+    return S3Trigger(event, bucket, prefix, suffix, detail_types)
+
+
+def _s3_from_notification(event: str, props: dict[str, Any]) -> S3Trigger:
+    rules = _dict(_dict(props.get("Filter")).get("S3Key")).get("Rules") or []
+    values = {str(r.get("Name", "")).lower(): str(r.get("Value", "")) for r in rules
+              if isinstance(r, dict)}
+    events = props.get("Events")
+    events = [events] if isinstance(events, str) else events or []
+    types = frozenset(S3_DETAIL_TYPES.get(str(e).removeprefix("s3:").split(":")[0], str(e))
+                      for e in events)
+    return S3Trigger(event, ref_target(props.get("Bucket")), values.get("prefix", ""),
+                     values.get("suffix", ""), types)
+
+
+def _add_event(found: Declared, name: str, kind: str, props: dict[str, Any]) -> None:
+    if kind in ("HttpApi", "Api"):
+        found.http[(str(props.get("Method", "")).upper(), str(props.get("Path", "")))] = name
+    elif kind in ("ScheduleV2", "Schedule"):
+        schedule = props.get("Name")
+        expression = props.get("ScheduleExpression", props.get("Schedule"))
+        found.schedules[str(schedule) if isinstance(schedule, str) else f"<unnamed {name}>"] = (
+            name, expression if isinstance(expression, str) else None)
+    elif kind in ("EventBridgeRule", "CloudWatchEvent"):
+        pattern = _dict(props.get("Pattern"))
+        source = _one(pattern.get("source"))
+        if source == "aws.s3":
+            found.s3.append(_s3_from_pattern(name, pattern))
+        else:
+            detail_type = pattern.get("detail-type")
+            found.eventbridge[(source or f"<unparsed {name}>", _one(detail_type)
+                               if detail_type is not None else None)] = name
+    elif kind == "S3":
+        found.s3.append(_s3_from_notification(name, props))
+    elif kind == "SQS":
+        partial = "ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or [])
+        found.sqs[ref_target(props.get("Queue")) or f"<unparsed {name}>"] = (name, partial)
+    elif kind == "SNS":
+        found.sns[ref_target(props.get("Topic")) or f"<unparsed {name}>"] = name
+
+
+def declared_triggers(template: dict[str, Any]) -> Declared:
+    """Collect the function's events, standalone schedules/rules and its custom resources."""
+    resources: dict[str, Any] = template["Resources"]
+    function = find_function(resources)
+    props = resources[function].get("Properties") or {}
+    found = Declared(function, dict(((props.get("Environment") or {}).get("Variables")) or {}))
+    for name, event in (props.get("Events") or {}).items():
+        if isinstance(event, dict):
+            _add_event(found, name, str(event.get("Type")), event.get("Properties") or {})
+    for name, res in resources.items():
+        if not isinstance(res, dict):
+            continue
+        kind = str(res.get("Type", ""))
+        rprops = res.get("Properties") or {}
+        if kind.startswith("Custom::") or kind == "AWS::CloudFormation::CustomResource":
+            if ref_target(rprops.get("ServiceToken")) == function:
+                found.custom_resources.setdefault(kind, []).append(name)
+        elif kind == "AWS::Scheduler::Schedule" and \
+                ref_target((rprops.get("Target") or {}).get("Arn")) == function:
+            found.schedules[str(rprops.get("Name"))] = (name, rprops.get("ScheduleExpression"))
+    return found
+
+
+# -- the comparison -------------------------------------------------------------------------------
+def _expected_detail_types(spec: S3Spec) -> set[str] | None:
+    types = set()
+    for event in spec.events:
+        family = event.removeprefix("s3:").split(":")[0]
+        if family not in S3_DETAIL_TYPES:
+            return None
+        types.add(S3_DETAIL_TYPES[family])
+    return types
+
+
+class Checker:
+    """Compares one app's registry with one template's triggers."""
+
+    def __init__(self, app: App, template: dict[str, Any]) -> None:
+        self.app = app
+        self.template = template
+        self.found = declared_triggers(template)
+        self.problems: list[str] = []
+
+    def resolve(self, name: NameSpec, what: str) -> str | None:
+        """The template resource (or literal name) a route's bucket/queue/topic refers to."""
+        if isinstance(name, Setting):
+            if name.variable not in self.found.env:
+                self.problems.append(f"{what}: setting {name.variable} is not in the function's "
+                                     "environment")
+                return None
+            return ref_target(self.found.env[name.variable])
+        return name
+
+    def run(self) -> list[str]:
+        """Every problem, both directions; empty means no drift."""
+        self._routes_have_triggers()
+        self._triggers_reach_routes()
+        self._environment_is_known()
+        return self.problems
+
+    # routes -> template
+    def _routes_have_triggers(self) -> None:
+        for route in self.app.registry.routes:
+            self.check_route(route)
+
+    def check_route(self, route: Route) -> None:
+        """Problems of one route (appended to ``problems``)."""
+        spec = route.spec
+        where = f"route {route.label} ({route.handler_name})"
+        if isinstance(spec, HttpSpec):
+            if (spec.method, "/" + "/".join(p for p in spec.path.split("/") if p)) \
+                    not in self.found.http:
+                self.problems.append(f"{where}: no HttpApi/Api event {spec.method} {spec.path}")
+        elif isinstance(spec, ScheduleSpec):
+            self._check_schedule(spec, where)
+        elif isinstance(spec, EventBridgeSpec):
+            if (spec.source, spec.detail_type) not in self.found.eventbridge:
+                self.problems.append(f"{where}: no EventBridgeRule with source {spec.source!r}"
+                                     f" and detail-type {spec.detail_type!r}")
+        elif isinstance(spec, CustomResourceSpec):
+            if spec.resource_type not in self.found.custom_resources:
+                self.problems.append(f"{where}: no {spec.resource_type} resource whose "
+                                     f"ServiceToken is {self.found.function}.Arn")
+        elif isinstance(spec, S3Spec):
+            self._check_s3(spec, where)
+        elif isinstance(spec, SqsSpec):
+            queue = self.resolve(spec.queue, where)
+            if queue is not None and queue not in self.found.sqs:
+                self.problems.append(f"{where}: no SQS event for queue {queue}")
+        elif isinstance(spec, SnsSpec):
+            topic = self.resolve(spec.topic, where)
+            if topic is not None and topic not in self.found.sns:
+                self.problems.append(f"{where}: no SNS event for topic {topic}")
+        elif isinstance(spec, ActionSpec) and spec.queue:
+            self._check_action_queue(where)
+
+    def _check_schedule(self, spec: ScheduleSpec, where: str) -> None:
+        declared = self.found.schedules.get(spec.name)
+        if declared is None:
+            self.problems.append(f"{where}: no schedule named {spec.name!r}")
+        elif spec.expression and declared[1] != spec.expression:
+            self.problems.append(f"{where}: schedule {spec.name!r} runs {declared[1]!r} in the "
+                                 f"template but the route declares {spec.expression!r}")
+
+    def _check_s3(self, spec: S3Spec, where: str) -> None:
+        bucket = self.resolve(spec.bucket, where)
+        if bucket is None:
+            return
+        wanted = _expected_detail_types(spec)
+        if wanted is None:
+            self.problems.append(f"{where}: event types {spec.events} have no EventBridge mapping")
+            return
+        for trigger in self.found.s3:
+            if (trigger.bucket, trigger.prefix, trigger.suffix) == (bucket, spec.prefix,
+                                                                    spec.suffix):
+                if not wanted <= trigger.detail_types:
+                    self.problems.append(f"{where}: {trigger.event} lacks {sorted(wanted)}")
+                return
+        self.problems.append(f"{where}: no S3 trigger on {bucket} for prefix {spec.prefix!r} "
+                             f"and suffix {spec.suffix!r}")
+
+    def _check_action_queue(self, where: str) -> None:
+        env = self.found.env.get("OPSFN_ACTION_QUEUE")
+        queue = ref_target(env) if env is not None else None
+        if queue is None:
+            self.problems.append(f"{where}: queue=True but OPSFN_ACTION_QUEUE is not set")
+        elif queue not in self.found.sqs:
+            self.problems.append(f"{where}: queue=True but no SQS event for {queue}")
+        elif not self.found.sqs[queue][1]:
+            self.problems.append(f"{where}: the action queue event lacks ReportBatchItemFailures")
+
+    # template -> routes
+    def _triggers_reach_routes(self) -> None:
+        registry = self.app.registry
+        for (method, path), event in self.found.http.items():
+            methods = registry.http.by_template(path)
+            if not methods or method not in methods:
+                self.problems.append(f"event {event}: {method} {path} reaches no HTTP route")
+        for name, (event, _) in self.found.schedules.items():
+            if name not in registry.schedules:
+                self.problems.append(f"event {event}: schedule {name!r} reaches no route")
+        for (source, detail_type), event in self.found.eventbridge.items():
+            if (source, detail_type) not in registry.eventbridge:
+                self.problems.append(f"event {event}: {source}/{detail_type} reaches no route")
+        for rtype, names in self.found.custom_resources.items():
+            if rtype not in registry.custom_resources:
+                self.problems.append(f"resources {names}: {rtype} has no custom resource route")
+        s3_routes = [(self.resolve(r.spec.bucket, r.label), r.spec.prefix, r.spec.suffix)
+                     for r in registry.routes if isinstance(r.spec, S3Spec)]
+        for trigger in self.found.s3:
+            if (trigger.bucket, trigger.prefix, trigger.suffix) not in s3_routes:
+                self.problems.append(f"event {trigger.event}: objects of {trigger.bucket} "
+                                     f"({trigger.prefix!r}...{trigger.suffix!r}) reach no S3 route")
+        self._queues_reach_routes()
+
+    def _queues_reach_routes(self) -> None:
+        registry = self.app.registry
+        env = self.found.env.get("OPSFN_ACTION_QUEUE")
+        action_queue = ref_target(env) if env is not None else None
+        queued = [a for a, r in registry.actions.items()
+                  if isinstance(r.spec, ActionSpec) and r.spec.queue]
+        sqs_routes = {self.resolve(r.spec.queue, r.label) for r in registry.routes
+                      if isinstance(r.spec, SqsSpec)}
+        for queue, (event, _) in self.found.sqs.items():
+            if queue == action_queue:
+                if not queued:
+                    self.problems.append(f"event {event}: action queue but no action has queue=True")
+            elif queue not in sqs_routes:
+                self.problems.append(f"event {event}: queue {queue} reaches no SQS route")
+        sns_routes = {self.resolve(r.spec.topic, r.label) for r in registry.routes
+                      if isinstance(r.spec, SnsSpec)}
+        for topic, event in self.found.sns.items():
+            if topic not in sns_routes:
+                self.problems.append(f"event {event}: topic {topic} reaches no SNS route")
+
+    def _environment_is_known(self) -> None:
+        from opsfn.core.settings import setting_variables
+
+        known = {name for name, _, _ in setting_variables()}
+        for variable in self.found.env:
+            if variable not in known and not variable.startswith(FOREIGN_PREFIXES):
+                self.problems.append(f"environment variable {variable} is not an opsfn setting")
+
+
+def _event_name(label: str) -> str:
+    """A CamelCase logical id from a route label."""
+    words = "".join(c if c.isalnum() else " " for c in label).split()
+    return "".join(w[:1].upper() + w[1:] for w in words)[:60] or "Route"
+
+
+def suggestion(spec: object, label: str, env_target: str | None = None) -> str | None:
+    """A YAML snippet (an event of the function, or a resource) that wires ``spec`` up."""
+    name = _event_name(label)
+    if isinstance(spec, HttpSpec):
+        return (f"{name}:  # under OpsFunction Events\n  Type: HttpApi\n  Properties: "
+                f"{{ApiId: !Ref HttpApi, Method: {spec.method}, Path: {spec.path}}}")
+    if isinstance(spec, ScheduleSpec):
+        return (f"{name}:  # under OpsFunction Events\n  Type: ScheduleV2\n  Properties:\n"
+                f"    Name: {spec.name}\n    GroupName: !Ref ScheduleGroup\n"
+                f"    ScheduleExpression: {spec.expression or 'rate(1 hour)'}\n"
+                f"    RoleArn: !GetAtt SchedulerRole.Arn")
+    if isinstance(spec, EventBridgeSpec):
+        detail = f"\n      detail-type: [{spec.detail_type}]" if spec.detail_type else ""
+        return (f"{name}:  # under OpsFunction Events\n  Type: EventBridgeRule\n  Properties:\n"
+                f"    Pattern:\n      source: [{spec.source}]{detail}")
+    if isinstance(spec, CustomResourceSpec):
+        return (f"{name}:  # a resource\n  Type: {spec.resource_type}\n  Properties:\n"
+                f"    ServiceToken: !GetAtt OpsFunction.Arn")
+    if isinstance(spec, S3Spec):
+        wanted = sorted(_expected_detail_types(spec) or {"Object Created"})
+        keys = key_filter(spec.prefix, spec.suffix)
+        key_line = f"\n        object: {{key: {json.dumps(keys)}}}" if keys else ""
+        return (f"{name}:  # under OpsFunction Events\n  Type: EventBridgeRule\n  Properties:\n"
+                f"    Pattern:\n      source: [aws.s3]\n      detail-type: {json.dumps(wanted)}\n"
+                f"      detail:\n        bucket: {{name: [!Ref {env_target or 'TheBucket'}]}}"
+                f"{key_line}")
+    if isinstance(spec, SqsSpec | SnsSpec):
+        kind = "SQS" if isinstance(spec, SqsSpec) else "SNS"
+        prop = "Queue: !GetAtt {}.Arn" if kind == "SQS" else "Topic: !Ref {}"
+        return (f"{name}:  # under OpsFunction Events\n  Type: {kind}\n  Properties:\n    "
+                + prop.format(env_target or "TheResource"))
+    return None
+
+
+def suggestions(app: App, template: dict[str, Any]) -> list[str]:
+    """Snippets for every route whose trigger the template lacks."""
+    checker = Checker(app, template)
+    found: list[str] = []
+    for route in app.registry.routes:
+        checker.problems = []
+        checker.check_route(route)
+        if checker.problems:
+            target = None
+            spec = route.spec
+            name = getattr(spec, "bucket", None) or getattr(spec, "queue", None) or \
+                getattr(spec, "topic", None)
+            if isinstance(name, Setting) and name.variable in checker.found.env:
+                target = ref_target(checker.found.env[name.variable])
+            snippet = suggestion(spec, route.label, target)
+            if snippet is not None:
+                found.append(snippet)
+    return found
+
+
+def check(app: App, template_path: Path) -> list[str]:
+    """Problems between ``app``'s registry and the template at ``template_path``."""
+    return Checker(app, load_template(template_path)).run()
+
+
+def summary(app: App, template_path: Path) -> Iterator[str]:
+    """Counts of what the template wires up, for the command's output."""
+    found = declared_triggers(load_template(template_path))
+    yield f"function {found.function}: {len(found.http)} HTTP routes, {len(found.schedules)} " \
+          f"schedules, {len(found.eventbridge)} EventBridge rules, {len(found.s3)} S3 triggers, " \
+          f"{len(found.sqs)} SQS, {len(found.sns)} SNS, " \
+          f"{sum(len(v) for v in found.custom_resources.values())} custom resources"
+    yield f"registry: {json.dumps(app.registry.counts(), sort_keys=True)}"
+
+
+def default_template() -> Path:
+    """``infra/template.yaml`` of the source checkout, else of the working directory."""
+    checkout = Path(__file__).resolve().parents[3] / DEFAULT_TEMPLATE
+    return checkout if checkout.exists() else DEFAULT_TEMPLATE
+
+
+def cmd_infra_check(args: argparse.Namespace) -> int:
+    """Print drift problems; exit 1 when there are any."""
+    from opsfn.handler import app
+
+    path = Path(args.template) if args.template else default_template()
+    if not path.is_file():
+        sys.stderr.write(f"error: no SAM template at {path} (give --template)\n")
+        return 2
+    problems = check(app, path)
+    out = sys.stdout
+    for line in summary(app, path):
+        out.write(line + "\n")
+    for problem in problems:
+        out.write(f"DRIFT {problem}\n")
+    if problems and args.suggest:
+        out.write("\n# YAML to add to the template:\n")
+        for snippet in suggestions(app, load_template(path)):
+            out.write(snippet + "\n\n")
+    out.write(f"{path}: {'no drift' if not problems else f'{len(problems)} problem(s)'}\n")
+    return 1 if problems else 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``opsfn infra check``."""
+    infra = subparsers.add_parser("infra", help="the SAM template and the routes")
+    sub = infra.add_subparsers(dest="infra_command", required=True)
+    chk = sub.add_parser("check", help="prove the template's triggers and the routes match")
+    chk.add_argument("--template", help="path of the SAM template (default infra/template.yaml)")
+    chk.add_argument("--suggest", action="store_true",
+                     help="print YAML for the triggers the template lacks")
+    chk.set_defaults(func=cmd_infra_check)

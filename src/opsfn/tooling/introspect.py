@@ -1,0 +1,220 @@
+"""What the registry can say about itself: route tables, input schemas, OpenAPI, explanations.
+
+Used by the CLI and the README generator; nothing here runs a route.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from opsfn.core.binding import binder_for
+from opsfn.core.paths import template_params
+from opsfn.core.router import ActionSpec, HttpSpec, Route, S3Spec
+from opsfn.errors import OpsfnError
+from opsfn.events import detect
+from opsfn.events import s3 as s3_events
+from opsfn.events.eventbridge import parse_event, schedule_name
+
+if TYPE_CHECKING:
+    from opsfn.core.app import App
+
+
+def input_model(route: Route) -> Any:
+    """The pydantic model a route validates its payload with, or None."""
+    for param in binder_for(route).params:
+        if param.kind == "model":
+            return param.annotation
+    return None
+
+
+def route_rows(app: App) -> list[dict[str, str]]:
+    """One row per route: source, key, handler, input model."""
+    rows = []
+    for route in sorted(app.registry.routes, key=lambda r: (r.source, r.label)):
+        model = input_model(route)
+        rows.append({
+            "source": route.source,
+            "key": route.label,
+            "handler": route.handler_name,
+            "input": model.__name__ if model is not None else "-",
+        })
+    return rows
+
+
+def markdown_table(rows: list[dict[str, str]]) -> str:
+    """Rows as a Markdown table (column order of the first row)."""
+    if not rows:
+        return ""
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(f"`{row[c]}`" if row[c] != "-" else "-" for c in columns)
+                     + " |")
+    return "\n".join(lines)
+
+
+def action_schemas(app: App, name: str | None = None) -> dict[str, Any]:
+    """JSON Schema of each action's input (``{}`` for actions without a model)."""
+    schemas: dict[str, Any] = {}
+    for action, route in sorted(app.registry.actions.items()):
+        if name is not None and action != name:
+            continue
+        model = input_model(route)
+        schemas[action] = model.model_json_schema() if model is not None else {"type": "object"}
+    if name is not None and not schemas:
+        raise OpsfnError(f"unknown action {name!r}")
+    return schemas
+
+
+def openapi(app: App, version: str) -> dict[str, Any]:
+    """An OpenAPI 3.1 document of the HTTP routes."""
+    paths: dict[str, Any] = {}
+    components: dict[str, Any] = {}
+    error = {"description": "Error", "content": {"application/json": {"schema": {
+        "$ref": "#/components/schemas/Error"}}}}
+    for route in app.registry.routes:
+        if not isinstance(route.spec, HttpSpec):
+            continue
+        spec = route.spec
+        path = spec.path.replace("+}", "}")
+        operation: dict[str, Any] = {
+            "operationId": route.func.__name__ + "_" + spec.method.lower(),
+            "summary": (route.func.__doc__ or "").strip().split("\n")[0],
+            "responses": {"200": {"description": "OK"}, "400": error, "404": error},
+        }
+        parameters = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                      for n in template_params(spec.path)]
+        model = input_model(route)
+        for param in binder_for(route).params:
+            if param.kind == "query":
+                parameters.append({"name": param.name, "in": "query",
+                                   "required": param.default is inspect.Parameter.empty,
+                                   "schema": {"type": "string"}})
+        if model is not None:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(schema.pop("$defs", {}))
+            components[model.__name__] = schema
+            ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+            if spec.method in ("POST", "PUT", "PATCH", "DELETE"):
+                operation["requestBody"] = {"required": True,
+                                            "content": {"application/json": {"schema": ref}}}
+            else:
+                for field_name, field in model.model_fields.items():
+                    parameters.append({"name": field.alias or field_name, "in": "query",
+                                       "required": field.is_required(),
+                                       "schema": {"type": "string"}})
+        if parameters:
+            operation["parameters"] = parameters
+        paths.setdefault(path, {})[spec.method.lower()] = operation
+    components["Error"] = {"type": "object", "required": ["error", "message"], "properties": {
+        "error": {"type": "string"}, "message": {"type": "string"},
+        "details": {"type": "array", "items": {"type": "object"}}}}
+    return {"openapi": "3.1.0", "info": {"title": "opsfn", "version": version},
+            "paths": paths, "components": {"schemas": components}}
+
+
+def _s3_targets(app: App, objects: list[s3_events.S3Object]) -> list[str]:
+    lines = []
+    for obj in objects:
+        routes = app.registry.s3.get(obj.bucket)
+        matched = [r for r in routes if isinstance(r.spec, S3Spec)
+                   and obj.key.startswith(r.spec.prefix) and obj.key.endswith(r.spec.suffix)
+                   and any(s3_events.event_matches(p, obj.event_name) for p in r.spec.events)]
+        if not routes:
+            lines.append(f"  object in bucket {obj.bucket}: no S3 route for this bucket")
+        elif not matched:
+            lines.append(f"  object in bucket {obj.bucket}: ignored (no prefix/suffix/event match)")
+        for route in matched:
+            lines.append(f"  object in bucket {obj.bucket}: {route.label} -> {route.handler_name}")
+    return lines
+
+
+def _route_line(route: Route | None, missing: str) -> list[str]:
+    return [f"route: {route.label} -> {route.handler_name}" if route else f"route: none ({missing})"]
+
+
+def _explain_http(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    from opsfn.core.dispatch.http import find_route
+    from opsfn.events.http import parse_request
+
+    return _route_line(find_route(app.registry, parse_request(kind, event, 1 << 30)), "")
+
+
+def _explain_invoke(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    from opsfn.core.dispatch.invoke import find_action
+
+    return _route_line(find_action(app.registry, str(event["action"])), "")
+
+
+def _explain_s3(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    objects = s3_events.objects_in(event, kind) or []
+    return [f"objects: {len(objects)}", *_s3_targets(app, objects)]
+
+
+def _explain_sqs_message(app: App, record: Any) -> list[str]:
+    from opsfn.events.sqs import parse_record
+
+    message = parse_record(record)
+    if message is None:
+        return ["  record: malformed (would be reported failed)"]
+    body = message.json()
+    if isinstance(body, dict) and isinstance(body.get("action"), str):
+        route = app.registry.actions.get(body["action"])
+        queue_ok = route is not None and isinstance(route.spec, ActionSpec) and route.spec.queue
+        reach = "queue-enabled" if queue_ok else "not reachable from queues"
+        return [f"  message on {message.queue}: action {body['action']!r} ({reach}; "
+                "only from the action queue)"]
+    if app.registry.sqs.get(message.queue):
+        return [f"  message on {message.queue}: sqs route"]
+    objects = s3_events.objects_in(body, "sqs")
+    if objects is not None:
+        return _s3_targets(app, objects)
+    return [f"  message on {message.queue}: SNS envelope or no route"]
+
+
+def _explain_sqs(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    return [line for record in event["Records"] for line in _explain_sqs_message(app, record)]
+
+
+def _explain_schedule(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    name = schedule_name(parse_event(event))
+    return _route_line(app.registry.schedules.get(name or ""), f"no schedule named {name!r}")
+
+
+def _explain_eventbridge(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    parsed = parse_event(event)
+    return _route_line(app.registry.eventbridge_route(parsed.source, parsed.detail_type),
+                       "no rule for this source and detail-type")
+
+
+def _explain_custom_resource(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    return _route_line(app.registry.custom_resources.get(str(event.get("ResourceType"))),
+                       "FAILED on Create/Update, SUCCESS on Delete")
+
+
+def _explain_sns(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    return ["route: the topic's SNS route, or S3 routes for wrapped S3 notifications"]
+
+
+_EXPLAINERS = {
+    "http_v1": _explain_http, "http_v2": _explain_http, "function_url": _explain_http,
+    "alb": _explain_http, "invoke": _explain_invoke, "s3": _explain_s3,
+    "s3_eventbridge": _explain_s3, "sqs": _explain_sqs, "sns": _explain_sns,
+    "schedule": _explain_schedule, "eventbridge": _explain_eventbridge,
+    "custom_resource": _explain_custom_resource,
+}
+
+
+def explain(app: App, event: Any) -> list[str]:
+    """Lines saying which kind the event is and which route(s) would run, or why none would."""
+    try:
+        detected = detect(event)
+    except OpsfnError as error:
+        return [f"kind: none ({error.message})"]
+    lines = [f"kind: {detected.kind}"]
+    try:
+        lines += _EXPLAINERS[detected.kind](app, detected.kind, detected.event)
+    except OpsfnError as error:
+        lines.append(f"route: none ({error.message})")
+    return lines
