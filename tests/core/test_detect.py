@@ -141,3 +141,29 @@ def test_scheduler_string_detail_round_trips_through_json() -> None:
     event = json.loads(json.dumps(t.schedule_event("x", scheduler=True)))
     assert event["detail"] == "{}"
     assert detect(event).kind == "schedule"
+
+
+def test_envelopes_are_hashable_only_when_every_field_is() -> None:
+    """A dataclass declared hashable with a dict field raises TypeError on hash(); none does."""
+    import dataclasses
+
+    from opsfn.events import (
+        CustomResourceRequest,
+        EventBridgeEvent,
+        S3Object,
+        ScheduleEvent,
+        SnsMessage,
+        SqsMessage,
+    )
+    from opsfn.events.detect import Detected
+
+    for cls in (CustomResourceRequest, EventBridgeEvent, S3Object, ScheduleEvent, SnsMessage,
+                SqsMessage, Detected):
+        holds_container = any("dict" in str(f.type) or "list" in str(f.type)
+                              for f in dataclasses.fields(cls))
+        if holds_container:
+            assert cls.__hash__ is None, cls.__name__
+        else:
+            assert cls.__hash__ is not None, cls.__name__
+    obj = S3Object(bucket="b", key="k", event_name="ObjectCreated:Put")
+    assert hash(obj) == hash(S3Object(bucket="b", key="k", event_name="ObjectCreated:Put"))

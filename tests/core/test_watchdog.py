@@ -47,14 +47,14 @@ def test_guards_cancelled_per_request_do_not_wake_the_thread_each_time() -> None
     request would cost a context switch per request."""
     dog = Watchdog()
     wakes = 0
-    notify = dog._condition.notify
+    notify = dog._wakeup.notify
 
     def counting_notify(n: int = 1) -> None:
         nonlocal wakes
         wakes += 1
         notify(n)
 
-    dog._condition.notify = counting_notify  # type: ignore[method-assign]
+    dog._wakeup.notify = counting_notify  # type: ignore[method-assign]
     for _ in range(200):
         dog.cancel(dog.arm(600.0, lambda: None))
         time.sleep(0.0005)
@@ -74,7 +74,7 @@ def test_a_guard_after_idle_still_fires_on_time() -> None:
 
 
 def test_jobs_armed_from_many_threads_fire_once_and_cancelled_ones_never() -> None:
-    """arm/cancel take no lock: a job armed while the thread plans its sleep must still fire."""
+    """A job armed while the thread plans its sleep must still fire; none fires twice."""
     import random
 
     dog = Watchdog()
@@ -142,16 +142,39 @@ def test_a_forked_child_never_fires_the_parents_guards() -> None:
 
 def test_the_thread_survives_a_failure_while_planning(monkeypatch: Any) -> None:
     dog = Watchdog()
-    real_due = dog._due
+    real_take = dog._take_due
     calls = {"n": 0}
 
-    def failing_once() -> Any:
+    def failing_once(now: float) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
-            raise RuntimeError("dictionary changed size during iteration")
-        return real_due()
+            raise RuntimeError("an unexpected failure while planning")
+        return real_take(now)
 
-    monkeypatch.setattr(dog, "_due", failing_once)
+    monkeypatch.setattr(dog, "_take_due", failing_once)
     done = threading.Event()
     dog.arm(0.05, done.set)
     assert done.wait(2.0) and calls["n"] > 1
+
+
+def test_every_change_to_the_table_holds_the_lock() -> None:
+    """arm and cancel wait for a thread that holds the lock: nothing relies on atomic dict ops."""
+    dog = Watchdog()
+    job = dog.arm(600.0, lambda: None)
+    entered = threading.Event()
+    finished: list[str] = []
+
+    def cancel_later() -> None:
+        entered.set()
+        dog.cancel(job)
+        finished.append("cancel")
+
+    with dog._lock:
+        worker = threading.Thread(target=cancel_later)
+        worker.start()
+        assert entered.wait(1.0)
+        time.sleep(0.05)
+        assert finished == []  # blocked on the lock
+        assert job in dog._jobs
+    worker.join(1.0)
+    assert finished == ["cancel"] and job not in dog._jobs

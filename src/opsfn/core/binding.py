@@ -212,4 +212,4 @@ def binder_for(route: Route) -> Binder:
             route.func = resolve()
         binder = Binder(route)
         route.binder = binder
-    return binder  # type: ignore[no-any-return]
+    return binder

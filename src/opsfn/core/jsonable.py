@@ -36,38 +36,45 @@ def to_jsonable(value: Any) -> Any:
     return core.to_jsonable_python(value, by_alias=True, fallback=str)
 
 
-def _default(value: Any) -> Any:
-    import pydantic_core
+def _encoder(value: Any) -> Any:
+    """pydantic_core when it is loaded or ``value`` needs it, else None (the standard library).
 
-    return pydantic_core.to_jsonable_python(value, by_alias=True, fallback=str)
+    Both give the same JSON for plain values (string keys, JSON leaves), so a reply does not
+    depend on whether some earlier route happened to import pydantic.
+    """
+    core = sys.modules.get("pydantic_core")
+    if core is None and not _plain(value):
+        import pydantic_core as core
+    return core
+
+
+def _escaped(value: Any) -> str:
+    """ASCII JSON: a lone surrogate (from a ``"\\ud800"`` escape in an event) cannot be UTF-8."""
+    return json.dumps(to_jsonable(value), separators=(",", ":"))
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON text of ``value``: pydantic's encoder once loaded, the standard one before.
-
-    The text is always encodable as UTF-8: strings holding lone surrogates (which a JSON
-    ``"\\ud800"`` escape in an event decodes to) are written as escapes instead.
-    """
-    core = sys.modules.get("pydantic_core")
-    if core is not None:
-        try:
-            text: str = core.to_json(value, by_alias=True, fallback=str).decode("utf-8")
+    """Compact JSON text of ``value``, always encodable as UTF-8."""
+    core = _encoder(value)
+    if core is None:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        if text.isascii():
             return text
-        except ValueError:  # a lone surrogate: UTF-8 cannot carry it, an ASCII escape can
-            return json.dumps(value, separators=(",", ":"), default=_default)
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default)
-    if text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return _escaped(value)
         return text
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(value, separators=(",", ":"), default=_default)
-    return text
+        encoded: bytes = core.to_json(value, by_alias=True, fallback=str)
+    except ValueError:  # a lone surrogate
+        return _escaped(value)
+    return encoded.decode("utf-8")
 
 
 def dumps_bytes(value: Any) -> bytes:
-    """:func:`dumps` as UTF-8 bytes, straight from pydantic's encoder when it is loaded."""
-    core = sys.modules.get("pydantic_core")
+    """:func:`dumps` as UTF-8 bytes, straight from pydantic's encoder when it is used."""
+    core = _encoder(value)
     if core is not None:
         try:
             encoded: bytes = core.to_json(value, by_alias=True, fallback=str)

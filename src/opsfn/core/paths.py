@@ -7,15 +7,17 @@ rest of the path. Static segments win over parameters, parameters over greedy pa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
 
 
 @dataclass(slots=True)
-class _Node:
-    children: dict[str, _Node] = field(default_factory=dict)
-    param: tuple[str, _Node] | None = None
-    greedy: tuple[str, dict[str, Any]] | None = None
-    methods: dict[str, Any] | None = None
+class _Node(Generic[V]):
+    children: dict[str, _Node[V]] = field(default_factory=dict)
+    param: tuple[str, _Node[V]] | None = None
+    greedy: tuple[str, dict[str, V]] | None = None
+    methods: dict[str, V] | None = None
 
 
 def split_path(path: str) -> list[str]:
@@ -28,15 +30,15 @@ def template_params(template: str) -> list[str]:
     return [s[1:-1].rstrip("+") for s in split_path(template) if s.startswith("{") and s.endswith("}")]
 
 
-class PathIndex:
+class PathIndex(Generic[V]):
     """Maps (path, method) to a value; ``lookup`` returns the method table and bound params."""
 
     def __init__(self) -> None:
-        self._static: dict[str, dict[str, Any]] = {}
-        self._templates: dict[str, dict[str, Any]] = {}
-        self._root = _Node()
+        self._static: dict[str, dict[str, V]] = {}
+        self._templates: dict[str, dict[str, V]] = {}
+        self._root: _Node[V] = _Node()
 
-    def add(self, template: str, method: str, value: Any) -> None:
+    def add(self, template: str, method: str, value: V) -> None:
         """Register ``value`` for ``method`` on ``template``; duplicates are an error."""
         segments = split_path(template)
         canonical = "/" + "/".join(segments)
@@ -50,7 +52,7 @@ class PathIndex:
             raise ValueError(f"HTTP route {method} {canonical} is declared twice")
         methods[method] = value
 
-    def _insert(self, segments: list[str]) -> dict[str, Any]:
+    def _insert(self, segments: list[str]) -> dict[str, V]:
         node = self._root
         for index, segment in enumerate(segments):
             if segment.startswith("{") and segment.endswith("}"):
@@ -62,21 +64,21 @@ class PathIndex:
                         node.greedy = (name[:-1], {})
                     return node.greedy[1]
                 if node.param is None:
-                    node.param = (name, _Node())
+                    node.param = (name, _Node[V]())
                 elif node.param[0] != name:
                     raise ValueError(f"conflicting parameter names {{{node.param[0]}}} and {{{name}}}")
                 node = node.param[1]
             else:
-                node = node.children.setdefault(segment, _Node())
+                node = node.children.setdefault(segment, _Node[V]())
         if node.methods is None:
             node.methods = {}
         return node.methods
 
-    def by_template(self, template: str) -> dict[str, Any] | None:
+    def by_template(self, template: str) -> dict[str, V] | None:
         """The method table of an exact template (API Gateway REST sends it as ``resource``)."""
         return self._templates.get(template)
 
-    def lookup(self, path: str) -> tuple[dict[str, Any], dict[str, str]] | None:
+    def lookup(self, path: str) -> tuple[dict[str, V], dict[str, str]] | None:
         """The method table for ``path`` and the parameters it binds, or None."""
         static = self._static.get(path)  # most paths arrive in canonical form
         if static is not None:
@@ -88,7 +90,7 @@ class PathIndex:
             return static, {}
         return self._first_choice(segments) or self._walk(self._root, segments, 0, {})
 
-    def _first_choice(self, segments: list[str]) -> tuple[dict[str, Any], dict[str, str]] | None:
+    def _first_choice(self, segments: list[str]) -> tuple[dict[str, V], dict[str, str]] | None:
         """The walk's first candidate without recursion: a static child, else the parameter.
 
         The recursive walk tries the same choices in the same order, so when this path ends at a
@@ -109,8 +111,8 @@ class PathIndex:
                 return None
         return (node.methods, params) if node.methods else None
 
-    def _walk(self, node: _Node, segments: list[str], index: int, params: dict[str, str]
-              ) -> tuple[dict[str, Any], dict[str, str]] | None:
+    def _walk(self, node: _Node[V], segments: list[str], index: int, params: dict[str, str]
+              ) -> tuple[dict[str, V], dict[str, str]] | None:
         if index == len(segments):
             if node.methods:
                 return node.methods, params

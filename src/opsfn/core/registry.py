@@ -27,6 +27,7 @@ from opsfn.core.router import (
 )
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 def bucket_name(value: str) -> str:
@@ -88,7 +89,7 @@ class Registry:
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
-        self.http = PathIndex()
+        self.http: PathIndex[Route] = PathIndex()
         self.actions: dict[str, Route] = {}
         self.schedules: dict[str, Route] = {}
         self.eventbridge: dict[tuple[str, str | None], Route] = {}
@@ -98,7 +99,7 @@ class Registry:
         self.sns: NamedIndex[Route] = NamedIndex(last_name)
 
     @staticmethod
-    def _unique(table: dict[object, Route], key: object, route: Route, what: str) -> None:
+    def _unique(table: dict[K, Route], key: K, route: Route, what: str) -> None:
         if key in table:
             raise ValueError(f"{what} {key!r} is declared twice ({route.handler_name})")
         table[key] = route
@@ -109,15 +110,14 @@ class Registry:
         if isinstance(spec, HttpSpec):
             self.http.add(spec.path, spec.method, route)
         elif isinstance(spec, ActionSpec):
-            self._unique(self.actions, spec.name, route, "action")  # type: ignore[arg-type]
+            self._unique(self.actions, spec.name, route, "action")
         elif isinstance(spec, ScheduleSpec):
-            self._unique(self.schedules, spec.name, route, "schedule")  # type: ignore[arg-type]
+            self._unique(self.schedules, spec.name, route, "schedule")
         elif isinstance(spec, EventBridgeSpec):
             key = (spec.source, spec.detail_type)
-            self._unique(self.eventbridge, key, route, "EventBridge pattern")  # type: ignore[arg-type]
+            self._unique(self.eventbridge, key, route, "EventBridge pattern")
         elif isinstance(spec, CustomResourceSpec):
-            self._unique(self.custom_resources, spec.resource_type, route,  # type: ignore[arg-type]
-                         "custom resource")
+            self._unique(self.custom_resources, spec.resource_type, route, "custom resource")
         elif isinstance(spec, S3Spec):
             self.s3.add(spec.bucket, route)
         elif isinstance(spec, SqsSpec):

@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+if TYPE_CHECKING:
+    from opsfn.core.binding import Binder
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -121,7 +124,7 @@ class Route:
     source: Source
     spec: Spec
     func: Callable[..., Any]
-    binder: Any = field(default=None, repr=False)  # built on first call by opsfn.core.binding
+    binder: Binder | None = field(default=None, repr=False)  # built on first call
     label: str = field(default="", init=False)
 
     def __post_init__(self) -> None:

@@ -2,8 +2,9 @@
 
 Envelopes are slotted dataclasses built once or more per event; they are not frozen because a
 frozen dataclass's constructor costs several times more (one ``object.__setattr__`` per field),
-which is a measurable part of dispatch. They still hash by value (where every field can) as
-they did when frozen; routes treat them as read-only.
+which is a measurable part of dispatch. Those whose fields are all hashable (``S3Object``,
+``ScheduleEvent``) hash by value; those holding a dict compare by value and are not hashable.
+Routes treat them as read-only.
 """
 
 from opsfn.events.custom_resource import CustomResourceRequest, CustomResourceResult

@@ -22,7 +22,7 @@ MIN_ATTEMPT_S = 0.05  # a PUT to S3 needs tens of milliseconds; less time left i
 _REASON_SUFFIX = " [truncated]"
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@dataclass(slots=True)
 class CustomResourceRequest:
     """The fields of a custom resource request a route may need."""
 

@@ -31,7 +31,7 @@ _MAX_KEYS_NAMED: Final = 12
 _AWS_SOURCE: Final = re.compile(r"aws:[a-z0-9-]{1,30}")  # a fixed AWS name, never user data
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@dataclass(slots=True)
 class Detected:
     """The kind of an event, with the event itself for the dispatcher."""
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@dataclass(slots=True)
 class EventBridgeEvent:
     """An EventBridge event with ``detail`` always a dict (Scheduler sends the string ``"{}"``)."""
 

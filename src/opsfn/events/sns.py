@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@dataclass(slots=True)
 class SnsMessage:
     """One SNS notification. ``topic`` is the topic name taken from its ARN."""
 

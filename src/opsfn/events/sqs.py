@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@dataclass(slots=True)
 class SqsMessage:
     """One SQS record. ``queue`` is the queue name taken from the source ARN."""
 

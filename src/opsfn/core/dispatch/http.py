@@ -15,7 +15,7 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def find_route(registry: Registry, request: HttpRequest) -> Route:
     """The route for the request's method and path; 404 or 405 otherwise."""
-    methods: dict[str, Any] | None = None
+    methods: dict[str, Route] | None = None
     if request.route_template is not None:
         methods = registry.http.by_template(request.route_template)
         params = request.path_params
@@ -30,7 +30,7 @@ def find_route(registry: Registry, request: HttpRequest) -> Route:
     if route is None:
         raise MethodNotAllowed(f"method {request.method} not allowed here", allowed=sorted(methods))
     request.path_params = params
-    return route  # type: ignore[no-any-return]
+    return route
 
 
 def _payload(request: HttpRequest) -> Any:
