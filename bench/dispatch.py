@@ -41,7 +41,7 @@ class Body(BaseModel):
 
 def build_opsfn(n: int) -> App:
     """An app with ``n`` routes of each source; the measured route is the last one."""
-    router = Router()
+    router = Router(auth="public")
     for i in range(n):
         @router.post(f"/items{i}/{{item_id}}")
         def http_route(item_id: str, body: Body) -> dict[str, Any]:

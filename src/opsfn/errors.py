@@ -23,6 +23,10 @@ class OpsfnError(Exception):
         self.message = message
         self.details = details or []
 
+    def log_fields(self) -> dict[str, Any]:
+        """What a log line may say about this error: its code (never its message's values)."""
+        return {"error": self.code}
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON body a caller sees: code, message and optional field-level details."""
         body: dict[str, Any] = {"error": self.code, "message": self.message}
@@ -37,6 +41,20 @@ class UnsupportedEvent(OpsfnError):
     status = 400
     code = "unsupported_event"
     permanent = True
+
+
+class Unauthorized(OpsfnError):
+    """A route that needs an authenticated caller was reached without one.
+
+    The reply says only "unauthorized": which check failed is for the log, not the caller.
+    """
+
+    status = 401
+    code = "unauthorized"
+    permanent = True
+
+    def __init__(self) -> None:
+        super().__init__("unauthorized")
 
 
 class NotFound(OpsfnError):
@@ -110,6 +128,10 @@ class MissingSetting(OpsfnError):
         super().__init__(f"setting {variable} is not configured")
         self.variable = variable
 
+    def log_fields(self) -> dict[str, Any]:
+        """The code and the variable to set."""
+        return {"error": self.code, "settings": [self.variable]}
+
 
 class InvalidSetting(OpsfnError):
     """An environment variable is set to a value of the wrong type or range."""
@@ -119,6 +141,10 @@ class InvalidSetting(OpsfnError):
     def __init__(self, variables: list[str]) -> None:
         super().__init__(f"invalid value for setting(s): {', '.join(variables)}")
         self.variables = variables
+
+    def log_fields(self) -> dict[str, Any]:
+        """The code and the variables to fix."""
+        return {"error": self.code, "settings": list(self.variables)}
 
 
 class UpstreamError(OpsfnError):
@@ -159,6 +185,6 @@ class InternalError(OpsfnError):
 
 PERMANENT_CODES = frozenset(
     cls.code
-    for cls in (UnsupportedEvent, NotFound, MethodNotAllowed, NotExposed, ValidationFailed,
-                PayloadTooLarge, InvalidContent)
+    for cls in (UnsupportedEvent, Unauthorized, NotFound, MethodNotAllowed, NotExposed,
+                ValidationFailed, PayloadTooLarge, InvalidContent)
 )

@@ -54,13 +54,40 @@ def _body_fields(body: Any, binary: bool) -> tuple[str | None, bool]:
     return json.dumps(body), False
 
 
+DEFAULT_CALLERS = {"jwt": "user-123", "iam": f"arn:aws:iam::{ACCOUNT}:role/operator"}
+
+
+def _authorizer_v2(auth: str | None, caller: str | None) -> dict[str, Any] | None:
+    """``requestContext.authorizer`` as an HTTP API or Function URL fills it."""
+    if auth is None:
+        return None
+    who = caller or DEFAULT_CALLERS[auth]
+    if auth == "jwt":
+        return {"jwt": {"claims": {"sub": who, "iss": "https://issuer.example/pool",
+                                   "aud": "client-1", "token_use": "access"}, "scopes": None}}
+    return {"iam": {"accessKey": "ASIAEXAMPLE", "accountId": ACCOUNT, "callerId": "AROAEXAMPLE",
+                    "cognitoIdentity": None, "principalOrgId": None, "userArn": who,
+                    "userId": "AROAEXAMPLE:operator"}}
+
+
+def _with_authorizer_v1(context: dict[str, Any], auth: str | None, caller: str | None) -> None:
+    """What a REST API adds for a Cognito user pool authorizer or IAM authorization."""
+    if auth == "jwt":
+        context["authorizer"] = {"claims": {"sub": caller or DEFAULT_CALLERS["jwt"],
+                                            "token_use": "id"}}
+    elif auth == "iam":
+        context["identity"].update({"userArn": caller or DEFAULT_CALLERS["iam"],
+                                    "caller": "AROAEXAMPLE:operator", "accessKey": "ASIAEXAMPLE"})
+
+
 def http_v1_event(method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None,
                   query: dict[str, str] | None = None, resource: str | None = None,
-                  path_params: dict[str, str] | None = None, binary: bool = False) -> dict[str, Any]:
-    """An API Gateway REST API (v1) proxy event."""
+                  path_params: dict[str, str] | None = None, binary: bool = False,
+                  auth: str | None = None, caller: str | None = None) -> dict[str, Any]:
+    """An API Gateway REST API (v1) proxy event; ``auth`` (``jwt``/``iam``) adds the caller."""
     text, b64 = _body_fields(body, binary)
     hdrs = {"Content-Type": "application/json", **(headers or {})}
-    return {
+    event: dict[str, Any] = {
         "resource": resource or path,
         "path": path,
         "httpMethod": method.upper(),
@@ -78,15 +105,17 @@ def http_v1_event(method: str, path: str, *, body: Any = None, headers: dict[str
         "body": text,
         "isBase64Encoded": b64,
     }
+    _with_authorizer_v1(event["requestContext"], auth, caller)
+    return event
 
 
 def http_v2_event(method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None,
                   query: dict[str, str] | None = None, binary: bool = False,
-                  route_key: str = "$default", domain: str = "abc123.execute-api.us-east-1.amazonaws.com"
-                  ) -> dict[str, Any]:
-    """An HTTP API payload 2.0 event."""
+                  route_key: str = "$default", domain: str = "abc123.execute-api.us-east-1.amazonaws.com",
+                  auth: str | None = None, caller: str | None = None) -> dict[str, Any]:
+    """An HTTP API payload 2.0 event; ``auth`` (``jwt``/``iam``) adds the authorizer context."""
     text, b64 = _body_fields(body, binary)
-    return {
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": path,
@@ -105,17 +134,25 @@ def http_v2_event(method: str, path: str, *, body: Any = None, headers: dict[str
         "body": text,
         "isBase64Encoded": b64,
     }
+    authorizer = _authorizer_v2(auth, caller)
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
+    return event
 
 
 def function_url_event(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-    """A Lambda Function URL event (payload 2.0 with a ``lambda-url`` domain)."""
+    """A Lambda Function URL event (payload 2.0 with a ``lambda-url`` domain; ``auth="iam"`` for
+    an ``AWS_IAM`` URL)."""
     return http_v2_event(method, path, domain="abcdefghij.lambda-url.us-east-1.on.aws", **kwargs)
 
 
 def alb_event(method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None,
               query: dict[str, str] | None = None, multi_value: bool = False,
-              binary: bool = False) -> dict[str, Any]:
-    """An Application Load Balancer target-group event."""
+              binary: bool = False, auth: str | None = None, caller: str | None = None
+              ) -> dict[str, Any]:
+    """An Application Load Balancer target-group event (an ALB passes no authorizer context)."""
+    if auth is not None or caller is not None:
+        raise ValueError("an ALB event carries no authorizer context")
     text, b64 = _body_fields(body, binary)
     hdrs = {"content-type": "application/json", "x-amzn-trace-id": f"Root=1-{uuid.uuid4().hex[:8]}",
             **(headers or {})}
@@ -362,10 +399,15 @@ def parse_http_reply(reply: dict[str, Any]) -> HttpReply:
 class Client:
     """Drive an app (or ``lambda_handler``) with realistic events, as its sources would."""
 
-    def __init__(self, app: Any, *, http_shape: str = "http_v2", timeout_ms: int = 60_000) -> None:
+    def __init__(self, app: Any, *, http_shape: str = "http_v2", timeout_ms: int = 60_000,
+                 auth: str | None = None, caller: str | None = None) -> None:
+        """``auth`` (``iam`` or ``jwt``) makes every HTTP request arrive as an authorizer
+        would pass it, as ``caller``; a request's own ``auth`` argument wins."""
         self.app = app
         self.http_shape = http_shape
         self.timeout_ms = timeout_ms
+        self.auth = auth
+        self.caller = caller
 
     def handle(self, event: Any, timeout_ms: int | None = None) -> Any:
         """Send any event through the same path the Lambda runtime uses."""
@@ -374,18 +416,26 @@ class Client:
     # HTTP
     def request(self, method: str, path: str, *, json_body: Any = None, body: Any = None,
                 headers: dict[str, str] | None = None, query: dict[str, str] | None = None,
-                shape: str | None = None) -> HttpReply:
-        """An HTTP request in the given source shape (``http_v1``, ``http_v2``, ``function_url``, ``alb``)."""
+                shape: str | None = None, auth: str | None = None, caller: str | None = None
+                ) -> HttpReply:
+        """An HTTP request in the given source shape (``http_v1``, ``http_v2``, ``function_url``,
+        ``alb``); ``auth`` (``jwt`` or ``iam``) is what the API's authorizer would add."""
         payload = json_body if json_body is not None else body
         kind = shape or self.http_shape
+        if auth is None and kind != "alb":
+            auth, caller = self.auth, caller or self.caller
         if kind == "http_v1":
-            event = http_v1_event(method, path, body=payload, headers=headers, query=query)
+            event = http_v1_event(method, path, body=payload, headers=headers, query=query,
+                                  auth=auth, caller=caller)
         elif kind == "function_url":
-            event = function_url_event(method, path, body=payload, headers=headers, query=query)
+            event = function_url_event(method, path, body=payload, headers=headers, query=query,
+                                       auth=auth, caller=caller)
         elif kind == "alb":
-            event = alb_event(method, path, body=payload, headers=headers, query=query)
+            event = alb_event(method, path, body=payload, headers=headers, query=query,
+                              auth=auth, caller=caller)
         else:
-            event = http_v2_event(method, path, body=payload, headers=headers, query=query)
+            event = http_v2_event(method, path, body=payload, headers=headers, query=query,
+                                  auth=auth, caller=caller)
         return parse_http_reply(self.handle(event))
 
     def get(self, path: str, **kwargs: Any) -> HttpReply:

@@ -48,7 +48,7 @@ class Detail(BaseModel):
 
 def build(calls: list[tuple[str, Any]]) -> App:
     """An app whose routes append (route, input) to ``calls``."""
-    router = Router()
+    router = Router(auth="public")
 
     @router.get("/items")
     def list_items(limit: int = 10) -> dict[str, Any]:

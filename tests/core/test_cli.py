@@ -28,10 +28,11 @@ def test_routes_table_lists_every_route(capsys: pytest.CaptureFixture[str]) -> N
     rows = json.loads(out)
     assert code == 0
     assert len(rows) == len(app.registry.routes)
-    assert {"source": "action", "key": "action:health",
+    assert {"source": "action", "key": "action:health", "auth": "-",
             "handler": "opsfn.routes.health.health_action", "input": "-"} in rows
     code, out, _ = run_cli(capsys, "routes")
     assert code == 0 and "SOURCE" in out.splitlines()[0] and "GET /health" in out
+    assert "AUTH" in out.splitlines()[0]
 
 
 @pytest.mark.parametrize(("event", "expected"), [
@@ -121,6 +122,26 @@ def test_schema_and_openapi(capsys: pytest.CaptureFixture[str]) -> None:
     document = json.loads(out)
     validate(document)
     assert "/health" in document["paths"]
+    # Each operation names its security: none for the public page routes, a scheme otherwise.
+    assert document["paths"]["/health"]["get"]["security"] == []
+    assert document["paths"]["/request-upload"]["post"]["security"] == []
+    assert document["paths"]["/database/start"]["post"]["security"] == [{"sigv4": []}, {"jwt": []}]
+    assert set(document["components"]["securitySchemes"]) == {"sigv4", "jwt"}
+
+
+def test_openapi_follows_the_default_authorizer(capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSFN_DEFAULT_AUTH", "jwt")
+    document = json.loads(run_cli(capsys, "openapi")[1])
+    assert document["paths"]["/database/status"]["get"]["security"] == [{"jwt": []}]
+    assert "401" in document["paths"]["/database/status"]["get"]["responses"]
+
+
+def test_routes_show_the_auth_column(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = {row["key"]: row for row in json.loads(run_cli(capsys, "routes", "--json")[1])}
+    assert rows["GET /health"]["auth"] == "public"
+    assert rows["POST /database/start"]["auth"] == "default"
+    assert rows["action:health"]["auth"] == "-"
 
 
 def test_settings_listing(capsys: pytest.CaptureFixture[str]) -> None:

@@ -141,7 +141,8 @@ def test_declared_sources_do_reach_their_routes(monkeypatch: pytest.MonkeyPatch)
             app(t.invoke_event(route.spec.name), t.FakeLambdaContext())
             assert index in calls
         elif isinstance(route.spec, HttpSpec) and "{" not in route.spec.path:
-            reply = app(t.http_v2_event(route.spec.method, route.spec.path, body={}),
+            auth = None if route.spec.auth == "public" else "iam"
+            reply = app(t.http_v2_event(route.spec.method, route.spec.path, body={}, auth=auth),
                         t.FakeLambdaContext())
             assert reply["statusCode"] < 400
             assert index in calls

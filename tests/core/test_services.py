@@ -152,3 +152,35 @@ def test_tracer_only_when_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPSFN_TRACING", "true")
     client.invoke("health")
     assert subsegments == ["## action:health", "route=action:health"]
+
+
+def test_the_settings_check_names_invalid_values_while_health_answers(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from opsfn.tooling.cli import main
+
+    monkeypatch.setenv("SYNC_CONCURRENCY", "lots")
+    monkeypatch.setenv("OPSFN_CR_MARGIN_MS", "soon")
+    assert Client(app).invoke("health")["status"] == "ok"
+    assert main(["settings", "--check"]) == 1
+    assert capsys.readouterr().err.split() == ["invalid:", "OPSFN_CR_MARGIN_MS", "invalid:",
+                                               "SYNC_CONCURRENCY"]
+    monkeypatch.delenv("SYNC_CONCURRENCY")
+    monkeypatch.delenv("OPSFN_CR_MARGIN_MS")
+    assert main(["settings", "--check"]) == 0
+
+
+def test_an_invalid_core_setting_is_a_500_in_the_sources_format_and_a_log_line(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("OPSFN_MAX_BODY_BYTES", "abc")
+    for shape in ("http_v1", "http_v2", "function_url", "alb"):
+        reply = Client(app).get("/health", shape=shape)
+        assert reply.status == 500 and reply.json()["error"] == "invalid_setting", shape
+        assert "statusCode" in reply.raw
+    logged = [r for r in caplog.records if r.getMessage() == "HTTP request failed on a setting"]
+    assert logged and all(getattr(r, "settings", None) == ["OPSFN_MAX_BODY_BYTES"] for r in logged)
+
+
+def test_an_invalid_answer_margin_still_answers_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSFN_CR_MARGIN_MS", "soon")
+    answer = Client(app).custom_resource("Create", "Custom::SslMaterials", {})
+    assert answer["Status"] == "FAILED" and "OPSFN_CR_MARGIN_MS" in answer["Reason"]

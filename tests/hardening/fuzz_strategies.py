@@ -141,14 +141,15 @@ VIAS = ("direct", "eventbridge", "sqs", "sns", "sns_sqs", "sqs_eventbridge")
 
 def http_event(shape: str, method: str, path: str, *, body: Any = None,
                query: dict[str, str] | None = None, binary: bool = False,
-               multi_value: bool = False) -> dict[str, Any]:
-    """An HTTP event in any of the four source shapes (query values may hold lone surrogates)."""
+               multi_value: bool = False, auth: str | None = None) -> dict[str, Any]:
+    """An HTTP event in any of the four source shapes (query values may hold lone surrogates);
+    ``auth`` adds the caller an authorizer would pass (not on an ALB)."""
     if shape == "http_v1":
-        event = t.http_v1_event(method, path, body=body, binary=binary)
+        event = t.http_v1_event(method, path, body=body, binary=binary, auth=auth)
     elif shape == "http_v2":
-        event = t.http_v2_event(method, path, body=body, binary=binary)
+        event = t.http_v2_event(method, path, body=body, binary=binary, auth=auth)
     elif shape == "function_url":
-        event = t.function_url_event(method, path, body=body, binary=binary)
+        event = t.function_url_event(method, path, body=body, binary=binary, auth=auth)
     else:
         event = t.alb_event(method, path, body=body, binary=binary, multi_value=multi_value)
     if not query:
@@ -512,7 +513,9 @@ def route_events(draw: st.DrawFn, route: Route, env: dict[str, str]) -> Case:
     model = input_model(route)
     spec = route.spec
     if isinstance(spec, HttpSpec):
-        shape = draw(st.sampled_from(HTTP_SHAPES))
+        signed = spec.auth != "public"  # an operator route: through an authorizer, so not an ALB
+        shape = draw(st.sampled_from([s for s in HTTP_SHAPES if not (signed and s == "alb")]))
+        auth = draw(st.sampled_from(["iam", "jwt"])) if signed else None
         params = binder_for(route).params
         path = spec.path
         query: dict[str, str] = {}
@@ -534,7 +537,8 @@ def route_events(draw: st.DrawFn, route: Route, env: dict[str, str]) -> Case:
                     "none": None, "array": [payload]}[body]
         query = {k: v for k, v in query.items() if isinstance(v, str)}
         return Case(shape, http_event(shape, spec.method, path, body=body, query=query,
-                                      binary=isinstance(body, bytes), multi_value=draw(st.booleans())))
+                                      binary=isinstance(body, bytes), multi_value=draw(st.booleans()),
+                                      auth=auth))
     if isinstance(spec, ActionSpec):
         payload = draw(model_inputs(model))
         payload.pop("action", None)

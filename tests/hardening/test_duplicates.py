@@ -298,7 +298,7 @@ def stop_request(w: World) -> dict[str, Any]:
 
 def start_click(w: World) -> dict[str, Any]:
     _database(w, status="stopped")
-    return http_v2_event("POST", "/database/start")
+    return http_v2_event("POST", "/database/start", auth="iam")
 
 
 def rds_still_says_stopped(w: World) -> None:
@@ -317,7 +317,8 @@ def activity_report(w: World) -> dict[str, Any]:
 
 def activity_post(w: World) -> dict[str, Any]:
     _database(w)
-    return http_v2_event("POST", "/database/activity", body={"at": "2026-01-01T10:00:00Z"})
+    return http_v2_event("POST", "/database/activity", body={"at": "2026-01-01T10:00:00Z"},
+                         auth="iam")
 
 
 # incidents --------------------------------------------------------------------------------------

@@ -174,7 +174,7 @@ def test_custom_resource_request_type_of_any_json_type_is_unsupported() -> None:
     t.sns_event(DEEP),
     {**t.schedule_event("database-auto-stop", scheduler=True), "detail": DEEP},
     {**t.eventbridge_event("aws.glue", "Glue Job State Change", {}), "detail": DEEP},
-    t.http_v2_event("POST", "/database/activity", body=DEEP),
+    t.http_v2_event("POST", "/database/activity", body=DEEP, auth="iam"),
 ], ids=["sqs", "sns_sqs", "sns", "schedule", "eventbridge", "http"])
 def test_deeply_nested_json_text_is_a_proper_outcome(event: dict[str, Any],
                                                      harness: fz.Harness) -> None:
@@ -184,8 +184,8 @@ def test_deeply_nested_json_text_is_a_proper_outcome(event: dict[str, Any],
 
 def test_http_deep_body_is_a_400_naming_the_body(world: dict[str, str]) -> None:
     """The deep body is reported as invalid JSON at ``body``, like any other broken body."""
-    reply = t.parse_http_reply(app(t.http_v2_event("POST", "/database/activity", body=DEEP),
-                                   t.FakeLambdaContext(5000)))
+    reply = t.parse_http_reply(app(t.http_v2_event("POST", "/database/activity", body=DEEP,
+                                                   auth="iam"), t.FakeLambdaContext(5000)))
     assert reply.status == 400
     assert reply.json()["details"][0]["loc"] == "body"
 

@@ -32,7 +32,7 @@ def app() -> App:
 
 @pytest.fixture
 def client(app: App) -> Client:
-    return Client(app)
+    return Client(app, auth="iam")  # the operator routes sit behind the IAM authorizer
 
 
 @pytest.fixture
@@ -45,6 +45,7 @@ def audit_items(action: str | None = None) -> list[dict[str, Any]]:
     items = aws.client("dynamodb").scan(TableName="ops-audit")["Items"]
     rows = [{"action": i["action"]["S"], "target": i["target"]["S"],
              "incidentId": i.get("incidentId", {}).get("S"), "at": i["at"]["S"],
+             "caller": i.get("caller", {}).get("S"),
              "result": json.loads(i["result"]["S"])} for i in items]
     return [r for r in rows if action is None or r["action"] == action]
 
@@ -71,6 +72,11 @@ class Inbox:
 
 @pytest.fixture
 def inbox(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Inbox:
+    return subscribe_inbox(monkeypatch)
+
+
+def subscribe_inbox(monkeypatch: pytest.MonkeyPatch) -> Inbox:
+    """The alert topic (ALERT_TOPIC_ARN) with a queue subscribed, in the current moto."""
     sns = aws.client("sns")
     sqs = aws.client("sqs")
     topic = sns.create_topic(Name="ops-alerts")["TopicArn"]

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from opsfn.core.dead_letters import park
 from opsfn.core.dispatch import custom_resource, events, http, invoke, records
 from opsfn.core.invocation import Invocation
 from opsfn.core.observability import emit_route_metrics, get_logger, safe_frames, set_invocation_keys
@@ -21,6 +22,10 @@ from opsfn.errors import InternalError, OpsfnError
 from opsfn.events import HTTP_KINDS, detect
 
 Dispatcher = Callable[[dict[str, Any], Invocation], Any]
+
+# Sources whose failures only Lambda's retries see (a direct invoke may be synchronous: its
+# caller needs the error, so it is always raised).
+ASYNC_KINDS = frozenset({"s3", "s3_eventbridge", "sns", "schedule", "eventbridge"})
 
 DISPATCHERS: dict[str, Dispatcher] = {
     "http_v1": http.dispatch,
@@ -87,6 +92,9 @@ class App(Router):
                                 correlation_id=invocation.request_id or None)
             return DISPATCHERS[kind](detected.event, invocation)
         except OpsfnError as error:
+            if kind in ASYNC_KINDS and invocation is not None and park(
+                    kind, event, error, invocation.settings.failed_events_queue):
+                return {"parked": True, "error": error.code}
             self._log_failure(error, kind, cold)
             raise _clean(error) from None
         except Exception as exc:  # noqa: BLE001 - a dispatcher bug must not leak its message
@@ -107,7 +115,7 @@ class App(Router):
         if kind in HTTP_KINDS:
             return
         get_logger().warning("event failed", extra={
-            "source": kind, "error": error.code, "permanent": error.permanent, "cold_start": cold,
+            "source": kind, **error.log_fields(), "permanent": error.permanent, "cold_start": cold,
         })
 
 

@@ -24,6 +24,12 @@ SOURCES: tuple[Source, ...] = (
 )
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
+Auth = Literal["public", "iam", "jwt", "default"]
+AUTH_MODES: tuple[Auth, ...] = ("public", "iam", "jwt", "default")
+"""Who may call an HTTP route: anyone; a caller signed with IAM (SigV4); a caller with a JWT the
+API's JWT authorizer accepted; or whatever the deployment's default authorizer is (the HTTP API's
+``DefaultAuthorizer``, which ``OPSFN_DEFAULT_AUTH`` names for the in-function check)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Setting:
@@ -49,10 +55,12 @@ NameSpec = str | Setting
 
 @dataclass(frozen=True, slots=True)
 class HttpSpec:
-    """An HTTP route: one method and a path template with ``{name}`` or ``{name+}`` parts."""
+    """An HTTP route: one method, a path template with ``{name}`` or ``{name+}`` parts, and who
+    may call it."""
 
     method: str
     path: str
+    auth: Auth = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +164,16 @@ def _label(spec: Spec) -> str:
 
 
 class Router:
-    """Collects routes of one domain; include it in an :class:`opsfn.core.app.App`."""
+    """Collects routes of one domain; include it in an :class:`opsfn.core.app.App`.
 
-    def __init__(self) -> None:
+    ``auth`` is the default of this router's HTTP routes. An HTTP route that declares no ``auth``
+    on a router without one is refused when it is declared: nothing is public by omission.
+    """
+
+    def __init__(self, *, auth: Auth | None = None) -> None:
+        if auth is not None and auth not in AUTH_MODES:
+            raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}: {auth!r}")
+        self.auth = auth
         self.routes: list[Route] = []
 
     def _add(self, route: Route) -> None:
@@ -172,40 +187,54 @@ class Router:
         return decorator
 
     # -- HTTP ---------------------------------------------------------------------------------
-    def route(self, path: str, methods: tuple[str, ...] | list[str]) -> Callable[[F], F]:
-        """Serve ``path`` for each of ``methods``."""
+    def _auth_for(self, path: str, auth: Auth | None) -> Auth:
+        chosen = auth if auth is not None else self.auth
+        if chosen is None:
+            raise ValueError(
+                f"HTTP route {path} declares no auth and its router has no default: pass "
+                "auth='public', 'iam', 'jwt' or 'default' (the deployment's default authorizer) "
+                "to the decorator, or Router(auth=...)"
+            )
+        if chosen not in AUTH_MODES:
+            raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}: {chosen!r}")
+        return chosen
+
+    def route(self, path: str, methods: tuple[str, ...] | list[str], *, auth: Auth | None = None
+              ) -> Callable[[F], F]:
+        """Serve ``path`` for each of ``methods``, to the callers ``auth`` admits."""
         if not path.startswith("/"):
             raise ValueError(f"HTTP path must start with '/': {path!r}")
+        chosen = self._auth_for(path, auth)
 
         def decorator(func: F) -> F:
             for method in methods:
                 upper = method.upper()
                 if upper not in HTTP_METHODS:
                     raise ValueError(f"unknown HTTP method {method!r}")
-                self._add(Route("http", HttpSpec(upper, path), func))
+                self._add(Route("http", HttpSpec(upper, path, chosen), func))
             return func
 
         return decorator
 
-    def get(self, path: str) -> Callable[[F], F]:
+    def get(self, path: str, *, auth: Auth | None = None) -> Callable[[F], F]:
         """Serve GET ``path``."""
-        return self.route(path, ("GET",))
+        return self.route(path, ("GET",), auth=auth)
 
-    def post(self, path: str) -> Callable[[F], F]:
+    def post(self, path: str, *, auth: Auth | None = None) -> Callable[[F], F]:
         """Serve POST ``path``."""
-        return self.route(path, ("POST",))
+        return self.route(path, ("POST",), auth=auth)
 
-    def put(self, path: str) -> Callable[[F], F]:
+    def put(self, path: str, *, auth: Auth | None = None) -> Callable[[F], F]:
         """Serve PUT ``path``."""
-        return self.route(path, ("PUT",))
+        return self.route(path, ("PUT",), auth=auth)
 
-    def patch(self, path: str) -> Callable[[F], F]:
+    def patch(self, path: str, *, auth: Auth | None = None) -> Callable[[F], F]:
         """Serve PATCH ``path``."""
-        return self.route(path, ("PATCH",))
+        return self.route(path, ("PATCH",), auth=auth)
 
-    def delete(self, path: str) -> Callable[[F], F]:
+    def delete(self, path: str, *, auth: Auth | None = None) -> Callable[[F], F]:
         """Serve DELETE ``path``."""
-        return self.route(path, ("DELETE",))
+        return self.route(path, ("DELETE",), auth=auth)
 
     # -- everything else ------------------------------------------------------------------------
     def action(self, name: str, *, queue: bool = False, description: str | None = None

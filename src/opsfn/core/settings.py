@@ -17,7 +17,7 @@ import os
 import typing
 from collections.abc import Mapping
 from importlib import import_module
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 from opsfn.core.environ import EnvWatch
 from opsfn.errors import InvalidSetting, MissingSetting
@@ -193,13 +193,19 @@ class SettingsSection:
         raise KeyError(f"{variable} is not a setting of {type(self).__name__}")
 
     def invalid(self) -> list[str]:
-        """The variables of this section whose values do not parse (for health and the CLI)."""
+        """The variables of this section whose values do not parse (for the CLI's check).
+
+        Checked on the raw values: nothing is cached, and no field counts as read.
+        """
         bad = []
-        for name in type(self).fields():
+        for field in type(self).fields().values():
+            raw = self._raw.get(field.env)
+            if raw is None:
+                continue
             try:
-                getattr(self, name)
-            except InvalidSetting as error:
-                bad.extend(error.variables)
+                parse(field, field.annotation, raw)
+            except (ValueError, TypeError):
+                bad.append(field.env)
         return bad
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -238,6 +244,11 @@ class CoreSettings(SettingsSection):
         "OPSFN_ACTION_QUEUE",
         "Name or URL of the SQS queue whose messages are `{\"action\": ...}` work items.",
     )
+    failed_events_queue: str | None = env_field(
+        "OPSFN_FAILED_EVENTS_QUEUE",
+        "SQS queue (name, URL or ARN) that async events and SQS messages failing permanently are "
+        "sent to once, instead of being retried (unset: the platform's retries and DLQ).",
+    )
     schedule_prefix: str = env_field(
         "OPSFN_SCHEDULE_PREFIX", "Prefix stripped from rule/schedule names before lookup.", ""
     )
@@ -257,6 +268,21 @@ class CoreSettings(SettingsSection):
     )
     cors_origin: str | None = env_field(
         "OPSFN_CORS_ORIGIN", "Access-Control-Allow-Origin sent on HTTP replies (unset: none)."
+    )
+    aws_max_attempts: int = env_field(
+        "OPSFN_AWS_MAX_ATTEMPTS", "Attempts of each AWS call (botocore's standard retry mode).", 5,
+        ge=1, le=20,
+    )
+    aws_connect_timeout: float = env_field(
+        "OPSFN_AWS_CONNECT_TIMEOUT", "Seconds to connect to an AWS endpoint.", 5.0, gt=0,
+    )
+    aws_read_timeout: float = env_field(
+        "OPSFN_AWS_READ_TIMEOUT", "Seconds to wait for an AWS answer.", 30.0, gt=0,
+    )
+    default_auth: Literal["iam", "jwt"] | None = env_field(
+        "OPSFN_DEFAULT_AUTH",
+        "The deployment's default authorizer (`iam` or `jwt`, the HTTP API's DefaultAuthorizer): "
+        "what routes declared `auth=\"default\"` require of a caller (unset: any authenticated caller).",
     )
 
 

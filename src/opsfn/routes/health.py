@@ -31,7 +31,7 @@ def health_action(context: Context) -> dict[str, Any]:
     return health_report(context)
 
 
-@router.get("/health")
+@router.get("/health", auth="public")
 def health_http(context: Context) -> dict[str, Any]:
     """The health report over HTTP."""
     return health_report(context)

@@ -17,8 +17,13 @@ from opsfn.services.settings import SharedSettings
 
 
 def record(action: str, target: str, result: dict[str, Any], *, incident_id: str | None = None,
-           audit_id: str | None = None, table: str | None = None) -> str:
-    """Write one audit record and return its id; a given ``audit_id`` is written only once."""
+           audit_id: str | None = None, table: str | None = None, caller: str | None = None
+           ) -> str:
+    """Write one audit record and return its id; a given ``audit_id`` is written only once.
+
+    ``caller`` is the authenticated identity that asked (a JWT subject or an IAM ARN), when the
+    request came through an authorizer.
+    """
     table = table or SharedSettings.current().required("AUDIT_TABLE")
     audit_id = audit_id or uuid.uuid4().hex
     item: dict[str, Any] = {
@@ -31,6 +36,8 @@ def record(action: str, target: str, result: dict[str, Any], *, incident_id: str
     }
     if incident_id:
         item["incidentId"] = {"S": incident_id}
+    if caller:
+        item["caller"] = {"S": caller[:2048]}
     client = aws.client("dynamodb")
     try:
         client.put_item(TableName=table, Item=item,

@@ -44,11 +44,13 @@ def config() -> Any:
     """The shared botocore Config: standard retries, bounded timeouts, SigV4 for S3 presigning."""
     from botocore.config import Config
 
+    from opsfn.core.settings import core_settings
+
+    settings = core_settings()
     return Config(
-        retries={"max_attempts": int(os.environ.get("OPSFN_AWS_MAX_ATTEMPTS", "5")),
-                 "mode": "standard"},
-        connect_timeout=float(os.environ.get("OPSFN_AWS_CONNECT_TIMEOUT", "5")),
-        read_timeout=float(os.environ.get("OPSFN_AWS_READ_TIMEOUT", "30")),
+        retries={"max_attempts": settings.aws_max_attempts, "mode": "standard"},
+        connect_timeout=settings.aws_connect_timeout,
+        read_timeout=settings.aws_read_timeout,
         signature_version="v4",
         s3={"addressing_style": "virtual" if not os.environ.get("AWS_ENDPOINT_URL") else "path"},
         user_agent_extra="opsfn",

@@ -141,16 +141,22 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_openapi(args: argparse.Namespace) -> int:
     """OpenAPI 3 for the HTTP routes."""
     from opsfn import __version__
+    from opsfn.core.settings import core_settings
     from opsfn.tooling.introspect import openapi
 
-    print(json.dumps(openapi(_app(), __version__), indent=2))
+    print(json.dumps(openapi(_app(), __version__, core_settings().default_auth), indent=2))
     return 0
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    """Every environment variable with its default and meaning."""
-    from opsfn.core.settings import setting_variables
+    """Every environment variable with its default and meaning; ``--check`` the current values."""
+    from opsfn.core.settings import invalid_settings, setting_variables
 
+    if args.check:
+        bad = invalid_settings()
+        for name in bad:
+            print(f"invalid: {name}", file=sys.stderr)
+        return 1 if bad else 0
     rows = setting_variables()
     if args.markdown:
         print("| variable | default | meaning |\n|---|---|---|")
@@ -194,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     settings = sub.add_parser("settings", help="every environment variable")
     settings.add_argument("--markdown", action="store_true")
+    settings.add_argument("--check", action="store_true",
+                          help="exit 1 naming every variable whose current value does not parse")
     settings.set_defaults(func=cmd_settings)
 
     for module_name in EXTENSIONS:

@@ -107,13 +107,51 @@ class S3Trigger:
     detail_types: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class HttpTrigger:
+    """An HttpApi/Api event: the API it belongs to and the authorizer it names (None: the API's)."""
+
+    event: str
+    api: str | None
+    authorizer: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiAuth:
+    """An API's authorization: its default authorizer and the names of its JWT authorizers."""
+
+    default: str | None
+    jwt: frozenset[str]
+
+    def kind(self, authorizer: str | None) -> str:
+        """What a route with this authorizer (None: the API's default) requires of callers."""
+        name = authorizer if authorizer is not None else self.default
+        if name is None or name == "NONE":
+            return "public"
+        if name == "AWS_IAM":
+            return "iam"
+        return "jwt" if name in self.jwt else f"authorizer {name}"
+
+
+def api_auth(resource: Any) -> ApiAuth:
+    """The authorization of an ``AWS::Serverless::HttpApi`` or ``AWS::Serverless::Api``."""
+    auth = _dict(_dict(_dict(resource).get("Properties")).get("Auth"))
+    authorizers = _dict(auth.get("Authorizers"))
+    jwt = frozenset(name for name, value in authorizers.items()
+                    if "JwtConfiguration" in _dict(value) or "UserPoolArn" in _dict(value))
+    default = auth.get("DefaultAuthorizer")
+    return ApiAuth(default if isinstance(default, str) else None, jwt)
+
+
 @dataclass
 class Declared:
     """Every trigger of the function in the template."""
 
     function: str
     env: dict[str, Any] = field(default_factory=dict)
-    http: dict[tuple[str, str], str] = field(default_factory=dict)
+    http: dict[tuple[str, str], HttpTrigger] = field(default_factory=dict)
+    apis: dict[str | None, ApiAuth] = field(default_factory=dict)
+    function_urls: dict[str, str] = field(default_factory=dict)  # resource -> AuthType
     schedules: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     eventbridge: dict[tuple[str, str | None], str] = field(default_factory=dict)
     s3: list[S3Trigger] = field(default_factory=list)
@@ -200,7 +238,10 @@ def _s3_from_notification(event: str, props: dict[str, Any]) -> S3Trigger:
 
 def _add_event(found: Declared, name: str, kind: str, props: dict[str, Any]) -> None:
     if kind in ("HttpApi", "Api"):
-        found.http[(str(props.get("Method", "")).upper(), str(props.get("Path", "")))] = name
+        authorizer = _dict(props.get("Auth")).get("Authorizer")
+        found.http[(str(props.get("Method", "")).upper(), str(props.get("Path", "")))] = \
+            HttpTrigger(name, ref_target(props.get("ApiId", props.get("RestApiId"))),
+                        authorizer if isinstance(authorizer, str) else None)
     elif kind in ("ScheduleV2", "Schedule"):
         schedule = props.get("Name")
         expression = props.get("ScheduleExpression", props.get("Schedule"))
@@ -233,11 +274,18 @@ def declared_triggers(template: dict[str, Any]) -> Declared:
     for name, event in (props.get("Events") or {}).items():
         if isinstance(event, dict):
             _add_event(found, name, str(event.get("Type")), event.get("Properties") or {})
+    for trigger in found.http.values():
+        found.apis.setdefault(trigger.api, api_auth(resources.get(trigger.api or "")))
+    url_config = props.get("FunctionUrlConfig")
+    if isinstance(url_config, dict):
+        found.function_urls[f"{function}.FunctionUrlConfig"] = str(url_config.get("AuthType"))
     for name, res in resources.items():
         if not isinstance(res, dict):
             continue
         kind = str(res.get("Type", ""))
         rprops = res.get("Properties") or {}
+        if kind == "AWS::Lambda::Url" and ref_target(rprops.get("TargetFunctionArn")) == function:
+            found.function_urls[name] = str(rprops.get("AuthType"))
         if kind.startswith("Custom::") or kind == "AWS::CloudFormation::CustomResource":
             if ref_target(rprops.get("ServiceToken")) == function:
                 found.custom_resources.setdefault(kind, []).append(name)
@@ -280,6 +328,7 @@ class Checker:
     def run(self) -> list[str]:
         """Every problem, both directions; empty means no drift."""
         self._routes_have_triggers()
+        self._function_urls_are_signed()
         self._triggers_reach_routes()
         self._environment_is_known()
         return self.problems
@@ -294,9 +343,12 @@ class Checker:
         spec = route.spec
         where = f"route {route.label} ({route.handler_name})"
         if isinstance(spec, HttpSpec):
-            if (spec.method, "/" + "/".join(p for p in spec.path.split("/") if p)) \
-                    not in self.found.http:
+            trigger = self.found.http.get(
+                (spec.method, "/" + "/".join(p for p in spec.path.split("/") if p)))
+            if trigger is None:
                 self.problems.append(f"{where}: no HttpApi/Api event {spec.method} {spec.path}")
+            else:
+                self._check_http_auth(spec, trigger, where)
         elif isinstance(spec, ScheduleSpec):
             self._check_schedule(spec, where)
         elif isinstance(spec, EventBridgeSpec):
@@ -319,6 +371,34 @@ class Checker:
                 self.problems.append(f"{where}: no SNS event for topic {topic}")
         elif isinstance(spec, ActionSpec) and spec.queue:
             self._check_action_queue(where)
+
+    def _check_http_auth(self, spec: HttpSpec, trigger: HttpTrigger, where: str) -> None:
+        """The event's authorizer must admit exactly the callers the route declares."""
+        api = self.found.apis.get(trigger.api, ApiAuth(None, frozenset()))
+        effective = api.kind(trigger.authorizer)
+        if spec.auth == "default":
+            if trigger.authorizer is not None:
+                self.problems.append(
+                    f"{where}: declares the default authorizer but event {trigger.event} names "
+                    f"{trigger.authorizer}")
+            elif effective == "public":
+                self.problems.append(f"{where}: declares the default authorizer but API "
+                                     f"{trigger.api} has no DefaultAuthorizer")
+            elif self.found.env.get("OPSFN_DEFAULT_AUTH") != effective:
+                self.problems.append(
+                    f"{where}: API {trigger.api} defaults to {effective} but the function's "
+                    f"OPSFN_DEFAULT_AUTH is {self.found.env.get('OPSFN_DEFAULT_AUTH')!r}")
+        elif effective != spec.auth:
+            self.problems.append(f"{where}: declares auth {spec.auth!r} but event "
+                                 f"{trigger.event} admits {effective}")
+
+    def _function_urls_are_signed(self) -> None:
+        if any(isinstance(r.spec, HttpSpec) and r.spec.auth != "public"
+               for r in self.app.registry.routes):
+            for name, auth_type in self.found.function_urls.items():
+                if auth_type != "AWS_IAM":
+                    self.problems.append(f"function URL {name}: AuthType {auth_type} would let "
+                                         "anyone reach routes that require auth; use AWS_IAM")
 
     def _check_schedule(self, spec: ScheduleSpec, where: str) -> None:
         declared = self.found.schedules.get(spec.name)
@@ -358,10 +438,11 @@ class Checker:
     # template -> routes
     def _triggers_reach_routes(self) -> None:
         registry = self.app.registry
-        for (method, path), event in self.found.http.items():
+        for (method, path), trigger in self.found.http.items():
             methods = registry.http.by_template(path)
             if not methods or method not in methods:
-                self.problems.append(f"event {event}: {method} {path} reaches no HTTP route")
+                self.problems.append(f"event {trigger.event}: {method} {path} reaches no HTTP "
+                                     "route")
         for name, (event, _) in self.found.schedules.items():
             if name not in registry.schedules:
                 self.problems.append(f"event {event}: schedule {name!r} reaches no route")
@@ -373,10 +454,11 @@ class Checker:
                 self.problems.append(f"resources {names}: {rtype} has no custom resource route")
         s3_routes = [(self.resolve(r.spec.bucket, r.label), r.spec.prefix, r.spec.suffix)
                      for r in registry.routes if isinstance(r.spec, S3Spec)]
-        for trigger in self.found.s3:
-            if (trigger.bucket, trigger.prefix, trigger.suffix) not in s3_routes:
-                self.problems.append(f"event {trigger.event}: objects of {trigger.bucket} "
-                                     f"({trigger.prefix!r}...{trigger.suffix!r}) reach no S3 route")
+        for s3_trigger in self.found.s3:
+            if (s3_trigger.bucket, s3_trigger.prefix, s3_trigger.suffix) not in s3_routes:
+                self.problems.append(f"event {s3_trigger.event}: objects of {s3_trigger.bucket} "
+                                     f"({s3_trigger.prefix!r}...{s3_trigger.suffix!r}) reach no "
+                                     "S3 route")
         self._queues_reach_routes()
 
     def _queues_reach_routes(self) -> None:
@@ -418,8 +500,10 @@ def suggestion(spec: object, label: str, env_target: str | None = None) -> str |
     """A YAML snippet (an event of the function, or a resource) that wires ``spec`` up."""
     name = _event_name(label)
     if isinstance(spec, HttpSpec):
+        auth = {"public": ", Auth: {Authorizer: NONE}", "iam": ", Auth: {Authorizer: AWS_IAM}",
+                "jwt": ", Auth: {Authorizer: JwtAuthorizer}"}.get(spec.auth, "")
         return (f"{name}:  # under OpsFunction Events\n  Type: HttpApi\n  Properties: "
-                f"{{ApiId: !Ref HttpApi, Method: {spec.method}, Path: {spec.path}}}")
+                f"{{ApiId: !Ref HttpApi, Method: {spec.method}, Path: {spec.path}{auth}}}")
     if isinstance(spec, ScheduleSpec):
         return (f"{name}:  # under OpsFunction Events\n  Type: ScheduleV2\n  Properties:\n"
                 f"    Name: {spec.name}\n    GroupName: !Ref ScheduleGroup\n"

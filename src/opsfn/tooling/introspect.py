@@ -28,18 +28,45 @@ def input_model(route: Route) -> Any:
     return None
 
 
+def route_auth(route: Route) -> str:
+    """Who may call an HTTP route (``public``, ``iam``, ``jwt``, ``default``); ``-`` otherwise."""
+    return route.spec.auth if isinstance(route.spec, HttpSpec) else "-"
+
+
 def route_rows(app: App) -> list[dict[str, str]]:
-    """One row per route: source, key, handler, input model."""
+    """One row per route: source, key, auth, handler, input model."""
     rows = []
     for route in sorted(app.registry.routes, key=lambda r: (r.source, r.label)):
         model = input_model(route)
         rows.append({
             "source": route.source,
             "key": route.label,
+            "auth": route_auth(route),
             "handler": route.handler_name,
             "input": model.__name__ if model is not None else "-",
         })
     return rows
+
+
+SECURITY_SCHEMES = {
+    "sigv4": {"type": "apiKey", "name": "Authorization", "in": "header",
+              "description": "AWS Signature Version 4 (the HTTP API's IAM authorization)",
+              "x-amazon-apigateway-authtype": "awsSigv4"},
+    "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "A JWT the HTTP API's JWT authorizer accepts (issuer and audience "
+                           "are template parameters)"},
+}
+_SCHEME_OF = {"iam": "sigv4", "jwt": "jwt"}
+
+
+def security_requirement(auth: str, default: str | None) -> list[dict[str, list[str]]]:
+    """OpenAPI ``security`` of an operation: none when public, else the schemes that pass."""
+    if auth == "public":
+        return []
+    if auth == "default":
+        kinds = [default] if default else ["iam", "jwt"]
+        return [{_SCHEME_OF[kind]: []} for kind in kinds]
+    return [{_SCHEME_OF[auth]: []}]
 
 
 def markdown_table(rows: list[dict[str, str]]) -> str:
@@ -67,8 +94,8 @@ def action_schemas(app: App, name: str | None = None) -> dict[str, Any]:
     return schemas
 
 
-def openapi(app: App, version: str) -> dict[str, Any]:
-    """An OpenAPI 3.1 document of the HTTP routes."""
+def openapi(app: App, version: str, default_auth: str | None = None) -> dict[str, Any]:
+    """An OpenAPI 3.1 document of the HTTP routes, with each operation's security scheme."""
     paths: dict[str, Any] = {}
     components: dict[str, Any] = {}
     error = {"description": "Error", "content": {"application/json": {"schema": {
@@ -82,7 +109,10 @@ def openapi(app: App, version: str) -> dict[str, Any]:
             "operationId": route.func.__name__ + "_" + spec.method.lower(),
             "summary": (route.func.__doc__ or "").strip().split("\n")[0],
             "responses": {"200": {"description": "OK"}, "400": error, "404": error},
+            "security": security_requirement(spec.auth, default_auth),
         }
+        if spec.auth != "public":
+            operation["responses"]["401"] = error
         parameters = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
                       for n in template_params(spec.path)]
         model = input_model(route)
@@ -111,7 +141,8 @@ def openapi(app: App, version: str) -> dict[str, Any]:
         "error": {"type": "string"}, "message": {"type": "string"},
         "details": {"type": "array", "items": {"type": "object"}}}}
     return {"openapi": "3.1.0", "info": {"title": "opsfn", "version": version},
-            "paths": paths, "components": {"schemas": components}}
+            "paths": paths, "components": {"schemas": components,
+                                           "securitySchemes": SECURITY_SCHEMES}}
 
 
 def _s3_targets(app: App, objects: list[s3_events.S3Object]) -> list[str]:

@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 from opsfn.core.invocation import Invocation, remaining_ms, run_route
 from opsfn.core.observability import get_logger
+from opsfn.core.settings import CoreSettings
 from opsfn.core.watchdog import WATCHDOG
-from opsfn.errors import OpsfnError
+from opsfn.errors import InvalidSetting, OpsfnError
 from opsfn.events.custom_resource import (
     CustomResourceRequest,
     CustomResourceResult,
@@ -96,7 +97,11 @@ def dispatch(event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
     request = parse_request(event)
     # Update and Delete keep the id CloudFormation knows; Create derives a stable one.
     default_id = request.physical_resource_id or request.default_physical_id()
-    margin_ms = invocation.settings.custom_resource_margin_ms
+    setting_error: InvalidSetting | None = None
+    try:
+        margin_ms = invocation.settings.custom_resource_margin_ms
+    except InvalidSetting as error:  # the stack still gets its answer: FAILED, naming the setting
+        margin_ms, setting_error = CoreSettings.fields()["custom_resource_margin_ms"].default, error
     left_s = remaining_ms(invocation.lambda_context, invocation.started) / 1000
     # Answers may be attempted until just before the Lambda deadline: the guard fires
     # OPSFN_CR_MARGIN_MS (at least 500 ms) before it, and all of that is its time to answer.
@@ -107,8 +112,11 @@ def dispatch(event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
         lambda: answer.send("FAILED", "timed out before the Lambda deadline", default_id),
     )
     try:
-        status, reason, physical, data, no_echo = _outcome(request, invocation, default_id)
-        answer.send(status, reason, physical, data, no_echo)
+        if setting_error is not None:
+            answer.send("FAILED", setting_error.message, default_id)
+        else:
+            status, reason, physical, data, no_echo = _outcome(request, invocation, default_id)
+            answer.send(status, reason, physical, data, no_echo)
     finally:
         WATCHDOG.cancel(guard)
     return answer.sent or {}

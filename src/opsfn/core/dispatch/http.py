@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from opsfn.core.auth import authorize
 from opsfn.core.invocation import Invocation, run_route
+from opsfn.core.observability import get_logger
 from opsfn.core.registry import Registry
-from opsfn.core.router import Route
-from opsfn.errors import MethodNotAllowed, NotFound, OpsfnError
+from opsfn.core.router import HttpSpec, Route
+from opsfn.errors import (
+    InvalidSetting,
+    MethodNotAllowed,
+    MissingSetting,
+    NotFound,
+    OpsfnError,
+    Unauthorized,
+)
 from opsfn.events.http import HttpRequest, Response, parse_request, render_json, render_response
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -56,17 +65,35 @@ def error_response(error: OpsfnError) -> Response:
     return Response(status=error.status, body=error.to_dict(), headers=headers)
 
 
+def _caller(required: str, route: Route, event: dict[str, Any], invocation: Invocation) -> str:
+    """The authenticated caller's identity; 401 (logged with the route, not the reason) if none."""
+    try:
+        caller = authorize(required, invocation.kind, event, invocation.settings.default_auth)
+    except Unauthorized:
+        get_logger().warning("unauthorized request refused", extra={
+            "route": route.label, "source": invocation.kind, "required": required})
+        raise
+    return caller.identity if caller is not None else ""
+
+
 def dispatch(event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
     """Serve one HTTP event; every outcome is an HTTP reply."""
     settings = invocation.settings
     try:
         request = parse_request(invocation.kind, event, settings.max_body_bytes)
         route = find_route(invocation.registry, request)
+        required = route.spec.auth if isinstance(route.spec, HttpSpec) else "default"
+        if required != "public":
+            invocation.caller = _caller(required, route, event, invocation)
         has_body = request.method in _BODY_METHODS
         result = run_route(route, invocation, lambda: _payload(request),
                            "body" if has_body else "query", request,
                            raw_json=request.require_body if has_body else None)
     except OpsfnError as error:
+        if isinstance(error, InvalidSetting | MissingSetting):
+            # The caller sees a 500; the operator needs to know which variable to fix.
+            get_logger().error("HTTP request failed on a setting",
+                               extra={"source": invocation.kind, **error.log_fields()})
         result = error_response(error)
     extra = {"access-control-allow-origin": settings.cors_origin} if settings.cors_origin \
         else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opsfn.core.dead_letters import park
 from opsfn.core.dispatch.invoke import find_action, run_action
 from opsfn.core.invocation import Invocation, run_route
 from opsfn.core.observability import get_logger
@@ -60,7 +61,7 @@ def _run_objects(objects: list[S3Object], invocation: Invocation, source: str
             ran += run_s3_object(obj, invocation, source)
         except OpsfnError as error:
             codes.append(error.code)
-            get_logger().warning("S3 record failed", extra={"error": error.code,
+            get_logger().warning("S3 record failed", extra={**error.log_fields(),
                                                             "bucket": obj.bucket})
     return ran, codes
 
@@ -123,7 +124,7 @@ def dispatch_sns(event: dict[str, Any], invocation: Invocation) -> dict[str, Any
             # An S3 event inside the message failed object by object: keep those causes, so
             # a permanently bad object is not retried as if the world were at fault.
             codes += error.codes if isinstance(error, RecordsFailed) else [error.code]
-            get_logger().warning("SNS record failed", extra={"error": error.code})
+            get_logger().warning("SNS record failed", extra=error.log_fields())
     if failed:
         raise RecordsFailed(failed, len(event["Records"]), codes)
     return {"processed": len(event["Records"])}
@@ -189,9 +190,12 @@ def dispatch_sqs(event: dict[str, Any], invocation: Invocation) -> dict[str, Any
         try:
             handle_sqs_message(message, invocation, action_queue)
         except OpsfnError as error:
+            if park("sqs", {"queue": message.queue, "messageId": message.message_id,
+                            "body": message.body}, error, invocation.settings.failed_events_queue):
+                continue  # retrying cannot help: it is in the failed-events queue, done here
             failures.append(message.message_id)
             get_logger().warning("SQS message failed", extra={
-                "error": error.code, "queue": message.queue, "message_id": message.message_id,
+                **error.log_fields(), "queue": message.queue, "message_id": message.message_id,
             })
             fifo_blocked = message.fifo
     return {"batchItemFailures": [{"itemIdentifier": item} for item in failures]}

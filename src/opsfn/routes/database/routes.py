@@ -23,7 +23,7 @@ from opsfn.routes.database import rds, state, store
 from opsfn.routes.database.settings import DatabaseSettings
 from opsfn.services import audit, locks
 
-router = Router()
+router = Router(auth="default")  # operator routes: the deployment's default authorizer
 
 STOP_LOCK_S = 300
 FUTURE_SKEW = timedelta(minutes=5)
@@ -90,7 +90,7 @@ def start_database(context: Context) -> tuple[int, dict[str, Any]]:
     # The lock stays until its TTL (or a stop clears it): RDS may still report "stopped" for a
     # moment, and a second click in that window must not start twice.
     audit.record("database_start", db.identifier, {"restartId": restart_id, "before": status},
-                 audit_id=f"database-start:{restart_id}")
+                 audit_id=f"database-start:{restart_id}", caller=context.caller)
     context.logger.info("database start requested", extra={"database": db.identifier,
                                                            "restart_id": restart_id})
     return 202, {**_status_body(db, "starting"), "restartId": restart_id}
@@ -171,7 +171,7 @@ def stop_database(db: rds.Database, reason: str, context: Context,
     store.mark_stopped(_key(db), now)
     store.clear_lock(_start_lock(db))
     audit.record("database_stop", db.identifier, {"reason": reason, **(figures or {})},
-                 audit_id=f"database-stop:{uuid.uuid4().hex}")
+                 audit_id=f"database-stop:{uuid.uuid4().hex}", caller=context.caller)
     context.logger.info("database stopped", extra={"database": db.identifier, "reason": reason})
     return {**_status_body(db, "stopping"), "stopped": True, "reason": reason}
 

@@ -46,7 +46,7 @@ def image_url(key: str) -> str:
                          endpoint_url=core.endpoint_url)
 
 
-@router.get("/get-results")
+@router.get("/get-results", auth="public")  # the jobId is an unguessable capability
 def get_results(jobId: str, context: Context) -> dict[str, Any]:
     """The job as the browser sees it; 404 for an unknown jobId."""
     from opsfn.routes.imaging import jobs

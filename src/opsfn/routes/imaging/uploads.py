@@ -107,7 +107,7 @@ def presigned_post(bucket: str, key: str, content_type: str, max_bytes: int, exp
     )
 
 
-@router.post("/request-upload")
+@router.post("/request-upload", auth="public")  # the image page has no login
 def request_upload(body: UploadRequest, context: Context) -> UploadReply:
     """Create a pending job and hand the browser a bounded, typed upload slot."""
     from opsfn.errors import ValidationFailed
