@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from opsfn.core.dispatch import custom_resource, events, http, invoke, records
+from opsfn.core.dispatch import custom_resource, events, http, invoke, records, ses
 from opsfn.core.invocation import Invocation
 from opsfn.core.observability import emit_route_metrics, get_logger, safe_frames, set_invocation_keys
 from opsfn.core.registry import Registry
@@ -35,6 +35,7 @@ DISPATCHERS: dict[str, Dispatcher] = {
     "schedule": events.dispatch_schedule,
     "eventbridge": events.dispatch_eventbridge,
     "custom_resource": custom_resource.dispatch,
+    "ses": ses.dispatch_ses,
 }
 
 
