@@ -282,7 +282,8 @@ def test_wildcard_actions_only_in_deny_statements(template: dict[str, Any]) -> N
     wild = [(w, s) for w, s in statements(template)
             if any("*" in a for a in as_list(s["Action"]))]
     assert {w.split(".", 1)[0] for w, _ in wild} == {
-        "UploadBucketTlsOnly", "LandingBucketTlsOnly", "ArchiveBucketTlsOnly"}
+        "UploadBucketTlsOnly", "LandingBucketTlsOnly", "ArchiveBucketTlsOnly",
+        "InboundMailBucketPolicy"}
     assert all(s["Effect"] == "Deny" for _, s in wild)
 
 
