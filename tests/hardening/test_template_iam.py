@@ -243,7 +243,8 @@ def test_the_readme_table_is_read(documented: set[str]) -> None:
     assert documented == {"rekognition:DetectLabels", "ses:DescribeActiveReceiptRuleSet",
                           "ses:DescribeReceiptRuleSet", "ses:SetActiveReceiptRuleSet",
                           "rds:StartExportTask", "rds:DescribeExportTasks",
-                          "backup:DescribeBackupJob"}
+                          "backup:DescribeBackupJob", "datasync:CreateLocationEfs",
+                          "datasync:CreateLocationS3", "datasync:ListTasks"}
 
 
 @pytest.mark.parametrize("which", ["template", "transformed"])
@@ -271,7 +272,8 @@ def test_wildcard_resources_grant_exactly_the_documented_actions(
 
 def test_every_pass_role_is_found_and_scoped(template: dict[str, Any]) -> None:
     passes = [s for _, s in statements(template) if "iam:PassRole" in as_list(s["Action"])]
-    assert {s.get("Sid") for s in passes} == {"PassOnlyTheExportRole", "PassOnlyTheBackupRole"}
+    assert {s.get("Sid") for s in passes} == {"PassOnlyTheExportRole", "PassOnlyTheBackupRole",
+                                              "PassOnlyTheDataSyncRole"}
     for statement in passes:
         assert as_list(statement["Action"]) == ["iam:PassRole"]
     assert passrole_problems(statements(template), template) == []
