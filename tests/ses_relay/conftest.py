@@ -104,8 +104,14 @@ def oversized() -> bytes:
 
 
 @pytest.fixture
-def relay_env(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Bucket, lock table and the verified sending identity, named by the relay's settings."""
+def relay_env(moto_aws: None, monkeypatch: pytest.MonkeyPatch,
+              secret: Callable[[str], str]) -> dict[str, str]:
+    """Bucket, lock table and the verified sending identity, named by the relay's settings.
+
+    The patient's address and the subject are registered with the session's leak check too.
+    """
+    for value in (PATIENT_ADDRESS, SUBJECT, FORWARD_TO, PATIENT):
+        secret(value)
     aws.client("s3").create_bucket(Bucket=BUCKET)
     create_table(LOCKS, "lockId", "expiresAt")
     aws.client("ses").verify_domain_identity(Domain="clinic.example")
