@@ -65,7 +65,8 @@ def task_spec(prefix: str | None, private_dirs: list[str]) -> TaskSpec:
 
 
 def find_task(name: str) -> str | None:
-    """The ARN of the task named ``name`` (the oldest-looking one if a race ever made two)."""
+    """The ARN of the task named ``name`` (the first by ARN if two ever had it: every caller then
+    picks the same one)."""
     pages = aws.client("datasync").get_paginator("list_tasks").paginate()
     found = sorted(task["TaskArn"] for page in pages for task in page.get("Tasks", [])
                    if task.get("Name") == name and "TaskArn" in task)
@@ -111,8 +112,11 @@ def _record_key(spec: TaskSpec) -> str:
 def _record(spec: TaskSpec, task_arn: str, execution_arn: str) -> None:
     body = json.dumps({"task_arn": task_arn, "task_execution_arn": execution_arn,
                        "started_at": int(time.time())}).encode()
+    key_id = ExportsSettings.current().sync_kms_key_id  # encrypted like the manifests
+    sse: dict[str, Any] = ({"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key_id} if key_id
+                           else {"ServerSideEncryption": "AES256"})
     aws.client("s3").put_object(Bucket=spec.bucket, Key=_record_key(spec), Body=body,
-                                ContentType="application/json", ServerSideEncryption="AES256")
+                                ContentType="application/json", **sse)
 
 
 def _last_recorded(spec: TaskSpec) -> str | None:
@@ -169,9 +173,9 @@ def start(prefix: str | None, delete: bool | None, private_dirs: list[str], cont
 def status(execution_arn: str | None, prefix: str | None, private_dirs: list[str]
            ) -> dict[str, Any]:
     """The progress and figures of ``execution_arn``, else of the running or the last execution."""
-    spec = task_spec(prefix, private_dirs)
-    task_arn = find_task(spec.name) if execution_arn is None else None
     if execution_arn is None:
+        spec = task_spec(prefix, private_dirs)
+        task_arn = find_task(spec.name)
         if task_arn is None:
             raise NotFound("no DataSync task exists for this sync yet: run sync_efs_to_s3 first")
         described = aws.client("datasync").describe_task(TaskArn=task_arn)
