@@ -174,7 +174,7 @@ def alb_event(method: str, path: str, *, body: Any = None, headers: dict[str, st
     return event
 
 
-# -- S3, SQS, SNS, EventBridge ------------------------------------------------------------------
+# -- S3, SQS, SNS, SES, EventBridge -------------------------------------------------------------
 def s3_record(bucket: str, key: str, *, event_name: str = "ObjectCreated:Put", size: int = 1024,
               etag: str = "0123456789abcdef0123456789abcdef") -> dict[str, Any]:
     """One S3 notification record; the key is URL-encoded as S3 does."""
@@ -260,6 +260,51 @@ def sqs_record(body: Any, queue: str = "opsfn-work", message_id: str | None = No
 def sqs_event(bodies: list[Any], queue: str = "opsfn-work") -> dict[str, Any]:
     """A Lambda SQS event with one record per body."""
     return {"Records": [sqs_record(body, queue) for body in bodies]}
+
+
+def ses_record(message_id: str, *, sender: str = "sender@example.com",
+               recipients: list[str] | None = None, subject: str = "Test message",
+               verdicts: dict[str, str] | None = None, invocation_type: str = "Event",
+               function_name: str = "opsfn") -> dict[str, Any]:
+    """One record of an SES receipt rule's Lambda action; ``verdicts`` overrides ``PASS``
+    per check (``{"spam": "FAIL"}``)."""
+    to = recipients or ["inbox@example.org"]
+    status = {"spam": "PASS", "virus": "PASS", "spf": "PASS", "dkim": "PASS", "dmarc": "PASS",
+              **(verdicts or {})}
+    date = "Thu, 01 Jan 2026 00:00:00 +0000"
+    return {
+        "eventSource": "aws:ses", "eventVersion": "1.0",
+        "ses": {
+            "mail": {
+                "timestamp": "2026-01-01T00:00:00.000Z", "source": sender,
+                "messageId": message_id, "destination": to, "headersTruncated": False,
+                "headers": [{"name": "Return-Path", "value": f"<{sender}>"},
+                            {"name": "From", "value": sender},
+                            {"name": "Date", "value": date},
+                            {"name": "To", "value": ", ".join(to)},
+                            {"name": "Subject", "value": subject},
+                            {"name": "Message-ID", "value": f"<{message_id}@example.com>"}],
+                "commonHeaders": {"returnPath": sender, "from": [sender], "date": date,
+                                  "to": to, "messageId": f"<{message_id}@example.com>",
+                                  "subject": subject},
+            },
+            "receipt": {
+                "timestamp": "2026-01-01T00:00:00.000Z", "processingTimeMillis": 420,
+                "recipients": to,
+                **{f"{name}Verdict": {"status": value} for name, value in status.items()},
+                "dmarcPolicy": "none",
+                "action": {"type": "Lambda", "invocationType": invocation_type,
+                           "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"
+                                          f"{function_name}"},
+            },
+        },
+    }
+
+
+def ses_event(message_ids: str | list[str], **kwargs: Any) -> dict[str, Any]:
+    """An SES receipt event (``eventSource`` ``aws:ses``) with one record per message id."""
+    ids = [message_ids] if isinstance(message_ids, str) else message_ids
+    return {"Records": [ses_record(message_id, **kwargs) for message_id in ids]}
 
 
 def schedule_event(name: str, *, scheduler: bool = False) -> dict[str, Any]:
@@ -490,6 +535,10 @@ class Client:
     def sns(self, messages: Any | list[Any], topic: str = "opsfn-topic") -> Any:
         """Deliver an SNS event."""
         return self.handle(sns_event(messages, topic))
+
+    def ses(self, message_ids: str | list[str], **kwargs: Any) -> Any:
+        """Deliver an SES receipt event for messages already stored by the rule's S3 action."""
+        return self.handle(ses_event(message_ids, **kwargs))
 
     def custom_resource(self, request_type: str, resource_type: str, properties: dict[str, Any],
                         old_properties: dict[str, Any] | None = None, *,

@@ -42,6 +42,8 @@ def test_routes_table_lists_every_route(capsys: pytest.CaptureFixture[str]) -> N
     (t.schedule_event("no-such-schedule"), ["kind: schedule", "route: none"]),
     ({"Records": [{"eventSource": "aws:dynamodb"}]}, ["kind: none (unsupported event"]),
     (t.sqs_event([{"action": "health"}], queue="q"), ["kind: sqs", "not reachable from queues"]),
+    (t.ses_event(["m1", "m2"]), ["kind: ses", "messages: 2",
+                                 "route: ses:receipt -> opsfn.routes.ses.relay.relay_inbound_mail"]),
 ])
 def test_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str], event: dict[str, Any],
                  expected: list[str]) -> None:
@@ -147,3 +149,10 @@ def test_routes_show_the_auth_column(capsys: pytest.CaptureFixture[str]) -> None
 def test_settings_listing(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "settings", "--markdown")
     assert code == 0 and "| `OPSFN_ACTION_QUEUE` |" in out
+
+
+def test_every_kind_can_be_explained() -> None:
+    from opsfn.events import KINDS
+    from opsfn.tooling import introspect
+
+    assert set(introspect._EXPLAINERS) == set(KINDS)

@@ -40,6 +40,10 @@ SERVED: list[tuple[str, dict[str, Any]]] = [
     ("custom_resource", t.custom_resource_event("Create", "Custom::X", {}, response_url="https://x")),
     ("custom_resource", t.custom_resource_event("Delete", "Custom::X", {}, response_url="https://x",
                                                 physical_id="p")),
+    ("ses", t.ses_event("o3vrnil0e2ic28trm7dfhrc2v0cnbeccl4nbp0g1")),
+    ("ses", t.ses_event(["m1", "m2"], verdicts={"spam": "FAIL"})),
+    ("ses", {"Records": [{"eventSource": "aws:ses", "eventVersion": "1.0",  # the bare minimum
+                          "ses": {"mail": {"messageId": "m"}, "receipt": {}}}]}),
     ("invoke", {"action": "health"}),
     ("invoke", {"action": "sync_efs_to_s3", "version": "1.0", "detail": "x"}),
 ]
@@ -50,8 +54,6 @@ UNSUPPORTED: dict[str, Any] = {
                                      "dynamodb": {"Keys": {"Id": {"N": "1"}}}}]},
     "kinesis": {"Records": [{"kinesis": {"data": "SGVsbG8="}, "eventSource": "aws:kinesis",
                              "eventID": "shardId-000:1", "eventVersion": "1.0"}]},
-    "ses": {"Records": [{"eventSource": "aws:ses", "eventVersion": "1.0",
-                         "ses": {"mail": {"messageId": "m"}, "receipt": {}}}]},
     "codecommit": {"Records": [{"eventSource": "aws:codecommit", "eventName": "ReferenceChanges",
                                 "codecommit": {"references": []}}]},
     "cloudfront": {"Records": [{"cf": {"config": {"distributionId": "EDFD"}, "request": {}}}]},
@@ -75,6 +77,7 @@ UNSUPPORTED: dict[str, Any] = {
     "cdk_trigger": {},
     "unknown_dict": {"hello": "world"},
     "mixed_records": {"Records": [t.s3_record("b", "k"), t.sqs_record("x")]},
+    "ses_mixed_with_s3": {"Records": [t.ses_record("m"), t.s3_record("b", "k")]},
     "empty_records": {"Records": []},
     "records_not_list": {"Records": {"a": 1}},
     "record_not_object": {"Records": ["x"]},

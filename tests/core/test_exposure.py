@@ -23,6 +23,7 @@ from opsfn.core.router import (
     Route,
     S3Spec,
     ScheduleSpec,
+    SesSpec,
     Setting,
     SnsSpec,
     SqsSpec,
@@ -48,6 +49,8 @@ def _name(route: Route) -> str:
         return str(spec.bucket)
     if isinstance(spec, SqsSpec):
         return str(spec.queue)
+    if isinstance(spec, SesSpec):
+        return "ses"
     assert isinstance(spec, SnsSpec)
     return str(spec.topic)
 
@@ -71,6 +74,8 @@ def _events(route: Route, response_url: str) -> dict[str, list[dict[str, Any]]]:
         "custom_resource": [t.custom_resource_event("Create", f"Custom::{name}", work,
                                                     response_url=response_url)],
         "s3": [t.s3_event(name, name), t.s3_eventbridge_event(name, f"{name}/x")],
+        # Received mail names no rule: the message id is the only name an SES event carries.
+        "ses": [t.ses_event(name), t.ses_event(name, subject=name, sender=f"{name}@x.example")],
     }
 
 
@@ -148,4 +153,7 @@ def test_declared_sources_do_reach_their_routes(monkeypatch: pytest.MonkeyPatch)
             assert index in calls
         elif isinstance(route.spec, ScheduleSpec):
             app(t.schedule_event(route.spec.name), t.FakeLambdaContext())
+            assert index in calls
+        elif isinstance(route.spec, SesSpec):
+            app(t.ses_event("o3vrnil0e2ic28trm7dfhrc2v0cnbeccl4nbp0g1"), t.FakeLambdaContext())
             assert index in calls

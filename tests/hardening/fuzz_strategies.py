@@ -33,6 +33,7 @@ from opsfn.core.router import (
     Route,
     S3Spec,
     ScheduleSpec,
+    SesSpec,
     Setting,
     SnsSpec,
     SqsSpec,
@@ -111,6 +112,7 @@ class Names:
     buckets: tuple[str, ...] = ("bucket",)
     queues: tuple[str, ...] = ("opsfn-work",)
     topics: tuple[str, ...] = ("opsfn-topic",)
+    message_ids: tuple[str, ...] = ("o3vrnil0e2ic28trm7dfhrc2v0cnbeccl4nbp0g1",)
 
     @classmethod
     def from_app(cls, app: Any, env: dict[str, str]) -> Names:
@@ -251,6 +253,10 @@ def base_event(draw: st.DrawFn, kind: str, names: Names = Names()) -> dict[str, 
             response_url="https://cloudformation-custom-resource-response.example/x?sig=1",
             old_properties=draw(st.none() | st.dictionaries(text, json_values(), max_size=2)),
             physical_id=draw(st.none() | text))
+    if kind == "ses":
+        ids = draw(st.lists(st.sampled_from(names.message_ids) | text, min_size=1, max_size=3))
+        return t.ses_event(ids, verdicts=draw(ses_verdicts()), sender=draw(text),
+                           subject=draw(odd_strings()))
     if kind == "invoke":
         return t.invoke_event(draw(st.sampled_from(names.actions) | text),
                               **draw(st.dictionaries(text.filter(lambda k: k != "action"),
@@ -498,6 +504,27 @@ def s3_contents(draw: st.DrawFn) -> bytes:
                 | st.binary(max_size=64))
 
 
+def ses_verdicts() -> st.SearchStrategy[dict[str, str]]:
+    """Receipt verdicts: the statuses SES reports, and junk."""
+    return st.dictionaries(st.sampled_from(["spam", "virus", "spf", "dkim", "dmarc"]),
+                           st.sampled_from(["PASS", "FAIL", "GRAY", "PROCESSING_FAILED",
+                                            "DISABLED", ""]) | st.text(max_size=8), max_size=5)
+
+
+MAIL = (b"From: Jane <jane@mail.example.net>\r\nTo: inbox@clinic.example\r\nSubject: hi\r\n"
+        b"DKIM-Signature: v=1;\r\n b=x\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n")
+
+
+@st.composite
+def mail_contents(draw: st.DrawFn) -> bytes:
+    """A stored message: a real one, one without a header, broken headers, junk."""
+    return draw(st.sampled_from([MAIL, b"", b"\r\n\r\nbody", b"no header\r\n\r\nx",
+                                 b"From: undisclosed\r\n\r\nx", MAIL.replace(b"\r\n", b"\n"),
+                                 b"From: a@b.example\r\nFrom: c@d.example\r\n\r\n"])
+                | st.binary(max_size=64))
+
+
 @dataclass
 class Case:
     """One fuzz case for a route: how it travels, the event, and objects to store first."""
@@ -577,6 +604,16 @@ def route_events(draw: st.DrawFn, route: Route, env: dict[str, str]) -> Case:
         if draw(st.integers(0, 4)) == 0:
             event["detail"] = json.dumps(detail)
         return Case("eventbridge", event)
+    if isinstance(spec, SesSpec):
+        message_id = draw(st.sampled_from(["o3vrnil0e2ic28trm7dfhrc2v0cnbeccl4nbp0g1",
+                                           "fuzz0000000000000001"]) | odd_strings())
+        stored = [(env.get("SES_INBOUND_BUCKET", "unset"),
+                   env.get("SES_INBOUND_PREFIX", "") + message_id, draw(mail_contents()))] \
+            if message_id and draw(st.integers(0, 3)) else []
+        event = t.ses_event(message_id, verdicts=draw(ses_verdicts()))
+        if draw(st.integers(0, 4)) == 0:
+            event["Records"][0]["ses"] = draw(mutate(event["Records"][0]["ses"]))
+        return Case("ses", event, stored)
     if isinstance(spec, SqsSpec):
         queue = env.get(spec.queue.variable, "q") if isinstance(spec.queue, Setting) else spec.queue
         return Case("sqs", t.sqs_event([draw(model_inputs(model) | odd_strings())], queue))
@@ -594,8 +631,9 @@ def build_world(root: Path) -> dict[str, str]:
     from opsfn.services import aws
 
     s3, ddb, sns, sqs = (aws.client(n) for n in ("s3", "dynamodb", "sns", "sqs"))
-    for bucket in ("fuzz-uploads", "fuzz-landing", "fuzz-sync", "fuzz-exports"):
+    for bucket in ("fuzz-uploads", "fuzz-landing", "fuzz-sync", "fuzz-exports", "fuzz-inbound"):
         s3.create_bucket(Bucket=bucket)
+    aws.client("ses").verify_domain_identity(Domain="clinic.example")
     for name, key in (("fuzz-jobs", "jobId"), ("fuzz-locks", "lockId"), ("fuzz-audit", "auditId"),
                       ("fuzz-idem", "id")):
         ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
@@ -636,6 +674,8 @@ def build_world(root: Path) -> dict[str, str]:
         "BACKUP_VAULT_NAME": "fuzz-vault", "BACKUP_ROLE_ARN": f"arn:aws:iam::{t.ACCOUNT}:role/backup",
         "BACKUP_RESOURCE_ARN": f"arn:aws:elasticfilesystem:{t.REGION}:{t.ACCOUNT}:file-system/fs-1",
         "OPSFN_CR_MARGIN_MS": "2000", "SYNC_DEADLINE_MARGIN_MS": "1000",
+        "SES_INBOUND_BUCKET": "fuzz-inbound", "SES_INBOUND_PREFIX": "inbound/",
+        "SES_FORWARD_FROM": "relay@clinic.example", "SES_FORWARD_TO": "desk@practice.example",
     }
 
 

@@ -47,6 +47,7 @@ from opsfn.testing import (
     s3_event,
     s3_eventbridge_event,
     schedule_event,
+    ses_event,
     sns_envelope,
     sqs_record,
 )
@@ -607,6 +608,60 @@ def sync_schedule_sharded(w: World) -> dict[str, Any]:
     return schedule_event("sync-efs-to-s3")
 
 
+def _datasync_task(w: World) -> None:
+    """The task a first DataSync sync would have created (moto has no CreateLocationEfs)."""
+    from opsfn.routes.exports.sync.datasync_task import task_spec
+
+    _tree(w)
+    w.env(SYNC_ENGINE="datasync",
+          SYNC_DATASYNC_EFS_ARN=f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:file-system/fs-1",
+          SYNC_DATASYNC_SUBNET_ARN=f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/subnet-1",
+          SYNC_DATASYNC_SECURITY_GROUP_ARNS=f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/sg-1",
+          SYNC_DATASYNC_S3_ROLE_ARN=f"arn:aws:iam::{ACCOUNT}:role/datasync")
+    datasync = aws.client("datasync")
+    role = {"BucketAccessRoleArn": f"arn:aws:iam::{ACCOUNT}:role/datasync"}
+    source = datasync.create_location_s3(S3BucketArn="arn:aws:s3:::stand-in", S3Config=role)
+    target = datasync.create_location_s3(S3BucketArn=f"arn:aws:s3:::{SYNC_BUCKET}", S3Config=role,
+                                         Subdirectory="/efs/")
+    datasync.create_task(SourceLocationArn=source["LocationArn"],
+                         DestinationLocationArn=target["LocationArn"], Name=task_spec(None, []).name)
+
+
+def sync_invoke_datasync(w: World) -> dict[str, Any]:
+    _datasync_task(w)
+    return invoke_event("sync_efs_to_s3")
+
+
+# ses relay --------------------------------------------------------------------------------------
+RELAY_ID = "o3vrnil0e2ic28trm7dfhrc2v0cnbeccl4nbp0g1"
+
+
+def _inbound(w: World) -> None:
+    from opsfn.routes.ses import relay_metrics
+    from tests.ses_relay.conftest import BUCKET, FORWARD_FROM, FORWARD_TO, PREFIX, plain_text
+
+    aws.client("s3").create_bucket(Bucket=BUCKET)
+    aws.client("s3").put_object(Bucket=BUCKET, Key=PREFIX + RELAY_ID, Body=plain_text())
+    aws.client("ses").verify_domain_identity(Domain="clinic.example")
+    w.env(SES_INBOUND_BUCKET=BUCKET, SES_INBOUND_PREFIX=PREFIX, SES_FORWARD_FROM=FORWARD_FROM,
+          SES_FORWARD_TO=FORWARD_TO)
+    counted: list[str] = []
+    real = relay_metrics.count
+    w.monkeypatch.setattr(relay_metrics, "count", lambda metric, verdict=None: (
+        counted.append(metric), real(metric, verdict)))
+    w.ledger.probes["relay.blocked"] = lambda: counted.count(relay_metrics.BLOCKED)
+
+
+def relay_received(w: World) -> dict[str, Any]:
+    _inbound(w)
+    return ses_event(RELAY_ID)
+
+
+def relay_spam(w: World) -> dict[str, Any]:
+    _inbound(w)
+    return ses_event(RELAY_ID, verdicts={"spam": "FAIL"})
+
+
 UPLOADS = "s3.PutObject@/efs/"
 
 CASES = [
@@ -702,6 +757,15 @@ CASES = [
          concurrent=True, retry_errors=("Conflict",)),
     Case("sync-work-item", "action:sync_efs_to_s3", sync_work_item, {UPLOADS: len(TREE)},
          concurrent=True, same_request_id=False, retry_errors=("Conflict",)),
+    Case("sync-invoke-datasync", "action:sync_efs_to_s3", sync_invoke_datasync,
+         {"datasync.StartTaskExecution": 1, UPLOADS: 0}, concurrent=True),
+    # SES receipt events (async: SES and Lambda may deliver one twice, even at once)
+    Case("relay", "ses:receipt", relay_received, {"ses.SendRawEmail": 1}, concurrent=True,
+         retry_errors=("RecordsFailed",)),
+    Case("relay-held-lock", "ses:receipt", relay_received, {"ses.SendRawEmail": 1},
+         concurrent=True, retry_errors=("RecordsFailed",), hold="PutItem"),
+    Case("relay-blocked", "ses:receipt", relay_spam, {"relay.blocked": 1, "ses.SendRawEmail": 0},
+         concurrent=True, retry_errors=("RecordsFailed",)),
     # HTTP: no platform redelivery, but a double click or a client retry is the same thing
     Case("start-double-click", "POST /database/start", start_click, {"rds.StartDBInstance": 1},
          concurrent=True, retry_errors=("Conflict",)),
@@ -716,6 +780,7 @@ READ_ONLY = {
     "GET /health": "the same report over HTTP",
     "action:backup_job_status": "DescribeBackupJob only",
     "action:export_status": "DescribeExportTasks only",
+    "action:sync_status": "DescribeTask and DescribeTaskExecution, or a lock read and one HEAD",
     "GET /database/status": "DescribeDBInstances/Clusters and one GetItem",
     "GET /get-results": "reads the job item and presigns a URL locally",
     "POST /request-upload": "each request is a new upload slot by design (a new jobId, expiring "

@@ -367,3 +367,43 @@ def test_every_refusal_is_typed(recording: tuple[App, dict[int, int]]) -> None:
         with pytest.raises(OpsfnError) as caught:
             _call(app, event)
         assert caught.value.permanent, type(caught.value).__name__
+
+
+# -- SES receipt events ---------------------------------------------------------------------------
+SES_ROUTES = {i for i, r in enumerate(ROUTES) if r.source == "ses"}
+
+
+def test_ses_events_reach_only_ses_routes(recording: tuple[App, dict[int, int]]) -> None:
+    """Received mail names no route: whatever its message id, subject or sender say (a route's
+    action name, label, handler path), only the SES routes run."""
+    app, calls = recording
+    assert SES_ROUTES
+    for index, route in _routes_except("ses"):
+        for name in aims(route):
+            calls.clear()
+            reply = _call(app, t.ses_event(name.replace("/", "-")[:120] or "m", subject=name,
+                                           sender=f"{name}@x.example"))
+            assert index not in calls, f"{route.label} reached by an SES event naming {name!r}"
+            assert set(calls) == SES_ROUTES and reply["disposition"] == "CONTINUE"
+
+
+@pytest.mark.parametrize("wrapping", ["sqs", "action_queue", "sns", "sns_sqs", "eventbridge"])
+def test_ses_records_in_other_sources_reach_no_ses_route(
+        wrapping: str, recording: tuple[App, dict[int, int]]) -> None:
+    """An ``aws:ses`` record is served only as the Lambda action's own event, never unwrapped."""
+    app, calls = recording
+    event = t.ses_event("o3vrnil0e2ic28trm7dfhrc2v0cnbeccl4nbp0g1")
+    wrapped = {"sqs": lambda: t.sqs_event([event], queue="mail"),
+               "action_queue": lambda: t.sqs_event([event], queue=ACTION_QUEUE),
+               "sns": lambda: t.sns_event(event, topic="mail"),
+               "sns_sqs": lambda: t.sqs_event([t.sns_envelope(event, topic="mail")], queue="mail"),
+               "eventbridge": lambda: t.eventbridge_event("aws.ses", "Email Received", event),
+               }[wrapping]()
+    try:
+        reply = _call(app, wrapped)
+        assert len(reply["batchItemFailures"]) == 1
+    except OpsfnError as error:
+        assert error.permanent
+    assert calls == {}
+    _call(app, event)  # the event itself does reach them: the refusals above mean something
+    assert set(calls) == SES_ROUTES

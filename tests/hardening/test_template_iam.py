@@ -243,7 +243,8 @@ def test_the_readme_table_is_read(documented: set[str]) -> None:
     assert documented == {"rekognition:DetectLabels", "ses:DescribeActiveReceiptRuleSet",
                           "ses:DescribeReceiptRuleSet", "ses:SetActiveReceiptRuleSet",
                           "rds:StartExportTask", "rds:DescribeExportTasks",
-                          "backup:DescribeBackupJob"}
+                          "backup:DescribeBackupJob", "datasync:CreateLocationEfs",
+                          "datasync:CreateLocationS3", "datasync:ListTasks"}
 
 
 @pytest.mark.parametrize("which", ["template", "transformed"])
@@ -271,7 +272,8 @@ def test_wildcard_resources_grant_exactly_the_documented_actions(
 
 def test_every_pass_role_is_found_and_scoped(template: dict[str, Any]) -> None:
     passes = [s for _, s in statements(template) if "iam:PassRole" in as_list(s["Action"])]
-    assert {s.get("Sid") for s in passes} == {"PassOnlyTheExportRole", "PassOnlyTheBackupRole"}
+    assert {s.get("Sid") for s in passes} == {"PassOnlyTheExportRole", "PassOnlyTheBackupRole",
+                                              "PassOnlyTheDataSyncRole"}
     for statement in passes:
         assert as_list(statement["Action"]) == ["iam:PassRole"]
     assert passrole_problems(statements(template), template) == []
@@ -282,7 +284,8 @@ def test_wildcard_actions_only_in_deny_statements(template: dict[str, Any]) -> N
     wild = [(w, s) for w, s in statements(template)
             if any("*" in a for a in as_list(s["Action"]))]
     assert {w.split(".", 1)[0] for w, _ in wild} == {
-        "UploadBucketTlsOnly", "LandingBucketTlsOnly", "ArchiveBucketTlsOnly"}
+        "UploadBucketTlsOnly", "LandingBucketTlsOnly", "ArchiveBucketTlsOnly",
+        "InboundMailBucketPolicy"}
     assert all(s["Effect"] == "Deny" for _, s in wild)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from opsfn.core.dead_letters import park
-from opsfn.core.dispatch import custom_resource, events, http, invoke, records
+from opsfn.core.dispatch import custom_resource, events, http, invoke, records, ses
 from opsfn.core.invocation import Invocation
 from opsfn.core.observability import emit_route_metrics, get_logger, safe_frames, set_invocation_keys
 from opsfn.core.registry import Registry
@@ -25,7 +25,7 @@ Dispatcher = Callable[[dict[str, Any], Invocation], Any]
 
 # Sources whose failures only Lambda's retries see (a direct invoke may be synchronous: its
 # caller needs the error, so it is always raised).
-ASYNC_KINDS = frozenset({"s3", "s3_eventbridge", "sns", "schedule", "eventbridge"})
+ASYNC_KINDS = frozenset({"s3", "s3_eventbridge", "sns", "schedule", "eventbridge", "ses"})
 
 DISPATCHERS: dict[str, Dispatcher] = {
     "http_v1": http.dispatch,
@@ -40,6 +40,7 @@ DISPATCHERS: dict[str, Dispatcher] = {
     "schedule": events.dispatch_schedule,
     "eventbridge": events.dispatch_eventbridge,
     "custom_resource": custom_resource.dispatch,
+    "ses": ses.dispatch_ses,
 }
 
 

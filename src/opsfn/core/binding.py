@@ -25,6 +25,7 @@ from opsfn.events import (
     HttpRequest,
     S3Object,
     ScheduleEvent,
+    SesMessage,
     SnsMessage,
     SqsMessage,
 )
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 ENVELOPES: tuple[type, ...] = (
     HttpRequest, S3Object, SqsMessage, SnsMessage, EventBridgeEvent, ScheduleEvent,
-    CustomResourceRequest,
+    CustomResourceRequest, SesMessage,
 )
 _EMPTY = inspect.Parameter.empty
 

@@ -27,6 +27,7 @@ from opsfn.core.router import (
     Router,
     S3Spec,
     ScheduleSpec,
+    SesSpec,
     Setting,
     SnsSpec,
     Spec,
@@ -40,7 +41,7 @@ _NAME_FIELDS = {"s3": "bucket", "sqs": "queue", "sns": "topic"}
 _SPECS: dict[str, type] = {
     "http": HttpSpec, "action": ActionSpec, "s3": S3Spec, "schedule": ScheduleSpec,
     "eventbridge": EventBridgeSpec, "custom_resource": CustomResourceSpec, "sqs": SqsSpec,
-    "sns": SnsSpec,
+    "sns": SnsSpec, "ses": SesSpec,
 }
 
 

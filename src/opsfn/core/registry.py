@@ -21,6 +21,7 @@ from opsfn.core.router import (
     Route,
     S3Spec,
     ScheduleSpec,
+    SesSpec,
     Setting,
     SnsSpec,
     SqsSpec,
@@ -97,6 +98,7 @@ class Registry:
         self.s3: NamedIndex[Route] = NamedIndex(bucket_name)
         self.sqs: NamedIndex[Route] = NamedIndex(last_name)
         self.sns: NamedIndex[Route] = NamedIndex(last_name)
+        self.ses: list[Route] = []  # the event names no rule: every SES route gets every message
 
     @staticmethod
     def _unique(table: dict[K, Route], key: K, route: Route, what: str) -> None:
@@ -124,6 +126,8 @@ class Registry:
             self.sqs.add(spec.queue, route)
         elif isinstance(spec, SnsSpec):
             self.sns.add(spec.topic, route)
+        elif isinstance(spec, SesSpec):
+            self.ses.append(route)
         self.routes.append(route)
 
     def eventbridge_route(self, source: str, detail_type: str) -> Route | None:

@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-Source = Literal["http", "action", "s3", "schedule", "eventbridge", "custom_resource", "sqs", "sns"]
+Source = Literal["http", "action", "s3", "schedule", "eventbridge", "custom_resource", "sqs", "sns",
+                 "ses"]
 SOURCES: tuple[Source, ...] = (
-    "http", "action", "s3", "schedule", "eventbridge", "custom_resource", "sqs", "sns",
+    "http", "action", "s3", "schedule", "eventbridge", "custom_resource", "sqs", "sns", "ses",
 )
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
@@ -119,9 +120,15 @@ class SnsSpec:
     topic: NameSpec
 
 
+@dataclass(frozen=True, slots=True)
+class SesSpec:
+    """Mail handed over by an SES receipt rule's Lambda action (the event names no rule, so
+    every SES route sees every received message)."""
+
+
 Spec = (
     HttpSpec | ActionSpec | S3Spec | ScheduleSpec | EventBridgeSpec | CustomResourceSpec
-    | SqsSpec | SnsSpec
+    | SqsSpec | SnsSpec | SesSpec
 )
 
 
@@ -160,6 +167,8 @@ def _label(spec: Spec) -> str:
         return spec.resource_type
     if isinstance(spec, SqsSpec):
         return f"sqs:{spec.queue}"
+    if isinstance(spec, SesSpec):
+        return "ses:receipt"
     return f"sns:{spec.topic}"
 
 
@@ -270,3 +279,7 @@ class Router:
     def sns(self, *, topic: NameSpec) -> Callable[[F], F]:
         """Messages of the topic ``topic`` (directly or through an SQS subscription)."""
         return self._register("sns", SnsSpec(topic))
+
+    def ses(self) -> Callable[[F], F]:
+        """Mail received by SES: a receipt rule's Lambda action (``aws:ses`` records) only."""
+        return self._register("ses", SesSpec())

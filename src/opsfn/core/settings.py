@@ -305,6 +305,7 @@ BUILTIN_SECTIONS = (
     "opsfn.routes.etl.settings:EtlSettings",
     "opsfn.routes.tls.settings:TlsSettings",
     "opsfn.routes.ses.settings:SesSettings",
+    "opsfn.routes.ses.relay_settings:RelaySettings",
     "opsfn.routes.exports.settings:ExportsSettings",
 )
 _REGISTERED: list[type[SettingsSection]] = []

@@ -12,6 +12,7 @@ from opsfn.events.detect import HTTP_KINDS, KINDS, Detected, Kind, detect
 from opsfn.events.eventbridge import EventBridgeEvent, ScheduleEvent
 from opsfn.events.http import HttpRequest, Response
 from opsfn.events.s3 import S3Object
+from opsfn.events.ses import SesMessage
 from opsfn.events.sns import SnsMessage
 from opsfn.events.sqs import SqsMessage
 
@@ -27,6 +28,7 @@ __all__ = [
     "Response",
     "S3Object",
     "ScheduleEvent",
+    "SesMessage",
     "SnsMessage",
     "SqsMessage",
     "detect",

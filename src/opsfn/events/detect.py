@@ -15,17 +15,17 @@ from opsfn.errors import UnsupportedEvent
 
 Kind = Literal[
     "http_v1", "http_v2", "function_url", "alb", "s3", "s3_eventbridge", "sqs", "sns",
-    "schedule", "eventbridge", "custom_resource", "invoke",
+    "schedule", "eventbridge", "custom_resource", "invoke", "ses",
 ]
 
 KINDS: Final[tuple[str, ...]] = (
     "http_v1", "http_v2", "function_url", "alb", "s3", "s3_eventbridge", "sqs", "sns",
-    "schedule", "eventbridge", "custom_resource", "invoke",
+    "schedule", "eventbridge", "custom_resource", "invoke", "ses",
 )
 
 HTTP_KINDS: Final = frozenset({"http_v1", "http_v2", "function_url", "alb"})
 
-_RECORD_SOURCES: Final = {"aws:s3": "s3", "aws:sqs": "sqs", "aws:sns": "sns"}
+_RECORD_SOURCES: Final = {"aws:s3": "s3", "aws:sqs": "sqs", "aws:sns": "sns", "aws:ses": "ses"}
 _CUSTOM_RESOURCE_TYPES: Final = frozenset({"Create", "Update", "Delete"})
 _MAX_KEYS_NAMED: Final = 12
 _AWS_SOURCE: Final = re.compile(r"aws:[a-z0-9-]{1,30}")  # a fixed AWS name, never user data
@@ -63,7 +63,7 @@ def _records_kind(event: dict[str, Any]) -> Kind:
     for record in records:
         if not isinstance(record, dict):
             raise _unsupported(event, "a record is not an object")
-        # SNS spells it EventSource, SQS and S3 eventSource; others (DynamoDB, Kinesis, SES,
+        # SNS spells it EventSource, SQS, S3 and SES eventSource; others (DynamoDB, Kinesis,
         # CodeCommit) use values we do not serve, CloudFront has neither.
         source = record.get("eventSource", record.get("EventSource"))
         kind = _RECORD_SOURCES.get(source) if isinstance(source, str) else None

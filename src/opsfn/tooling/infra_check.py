@@ -25,6 +25,7 @@ from opsfn.core.router import (
     Route,
     S3Spec,
     ScheduleSpec,
+    SesSpec,
     Setting,
     SnsSpec,
     SqsSpec,
@@ -143,6 +144,16 @@ def api_auth(resource: Any) -> ApiAuth:
     return ApiAuth(default if isinstance(default, str) else None, jwt)
 
 
+@dataclass(frozen=True, slots=True)
+class ReceiptRule:
+    """An SES receipt rule whose Lambda action invokes the function, and what it stores first."""
+
+    resource: str
+    stores_first: bool  # an S3 action comes before the Lambda action
+    bucket: str | None = None  # that S3 action's bucket (logical id or name)
+    prefix: str | None = None  # and its ObjectKeyPrefix
+
+
 @dataclass
 class Declared:
     """Every trigger of the function in the template."""
@@ -158,6 +169,8 @@ class Declared:
     sqs: dict[str, tuple[str, bool]] = field(default_factory=dict)
     sns: dict[str, str] = field(default_factory=dict)
     custom_resources: dict[str, list[str]] = field(default_factory=dict)
+    receipt_rules: list[ReceiptRule] = field(default_factory=list)
+    ses_may_invoke: bool = False  # a Lambda permission lets ses.amazonaws.com invoke it
 
 
 def find_function(resources: dict[str, Any]) -> str:
@@ -265,6 +278,33 @@ def _add_event(found: Declared, name: str, kind: str, props: dict[str, Any]) -> 
         found.sns[ref_target(props.get("Topic")) or f"<unparsed {name}>"] = name
 
 
+def branch_target(value: Any) -> str | None:
+    """:func:`ref_target`, looking into the used branch of an ``Fn::If`` (NoValue skipped)."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"} and isinstance(value["Fn::If"], list):
+        for branch in value["Fn::If"][1:]:
+            if branch != {"Ref": "AWS::NoValue"}:
+                return branch_target(branch)
+        return None
+    return ref_target(value)
+
+
+def _receipt_rule(name: str, props: dict[str, Any], function: str) -> ReceiptRule | None:
+    """The rule if one of its actions is a Lambda action on ``function``."""
+    actions = _dict(props.get("Rule")).get("Actions")
+    stored: dict[str, Any] | None = None
+    for entry in actions if isinstance(actions, list) else []:
+        action = _dict(entry)
+        if "S3Action" in action and stored is None:
+            stored = _dict(action["S3Action"])
+        lambda_action = _dict(action.get("LambdaAction"))
+        if ref_target(lambda_action.get("FunctionArn")) == function:
+            prefix = stored.get("ObjectKeyPrefix", "") if stored is not None else None
+            return ReceiptRule(name, stored is not None,
+                               ref_target(stored.get("BucketName")) if stored else None,
+                               prefix if isinstance(prefix, str) else None)
+    return None
+
+
 def declared_triggers(template: dict[str, Any]) -> Declared:
     """Collect the function's events, standalone schedules/rules and its custom resources."""
     resources: dict[str, Any] = template["Resources"]
@@ -292,6 +332,13 @@ def declared_triggers(template: dict[str, Any]) -> Declared:
         elif kind == "AWS::Scheduler::Schedule" and \
                 ref_target((rprops.get("Target") or {}).get("Arn")) == function:
             found.schedules[str(rprops.get("Name"))] = (name, rprops.get("ScheduleExpression"))
+        elif kind == "AWS::SES::ReceiptRule":
+            rule = _receipt_rule(name, rprops, function)
+            if rule is not None:
+                found.receipt_rules.append(rule)
+        elif kind == "AWS::Lambda::Permission" and rprops.get("Principal") == "ses.amazonaws.com" \
+                and ref_target(rprops.get("FunctionName")) == function:
+            found.ses_may_invoke = True
     return found
 
 
@@ -371,6 +418,31 @@ class Checker:
                 self.problems.append(f"{where}: no SNS event for topic {topic}")
         elif isinstance(spec, ActionSpec) and spec.queue:
             self._check_action_queue(where)
+        elif isinstance(spec, SesSpec):
+            self._check_ses(where)
+
+    def _check_ses(self, where: str) -> None:
+        if not self.found.receipt_rules:
+            self.problems.append(f"{where}: no AWS::SES::ReceiptRule with a LambdaAction on "
+                                 f"{self.found.function}")
+        elif not self.found.ses_may_invoke:
+            self.problems.append(f"{where}: no AWS::Lambda::Permission lets ses.amazonaws.com "
+                                 f"invoke {self.found.function}")
+
+    def _check_relay_storage(self) -> None:
+        """Each rule stores the message where the relay reads it, before invoking it."""
+        bucket = branch_target(self.found.env.get("SES_INBOUND_BUCKET"))
+        if bucket is None:
+            return
+        prefix = self.found.env.get("SES_INBOUND_PREFIX", "")
+        for rule in self.found.receipt_rules:
+            if not rule.stores_first:
+                self.problems.append(f"receipt rule {rule.resource}: no S3Action before its "
+                                     "LambdaAction (the relay reads the stored message)")
+            elif rule.bucket != bucket or (isinstance(prefix, str) and rule.prefix != prefix):
+                self.problems.append(f"receipt rule {rule.resource}: its S3Action writes "
+                                     f"{rule.bucket}/{rule.prefix} but the relay reads "
+                                     f"SES_INBOUND_BUCKET={bucket}, SES_INBOUND_PREFIX={prefix}")
 
     def _check_http_auth(self, spec: HttpSpec, trigger: HttpTrigger, where: str) -> None:
         """The event's authorizer must admit exactly the callers the route declares."""
@@ -460,6 +532,11 @@ class Checker:
                                      f"({s3_trigger.prefix!r}...{s3_trigger.suffix!r}) reach no "
                                      "S3 route")
         self._queues_reach_routes()
+        if self.found.receipt_rules and not registry.ses:
+            names = [rule.resource for rule in self.found.receipt_rules]
+            self.problems.append(f"receipt rules {names}: invoke the function but no SES route "
+                                 "serves them")
+        self._check_relay_storage()
 
     def _queues_reach_routes(self) -> None:
         registry = self.app.registry
@@ -524,6 +601,12 @@ def suggestion(spec: object, label: str, env_target: str | None = None) -> str |
                 f"    Pattern:\n      source: [aws.s3]\n      detail-type: {json.dumps(wanted)}\n"
                 f"      detail:\n        bucket: {{name: [!Ref {env_target or 'TheBucket'}]}}"
                 f"{key_line}")
+    if isinstance(spec, SesSpec):
+        return (f"{name}Rule:  # a resource (and an AWS::Lambda::Permission for ses.amazonaws.com)\n"
+                "  Type: AWS::SES::ReceiptRule\n  Properties:\n    RuleSetName: !Ref ReceiptRuleSetName\n"
+                "    Rule:\n      Enabled: true\n      ScanEnabled: true\n      Actions:\n"
+                "        - S3Action: {BucketName: !Ref InboundMailBucket, ObjectKeyPrefix: inbound/}\n"
+                "        - LambdaAction: {FunctionArn: !GetAtt OpsFunction.Arn, InvocationType: Event}")
     if isinstance(spec, SqsSpec | SnsSpec):
         kind = "SQS" if isinstance(spec, SqsSpec) else "SNS"
         prop = "Queue: !GetAtt {}.Arn" if kind == "SQS" else "Topic: !Ref {}"
@@ -563,7 +646,8 @@ def summary(app: App, template_path: Path) -> Iterator[str]:
     yield f"function {found.function}: {len(found.http)} HTTP routes, {len(found.schedules)} " \
           f"schedules, {len(found.eventbridge)} EventBridge rules, {len(found.s3)} S3 triggers, " \
           f"{len(found.sqs)} SQS, {len(found.sns)} SNS, " \
-          f"{sum(len(v) for v in found.custom_resources.values())} custom resources"
+          f"{sum(len(v) for v in found.custom_resources.values())} custom resources, " \
+          f"{len(found.receipt_rules)} SES receipt rules"
     yield f"registry: {json.dumps(app.registry.counts(), sort_keys=True)}"
 
 

@@ -228,12 +228,20 @@ def _explain_sns(app: App, kind: str, event: dict[str, Any]) -> list[str]:
     return ["route: the topic's SNS route, or S3 routes for wrapped S3 notifications"]
 
 
+def _explain_ses(app: App, kind: str, event: dict[str, Any]) -> list[str]:
+    routes = app.registry.ses
+    if not routes:
+        return ["route: none (no SES route)"]
+    return [f"messages: {len(event['Records'])}",
+            *(f"route: {route.label} -> {route.handler_name}" for route in routes)]
+
+
 _EXPLAINERS = {
     "http_v1": _explain_http, "http_v2": _explain_http, "function_url": _explain_http,
     "alb": _explain_http, "invoke": _explain_invoke, "s3": _explain_s3,
     "s3_eventbridge": _explain_s3, "sqs": _explain_sqs, "sns": _explain_sns,
     "schedule": _explain_schedule, "eventbridge": _explain_eventbridge,
-    "custom_resource": _explain_custom_resource,
+    "custom_resource": _explain_custom_resource, "ses": _explain_ses,
 }
 
 

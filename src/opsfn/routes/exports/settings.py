@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from opsfn.core.settings import MiB, SettingsSection, env_field
 
 __all__ = ["ExportsSettings"]
@@ -63,6 +65,45 @@ class ExportsSettings(SettingsSection):
     )
     sync_state_prefix: str = env_field(
         "SYNC_STATE_PREFIX", "Key prefix (in the sync bucket) of sync manifests.", ".opsfn-sync/"
+    )
+
+    # -- EFS to S3 sync through AWS DataSync --------------------------------------------------
+    sync_engine: Literal["function", "datasync"] = env_field(
+        "SYNC_ENGINE",
+        "Who copies the tree for sync_efs_to_s3: `function` (this function walks SYNC_SOURCE_DIR) or "
+        "`datasync` (a DataSync task: a file system the function does not mount, or a tree too "
+        "big for it).",
+        "function",
+    )
+    sync_datasync_efs_arn: str | None = env_field(
+        "SYNC_DATASYNC_EFS_ARN", "EFS file system (ARN) the DataSync task copies."
+    )
+    sync_datasync_efs_subdirectory: str = env_field(
+        "SYNC_DATASYNC_EFS_SUBDIRECTORY",
+        "Directory of that file system the task copies; when the function mounts the same tree, "
+        "SYNC_SOURCE_DIR names it (that is how SSL_DIR is found and excluded).",
+        "/", min_length=1, max_length=4096,
+    )
+    sync_datasync_subnet_arn: str | None = env_field(
+        "SYNC_DATASYNC_SUBNET_ARN", "Subnet (ARN) where DataSync reaches a mount target."
+    )
+    sync_datasync_security_group_arns: str | None = env_field(
+        "SYNC_DATASYNC_SECURITY_GROUP_ARNS",
+        "Comma-separated security group ARNs DataSync uses (NFS, TCP 2049, to a mount target).",
+    )
+    sync_datasync_access_point_arn: str | None = env_field(
+        "SYNC_DATASYNC_EFS_ACCESS_POINT_ARN", "EFS access point DataSync mounts through (optional)."
+    )
+    sync_datasync_efs_role_arn: str | None = env_field(
+        "SYNC_DATASYNC_EFS_ROLE_ARN",
+        "Role DataSync mounts the file system with (IAM authorisation; needed with an access point).",
+    )
+    sync_datasync_s3_role_arn: str | None = env_field(
+        "SYNC_DATASYNC_S3_ROLE_ARN", "Role DataSync writes the sync bucket with."
+    )
+    sync_datasync_log_group_arn: str | None = env_field(
+        "SYNC_DATASYNC_LOG_GROUP_ARN",
+        "CloudWatch log group for the task's BASIC logs (their error lines name files); unset: off.",
     )
 
     # -- AWS Backup ---------------------------------------------------------------------------

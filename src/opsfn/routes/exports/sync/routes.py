@@ -1,10 +1,15 @@
-"""The ``sync_efs_to_s3`` action (also a queue work item) and the ``sync-efs-to-s3`` schedule.
+"""The ``sync_efs_to_s3`` action (also a queue work item), the ``sync-efs-to-s3`` schedule and
+``sync_status``.
 
 One invocation syncs one target (the whole tree, one top-level directory, or the top-level files)
 under a lock, stops before the deadline and enqueues its own continuation. With sharding on, the
 first invocation fans the top-level directories out as work items and syncs the top-level files
 itself. Work items carry a run id and a sequence number: a duplicated delivery finds the done
 marker (or the held lock) and does nothing.
+
+With ``SYNC_ENGINE=datasync`` the same action and schedule start an execution of a DataSync task
+instead (``datasync_task``); ``sync_status`` reports its progress and figures, or, for the
+in-function engine, whether a sync of the target is running and when the last one completed.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ router = Router()
 ACTION = "sync_efs_to_s3"
 DONE_TTL_S = 2 * 24 * 3600
 _RUN_ID = r"^[A-Za-z0-9-]{1,64}$"
+_EXECUTION_ARN = (r"^arn:aws[a-z-]*:datasync:[a-z0-9-]+:\d{12}:task/task-[0-9a-f]{17}"
+                  r"/execution/exec-[0-9a-f]{17}$")
+# Fields only the in-function engine understands (its continuations and shards).
+_FUNCTION_ONLY = ("shard_by_top_level", "shard", "top_level_only", "run_id", "resume_after",
+                  "totals")
 
 
 class SyncRequest(BaseModel):
@@ -62,6 +72,17 @@ class SyncRequest(BaseModel):
         if value is not None and (value in (".", "..") or "/" in value or "\x00" in value):
             raise ValueError("a shard is one top-level directory name")
         return value
+
+
+class StatusRequest(BaseModel):
+    """Which sync to report: an execution ARN (DataSync), else the target of the settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_execution_arn: str | None = Field(default=None, pattern=_EXECUTION_ARN, max_length=256)
+    prefix: str | None = Field(default=None, max_length=512)
+
+    _prefix = field_validator("prefix")(check_key_prefix)
 
 
 class Budget:
@@ -159,8 +180,26 @@ def _mark_done(run_id: str, seq: int) -> None:
         pass
 
 
+def _start_datasync(request: SyncRequest, context: Context, trigger: str) -> dict[str, Any]:
+    """The DataSync engine: start (or find running) one execution of the task."""
+    from opsfn.routes.exports.sync import datasync_task
+
+    given = [name for name in _FUNCTION_ONLY if getattr(request, name) not in (None, False)]
+    if request.seq:
+        given.append("seq")
+    if request.compare != "auto":
+        given.append("compare")
+    if given:
+        raise ValidationFailed("only the in-function engine takes these fields", details=[
+            {"loc": f"payload.{name}", "msg": "not used with SYNC_ENGINE=datasync",
+             "type": "value_error"} for name in given])
+    return datasync_task.start(request.prefix, request.delete, _private_dirs(), context, trigger)
+
+
 def run_request(request: SyncRequest, context: Context, *, trigger: str) -> dict[str, Any]:
     """Run one invocation's share of a sync and enqueue what remains."""
+    if ExportsSettings.current().sync_engine == "datasync":
+        return _start_datasync(request, context, trigger)
     queued = request.run_id is not None
     run_id = request.run_id or uuid.uuid4().hex
     if queued and _already_done(run_id, request.seq):
@@ -242,3 +281,37 @@ def sync_efs_to_s3_schedule(event: ScheduleEvent, context: Context) -> dict[str,
     except Exception:
         locks.release(marker)
         raise
+
+
+def _function_status(prefix: str | None) -> dict[str, Any]:
+    """Whether a sync of the target runs now, and when its manifest was last written."""
+    from botocore.exceptions import ClientError
+
+    from opsfn.services import aws
+
+    settings = ExportsSettings.current()
+    target = Target(settings.required("SYNC_BUCKET"),
+                    normalise_prefix(prefix if prefix is not None else settings.sync_prefix))
+    running = locks.holder_expiry(target.lock_id) is not None
+    key = target.state_dir(settings.sync_state_prefix) + "manifest.jsonl.gz"
+    try:
+        head = aws.client("s3").head_object(Bucket=target.bucket, Key=key)
+        last: dict[str, Any] | None = {"last_complete": head["LastModified"].isoformat(),
+                                       "manifest_bytes": head.get("ContentLength", 0)}
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code")) not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        last = None
+    return {"engine": "function", "running": running, "complete": not running,
+            **(last or {"last_complete": None, "manifest_bytes": 0})}
+
+
+@router.action("sync_status",
+               description="Progress of the EFS to S3 sync (DataSync execution figures).")
+def sync_status(payload: StatusRequest, context: Context) -> dict[str, Any]:
+    """Report the sync: a DataSync execution's progress and figures, or the in-function state."""
+    if ExportsSettings.current().sync_engine == "datasync" or payload.task_execution_arn:
+        from opsfn.routes.exports.sync import datasync_task
+
+        return datasync_task.status(payload.task_execution_arn, payload.prefix, _private_dirs())
+    return _function_status(payload.prefix)
