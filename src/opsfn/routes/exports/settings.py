@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from opsfn.core.settings import MiB, SettingsSection, env_field
 
 __all__ = ["ExportsSettings"]
@@ -24,6 +26,15 @@ class ExportsSettings(SettingsSection):
     )
     rds_export_role_arn: str | None = env_field(
         "RDS_EXPORT_ROLE_ARN", "IAM role RDS assumes to write the export to S3."
+    )
+    rds_export_source: Literal["snapshot", "cluster"] = env_field(
+        "RDS_EXPORT_SOURCE",
+        "What `export-rds-snapshot` exports: `snapshot` (the newest one) or `cluster` (the live "
+        "DB cluster, SourceArn = its ARN).", "snapshot",
+    )
+    rds_export_cluster_arn: str | None = env_field(
+        "RDS_EXPORT_CLUSTER_ARN",
+        "DB cluster ARN exported live (default: looked up from RDS_EXPORT_CLUSTER_ID).",
     )
 
     # -- EFS to S3 sync -----------------------------------------------------------------------
