@@ -23,6 +23,16 @@ class SesSettings(SettingsSection):
     smtp_secret_id: str | None = env_field(
         "SES_SMTP_SECRET_ID", "Default secret for the `rotate_smtp_credential` action."
     )
+    smtp_rotation_grace_seconds: int = env_field(
+        "SES_SMTP_ROTATION_GRACE_SECONDS",
+        "After a rotation the old IAM key keeps working this long (containers started before it "
+        "hold the old password); a later run or `finish-smtp-rotation` deletes it.", 86400, ge=0,
+    )
+    smtp_key_propagation_seconds: int = env_field(
+        "SES_SMTP_KEY_PROPAGATION_SECONDS",
+        "A new IAM key becomes the secret's AWSCURRENT version only once it is this old (IAM is "
+        "eventually consistent).", 10, ge=0, le=600,
+    )
     smtp_extra_regions: str = env_field(
         "SES_SMTP_EXTRA_REGIONS",
         "Comma-separated regions to accept in addition to the documented SES SMTP regions.", "",
