@@ -21,7 +21,8 @@ class SesSettings(SettingsSection):
         ge=7, le=30,
     )
     smtp_secret_id: str | None = env_field(
-        "SES_SMTP_SECRET_ID", "Default secret for the `rotate_smtp_credential` action."
+        "SES_SMTP_SECRET_ID",
+        "Default secret of `rotate_smtp_credential`; the one `finish-smtp-rotation` advances."
     )
     smtp_rotation_grace_seconds: int = env_field(
         "SES_SMTP_ROTATION_GRACE_SECONDS",
