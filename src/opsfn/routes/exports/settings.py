@@ -14,7 +14,8 @@ class ExportsSettings(SettingsSection):
 
     # -- RDS snapshot export ------------------------------------------------------------------
     rds_export_cluster_id: str | None = env_field(
-        "RDS_EXPORT_CLUSTER_ID", "Aurora cluster whose newest snapshot is exported."
+        "RDS_EXPORT_CLUSTER_ID",
+        "Aurora cluster exported: its newest snapshot, or itself with RDS_EXPORT_SOURCE=cluster."
     )
     rds_export_instance_id: str | None = env_field(
         "RDS_EXPORT_INSTANCE_ID", "RDS instance whose newest snapshot is exported (if no cluster)."
