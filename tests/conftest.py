@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,10 +36,34 @@ def moto_aws() -> Iterator[None]:
     """Every boto3 call of the test goes to moto, in process."""
     from moto import mock_aws
 
-    with mock_aws():
+    with mock_aws(), _secret_current_follows_its_label():
         aws.reset()
         yield
     aws.reset()
+
+
+@contextlib.contextmanager
+def _secret_current_follows_its_label() -> Iterator[None]:
+    """moto's UpdateSecretVersionStage moves the AWSCURRENT label but not the version that a
+    GetSecretValue without a stage returns; AWS returns the AWSCURRENT version. Keep the two
+    together, so readers (an ECS task starting reads the default) see what they see on AWS."""
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    original = SecretsManagerBackend.update_secret_version_stage
+
+    def update(backend: SecretsManagerBackend, secret_id: str, version_stage: str,
+               remove_from_version_id: str, move_to_version_id: str) -> tuple[str, str]:
+        result = original(backend, secret_id, version_stage, remove_from_version_id,
+                          move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            backend.secrets[secret_id].default_version_id = move_to_version_id
+        return result
+
+    SecretsManagerBackend.update_secret_version_stage = update  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        SecretsManagerBackend.update_secret_version_stage = original  # type: ignore[method-assign]
 
 
 @pytest.fixture

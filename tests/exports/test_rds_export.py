@@ -194,3 +194,202 @@ def test_export_prefix_stays_below_the_configured_one() -> None:
     assert export_prefix("rds-exports/", "/adhoc/2026/") == "rds-exports/adhoc/2026"
     assert export_prefix("", "adhoc") == "adhoc"
     assert export_prefix("", None) == ""
+
+
+# -- live DB cluster (SourceArn = the cluster ARN, as the OpenEMR stack calls it) ----------------
+# moto exports snapshots only (a cluster ARN makes its StartExportTask fail), so the cluster's
+# export calls are answered by botocore's Stubber; moto still answers DescribeDBClusters.
+CLUSTER_ARN = "arn:aws:rds:us-east-1:123456789012:cluster:openemr-db"
+
+
+def _scheduled(day: int) -> dict[str, Any]:
+    from opsfn.testing import schedule_event
+
+    event = schedule_event("export-rds-snapshot", scheduler=True)
+    event["time"] = f"2026-01-{day:02d}T04:00:00Z"
+    return event
+
+
+def _cluster_task(ident: str, status: str, day: int, percent: int = 0) -> dict[str, Any]:
+    return {"ExportTaskIdentifier": ident, "SourceArn": CLUSTER_ARN, "Status": status,
+            "SourceType": "CLUSTER", "PercentProgress": percent, "S3Bucket": "exports",
+            "TaskStartTime": datetime(2026, 1, day, 4, 1, tzinfo=UTC)}
+
+
+def _start_params(ident: str) -> dict[str, Any]:
+    return {"ExportTaskIdentifier": ident, "SourceArn": CLUSTER_ARN, "S3BucketName": "exports",
+            "IamRoleArn": ROLE, "KmsKeyId": "alias/exports", "S3Prefix": "rds-exports"}
+
+
+@pytest.fixture
+def live_cluster(stubbed_rds: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The stack's setup: the cluster ARN (the template passes it) and the cluster source."""
+    monkeypatch.setenv("RDS_EXPORT_SOURCE", "cluster")
+    monkeypatch.setenv("RDS_EXPORT_CLUSTER_ARN", CLUSTER_ARN)
+    return stubbed_rds
+
+
+def test_the_schedule_exports_the_live_cluster_once_per_day(client: Client,
+                                                           live_cluster: Any) -> None:
+    from opsfn.routes.exports.rds_export import cluster_export_identifier
+
+    day9 = cluster_export_identifier(CLUSTER_ARN, "20260109", 1)
+    live_cluster.add_response("describe_export_tasks", {"ExportTasks": []},
+                              {"SourceArn": CLUSTER_ARN})
+    live_cluster.add_response("start_export_task", _cluster_task(day9, "STARTING", 9),
+                              _start_params(day9))
+    first = client.handle(_scheduled(9))["result"]
+    assert first["export_task_identifier"] == day9 and first["reused"] is False
+    assert first["source_arn"] == CLUSTER_ARN and first["source_type"] == "CLUSTER"
+    assert VALID_ID.match(day9) and "20260109" in day9
+
+    # The schedule's retry (same day) finds it running: nothing is started.
+    live_cluster.add_response("describe_export_tasks", {
+        "ExportTasks": [_cluster_task(day9, "IN_PROGRESS", 9, 30)]}, {"SourceArn": CLUSTER_ARN})
+    retry = client.handle(_scheduled(9))["result"]
+    assert retry["reused"] is True and retry["percent_progress"] == 30
+
+    # The next day while day 9's clone still exports: that export, not a second clone.
+    live_cluster.add_response("describe_export_tasks", {
+        "ExportTasks": [_cluster_task(day9, "IN_PROGRESS", 9, 80)]}, {"SourceArn": CLUSTER_ARN})
+    assert client.handle(_scheduled(10))["result"]["export_task_identifier"] == day9
+
+    # Once it is complete, day 10 has an export of its own; day 9 stays done.
+    day10 = cluster_export_identifier(CLUSTER_ARN, "20260110", 1)
+    live_cluster.add_response("describe_export_tasks", {
+        "ExportTasks": [_cluster_task(day9, "COMPLETE", 9, 100)]}, {"SourceArn": CLUSTER_ARN})
+    live_cluster.add_response("start_export_task", _cluster_task(day10, "STARTING", 10),
+                              _start_params(day10))
+    assert client.handle(_scheduled(10))["result"]["export_task_identifier"] == day10
+    live_cluster.add_response("describe_export_tasks", {
+        "ExportTasks": [_cluster_task(day9, "COMPLETE", 9, 100),
+                        _cluster_task(day10, "COMPLETE", 10, 100)]}, {"SourceArn": CLUSTER_ARN})
+    again = client.handle(_scheduled(9))["result"]
+    assert again["export_task_identifier"] == day9 and again["reused"] is True
+
+
+def test_a_failed_cluster_export_is_retried_under_the_next_attempt(client: Client,
+                                                                  live_cluster: Any) -> None:
+    from opsfn.routes.exports.rds_export import cluster_export_identifier
+
+    failed = cluster_export_identifier(CLUSTER_ARN, "20260109", 1)
+    other_day = cluster_export_identifier(CLUSTER_ARN, "20260108", 1)
+    second = cluster_export_identifier(CLUSTER_ARN, "20260109", 2)
+    live_cluster.add_response("describe_export_tasks", {"ExportTasks": [
+        _cluster_task(other_day, "COMPLETE", 8, 100),
+        {**_cluster_task(failed, "FAILED", 9), "FailureCause": "clone failed"}]},
+        {"SourceArn": CLUSTER_ARN})
+    live_cluster.add_response("start_export_task", _cluster_task(second, "STARTING", 9),
+                              _start_params(second))
+    reply = client.handle(_scheduled(9))["result"]
+    assert reply["export_task_identifier"] == second and reply["reused"] is False
+
+
+def test_a_duplicate_racing_to_the_cluster_identifier_returns_the_running_export(
+        client: Client, live_cluster: Any) -> None:
+    from opsfn.routes.exports.rds_export import cluster_export_identifier
+
+    ident = cluster_export_identifier(CLUSTER_ARN, "adhoc1", 1)
+    live_cluster.add_response("describe_export_tasks", {"ExportTasks": []},
+                              {"SourceArn": CLUSTER_ARN})
+    live_cluster.add_client_error("start_export_task", "ExportTaskAlreadyExists",
+                                  http_status_code=400, expected_params=_start_params(ident))
+    live_cluster.add_response("describe_export_tasks", {
+        "ExportTasks": [_cluster_task(ident, "STARTING", 9)]}, {"ExportTaskIdentifier": ident})
+    reply = client.invoke("export_rds_snapshot", cluster_arn=CLUSTER_ARN, run_id="adhoc1")
+    assert reply["reused"] is True and reply["export_task_identifier"] == ident
+
+
+def test_cluster_export_status(client: Client, live_cluster: Any) -> None:
+    live_cluster.add_response("describe_export_tasks", {"ExportTasks": [
+        _cluster_task("opsfn-openemr-db-20260108-aaaaaaaaaa-1", "COMPLETE", 8, 100),
+        _cluster_task("opsfn-openemr-db-20260109-bbbbbbbbbb-1", "IN_PROGRESS", 9, 45)]},
+        {"SourceArn": CLUSTER_ARN})
+    status = client.invoke("export_status", cluster_arn=CLUSTER_ARN)
+    assert status["export_task_identifier"].endswith("-20260109-bbbbbbbbbb-1")
+    assert (status["status"], status["percent_progress"]) == ("IN_PROGRESS", 45)
+    live_cluster.add_response("describe_export_tasks", {"ExportTasks": []},
+                              {"SourceArn": CLUSTER_ARN})
+    with pytest.raises(NotFound, match="no export of that cluster"):
+        client.invoke("export_status", cluster_arn=CLUSTER_ARN)
+
+
+def test_the_cluster_is_looked_up_by_identifier_with_moto(
+        client: Client, rds_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without RDS_EXPORT_CLUSTER_ARN the ARN comes from DescribeDBClusters (moto); only the
+    StartExportTask that moto cannot do for a cluster is answered here, and its request checked."""
+    started: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        started.append(dict(params))
+
+    def answer(**_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        body = {"ExportTaskIdentifier": started[-1]["ExportTaskIdentifier"],
+                "SourceArn": started[-1]["SourceArn"], "Status": "STARTING",
+                "SourceType": "CLUSTER"}
+        return AWSResponse("https://rds.us-east-1.amazonaws.com", 200, {}, None), body
+
+    monkeypatch.setenv("RDS_EXPORT_SOURCE", "cluster")
+    cluster_arn = aws.client("rds").describe_db_clusters(
+        DBClusterIdentifier="emr")["DBClusters"][0]["DBClusterArn"]
+    aws.client("rds").meta.events.register("before-parameter-build.rds.StartExportTask", record)
+    aws.client("rds").meta.events.register("before-call.rds.StartExportTask", answer)
+    reply = client.invoke("export_rds_snapshot")
+    assert [p["SourceArn"] for p in started] == [cluster_arn]
+    assert started[0]["KmsKeyId"] == rds_env["kms"] and started[0]["S3BucketName"] == "exports"
+    assert reply["source_arn"] == cluster_arn and reply["reused"] is False
+    monkeypatch.setenv("RDS_EXPORT_CLUSTER_ID", "missing")
+    with pytest.raises(NotFound, match="DB cluster does not exist"):
+        client.invoke("export_rds_snapshot")
+    # The snapshot mode is unchanged beside it.
+    aws.client("rds").meta.events.unregister("before-call.rds.StartExportTask", answer)
+    snapshot = client.invoke("export_rds_snapshot", source="snapshot", db_cluster_identifier="emr")
+    assert snapshot["source_arn"] == rds_env["newest"] and len(started) == 2
+
+
+def test_cluster_input_errors_are_clear(client: Client, live_cluster: Any,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        client.invoke("export_rds_snapshot", cluster_arn="arn:aws:rds:us-east-1:123456789012:db:x")
+    assert caught.value.details[0]["loc"] == "payload.cluster_arn"
+    with pytest.raises(ValidationFailed) as both:
+        client.invoke("export_rds_snapshot", cluster_arn=CLUSTER_ARN,
+                      snapshot_arn=_snap("a", 1)["DBClusterSnapshotArn"])
+    assert both.value.details[0]["loc"] == "payload.cluster_arn"
+    with pytest.raises(ValidationFailed) as run_id:
+        client.invoke("export_rds_snapshot", cluster_arn=CLUSTER_ARN, run_id="not-allowed!")
+    assert run_id.value.details[0]["loc"] == "payload.run_id"
+    monkeypatch.delenv("RDS_EXPORT_CLUSTER_ARN")
+    monkeypatch.delenv("RDS_EXPORT_CLUSTER_ID")
+    with pytest.raises(ValidationFailed, match="no cluster to export"):
+        client.invoke("export_rds_snapshot")
+    monkeypatch.setenv("RDS_EXPORT_CLUSTER_ARN", "arn:aws:rds:us-east-1:123456789012:db:x")
+    with pytest.raises(ValidationFailed) as setting:
+        client.invoke("export_rds_snapshot")
+    assert setting.value.details[0]["loc"] == "settings.RDS_EXPORT_CLUSTER_ARN"
+
+
+@given(st.sampled_from(["openemr-db", "a", "x" * 63, "Cluster-1"]),
+       st.one_of(st.dates().map(lambda d: d.strftime("%Y%m%d")),
+                 st.from_regex(r"^[A-Za-z0-9]{1,16}$", fullmatch=True)),
+       st.integers(min_value=1, max_value=10**6))
+def test_cluster_identifiers_are_always_valid(name: str, window: str, attempt: int) -> None:
+    from opsfn.routes.exports.rds_export import cluster_export_identifier, cluster_window_marker
+
+    arn = f"arn:aws:rds:us-east-1:123456789012:cluster:{name}"
+    ident = cluster_export_identifier(arn, window, attempt)
+    assert VALID_ID.match(ident), ident
+    assert cluster_window_marker(arn, window) in ident
+    assert ident != cluster_export_identifier(arn, window, attempt + 1)
+    assert cluster_window_marker(arn, window) != cluster_window_marker(arn, window + "0")
+
+
+def test_schedule_time_and_window() -> None:
+    from opsfn.routes.exports.rds_export import schedule_time, window_of
+
+    fired = schedule_time("2026-01-09T23:59:59Z")
+    assert fired == datetime(2026, 1, 9, 23, 59, 59, tzinfo=UTC)
+    assert window_of(fired) == "20260109" and window_of(fired, "rerun2") == "rerun2"
+    assert schedule_time(None) is None and schedule_time("yesterday") is None

@@ -32,7 +32,8 @@ SERIES_BOUND_S = POLICY.attempts * POLICY.timeout_s + 0.1
 
 PROPS: dict[str, dict[str, Any]] = {
     "Custom::ActiveReceiptRuleSet": {"RuleSetName": "alpha"},
-    "Custom::SmtpCredential": {"UserName": "smtp-matrix"},
+    "Custom::SmtpCredential": {"UserName": "smtp-matrix",
+                               "IdentityArn": "arn:aws:ses:us-east-1:123456789012:identity/x.org"},
     "Custom::SslMaterials": {"KeyType": "ecdsa-p256"},
 }
 PHYSICAL: dict[str, str] = {

@@ -465,16 +465,21 @@ def _user_keys(user: str) -> Callable[[], int]:
     return keys
 
 
+SMTP_USER = {"UserName": "mailer", "IdentityArn": f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/x.org"}
+
+
 def smtp_resource(w: World) -> dict[str, Any]:
     w.ledger.probes["secret.versions"] = _secret_versions("opsfn/ses-smtp/mailer")
     w.ledger.probes["iam.keys"] = _user_keys("mailer")
-    return custom_resource_event("Create", "Custom::SmtpCredential", {"UserName": "mailer"},
+    return custom_resource_event("Create", "Custom::SmtpCredential", SMTP_USER,
                                  response_url=w.response_url())
 
 
 def _credential(w: World) -> str:
+    # A rotation keeps the old key for its grace period (default one day): one more key after it.
+    w.env(SES_SMTP_KEY_PROPAGATION_SECONDS="0")
     with ResponseURLServer() as server:
-        deliver(custom_resource_event("Create", "Custom::SmtpCredential", {"UserName": "mailer"},
+        deliver(custom_resource_event("Create", "Custom::SmtpCredential", SMTP_USER,
                                       response_url=server.url), "setup")
         [answer] = server.received
     w.ledger.probes["secret.versions"] = _secret_versions("opsfn/ses-smtp/mailer")
@@ -496,6 +501,19 @@ def rotation_without_lock_table(w: World) -> dict[str, Any]:
 def rotation_queued(w: World) -> dict[str, Any]:
     w.env(OPSFN_ACTION_QUEUE=ACTION_QUEUE)
     return action_item("rotate_smtp_credential", secret_id=_credential(w), rotation_id="rot-1")
+
+
+def rotation_past_its_grace(w: World) -> dict[str, Any]:
+    """A finished rotation whose old key's grace period is over: the schedule deletes it."""
+    import time
+
+    from opsfn.routes.ses.smtp import rotation as smtp_rotation
+
+    arn = _credential(w)
+    w.env(SES_SMTP_SECRET_ID=arn, SES_SMTP_ROTATION_GRACE_SECONDS="60")
+    assert deliver(invoke_event("rotate_smtp_credential", secret_id=arn), "setup").error is None
+    w.monkeypatch.setattr(smtp_rotation, "_clock", lambda: time.time() + 120)
+    return schedule_event("finish-smtp-rotation", scheduler=True)
 
 
 # SES receipt rules ------------------------------------------------------------------------------
@@ -721,27 +739,26 @@ CASES = [
          concurrent=True),
     Case("ssl-queued", "action:generate_ssl_materials", ssl_queued, {"tls.generated": 1},
          concurrent=True, same_request_id=False),
-    # A copy racing past the in-flight check is refused by IAM's two-keys-per-user limit
-    # (UpstreamError LimitExceeded, retryable); its retry then finds the rotation id.
+    # A rotation keeps the replaced key through its grace period: one new key, none deleted. A
+    # copy racing past the in-flight check is refused by IAM's two-keys-per-user limit (Conflict,
+    # retryable); its retry then finds the rotation id.
     Case("rotate", "action:rotate_smtp_credential", rotation,
-         {"iam.CreateAccessKey": 1, "iam.DeleteAccessKey": 1, "secret.versions": 1, "iam.keys": 0},
-         concurrent=True, retry_errors=("Conflict", "UpstreamError"),
-         concurrent_effects={"iam.DeleteAccessKey": 1, "secret.versions": 1, "iam.keys": 0}),
+         {"iam.CreateAccessKey": 1, "iam.DeleteAccessKey": 0, "secret.versions": 1, "iam.keys": 1},
+         concurrent=True, retry_errors=("Conflict", "UpstreamError")),
     Case("rotate-late-copy", "action:rotate_smtp_credential", rotation_without_lock_table,
-         {"iam.CreateAccessKey": 1, "iam.DeleteAccessKey": 1, "secret.versions": 1, "iam.keys": 0},
-         concurrent=True, retry_errors=("Conflict",), hold="CreateAccessKey",
-         concurrent_effects={"iam.DeleteAccessKey": 2, "secret.versions": 1, "iam.keys": 0}),
+         {"iam.CreateAccessKey": 1, "iam.DeleteAccessKey": 0, "secret.versions": 1, "iam.keys": 1},
+         concurrent=True, retry_errors=("Conflict",), hold="CreateAccessKey"),
     Case("rotate-held-lock", "action:rotate_smtp_credential", rotation,
-         {"iam.CreateAccessKey": 1, "iam.DeleteAccessKey": 1, "secret.versions": 1, "iam.keys": 0},
-         concurrent=True, retry_errors=("Conflict",), hold="PutItem",
+         {"iam.CreateAccessKey": 1, "iam.DeleteAccessKey": 0, "secret.versions": 1, "iam.keys": 1},
+         concurrent=True, retry_errors=("Conflict",), hold="PutItem"),
          # both copies race for the rotation's turn (a PutItem in the lock table); the late one
          # takes it after the first finished and finds the rotation id: it never makes a key
-         concurrent_effects={"iam.CreateAccessKey": 1, "iam.DeleteAccessKey": 1,
-                             "secret.versions": 1, "iam.keys": 0}),
     Case("rotate-queued", "action:rotate_smtp_credential", rotation_queued,
-         {"iam.CreateAccessKey": 1, "iam.DeleteAccessKey": 1, "secret.versions": 1, "iam.keys": 0},
-         concurrent=True, same_request_id=False, retry_errors=("Conflict", "UpstreamError"),
-         concurrent_effects={"iam.DeleteAccessKey": 1, "secret.versions": 1, "iam.keys": 0}),
+         {"iam.CreateAccessKey": 1, "iam.DeleteAccessKey": 0, "secret.versions": 1, "iam.keys": 1},
+         concurrent=True, same_request_id=False, retry_errors=("Conflict", "UpstreamError")),
+    Case("finish-rotation", "schedule:finish-smtp-rotation", rotation_past_its_grace,
+         {"iam.DeleteAccessKey": 1, "iam.keys": -1, "secret.versions": 0}, concurrent=True,
+         retry_errors=("Conflict",)),
     Case("activate-rule-set", "action:activate_receipt_rule_set", rule_set_action,
          {"ses.SetActiveReceiptRuleSet": 1, "ses.switches": 1}, concurrent=True,
          concurrent_effects={"ses.switches": 1}, hold="SetActiveReceiptRuleSet"),

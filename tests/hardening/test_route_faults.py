@@ -35,6 +35,7 @@ from ._faults_support import (
 )
 
 SEEDS = range(6)
+IDENTITY = f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/example.com"  # the SMTP user sends as it
 RATE = 0.45
 ROTATION_RATE = 0.3
 
@@ -215,7 +216,7 @@ def test_smtp_credential_create_is_whole_or_reused(client: Client, issued: dict[
     outcomes: list[Outcome] = []
     for seed in SEEDS:
         user = f"smtp-user-{seed}"
-        props = {"UserName": user}
+        props = {"UserName": user, "IdentityArn": IDENTITY}
         with faults(monkeypatch, RATE, seed):
             answer = client.custom_resource("Create", "Custom::SmtpCredential", props,
                                             logical_id=f"Smtp{seed}")
@@ -246,11 +247,16 @@ def test_smtp_rotation_from_the_queue_keeps_secret_and_key_together(
     from opsfn.routes.ses.smtp import rotation
 
     monkeypatch.setenv("OPSFN_ACTION_QUEUE", "opsfn-actions")
+    # Faults, not the grace period (tests/platform/test_smtp_rotation.py): the old key goes in
+    # the run that made the new one current, so "whole" means one key once a rotation is done.
+    monkeypatch.setenv("SES_SMTP_ROTATION_GRACE_SECONDS", "0")
+    monkeypatch.setenv("SES_SMTP_KEY_PROPAGATION_SECONDS", "0")
     outcomes: list[Outcome] = []
     for seed in SEEDS:
         user = f"rotated-{seed}"
         name = f"opsfn/ses-smtp/{user}"
-        created = client.custom_resource("Create", "Custom::SmtpCredential", {"UserName": user},
+        created = client.custom_resource("Create", "Custom::SmtpCredential",
+                                         {"UserName": user, "IdentityArn": IDENTITY},
                                          logical_id=f"Rot{seed}")
         assert created["Status"] == "SUCCESS"
         before = _secret_value(name)

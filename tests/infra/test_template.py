@@ -107,6 +107,7 @@ def test_drift_is_reported_both_ways(template: dict[str, Any]) -> None:
     del events["EtlScheduledRun"]
     events["Stray"] = {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": "/nowhere"}}
     del broken["Resources"]["SmtpCredential"]
+    del broken["Resources"]["SmtpDerivedCredential"]  # the type's other resource
     problems = Checker(app, broken).run()
     assert any("GET /get-results" in p for p in problems)
     assert any("etl-scheduled-run" in p for p in problems)

@@ -25,3 +25,4 @@ def ssl_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SSL_DIR", str(root))
     monkeypatch.setenv("SSL_LOCK_WAIT_SECONDS", "0")
     return root
+

@@ -16,6 +16,16 @@ from opsfn.services import aws
 from opsfn.testing import Client
 
 CR = "Custom::SmtpCredential"
+IDENTITY = "arn:aws:ses:us-east-1:123456789012:identity/example.com"
+ID = {"IdentityArn": IDENTITY}  # the user variant sends as this identity only
+
+
+@pytest.fixture(autouse=True)
+def _rotation_timing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests predate the grace period: the old key goes at once, the new key is promoted
+    without waiting (tests/platform/test_smtp_rotation.py covers both)."""
+    monkeypatch.setenv("SES_SMTP_ROTATION_GRACE_SECONDS", "0")
+    monkeypatch.setenv("SES_SMTP_KEY_PROPAGATION_SECONDS", "0")
 
 
 @pytest.fixture
@@ -59,7 +69,7 @@ def test_create_makes_user_policy_key_and_secret(client: Client, issued: dict[st
                                                 caplog: pytest.LogCaptureFixture,
                                                 secret: Callable[[str], str]) -> None:
     caplog.set_level("DEBUG", logger="opsfn")
-    reply = client.custom_resource("Create", CR, {"UserName": "smtp-mailer"})
+    reply = client.custom_resource("Create", CR, {**ID, "UserName": "smtp-mailer"})
     logs = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records
                      if r.name.startswith("opsfn"))
     assert reply["Status"] == "SUCCESS", reply["Reason"]
@@ -74,7 +84,7 @@ def test_create_makes_user_policy_key_and_secret(client: Client, issued: dict[st
     policy = iam.get_user_policy(UserName="smtp-mailer", PolicyName=POLICY_NAME)["PolicyDocument"]
     policy = json.loads(policy) if isinstance(policy, str) else policy
     assert policy["Statement"] == [{"Effect": "Allow", "Action": "ses:SendRawEmail",
-                                    "Resource": "*"}]
+                                    "Resource": IDENTITY}]  # one identity, never "*"
     keys = _keys("smtp-mailer")
     assert len(keys) == 1 and list(issued) == keys
 
@@ -92,8 +102,8 @@ def test_create_makes_user_policy_key_and_secret(client: Client, issued: dict[st
 
 def test_retried_create_reuses_the_key_and_the_secret(client: Client,
                                                       issued: dict[str, str]) -> None:
-    first = client.custom_resource("Create", CR, {"UserName": "mailer"})
-    second = client.custom_resource("Create", CR, {"UserName": "mailer"})
+    first = client.custom_resource("Create", CR, {**ID, "UserName": "mailer"})
+    second = client.custom_resource("Create", CR, {**ID, "UserName": "mailer"})
     assert second["Status"] == "SUCCESS"
     assert second["PhysicalResourceId"] == first["PhysicalResourceId"]
     assert second["Data"] == first["Data"]
@@ -105,12 +115,12 @@ def test_retried_create_reuses_the_key_and_the_secret(client: Client,
 
 def test_key_orphaned_by_a_crashed_attempt_is_replaced(client: Client,
                                                        issued: dict[str, str]) -> None:
-    first = client.custom_resource("Create", CR, {"UserName": "mailer"})
+    first = client.custom_resource("Create", CR, {**ID, "UserName": "mailer"})
     aws.client("iam").create_access_key(UserName="mailer")  # died before writing the secret
     aws.client("secretsmanager").put_secret_value(
         SecretId=first["Data"]["SecretArn"],
         SecretString=json.dumps({"username": "", "password": "", "host": "", "port": 587}))
-    retry = client.custom_resource("Create", CR, {"UserName": "mailer"})
+    retry = client.custom_resource("Create", CR, {**ID, "UserName": "mailer"})
     assert retry["Status"] == "SUCCESS"
     keys = _keys("mailer")
     assert len(keys) == 1  # both unrecorded keys deleted before the new one was made
@@ -122,10 +132,10 @@ def test_key_orphaned_by_a_crashed_attempt_is_replaced(client: Client,
 def test_foreign_user_fails_and_delete_leaves_it(client: Client, moto_aws: None) -> None:
     aws.client("iam").create_user(UserName="human")
     aws.client("iam").create_access_key(UserName="human")
-    failed = client.custom_resource("Create", CR, {"UserName": "human"})
+    failed = client.custom_resource("Create", CR, {**ID, "UserName": "human"})
     assert failed["Status"] == "FAILED"
     assert failed["Reason"] == "IAM user human exists and is not managed by opsfn"
-    deleted = client.custom_resource("Delete", CR, {"UserName": "human"},
+    deleted = client.custom_resource("Delete", CR, {**ID, "UserName": "human"},
                                      physical_id=failed["PhysicalResourceId"])
     assert deleted["Status"] == "SUCCESS"
     assert _user_exists("human") and len(_keys("human")) == 1
@@ -134,10 +144,10 @@ def test_foreign_user_fails_and_delete_leaves_it(client: Client, moto_aws: None)
 
 def test_foreign_secret_fails(client: Client, moto_aws: None) -> None:
     aws.client("secretsmanager").create_secret(Name="opsfn/ses-smtp/mailer", SecretString="{}")
-    failed = client.custom_resource("Create", CR, {"UserName": "mailer"})
+    failed = client.custom_resource("Create", CR, {**ID, "UserName": "mailer"})
     assert failed["Status"] == "FAILED" and "not managed by opsfn" in failed["Reason"]
     assert not _user_exists("mailer")  # the conflict is found before anything is created
-    cleanup = client.custom_resource("Delete", CR, {"UserName": "mailer"},
+    cleanup = client.custom_resource("Delete", CR, {**ID, "UserName": "mailer"},
                                      physical_id=failed["PhysicalResourceId"])
     assert cleanup["Status"] == "SUCCESS"
     assert _secret("opsfn/ses-smtp/mailer") == {}  # the foreign secret stays
@@ -154,33 +164,33 @@ def test_failed_create_is_cleaned_up_by_the_following_delete(client: Client,
 
     sm = aws.client("secretsmanager")
     sm.meta.events.register("before-call.secrets-manager.CreateSecret", deny)
-    failed = client.custom_resource("Create", CR, {"UserName": "mailer"})
+    failed = client.custom_resource("Create", CR, {**ID, "UserName": "mailer"})
     assert failed["Reason"] == "AWS CreateSecret failed: AccessDeniedException"
     assert _user_exists("mailer") and len(_keys("mailer")) == 1  # made before the failure
     sm.meta.events.unregister("before-call.secrets-manager.CreateSecret", deny)
-    cleanup = client.custom_resource("Delete", CR, {"UserName": "mailer"},
+    cleanup = client.custom_resource("Delete", CR, {**ID, "UserName": "mailer"},
                                      physical_id=failed["PhysicalResourceId"])
     assert cleanup["Status"] == "SUCCESS" and not _user_exists("mailer")
 
 
 def test_delete_removes_what_opsfn_created(client: Client, moto_aws: None) -> None:
-    created = client.custom_resource("Create", CR, {"UserName": "mailer", "SecretName": "app/smtp"})
+    created = client.custom_resource("Create", CR, {**ID, "UserName": "mailer", "SecretName": "app/smtp"})
     physical = created["PhysicalResourceId"]
-    deleted = client.custom_resource("Delete", CR, {"UserName": "mailer", "SecretName": "app/smtp"},
+    deleted = client.custom_resource("Delete", CR, {**ID, "UserName": "mailer", "SecretName": "app/smtp"},
                                      physical_id=physical)
     assert deleted["Status"] == "SUCCESS" and deleted["PhysicalResourceId"] == physical
     assert not _user_exists("mailer")
     described = aws.client("secretsmanager").describe_secret(SecretId="app/smtp")
     assert described.get("DeletedDate") is not None  # scheduled, within the recovery window
-    again = client.custom_resource("Delete", CR, {"UserName": "mailer", "SecretName": "app/smtp"},
+    again = client.custom_resource("Delete", CR, {**ID, "UserName": "mailer", "SecretName": "app/smtp"},
                                    physical_id=physical)
     assert again["Status"] == "SUCCESS"
 
 
 def test_update_to_another_user_replaces(client: Client, issued: dict[str, str]) -> None:
-    old_props = {"UserName": "mailer-a", "SecretName": "app/smtp"}
+    old_props = {**ID, "UserName": "mailer-a", "SecretName": "app/smtp"}
     created = client.custom_resource("Create", CR, old_props)
-    new_props = {"UserName": "mailer-b", "SecretName": "app/smtp"}
+    new_props = {**ID, "UserName": "mailer-b", "SecretName": "app/smtp"}
     updated = client.custom_resource("Update", CR, new_props, old_properties=old_props,
                                      physical_id=created["PhysicalResourceId"])
     assert updated["Status"] == "SUCCESS", updated["Reason"]
@@ -197,7 +207,7 @@ def test_update_to_another_user_replaces(client: Client, issued: dict[str, str])
 
 
 def test_update_of_region_issues_a_new_key(client: Client, issued: dict[str, str]) -> None:
-    props = {"UserName": "mailer"}
+    props = {**ID, "UserName": "mailer"}
     created = client.custom_resource("Create", CR, props)
     old_key = _keys("mailer")
     updated = client.custom_resource("Update", CR, {**props, "Region": "eu-west-1"},
@@ -217,7 +227,7 @@ def test_update_of_region_issues_a_new_key(client: Client, issued: dict[str, str
 
 
 def test_update_of_port_keeps_the_key(client: Client, issued: dict[str, str]) -> None:
-    props = {"UserName": "mailer"}
+    props = {**ID, "UserName": "mailer"}
     created = client.custom_resource("Create", CR, props)
     updated = client.custom_resource("Update", CR, {**props, "Port": "2587"}, old_properties=props,
                                      physical_id=created["PhysicalResourceId"])
@@ -227,7 +237,7 @@ def test_update_of_port_keeps_the_key(client: Client, issued: dict[str, str]) ->
 
 
 def test_bad_properties_fail_clearly(client: Client, moto_aws: None) -> None:
-    region = client.custom_resource("Create", CR, {"UserName": "mailer", "Region": "af-south-1"})
+    region = client.custom_resource("Create", CR, {**ID, "UserName": "mailer", "Region": "af-south-1"})
     assert region["Status"] == "FAILED" and "no SES SMTP endpoint" in region["Reason"]
     assert "properties.Region" in region["Reason"]
     neither = client.custom_resource("Create", CR, {"SecretName": "x"})
@@ -277,7 +287,7 @@ def test_derive_failures(client: Client, moto_aws: None) -> None:
 
 
 def test_rotate_replaces_the_key(client: Client, issued: dict[str, str]) -> None:
-    created = client.custom_resource("Create", CR, {"UserName": "mailer"})
+    created = client.custom_resource("Create", CR, {**ID, "UserName": "mailer"})
     arn = created["Data"]["SecretArn"]
     old_key = _keys("mailer")[0]
     result = client.invoke("rotate_smtp_credential", secret_id=arn, rotation_id="r-1")
@@ -294,7 +304,7 @@ def test_rotate_replaces_the_key(client: Client, issued: dict[str, str]) -> None
 
 def test_rotate_by_setting_and_refusals(client: Client, moto_aws: None,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    created = client.custom_resource("Create", CR, {"UserName": "mailer", "SecretName": "app/smtp"})
+    created = client.custom_resource("Create", CR, {**ID, "UserName": "mailer", "SecretName": "app/smtp"})
     monkeypatch.setenv("SES_SMTP_SECRET_ID", "app/smtp")
     assert client.invoke("rotate_smtp_credential")["secret_arn"] == created["Data"]["SecretArn"]
     with pytest.raises(NotFound):
@@ -309,7 +319,7 @@ def test_rotation_does_not_remove_a_key_another_rotation_just_made(
     from opsfn.errors import Conflict
     from opsfn.routes.ses.smtp import rotation
 
-    created = client.custom_resource("Create", CR, {"UserName": "mailer"})
+    created = client.custom_resource("Create", CR, {**ID, "UserName": "mailer"})
     arn = created["Data"]["SecretArn"]
     aws.client("iam").create_access_key(UserName="mailer")  # a concurrent rotation, mid-way
     with pytest.raises(Conflict, match="under way"):
@@ -325,7 +335,7 @@ def test_rotation_through_the_action_queue_acts_once_per_rotation_id(
         client: Client, issued: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """A queued rotation delivered twice (SQS is at-least-once) makes one new key, not two."""
     monkeypatch.setenv("OPSFN_ACTION_QUEUE", "opsfn-actions")
-    arn = client.custom_resource("Create", CR, {"UserName": "mailer"})["Data"]["SecretArn"]
+    arn = client.custom_resource("Create", CR, {**ID, "UserName": "mailer"})["Data"]["SecretArn"]
     old_key = _keys("mailer")[0]
     item = {"action": "rotate_smtp_credential", "secret_id": arn, "rotation_id": "q-1"}
     assert client.sqs([item], queue="opsfn-actions") == {"batchItemFailures": []}

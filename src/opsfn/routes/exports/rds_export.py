@@ -1,8 +1,17 @@
-"""RDS snapshot export to S3: newest available snapshot, idempotent start, JSON-safe status.
+"""RDS export to S3: the newest available snapshot, or a live DB cluster; idempotent start.
 
-The identifier of an export is derived from the snapshot and the number of earlier failed or
+Two sources. *Snapshot* (the default): the newest available snapshot of the configured cluster or
+instance, or a given snapshot ARN. *Cluster*: the live Aurora cluster itself (``SourceArn`` = the
+DB cluster ARN, as the OpenEMR stack's ``export_from_rds_to_s3`` calls it); RDS exports a clone of
+the cluster as it is when the task starts.
+
+The identifier of an export is derived from its source and the number of earlier failed or
 cancelled attempts, so a repeated or duplicated request computes the same identifier and finds the
-export already running instead of starting a second one (or failing on a reused identifier).
+export already running instead of starting a second one (or failing on a reused identifier). A
+live cluster is always the same source, so its identifier also holds the *window*: the UTC day of
+the request (the schedule's own time for a schedule, so a late retry stays on its day) or a
+caller's ``run_id``. One export per cluster and window; while one export of the cluster is
+running, no second one starts.
 """
 
 from __future__ import annotations
@@ -10,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -26,9 +36,11 @@ from opsfn.services import aws
 router = Router()
 
 ACTIVE_STATES = frozenset({"STARTING", "IN_PROGRESS", "COMPLETE"})
+RUNNING_STATES = frozenset({"STARTING", "IN_PROGRESS"})
 MAX_ID = 60
 _SNAPSHOT_ARN = re.compile(
     r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:(snapshot|cluster-snapshot):[A-Za-z0-9:-]+$")
+_CLUSTER_ARN = re.compile(r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:cluster:[A-Za-z][A-Za-z0-9-]{0,62}$")
 
 
 class ExportRequest(BaseModel):
@@ -37,6 +49,14 @@ class ExportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     snapshot_arn: str | None = Field(default=None, max_length=512)
+    cluster_arn: str | None = Field(
+        default=None, max_length=512,
+        description="Export this live DB cluster (SourceArn = the cluster ARN).")
+    source: Literal["snapshot", "cluster"] | None = Field(
+        default=None, description="What to export when no ARN is given (default RDS_EXPORT_SOURCE).")
+    run_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9]{1,16}$",
+        description="A live-cluster export of its own instead of the day's one.")
     db_cluster_identifier: str | None = Field(default=None, max_length=63)
     db_instance_identifier: str | None = Field(default=None, max_length=63)
     s3_prefix: str | None = Field(
@@ -61,6 +81,7 @@ class StatusRequest(BaseModel):
 
     export_task_identifier: str | None = Field(default=None, max_length=60)
     snapshot_arn: str | None = Field(default=None, max_length=512)
+    cluster_arn: str | None = Field(default=None, max_length=512)
 
 
 # -- pure helpers --------------------------------------------------------------------------------
@@ -76,6 +97,35 @@ def export_identifier(snapshot_arn: str, attempt: int) -> str:
     name = slug(snapshot_arn.rsplit(":", 1)[-1]) or "snapshot"
     head = slug(f"opsfn-{name}"[: MAX_ID - len(tail)])
     return f"{head}{tail}"
+
+
+def window_of(now: datetime, run_id: str | None = None) -> str:
+    """The window of a live-cluster export: the caller's run id, else the UTC day."""
+    return run_id or now.astimezone(UTC).strftime("%Y%m%d")
+
+
+def cluster_window_marker(cluster_arn: str, window: str) -> str:
+    """The part of an identifier that names one cluster and window (``-<digest>-``)."""
+    return "-" + hashlib.sha256(f"{cluster_arn}|{window}".encode()).hexdigest()[:10] + "-"
+
+
+def cluster_export_identifier(cluster_arn: str, window: str, attempt: int) -> str:
+    """A valid export identifier for attempt ``attempt`` of a live cluster in ``window``."""
+    tail = f"-{window}{cluster_window_marker(cluster_arn, window)}{attempt}"
+    name = slug(cluster_arn.rsplit(":", 1)[-1]) or "cluster"
+    head = slug(f"opsfn-{name}"[: MAX_ID - len(tail)])
+    return f"{head}{tail}"
+
+
+def schedule_time(text: str | None) -> datetime | None:
+    """The time a schedule fired for (EventBridge ``time``), None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _iso(value: Any) -> str | None:
@@ -145,10 +195,27 @@ def find_newest_snapshot(cluster_id: str | None, instance_id: str | None) -> str
     return arn
 
 
-def exports_of(snapshot_arn: str) -> list[dict[str, Any]]:
-    """Every export task of one snapshot (filtered again locally: not every API honours it)."""
-    tasks = _paginate("describe_export_tasks", "ExportTasks", SourceArn=snapshot_arn)
-    return [t for t in tasks if t.get("SourceArn") == snapshot_arn]
+def exports_of(source_arn: str) -> list[dict[str, Any]]:
+    """Every export task of one source (filtered again locally: not every API honours it)."""
+    tasks = _paginate("describe_export_tasks", "ExportTasks", SourceArn=source_arn)
+    return [t for t in tasks if t.get("SourceArn") == source_arn]
+
+
+def cluster_arn_of(cluster_id: str) -> str:
+    """The ARN of a DB cluster by identifier (when RDS_EXPORT_CLUSTER_ARN is not set)."""
+    client = aws.client("rds")
+    try:
+        clusters = client.describe_db_clusters(DBClusterIdentifier=cluster_id).get("DBClusters", [])
+    except client.exceptions.DBClusterNotFoundFault:
+        clusters = []
+    if not clusters:
+        raise NotFound("the configured DB cluster does not exist")
+    return str(clusters[0]["DBClusterArn"])
+
+
+def _arn_problem(loc: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"invalid {message}", details=[{
+        "loc": loc, "msg": f"not an RDS {message}", "type": "value_error"}])
 
 
 def _describe(identifier: str) -> dict[str, Any] | None:
@@ -160,27 +227,83 @@ def _describe(identifier: str) -> dict[str, Any] | None:
     return dict(tasks[0]) if tasks else None
 
 
-def start_export(request: ExportRequest) -> dict[str, Any]:
-    """Start (or find) the export of the requested snapshot."""
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What one request exports: the source ARN, and the window of a live cluster."""
+
+    source_arn: str
+    window: str | None = None
+
+
+def resolve_target(request: ExportRequest, now: datetime) -> Target:
+    """The source to export, from the payload, else from the settings."""
     settings = ExportsSettings.current()
-    if request.snapshot_arn is not None and not _SNAPSHOT_ARN.match(request.snapshot_arn):
-        raise ValidationFailed("invalid snapshot ARN", details=[{
-            "loc": "payload.snapshot_arn", "msg": "not an RDS snapshot or cluster snapshot ARN",
+    if request.snapshot_arn is not None and request.cluster_arn is not None:
+        raise ValidationFailed("give snapshot_arn or cluster_arn, not both", details=[{
+            "loc": "payload.cluster_arn", "msg": "snapshot_arn is given too",
             "type": "value_error"}])
+    if request.snapshot_arn is not None:
+        if not _SNAPSHOT_ARN.match(request.snapshot_arn):
+            raise ValidationFailed("invalid snapshot ARN", details=[{
+                "loc": "payload.snapshot_arn",
+                "msg": "not an RDS snapshot or cluster snapshot ARN", "type": "value_error"}])
+        return Target(request.snapshot_arn)
+    if request.cluster_arn is not None:
+        if not _CLUSTER_ARN.match(request.cluster_arn):
+            raise _arn_problem("payload.cluster_arn", "DB cluster ARN")
+        return Target(request.cluster_arn, window_of(now, request.run_id))
+    if (request.source or settings.rds_export_source) == "cluster":
+        cluster_id = request.db_cluster_identifier or settings.rds_export_cluster_id
+        arn = None if request.db_cluster_identifier else settings.rds_export_cluster_arn
+        if arn is None and not cluster_id:
+            raise ValidationFailed("no cluster to export: set RDS_EXPORT_CLUSTER_ARN or "
+                                   "RDS_EXPORT_CLUSTER_ID, or pass cluster_arn",
+                                   details=[{"loc": "payload.cluster_arn", "msg": "Field required",
+                                             "type": "missing"}])
+        if arn is not None and not _CLUSTER_ARN.match(arn):
+            raise _arn_problem("settings.RDS_EXPORT_CLUSTER_ARN", "DB cluster ARN")
+        return Target(arn or cluster_arn_of(str(cluster_id)), window_of(now, request.run_id))
+    return Target(find_newest_snapshot(
+        request.db_cluster_identifier or settings.rds_export_cluster_id,
+        request.db_instance_identifier or settings.rds_export_instance_id))
+
+
+def plan(target: Target, previous: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
+    """(the export to return instead of starting one, or None; the identifier to start).
+
+    A snapshot's exports are all attempts of the same thing. A live cluster's exports belong to
+    their window (recognised by its marker in the identifier); a running export of the cluster,
+    of any window, is returned rather than started beside (each live export clones the cluster).
+    """
+    if target.window is None:
+        for task in previous:
+            if str(task.get("Status", "")).upper() in ACTIVE_STATES:
+                return task, ""
+        return None, export_identifier(target.source_arn, len(previous) + 1)
+    marker = cluster_window_marker(target.source_arn, target.window)
+    running = [t for t in previous if str(t.get("Status", "")).upper() in RUNNING_STATES]
+    if running:
+        return max(running, key=lambda t: _iso(t.get("TaskStartTime")) or ""), ""
+    mine = [t for t in previous if marker in str(t.get("ExportTaskIdentifier", ""))]
+    for task in mine:
+        if str(task.get("Status", "")).upper() in ACTIVE_STATES:
+            return task, ""
+    return None, cluster_export_identifier(target.source_arn, target.window, len(mine) + 1)
+
+
+def start_export(request: ExportRequest, now: datetime | None = None) -> dict[str, Any]:
+    """Start (or find) the export of the requested snapshot or live cluster."""
+    settings = ExportsSettings.current()
     bucket = settings.required("RDS_EXPORT_BUCKET")
     role = settings.required("RDS_EXPORT_ROLE_ARN")
     kms = settings.required("RDS_EXPORT_KMS_KEY_ID")
-    arn = request.snapshot_arn or find_newest_snapshot(
-        request.db_cluster_identifier or settings.rds_export_cluster_id,
-        request.db_instance_identifier or settings.rds_export_instance_id)
+    target = resolve_target(request, now or datetime.now(UTC))
 
-    previous = exports_of(arn)
-    for task in previous:
-        if str(task.get("Status", "")).upper() in ACTIVE_STATES:
-            return summarize(task, reused=True)
-    identifier = export_identifier(arn, len(previous) + 1)
+    existing, identifier = plan(target, exports_of(target.source_arn))
+    if existing is not None:
+        return summarize(existing, reused=True)
     params: dict[str, Any] = {
-        "ExportTaskIdentifier": identifier, "SourceArn": arn, "S3BucketName": bucket,
+        "ExportTaskIdentifier": identifier, "SourceArn": target.source_arn, "S3BucketName": bucket,
         "IamRoleArn": role, "KmsKeyId": kms,
         "S3Prefix": export_prefix(settings.rds_export_prefix, request.s3_prefix),
     }
@@ -201,33 +324,41 @@ def start_export(request: ExportRequest) -> dict[str, Any]:
 
 
 def export_status(request: StatusRequest) -> dict[str, Any]:
-    """Status and percent of one export (by identifier, or the newest of a snapshot)."""
+    """Status and percent of one export (by identifier, or the newest of a snapshot/cluster)."""
     if request.export_task_identifier:
         task = _describe(request.export_task_identifier)
         if task is None:
             raise NotFound("no export task with that identifier")
         return summarize(task)
-    if request.snapshot_arn:
-        tasks = exports_of(request.snapshot_arn)
-        if not tasks:
-            raise NotFound("no export of that snapshot")
-        newest = max(tasks, key=lambda t: _iso(t.get("TaskStartTime")) or "")
-        return summarize(newest)
-    raise ValidationFailed("give export_task_identifier or snapshot_arn", details=[{
+    for source, what in ((request.snapshot_arn, "snapshot"), (request.cluster_arn, "cluster")):
+        if source:
+            tasks = exports_of(source)
+            if not tasks:
+                raise NotFound(f"no export of that {what}")
+            newest = max(tasks, key=lambda t: _iso(t.get("TaskStartTime")) or "")
+            return summarize(newest)
+    raise ValidationFailed("give export_task_identifier, snapshot_arn or cluster_arn", details=[{
         "loc": "payload.export_task_identifier", "msg": "Field required", "type": "missing"}])
 
 
 # -- routes --------------------------------------------------------------------------------------
-@router.action("export_rds_snapshot",
-               description="Export the newest (or a given) RDS snapshot to S3; idempotent.")
-def export_rds_snapshot(payload: ExportRequest, context: Context) -> dict[str, Any]:
-    """Start the export, or return the one already running or complete for that snapshot."""
-    result = start_export(payload)
-    context.logger.info("rds export", extra={"status": result["status"], "reused": result["reused"]})
+def _export(payload: ExportRequest, context: Context, now: datetime | None = None
+            ) -> dict[str, Any]:
+    result = start_export(payload, now)
+    context.logger.info("rds export", extra={"status": result["status"], "reused": result["reused"],
+                                             "source_type": result["source_type"]})
     return result
 
 
-@router.action("export_status", description="Status and percent of an RDS snapshot export.")
+@router.action("export_rds_snapshot",
+               description="Export the newest (or a given) RDS snapshot, or the live DB cluster, to "
+                           "S3; idempotent.")
+def export_rds_snapshot(payload: ExportRequest, context: Context) -> dict[str, Any]:
+    """Start the export, or return the one already running or complete for that source."""
+    return _export(payload, context)
+
+
+@router.action("export_status", description="Status and percent of an RDS export.")
 def export_status_action(payload: StatusRequest, context: Context) -> dict[str, Any]:
     """Report one export as a JSON-safe summary."""
     return export_status(payload)
@@ -235,5 +366,5 @@ def export_status_action(payload: StatusRequest, context: Context) -> dict[str, 
 
 @router.schedule("export-rds-snapshot", expression="cron(0 4 * * ? *)")
 def export_rds_snapshot_schedule(event: ScheduleEvent, context: Context) -> dict[str, Any]:
-    """Nightly export of the configured database's newest snapshot."""
-    return export_rds_snapshot(ExportRequest(), context)
+    """Nightly export of the configured source (RDS_EXPORT_SOURCE), in the window it fired for."""
+    return _export(ExportRequest(), context, schedule_time(event.time))

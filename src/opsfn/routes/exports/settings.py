@@ -14,7 +14,8 @@ class ExportsSettings(SettingsSection):
 
     # -- RDS snapshot export ------------------------------------------------------------------
     rds_export_cluster_id: str | None = env_field(
-        "RDS_EXPORT_CLUSTER_ID", "Aurora cluster whose newest snapshot is exported."
+        "RDS_EXPORT_CLUSTER_ID",
+        "Aurora cluster exported: its newest snapshot, or itself with RDS_EXPORT_SOURCE=cluster."
     )
     rds_export_instance_id: str | None = env_field(
         "RDS_EXPORT_INSTANCE_ID", "RDS instance whose newest snapshot is exported (if no cluster)."
@@ -26,6 +27,15 @@ class ExportsSettings(SettingsSection):
     )
     rds_export_role_arn: str | None = env_field(
         "RDS_EXPORT_ROLE_ARN", "IAM role RDS assumes to write the export to S3."
+    )
+    rds_export_source: Literal["snapshot", "cluster"] = env_field(
+        "RDS_EXPORT_SOURCE",
+        "What `export-rds-snapshot` exports: `snapshot` (the newest one) or `cluster` (the live "
+        "DB cluster, SourceArn = its ARN).", "snapshot",
+    )
+    rds_export_cluster_arn: str | None = env_field(
+        "RDS_EXPORT_CLUSTER_ARN",
+        "DB cluster ARN exported live (default: looked up from RDS_EXPORT_CLUSTER_ID).",
     )
 
     # -- EFS to S3 sync -----------------------------------------------------------------------

@@ -21,7 +21,18 @@ class SesSettings(SettingsSection):
         ge=7, le=30,
     )
     smtp_secret_id: str | None = env_field(
-        "SES_SMTP_SECRET_ID", "Default secret for the `rotate_smtp_credential` action."
+        "SES_SMTP_SECRET_ID",
+        "Default secret of `rotate_smtp_credential`; the one `finish-smtp-rotation` advances."
+    )
+    smtp_rotation_grace_seconds: int = env_field(
+        "SES_SMTP_ROTATION_GRACE_SECONDS",
+        "After a rotation the old IAM key keeps working this long (containers started before it "
+        "hold the old password); a later run or `finish-smtp-rotation` deletes it.", 86400, ge=0,
+    )
+    smtp_key_propagation_seconds: int = env_field(
+        "SES_SMTP_KEY_PROPAGATION_SECONDS",
+        "A new IAM key becomes the secret's AWSCURRENT version only once it is this old (IAM is "
+        "eventually consistent).", 10, ge=0, le=600,
     )
     smtp_extra_regions: str = env_field(
         "SES_SMTP_EXTRA_REGIONS",

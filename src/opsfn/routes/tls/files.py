@@ -108,9 +108,14 @@ def atomic_write_many(files: list[tuple[Path, bytes, int]]) -> None:
 
 
 def read_bytes(path: Path) -> bytes | None:
-    """The content of a regular file, or None when it is missing or cannot be read."""
+    """The content of a regular file, or None when it is missing or not a readable file.
+
+    PermissionError passes through: a key the function may not read is not a missing key.
+    """
     try:
         return path.read_bytes()
+    except PermissionError:
+        raise
     except OSError:
         return None
 

@@ -3,15 +3,21 @@
 Replaces the ECS task that ran the web image's certificate script: the same files appear under
 ``SSL_DIR`` (``private/selfsigned.key.pem`` 0600, ``certs/selfsigned.cert.pem`` 0644, the
 ``webserver.*`` copies the web container reads, and the ``docker-selfsigned-configured`` marker).
+``SSL_DIR`` may be the root of the mounted file system: the OpenEMR container mounts its TLS file
+system at ``/etc/ssl``, so the function mounts the same file system and writes at its root.
 Material is regenerated only when missing, unreadable, not matching its key, expiring within
 ``SSL_RENEW_BEFORE_DAYS``, or (for a deploy that names them) issued for other names or key type.
-A custom resource Delete leaves the files in place: the web container still needs them.
+A key others may read is made 0600 (or reported when the function may not change it). A
+directory the function may not use is a :class:`~opsfn.routes.tls.access.FileAccessDenied` that
+names it, the access needed and the uid. A custom resource Delete leaves the files in place: the
+web container still needs them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +31,7 @@ from opsfn.core.router import Router
 from opsfn.errors import UpstreamError
 from opsfn.events import CustomResourceRequest, CustomResourceResult, ScheduleEvent
 from opsfn.routes.tls import certs
+from opsfn.routes.tls.access import denied, require, secure_key, translated
 from opsfn.routes.tls.files import FileLock, atomic_write_many, read_bytes
 from opsfn.routes.tls.settings import KeyType, TlsSettings
 
@@ -117,6 +124,18 @@ class SslInput(BaseModel):
         return any(v is not None for v in (self.common_name, self.subject_alt_names, self.key_type))
 
 
+class KeyModeReport(BaseModel):
+    """A private key that group or others could read: made 0600 (``fixed``) or not, and why."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    path: str
+    mode: str
+    owner_uid: int
+    fixed: bool
+    problem: str | None = None
+
+
 class SslResult(BaseModel):
     """The reply: where the files are and what the certificate is; never the key."""
 
@@ -133,6 +152,14 @@ class SslResult(BaseModel):
     paths: dict[str, str]
     copies_refreshed: bool
     stale_lock_broken: bool
+    key_modes: list[KeyModeReport] = []
+
+    @property
+    def key_permissions(self) -> str:
+        """``ok``, ``fixed`` (a readable key was made 0600) or ``reported`` (it could not be)."""
+        if any(not report.fixed for report in self.key_modes):
+            return "reported"
+        return "fixed" if self.key_modes else "ok"
 
 
 def valid_san(name: str) -> bool:
@@ -171,15 +198,58 @@ def plan_spec(request: SslInput, existing: certs.CertInfo | None) -> certs.CertS
 
 
 def _prepare_dirs(layout: Layout) -> None:
-    """Create SSL_DIR inside its mounted parent on first use; a missing parent means no mount."""
+    """Create SSL_DIR inside its mounted parent on first use; a missing parent means no mount.
+
+    The lock file and the marker live in SSL_DIR itself, so it must be writable before anything
+    starts; ``private/`` and ``certs/`` are checked when something is to be written there.
+    """
     try:
         layout.root.mkdir(mode=0o755, exist_ok=True)
     except FileNotFoundError:
         raise UpstreamError("SSL_DIR is not on a mounted file system") from None
+    except PermissionError:
+        raise denied(layout.root.parent, "write") from None
     if not layout.root.is_dir():
         raise UpstreamError("SSL_DIR is not a directory")
-    (layout.root / "private").mkdir(mode=0o700, exist_ok=True)
-    (layout.root / "certs").mkdir(mode=0o755, exist_ok=True)
+    require("write", layout.root)
+    with translated(layout.root, "write"):
+        (layout.root / "private").mkdir(mode=0o700, exist_ok=True)
+        (layout.root / "certs").mkdir(mode=0o755, exist_ok=True)
+    require("read", layout.root / "private", layout.root / "certs")
+
+
+def _read(path: Path) -> bytes | None:
+    """A file's bytes (None when missing); a refused read is FileAccessDenied, not "missing".
+
+    Taking an unreadable key for a missing one would replace a working key with a new one.
+    """
+    try:
+        return read_bytes(path)
+    except PermissionError:
+        raise denied(path, "read") from None
+
+
+def _write(writes: list[tuple[Path, bytes, int]]) -> None:
+    """Write everything atomically after checking each target directory."""
+    directories = list(dict.fromkeys(path.parent for path, _, _ in writes))
+    require("write", *directories)
+    try:
+        atomic_write_many(writes)
+    except PermissionError:
+        refused = [d for d in directories if not os.access(d, os.W_OK | os.X_OK)] or directories
+        raise denied(refused[0], "write", *refused[1:]) from None
+
+
+def _secure_keys(layout: Layout) -> list[KeyModeReport]:
+    """Make readable keys 0600 where allowed; report the others."""
+    reports = []
+    for path in (layout.key, layout.web_key):
+        found = secure_key(path)
+        if found is not None:
+            reports.append(KeyModeReport(path=found.path, mode=found.mode,
+                                         owner_uid=found.owner_uid, fixed=found.fixed,
+                                         problem=found.problem))
+    return reports
 
 
 def ensure_materials(layout: Layout, request: SslInput, *, now: dt.datetime | None = None
@@ -192,8 +262,8 @@ def ensure_materials(layout: Layout, request: SslInput, *, now: dt.datetime | No
                                 else settings.ssl_renew_before_days)
     lock = FileLock(layout.lock, stale_after=settings.ssl_lock_stale_seconds,
                     wait=settings.ssl_lock_wait_seconds)
-    with lock.held():
-        key_pem, cert_pem = read_bytes(layout.key), read_bytes(layout.cert)
+    with translated(layout.root, "write"), lock.held():
+        key_pem, cert_pem = _read(layout.key), _read(layout.cert)
         assessment = certs.assess(cert_pem, key_pem, renew_before=renew_before, now=now)
         spec = plan_spec(request, assessment.info)
         reason: str = assessment.state
@@ -209,21 +279,22 @@ def ensure_materials(layout: Layout, request: SslInput, *, now: dt.datetime | No
             key_pem, cert_pem = materials.key_pem, materials.cert_pem
             writes += [(layout.key, key_pem, 0o600), (layout.cert, cert_pem, 0o644)]
         assert key_pem is not None and cert_pem is not None  # set on both branches
-        copies_stale = (read_bytes(layout.web_key) != key_pem
-                        or read_bytes(layout.web_cert) != cert_pem)
+        copies_stale = (_read(layout.web_key) != key_pem
+                        or _read(layout.web_cert) != cert_pem)
         if regenerate or copies_stale:
             writes += [(layout.web_key, key_pem, 0o600), (layout.web_cert, cert_pem, 0o644)]
         if not layout.marker.is_file():
             writes.append((layout.marker, b"", 0o644))
         if writes:
-            atomic_write_many(writes)
+            _write(writes)
+        key_modes = _secure_keys(layout)
     info = certs.describe(cert_pem)
     return SslResult(
         regenerated=regenerate, reason=reason, fingerprint_sha256=info.fingerprint_sha256,
         not_before=info.not_before.isoformat(), not_after=info.not_after.isoformat(),
         common_name=info.common_name, subject_alt_names=list(info.subject_alt_names),
         key_type=info.key_type, paths=layout.paths(), copies_refreshed=copies_stale and not regenerate,
-        stale_lock_broken=lock.broke_stale,
+        stale_lock_broken=lock.broke_stale, key_modes=key_modes,
     )
 
 
@@ -236,7 +307,12 @@ def _run(request: SslInput, context: Context) -> SslResult:
     context.logger.info("tls materials checked", extra={
         "regenerated": result.regenerated, "reason": result.reason,
         "fingerprint_sha256": result.fingerprint_sha256, "not_after": result.not_after,
+        "key_permissions": result.key_permissions,
     })
+    for report in result.key_modes:
+        if not report.fixed:
+            context.logger.warning("private key readable by others", extra={
+                "path": report.path, "mode": report.mode, "problem": report.problem})
     return result
 
 
@@ -268,4 +344,5 @@ def ssl_materials_resource(props: SslInput, request: CustomResourceRequest, cont
         "WebserverCertificatePath": result.paths["webserver_cert"],
         "WebserverKeyPath": result.paths["webserver_key"],
         "Regenerated": str(result.regenerated).lower(),
+        "KeyPermissions": result.key_permissions,
     })

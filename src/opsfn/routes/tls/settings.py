@@ -15,7 +15,19 @@ class TlsSettings(SettingsSection):
     """Where the key and certificate go, and what they hold."""
 
     ssl_dir: str | None = env_field(
-        "SSL_DIR", "Directory (the mounted EFS access point) that receives the TLS key and certificate."
+        "SSL_DIR",
+        "Directory that receives the TLS key and certificate (`certs/`, `private/` below it); may be "
+        "the root of the mounted file system.",
+    )
+    ssl_access_point_uid: int | None = env_field(
+        "SSL_ACCESS_POINT_UID",
+        "uid the EFS access point enforces for the function (named in permission errors).", None,
+        ge=0,
+    )
+    ssl_access_point_gid: int | None = env_field(
+        "SSL_ACCESS_POINT_GID",
+        "gid the EFS access point enforces for the function (named in permission errors).", None,
+        ge=0,
     )
     ssl_common_name: str = env_field(
         "SSL_COMMON_NAME", "Subject CN of the self-signed certificate.", "localhost",

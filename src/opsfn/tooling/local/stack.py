@@ -34,6 +34,7 @@ LOCAL_PARAMETERS: dict[str, str] = {
     "EfsFileSystemId": "fs-00000000",
     "DatabaseInstanceId": "opsfn-local-db", "GlueWorkflowName": "opsfn-local-etl",
     "SmtpUserName": "opsfn-local-smtp", "ReceiptRuleSetName": "opsfn-local-rules",
+    "SmtpIdentityArn": f"arn:aws:ses:us-east-1:{ACCOUNT}:identity/opsfn.local",
     "ExportDbInstanceId": "opsfn-local-db", "ExportKmsKeyArn": "create",
 }
 EFS_MOUNT = "/mnt/opsfn"

@@ -10,10 +10,14 @@ from opsfn.routes.ses.smtp.ownership import MANAGED, TAG_MANAGED, TAG_RESOURCE, 
 from opsfn.services import aws
 
 POLICY_NAME = "opsfn-ses-send-raw-email"
-POLICY = json.dumps({
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "ses:SendRawEmail", "Resource": "*"}],
-})
+
+
+def send_policy(identity_arn: str) -> str:
+    """The user's only permission: send (SMTP is ses:SendRawEmail) as one SES identity."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ses:SendRawEmail", "Resource": identity_arn}],
+    })
 
 
 def user_tags(user: str) -> dict[str, str] | None:
@@ -38,6 +42,17 @@ def access_keys(user: str) -> list[str]:
     return list(key_ages(user))
 
 
+def create_key(user: str) -> tuple[str, str]:
+    """A new access key of ``user``: (id, secret); Conflict at IAM's two-keys limit."""
+    iam = aws.client("iam")
+    try:
+        created = iam.create_access_key(UserName=user)["AccessKey"]
+    except iam.exceptions.LimitExceededException:
+        raise Conflict("the IAM user already has two access keys (a rotation's old key is still "
+                       "in its grace period); try again once it has been deleted") from None
+    return str(created["AccessKeyId"]), str(created["SecretAccessKey"])
+
+
 def delete_key(user: str, key_id: str) -> bool:
     iam = aws.client("iam")
     try:
@@ -47,7 +62,7 @@ def delete_key(user: str, key_id: str) -> bool:
     return True
 
 
-def ensure_user(user: str, owner: str, previous: str | None) -> None:
+def ensure_user(user: str, owner: str, previous: str | None, identity_arn: str) -> None:
     """Create the user (tagged as ours) or adopt it from the previous id of this resource."""
     iam = aws.client("iam")
     tags = user_tags(user)
@@ -64,4 +79,5 @@ def ensure_user(user: str, owner: str, previous: str | None) -> None:
         raise Conflict(f"IAM user {user} is managed by another opsfn resource")
     if tags.get(TAG_RESOURCE) != owner:
         iam.tag_user(UserName=user, Tags=iam_tags({TAG_RESOURCE: owner}))
-    iam.put_user_policy(UserName=user, PolicyName=POLICY_NAME, PolicyDocument=POLICY)
+    iam.put_user_policy(UserName=user, PolicyName=POLICY_NAME,
+                        PolicyDocument=send_policy(identity_arn))

@@ -15,6 +15,8 @@ TAG_RESOURCE = "opsfn:resource"
 TAG_USER = "opsfn:iam-user"
 TAG_REGION = "opsfn:smtp-region"
 TAG_ROTATION = "opsfn:last-rotation"
+TAG_RETIRING = "opsfn:retiring-key"  # the key a rotation replaced, working until its grace ends
+TAG_RETIRE_AFTER = "opsfn:retire-after"  # epoch seconds at which that key may be deleted
 MANAGED = "opsfn"
 
 

@@ -11,7 +11,7 @@ from opsfn.errors import NotFound, ValidationFailed
 from opsfn.events import CustomResourceRequest
 from opsfn.routes.ses.settings import SesSettings
 from opsfn.routes.ses.smtp.iam import POLICY_NAME, access_keys, delete_key, ensure_user, user_tags
-from opsfn.routes.ses.smtp.models import SmtpCredentialProps
+from opsfn.routes.ses.smtp.models import SmtpCredentialProps, is_arn
 from opsfn.routes.ses.smtp.ownership import (
     MANAGED,
     TAG_MANAGED,
@@ -21,11 +21,16 @@ from opsfn.routes.ses.smtp.ownership import (
     owned,
     request_token,
 )
-from opsfn.routes.ses.smtp.secrets import claim_secret, delete_secret_if_owned, read_secret_json, write_secret
+from opsfn.routes.ses.smtp.secrets import (
+    SecretState,
+    claim_secret,
+    delete_secret_if_owned,
+    read_secret_json,
+    write_secret,
+)
 from opsfn.routes.ses.smtp_password import smtp_host, smtp_password, smtp_regions
 from opsfn.services import aws
 
-_KEY_FIELDS = ("SecretAccessKey", "secret_access_key", "secretAccessKey", "aws_secret_access_key")
 _ID_FIELDS = ("AccessKeyId", "access_key_id", "accessKeyId", "aws_access_key_id", "username")
 
 
@@ -86,7 +91,7 @@ def provision_user_credential(props: SmtpCredentialProps, region: str, port: int
     user = str(props.user_name)
     name = props.target_secret()
     state = claim_secret(name, owner, previous, adopt_unmanaged=False)  # fail before any change
-    ensure_user(user, owner, previous)
+    ensure_user(user, owner, previous, str(props.identity_arn))
     recorded = read_secret_json(state.arn) if state is not None else {}
     recorded_key = str(recorded.get("username") or "")
     recorded_region = state.tags.get(TAG_REGION) if state is not None else None
@@ -128,8 +133,14 @@ def delete_user_credential(props: SmtpCredentialProps, owner: str) -> None:
 
 
 
-def source_key(props: SmtpCredentialProps) -> tuple[str, str]:
-    """(access key id, secret access key) from the source secret."""
+def source_key(props: SmtpCredentialProps, *, need_key_id: bool) -> tuple[str, str]:
+    """(access key id, secret access key) from the source secret (a name or an ARN).
+
+    The key is the field ``SourceSecretKeyField`` of a JSON secret (the OpenEMR stack keeps it
+    under ``password``), or the whole value of a plain-text one. The key id is only looked up
+    when the target needs a username (``need_key_id``): ``AccessKeyId``, else the field
+    ``SourceAccessKeyIdField``, else one of the usual names.
+    """
     source = str(props.source_secret_id)  # the derive variant: check_variant made sure it is set
     sm = aws.client("secretsmanager")
     try:
@@ -141,33 +152,59 @@ def source_key(props: SmtpCredentialProps) -> tuple[str, str]:
     except ValueError:
         parsed = None
     if isinstance(parsed, dict):
-        key_fields = (props.source_secret_key_field,) if props.source_secret_key_field else _KEY_FIELDS
         id_fields = ((props.source_access_key_id_field,) if props.source_access_key_id_field
                      else _ID_FIELDS)
-        secret_key = next((str(parsed[f]) for f in key_fields if parsed.get(f)), "")
+        field = parsed.get(props.source_secret_key_field)
+        secret_key = str(field) if isinstance(field, str) else ""
         key_id = props.access_key_id or next((str(parsed[f]) for f in id_fields if parsed.get(f)), "")
     else:
         secret_key, key_id = text.strip(), props.access_key_id or ""
     if not secret_key:
         raise ValidationFailed("the source secret holds no secret access key", details=[
-            {"loc": "properties.SourceSecretKeyField", "msg": "field not found in the secret",
+            {"loc": "properties.SourceSecretKeyField",
+             "msg": f"field {props.source_secret_key_field!r} not found in the secret",
              "type": "value_error"}])
-    if not key_id:
-        raise ValidationFailed("no access key id: set AccessKeyId or SourceAccessKeyIdField", details=[
-            {"loc": "properties.AccessKeyId", "msg": "Field required", "type": "missing"}])
+    if need_key_id and not key_id:
+        raise ValidationFailed(
+            "no access key id: set AccessKeyId or SourceAccessKeyIdField, or SecretField to "
+            "write the password only", details=[
+                {"loc": "properties.AccessKeyId", "msg": "Field required", "type": "missing"}])
     return key_id, secret_key
+
+
+def target_value(props: SmtpCredentialProps, state: SecretState | None, key: tuple[str, str],
+                 region: str, port: int) -> dict[str, Any]:
+    """What the target secret holds: the whole credential, or (``SecretField``) only the
+    derived password in that field, next to whatever else the secret already keeps."""
+    key_id, secret_key = key
+    if props.secret_field is None:
+        return credential(key_id, secret_key, region, port)
+    extra = SesSettings.current().smtp_extra_regions
+    kept = read_secret_json(state.arn) if state is not None else {}
+    return {**kept, props.secret_field: smtp_password(secret_key, region, extra_regions=extra)}
 
 
 def provision_derived_credential(props: SmtpCredentialProps, region: str, port: int, owner: str,
                                  previous: str | None) -> dict[str, str]:
-    """Derive the password from the source secret and write the target secret."""
-    key_id, secret_key = source_key(props)
+    """Derive the password from the source secret and write the target secret (name or ARN).
+
+    A target given by ARN must exist (an ARN cannot name a secret to create). Writing the
+    value the secret already holds is skipped, so a repeated request adds no version.
+    """
+    key = source_key(props, need_key_id=props.secret_field is None)
     name = props.target_secret()
     state = claim_secret(name, owner, previous, adopt_unmanaged=True)
-    value = credential(key_id, secret_key, region, port)
+    if state is None and is_arn(name):
+        raise NotFound("the target secret does not exist")
+    value = target_value(props, state, key, region, port)
     if state is None or state.managed:
         tags = {TAG_MANAGED: MANAGED, TAG_RESOURCE: owner, TAG_REGION: region}
     else:
         tags = {}  # a secret we did not create stays untagged: its Delete is not ours to do
-    arn = write_secret(name, state, value, tags, request_token(owner, key_id, region, str(port)))
+    if state is not None and read_secret_json(state.arn) == value and all(
+            state.tags.get(k) == v for k, v in tags.items()):
+        arn = state.arn
+    else:
+        digest = hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+        arn = write_secret(name, state, value, tags, request_token(owner, digest, region))
     return {"SecretArn": arn, "Host": smtp_host(region), "Port": str(port)}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router
-from opsfn.events import CustomResourceRequest, CustomResourceResult
+from opsfn.events import CustomResourceRequest, CustomResourceResult, ScheduleEvent
 from opsfn.routes.ses.settings import SesSettings
 from opsfn.routes.ses.smtp.models import RotateInput, RotateResult, SmtpCredentialProps
 from opsfn.routes.ses.smtp.provision import (
@@ -14,7 +16,7 @@ from opsfn.routes.ses.smtp.provision import (
     provision_user_credential,
     resolve_region,
 )
-from opsfn.routes.ses.smtp.rotation import rotate
+from opsfn.routes.ses.smtp.rotation import finish, rotate
 from opsfn.routes.ses.smtp.secrets import delete_secret_if_owned
 
 router = Router()
@@ -49,7 +51,14 @@ def smtp_credential_resource(props: SmtpCredentialProps, request: CustomResource
 
 
 @router.action("rotate_smtp_credential", queue=True,
-               description="New IAM key and SMTP password in the secret, then the old key removed.")
+               description="New IAM key as AWSPENDING, then AWSCURRENT; the old key is deleted "
+                           "after SES_SMTP_ROTATION_GRACE_SECONDS.")
 def rotate_smtp_credential(payload: RotateInput, context: Context) -> RotateResult:
-    """Rotate a credential made by ``Custom::SmtpCredential`` (see :func:`rotation.rotate`)."""
+    """Rotate a credential made by ``Custom::SmtpCredential`` (see :mod:`rotation`)."""
     return rotate(payload, context)
+
+
+@router.schedule("finish-smtp-rotation", expression="rate(1 hour)")
+def finish_smtp_rotation(event: ScheduleEvent, context: Context) -> dict[str, Any]:
+    """Hourly: promote a pending key of SES_SMTP_SECRET_ID and delete an old one past its grace."""
+    return finish(None, context).model_dump()

@@ -98,3 +98,51 @@ def delete_secret_if_owned(name: str, owner: str, recovery_days: int) -> None:
         return
     aws.client("secretsmanager").delete_secret(SecretId=state.arn,
                                                RecoveryWindowInDays=recovery_days)
+
+
+# -- versions and staging labels ------------------------------------------------------------------
+CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
+
+
+def version_stages(secret_id: str) -> dict[str, list[str]]:
+    """Version id -> its staging labels."""
+    reply = aws.client("secretsmanager").describe_secret(SecretId=secret_id)
+    return {str(k): [str(s) for s in v] for k, v in (reply.get("VersionIdsToStages") or {}).items()}
+
+
+def labelled(stages: dict[str, list[str]], label: str) -> str | None:
+    """The version carrying ``label``, if any."""
+    return next((version for version, labels in stages.items() if label in labels), None)
+
+
+def read_version(secret_id: str, version_id: str) -> dict[str, Any]:
+    """One version's value as a JSON object ({} when it is not one)."""
+    text = aws.client("secretsmanager").get_secret_value(
+        SecretId=secret_id, VersionId=version_id).get("SecretString")
+    try:
+        value = json.loads(text or "")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def put_pending(secret_id: str, value: dict[str, Any], token: str) -> str:
+    """Store ``value`` as the AWSPENDING version (readers still get AWSCURRENT); its id."""
+    reply = aws.client("secretsmanager").put_secret_value(
+        SecretId=secret_id, SecretString=json.dumps(value), ClientRequestToken=token,
+        VersionStages=[PENDING])
+    return str(reply["VersionId"])
+
+
+def promote(secret_id: str, pending_id: str, current_id: str) -> None:
+    """Make the pending version AWSCURRENT (the old one becomes AWSPREVIOUS), then unlabel it."""
+    sm = aws.client("secretsmanager")
+    sm.update_secret_version_stage(SecretId=secret_id, VersionStage=CURRENT,
+                                   MoveToVersionId=pending_id, RemoveFromVersionId=current_id)
+    discard_pending(secret_id, pending_id)
+
+
+def discard_pending(secret_id: str, pending_id: str) -> None:
+    """Take the AWSPENDING label off a version."""
+    aws.client("secretsmanager").update_secret_version_stage(
+        SecretId=secret_id, VersionStage=PENDING, RemoveFromVersionId=pending_id)
