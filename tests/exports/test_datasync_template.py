@@ -61,5 +61,6 @@ def test_the_function_gets_every_setting_the_backend_needs(template: dict[str, A
     assert env["SYNC_SOURCE_DIR"]["Fn::If"][0] == "SyncSourceIsMounted"
     schedule = template["Resources"]["OpsFunction"]["Properties"]["Events"]["SyncEfsToS3"]
     assert schedule["Properties"]["State"] == {"Fn::If": ["HasSync", "ENABLED", "DISABLED"]}
-    assert template["Conditions"]["HasSync"] == {"Fn::Or": [{"Condition": "HasEfs"},
+    # In-function only where the function mounts that file system (not the SSL one instead).
+    assert template["Conditions"]["HasSync"] == {"Fn::Or": [{"Condition": "HasEfsMount"},
                                                             {"Condition": "UseDataSync"}]}

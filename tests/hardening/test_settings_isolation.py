@@ -95,6 +95,13 @@ def _backup_status(w: World) -> dict[str, Any]:
     return invoke_event("backup_job_status", backup_job_id="job-1")
 
 
+def _sync_status(w: World) -> dict[str, Any]:
+    from tests.hardening.test_duplicates import _tree
+
+    _tree(w)
+    return invoke_event("sync_status")
+
+
 READ_ONLY_CASES = [
     Case("health-action", "action:health", _health_action, {}),
     Case("health-http", "GET /health", _health_http, {}),
@@ -103,6 +110,7 @@ READ_ONLY_CASES = [
     Case("get-results", "GET /get-results", _results_http, {}),
     Case("export-status", "action:export_status", _export_status, {}),
     Case("backup-status", "action:backup_job_status", _backup_status, {}),
+    Case("sync-status", "action:sync_status", _sync_status, {}),
 ]
 
 

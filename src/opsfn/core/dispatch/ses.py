@@ -46,7 +46,7 @@ def dispatch_ses(event: dict[str, Any], invocation: Invocation) -> dict[str, Any
             results += run_ses_message(message, record["ses"], invocation)
         except OpsfnError as error:
             codes.append(error.code)
-            get_logger().warning("SES record failed", extra={"error": error.code})
+            get_logger().warning("SES record failed", extra=error.log_fields())
     if codes:
         raise RecordsFailed(len(codes), len(records), codes)
     return {"disposition": "CONTINUE", "processed": len(records), "results": results}
