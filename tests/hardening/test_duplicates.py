@@ -380,6 +380,14 @@ def notify(w: World) -> dict[str, Any]:
     return _incident("notify_human", "api")
 
 
+def notify_without_target(w: World) -> dict[str, Any]:
+    return invoke_event("notify_human", target=None, incidentId="INC-43", priority="low")
+
+
+def nothing_to_do(w: World) -> dict[str, Any]:
+    return invoke_event("none", target=None, incidentId="INC-44", priority="low")
+
+
 # TLS ----------------------------------------------------------------------------------------------
 def _ssl(w: World) -> Path:
     from opsfn.routes.tls import certs
@@ -617,16 +625,18 @@ CASES = [
     Case("upload-sns-sqs", "s3:${UPLOAD_BUCKET}/uploads/*", upload_sns_sqs,
          {"rekognition.DetectLabels": 1}, concurrent=True, same_request_id=False,
          check=_job_complete),
+    # a copy arriving while another is in flight is refused for a retry (its record fails)
     Case("landing-direct", "s3:${LANDING_BUCKET}/*.json", landed,
-         {"glue.StartWorkflowRun": 1}, concurrent=True),
+         {"glue.StartWorkflowRun": 1}, concurrent=True, retry_errors=("RecordsFailed",)),
     Case("landing-sqs", "s3:${LANDING_BUCKET}/*.json", landed_via_sqs,
-         {"glue.StartWorkflowRun": 1}, concurrent=True, same_request_id=False),
+         {"glue.StartWorkflowRun": 1}, concurrent=True, same_request_id=False,
+         retry_errors=("RecordsFailed",)),
     Case("landing-quarantine", "s3:${LANDING_BUCKET}/*.json", landed_invalid,
          {"s3.CopyObject": 1, "sns.Publish": 1, "s3.DeleteObject": 1, "glue.StartWorkflowRun": 0},
-         concurrent=True, check=_one_alert),
+         concurrent=True, retry_errors=("RecordsFailed",), check=_one_alert),
     # schedules
     Case("etl-schedule", "schedule:etl-scheduled-run", etl_schedule,
-         {"glue.StartWorkflowRun": 1}, concurrent=True),
+         {"glue.StartWorkflowRun": 1}, concurrent=True, retry_errors=("Conflict",)),
     Case("auto-stop", "schedule:database-auto-stop", idle_database,
          {"rds.StopDBInstance": 1}, concurrent=True),
     Case("export-schedule", "schedule:export-rds-snapshot", export_schedule,
@@ -637,7 +647,7 @@ CASES = [
          {UPLOADS: 2, "sqs.SendMessageBatch": 1}, concurrent=True),
     # EventBridge rules
     Case("glue-failed", "eventbridge:aws.glue/Glue Job State Change", glue_failed,
-         {"sns.Publish": 1}, concurrent=True, check=_one_alert),
+         {"sns.Publish": 1}, concurrent=True, retry_errors=("Conflict",), check=_one_alert),
     Case("glue-succeeded", "eventbridge:aws.glue/Glue Job State Change",
          glue_succeeded_with_pending, {"glue.StartWorkflowRun": 1}, concurrent=True),
     # custom resources
@@ -657,6 +667,11 @@ CASES = [
          concurrent=True, retry_errors=("Conflict",)),
     Case("notify", "action:notify_human", notify, {"sns.Publish": 1}, concurrent=True,
          retry_errors=("Conflict",), check=_one_alert),
+    Case("notify-null-target", "action:notify_human", notify_without_target, {"sns.Publish": 1},
+         concurrent=True, retry_errors=("Conflict",), check=_one_alert),
+    # none changes nothing but its records: the claim, its completion and one audit record
+    Case("none", "action:none", nothing_to_do, {"dynamodb.PutItem": 2, "dynamodb.UpdateItem": 1},
+         concurrent=True, retry_errors=("Conflict",)),
     Case("stop", "action:stop_database", stop_request, {"rds.StopDBInstance": 1},
          concurrent=True),
     Case("activity", "action:record_activity", activity_report, {"dynamodb.UpdateItem": 1},

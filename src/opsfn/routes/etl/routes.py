@@ -1,23 +1,25 @@
 """Glue ETL triggering for the FHIR lakehouse: landed files, the schedule, job state changes.
 
-Every trigger is at-least-once, so each delivery first claims a marker keyed by its event id
-(LOCK_TABLE, TTL GLUE_DEDUP_SECONDS): a duplicate finds the marker and does nothing. A failure
-releases the marker and raises, so the retry does the work (the original answered 200 on failure).
+Every trigger is at-least-once, so each delivery runs through :mod:`opsfn.services.idempotency`
+keyed by its event id: the in-flight marker lasts as long as the invocation (plus a margin), so a
+delivery killed by a timeout or out of memory is redone by its retry; a completed one is
+remembered for GLUE_DEDUP_SECONDS and its duplicates answer with the first result. A failure
+drops the marker and raises, so the retry does the work (the original answered 200 on failure).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router, setting
-from opsfn.errors import Conflict
 from opsfn.events import EventBridgeEvent, S3Object, ScheduleEvent
 from opsfn.routes.etl import landing, runs
 from opsfn.routes.etl.settings import EtlSettings
-from opsfn.services import alerts, locks
+from opsfn.services import alerts, idempotency
 from opsfn.services.aws_errors import error_code
 
 router = Router()
@@ -38,18 +40,13 @@ class GlueJobStateChange(BaseModel):
     severity: str | None = None
 
 
-def _once(marker: str, work: Any) -> dict[str, Any]:
-    """Run ``work()`` unless this marker was claimed already; release it when work fails."""
-    try:
-        lock = locks.acquire(marker, EtlSettings.current().glue_dedup_seconds)
-    except Conflict:
-        return {"state": "duplicate"}
-    try:
-        result: dict[str, Any] = work()
-    except Exception:
-        locks.release(lock)
-        raise
-    return result
+def _once(marker: str, work: Callable[[], dict[str, Any]], context: Context) -> dict[str, Any]:
+    """Run ``work()`` once per marker; a duplicate gets the first result, flagged as such."""
+    once = idempotency.run_once(
+        marker, work, in_flight_s=idempotency.in_flight_seconds(context),
+        done_s=EtlSettings.current().glue_dedup_seconds,
+        busy_message="another delivery of this event is being handled; retry later")
+    return {**once.result, "duplicate": True} if once.replayed else once.result
 
 
 def _quarantine(obj: S3Object, event: str, reason: str, context: Context) -> dict[str, Any]:
@@ -89,7 +86,7 @@ def on_landing(obj: S3Object, context: Context) -> dict[str, Any]:
         props = runs.run_properties("s3", event, obj.bucket, obj.key)
         return runs.request_run(props)
 
-    return _once(f"glue-request#{event}", work)
+    return _once(f"glue-request#{event}", work, context)
 
 
 @router.schedule("etl-scheduled-run", expression="rate(1 hour)")
@@ -98,7 +95,7 @@ def scheduled_run(event: ScheduleEvent, context: Context) -> dict[str, Any]:
     props = runs.run_properties("schedule", event.id or "schedule")
     if not event.id:
         return runs.request_run(props)
-    return _once(f"glue-request#{event.id}", lambda: runs.request_run(props))
+    return _once(f"glue-request#{event.id}", lambda: runs.request_run(props), context)
 
 
 def _alert(detail: GlueJobStateChange) -> dict[str, Any]:
@@ -122,8 +119,9 @@ def job_state_change(detail: GlueJobStateChange, event: EventBridgeEvent,
     result: dict[str, Any] = {"job": detail.job_name, "jobState": detail.state, "alerted": False}
     if detail.state in FAILED_STATES or (detail.state == "SUCCEEDED"
                                          and settings.glue_alert_on_success):
-        alert = _once(f"glue-alert#{detail.job_run_id}#{detail.state}", lambda: _alert(detail))
-        result.update(alert if alert.get("state") != "duplicate" else {"alertDuplicate": True})
+        alert = _once(f"glue-alert#{detail.job_run_id}#{detail.state}", lambda: _alert(detail),
+                      context)
+        result.update(alert if not alert.get("duplicate") else {"alertDuplicate": True})
     if detail.state in FINISHED_STATES:
         result["run"] = runs.request_run(
             runs.run_properties("pending", event.id or detail.job_run_id),
