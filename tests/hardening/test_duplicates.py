@@ -626,12 +626,12 @@ CASES = [
          {"rekognition.DetectLabels": 1}, concurrent=True, same_request_id=False,
          check=_job_complete),
     # a copy arriving while another is in flight is refused for a retry (its record fails)
-    Case("landing-direct", "s3:${LANDING_BUCKET}/*.json", landed,
+    Case("landing-direct", "s3:${LANDING_BUCKET}/*", landed,
          {"glue.StartWorkflowRun": 1}, concurrent=True, retry_errors=("RecordsFailed",)),
-    Case("landing-sqs", "s3:${LANDING_BUCKET}/*.json", landed_via_sqs,
+    Case("landing-sqs", "s3:${LANDING_BUCKET}/*", landed_via_sqs,
          {"glue.StartWorkflowRun": 1}, concurrent=True, same_request_id=False,
          retry_errors=("RecordsFailed",)),
-    Case("landing-quarantine", "s3:${LANDING_BUCKET}/*.json", landed_invalid,
+    Case("landing-quarantine", "s3:${LANDING_BUCKET}/*", landed_invalid,
          {"s3.CopyObject": 1, "sns.Publish": 1, "s3.DeleteObject": 1, "glue.StartWorkflowRun": 0},
          concurrent=True, retry_errors=("RecordsFailed",), check=_one_alert),
     # schedules

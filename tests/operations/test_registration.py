@@ -17,7 +17,7 @@ def test_routes_are_registered_in_the_handler() -> None:
             "action:notify_human", "action:record_activity", "action:stop_database",
             "POST /database/start", "GET /database/status", "POST /database/activity",
             "schedule:database-auto-stop", "schedule:etl-scheduled-run",
-            "eventbridge:aws.glue/Glue Job State Change", "s3:${LANDING_BUCKET}/*.json"} <= labels
+            "eventbridge:aws.glue/Glue Job State Change", "s3:${LANDING_BUCKET}/*"} <= labels
 
 
 def test_incident_actions_are_not_reachable_over_http() -> None:

@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router, setting
+from opsfn.errors import DeadlineExceeded
 from opsfn.events import EventBridgeEvent, S3Object, ScheduleEvent
-from opsfn.routes.etl import landing, runs
+from opsfn.routes.etl import landing, runs, validate
 from opsfn.routes.etl.settings import EtlSettings
 from opsfn.services import alerts, idempotency
 from opsfn.services.aws_errors import error_code
@@ -26,6 +27,7 @@ router = Router()
 
 FAILED_STATES = frozenset({"FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"})
 FINISHED_STATES = FAILED_STATES | {"SUCCEEDED"}
+CHECK_MARGIN_MS = 3_000
 
 
 class GlueJobStateChange(BaseModel):
@@ -49,42 +51,59 @@ def _once(marker: str, work: Callable[[], dict[str, Any]], context: Context) -> 
     return {**once.result, "duplicate": True} if once.replayed else once.result
 
 
-def _quarantine(obj: S3Object, event: str, reason: str, context: Context) -> dict[str, Any]:
-    target = landing.quarantine_key(EtlSettings.current().quarantine_prefix, event)
-    moved = landing.quarantine(obj.bucket, obj.key, target, reason)
+def _quarantine(obj: S3Object, event: str, suffix: str, verdict: validate.Verdict,
+                context: Context) -> dict[str, Any]:
+    target = landing.quarantine_key(EtlSettings.current().quarantine_prefix, event, suffix)
+    moved = landing.quarantine(obj.bucket, obj.key, target, verdict)
+    entry = landing.where(verdict)
     alerts.publish(
-        f"ETL landing file quarantined ({reason})",
+        f"ETL landing file quarantined ({verdict.reason})",
         "A landed file was moved to quarantine instead of feeding the ETL.\n\n"
-        f"Bucket: {obj.bucket}\nQuarantine key: {target}\nReason: {reason}\nEvent id: {event}\n",
-        {"reason": reason, "source": "glue-landing"},
+        f"Bucket: {obj.bucket}\nQuarantine key: {target}\nReason: {verdict.reason}\n"
+        + (f"First bad entry: {entry}\n" if entry else "") + f"Event id: {event}\n",
+        {"reason": str(verdict.reason), "source": "glue-landing"},
     )
     landing.delete_original(obj.bucket, obj.key)
-    context.logger.warning("landing file quarantined", extra={"reason": reason, "event_id": event})
+    context.logger.warning("landing file quarantined", extra={
+        "reason": verdict.reason, "event_id": event, "entry": entry or None})
     return {"state": "quarantined", **moved}
 
 
-@router.s3(bucket=setting("LANDING_BUCKET"), suffix=".json")
+def _deadline_guard(context: Context) -> Callable[[], None]:
+    """Stop checking a file before the Lambda deadline (its retry starts over in full time)."""
+    def tick() -> None:
+        if context.remaining_ms() < CHECK_MARGIN_MS:
+            raise DeadlineExceeded("the landed file could not be checked before the deadline; "
+                                   "LANDING_MAX_FILE_BYTES bounds the files checked")
+    return tick
+
+
+@router.s3(bucket=setting("LANDING_BUCKET"))
 def on_landing(obj: S3Object, context: Context) -> dict[str, Any]:
-    """A landed ``.json`` file: quarantine it if it is no FHIR resource, else request a run."""
+    """A landed FHIR file (LANDING_PREFIX and a landing suffix): quarantine it or request a run."""
     settings = EtlSettings.current()
-    if not obj.key.startswith(settings.landing_prefix) or obj.key.startswith(
-            settings.quarantine_prefix):
+    found = landing.file_format(obj.key, settings)
+    if found is None:
         return {"state": "ignored"}
+    layout, suffix = found
     event = landing.event_id(obj)
 
     def work() -> dict[str, Any]:
         from botocore.exceptions import ClientError
 
         try:
-            reason = landing.inspect(obj.bucket, obj.key, settings.landing_max_bytes)
+            verdict = landing.inspect(obj.bucket, obj.key, layout, _deadline_guard(context))
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404"):
                 return {"state": "gone"}  # moved or deleted since the event: nothing to feed
             raise
-        if reason is not None:
-            return _quarantine(obj, event, reason, context)
+        if verdict.reason is not None:
+            return _quarantine(obj, event, suffix, verdict, context)
+        context.logger.info("landing file accepted", extra={
+            "event_id": event, "layout": verdict.layout, "resources": verdict.resources})
         props = runs.run_properties("s3", event, obj.bucket, obj.key)
-        return runs.request_run(props)
+        return {**runs.request_run(props), "layout": verdict.layout,
+                "resources": verdict.resources}
 
     return _once(f"glue-request#{event}", work, context)
 
