@@ -174,8 +174,11 @@ def _s3_runs(source: Path, size: int) -> list[dict[str, Any]]:
         env = {**os.environ, "AWS_ENDPOINT_URL": f"http://{host}:{port}",
                "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_METRICS_DISABLED": "true"}
+        from botocore.config import Config
+
         s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                          aws_access_key_id="bench", aws_secret_access_key="bench")
+                          aws_access_key_id="bench", aws_secret_access_key="bench",
+                          config=Config(read_timeout=900, retries={"max_attempts": 1}))
         s3.create_bucket(Bucket="landing")
         key = "fhir_data/ndjson/bench.ndjson"
         s3.upload_file(str(source), "landing", key,

@@ -301,6 +301,15 @@ def start_click(w: World) -> dict[str, Any]:
     return http_v2_event("POST", "/database/start")
 
 
+def start_invoke(w: World) -> dict[str, Any]:
+    _database(w, status="stopped")
+    return invoke_event("start_database")
+
+
+def _is_conflict(outcome: Outcome) -> bool:
+    return outcome.error is not None and type(outcome.error).__name__ == "Conflict"
+
+
 def rds_still_says_stopped(w: World) -> None:
     """RDS reports ``stopped`` for a moment after StartDBInstance (moto starts at once)."""
     _set_db_status("stopped")
@@ -674,6 +683,10 @@ CASES = [
          concurrent=True, retry_errors=("Conflict",)),
     Case("stop", "action:stop_database", stop_request, {"rds.StopDBInstance": 1},
          concurrent=True),
+    Case("start-invoke", "action:start_database", start_invoke, {"rds.StartDBInstance": 1},
+         concurrent=True, retry_errors=("Conflict",)),
+    Case("start-invoke-while-rds-lags", "action:start_database", start_invoke,
+         {"rds.StartDBInstance": 1}, between=rds_still_says_stopped, second_ok=_is_conflict),
     Case("activity", "action:record_activity", activity_report, {"dynamodb.UpdateItem": 1},
          concurrent=True),
     Case("ssl-invoke", "action:generate_ssl_materials", ssl_invoke, {"tls.generated": 1},
@@ -730,7 +743,9 @@ READ_ONLY = {
     "GET /health": "the same report over HTTP",
     "action:backup_job_status": "DescribeBackupJob only",
     "action:export_status": "DescribeExportTasks only",
-    "GET /database/status": "DescribeDBInstances/Clusters and one GetItem",
+    "GET /database/status": "DescribeDBInstances/Clusters and one GetItem (and, once the "
+                            "database is seen stopped after a start, the start lock cleared)",
+    "action:database_status": "the same as GET /database/status",
     "GET /get-results": "reads the job item and presigns a URL locally",
     "POST /request-upload": "each request is a new upload slot by design (a new jobId, expiring "
                             "by TTL); it starts no processing, which the S3 route dedupes",

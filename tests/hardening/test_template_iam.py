@@ -243,7 +243,7 @@ def test_the_readme_table_is_read(documented: set[str]) -> None:
     assert documented == {"rekognition:DetectLabels", "ses:DescribeActiveReceiptRuleSet",
                           "ses:DescribeReceiptRuleSet", "ses:SetActiveReceiptRuleSet",
                           "rds:StartExportTask", "rds:DescribeExportTasks",
-                          "backup:DescribeBackupJob"}
+                          "backup:DescribeBackupJob", "cloudwatch:GetMetricStatistics"}
 
 
 @pytest.mark.parametrize("which", ["template", "transformed"])

@@ -6,7 +6,7 @@ from opsfn.core.settings import MiB, SettingsSection, env_field
 
 __all__ = ["EtlSettings"]
 
-MAX_FILE_DEFAULT = 20 * 1024 * MiB  # checked at >= 100 MiB/s (bench/fhir_landing.py): < 4 min
+MAX_FILE_DEFAULT = 8 * 1024 * MiB  # at 14 MiB/s, the slowest rate bench/fhir_landing.py saw: 585 s
 
 
 class EtlSettings(SettingsSection):
