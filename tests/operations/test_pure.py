@@ -54,9 +54,11 @@ def test_activity_time_accepts_offsets(text: str) -> None:
     assert at is not None and at.astimezone(UTC) == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-def test_activity_time_rejects_naive() -> None:
-    with pytest.raises(ValidationError, match="timezone"):
-        ActivityInput.model_validate({"at": "2026-11-23T10:00:00"})
+def test_activity_time_without_offset_is_utc() -> None:
+    at = ActivityInput.model_validate({"at": "2026-11-23T10:00:00"}).at
+    assert at == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    with pytest.raises(ValidationError):
+        ActivityInput.model_validate({"at": "23/11/2026 10:00"})
 
 
 def decide(status: str = "available", activity: float | None = None,
