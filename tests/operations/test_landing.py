@@ -315,3 +315,16 @@ def test_resource_type_list_matches_the_fhir_library() -> None:
     assert library_types("fhir.resources.R4B") <= fhir_types.RESOURCE_TYPES
     assert len(fhir_types.R4) == 146 and {"MedicinalProduct", "EffectEvidenceSynthesis"} <= (
         fhir_types.R4 - fhir_types.R5)
+
+
+def test_the_longest_suffix_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.routes.etl import landing
+    from opsfn.routes.etl.settings import EtlSettings
+
+    monkeypatch.setenv("LANDING_PREFIX", "in/")
+    monkeypatch.setenv("LANDING_NDJSON_SUFFIXES", ".bulk.json")
+    settings = EtlSettings.current()
+    assert landing.file_format("in/a.bulk.json", settings) == ("ndjson", ".bulk.json")
+    assert landing.file_format("in/a.JSON", settings) == ("json", ".json")
+    assert landing.file_format("in/a.txt", settings) is None
+    assert landing.file_format("out/a.json", settings) is None

@@ -36,11 +36,11 @@ def file_format(key: str, settings: EtlSettings) -> tuple[str, str] | None:
     if not key.startswith(settings.landing_prefix) or key.startswith(settings.quarantine_prefix):
         return None
     lowered = key.lower()
-    for layout, suffixes in ((NDJSON, settings.landing_ndjson_suffixes),
-                             (JSON, settings.landing_json_suffixes)):
-        for suffix in sorted(_suffixes(suffixes), key=len, reverse=True):
-            if lowered.endswith(suffix.lower()):
-                return layout, suffix
+    candidates = [(NDJSON, suffix) for suffix in _suffixes(settings.landing_ndjson_suffixes)]
+    candidates += [(JSON, suffix) for suffix in _suffixes(settings.landing_json_suffixes)]
+    for layout, suffix in sorted(candidates, key=lambda pair: len(pair[1]), reverse=True):
+        if lowered.endswith(suffix.lower()):
+            return layout, suffix  # the longest suffix wins (".fhir.json" before ".json")
     return None
 
 
