@@ -1,9 +1,10 @@
 """Routes near the Lambda deadline stop cleanly and leave state the next delivery resumes from.
 
 The sync checks its budget before each step, so a context whose time runs out at a known step
-makes it stop there; imaging and incident actions cannot stop themselves mid-call, so the runtime
-killing them is simulated, and the test checks what they left: a lease or an in-progress record
-that ends with the deadline, after which a redelivery finishes the work exactly once.
+makes it stop there; imaging, incident actions and the Glue trigger cannot stop themselves
+mid-call, so the runtime killing them is simulated, and the test checks what they left: a lease or
+an in-flight marker that ends with the deadline (a copy before then is refused for a retry, never
+answered as a duplicate), after which a redelivery finishes the work exactly once.
 """
 
 from __future__ import annotations
@@ -17,10 +18,17 @@ from typing import Any
 
 import pytest
 
-from opsfn.errors import DeadlineExceeded, UpstreamError
+from opsfn.errors import Conflict, DeadlineExceeded, RecordsFailed, UpstreamError
 from opsfn.handler import app
 from opsfn.services import aws
-from opsfn.testing import Client, FakeLambdaContext, sqs_event
+from opsfn.testing import (
+    Client,
+    FakeLambdaContext,
+    eventbridge_event,
+    s3_event,
+    schedule_event,
+    sqs_event,
+)
 from opsfn.tooling.faults import inject_faults
 from tests.tables import create_table, drain_queue
 
@@ -163,47 +171,126 @@ def test_processing_killed_at_the_deadline_resumes_after_its_lease(
     assert [o["Key"] for o in converted["Contents"]] == [done["imageKey"]]
 
 
-# -- incident actions ------------------------------------------------------------------------------
-def test_incident_action_killed_mid_way_is_redone_only_after_the_deadline(
-        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+# -- idempotent routes: incident actions and the Glue trigger ------------------------------------
+@pytest.fixture
+def marker_tables(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
     from opsfn.services import alerts
 
     create_table("ops-idempotency", "id", "expiration")
     create_table("ops-audit", "auditId", None)
-    monkeypatch.setenv("IDEMPOTENCY_TABLE", "ops-idempotency")
-    monkeypatch.setenv("AUDIT_TABLE", "ops-audit")
-    monkeypatch.setenv("ALERT_TOPIC_ARN", aws.client("sns").create_topic(Name="alerts")["TopicArn"])
+    create_table("ops-locks", "lockId", "expiresAt")
+    for name, value in {"IDEMPOTENCY_TABLE": "ops-idempotency", "AUDIT_TABLE": "ops-audit",
+                        "LOCK_TABLE": "ops-locks"}.items():
+        monkeypatch.setenv(name, value)
+    topic = aws.client("sns").create_topic(Name="alerts")["TopicArn"]
+    monkeypatch.setenv("ALERT_TOPIC_ARN", topic)
+    return alerts.__name__
+
+
+def _marker() -> dict[str, Any]:
+    (record,) = aws.client("dynamodb").scan(TableName="ops-idempotency")["Items"]
+    return record
+
+
+def _killed_then_redone(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, event: Any,
+                        deliver: Any) -> tuple[Any, Any]:
+    """Kill the delivery inside ``module.name``; check what it left; redo it after the deadline.
+
+    Returns the retry's reply and the reply to a duplicate after it.
+    """
+    from opsfn.services import idempotency
+
+    real = getattr(module, name)
+    calls: list[Any] = []
+
+    def killed(*_: Any, **__: Any) -> Any:
+        raise Killed
+
+    monkeypatch.setattr(module, name, killed)
+    started = time.time()
+    with pytest.raises(Killed):
+        deliver(event, FakeLambdaContext(4_000))
+    record = _marker()
+    assert record["status"]["S"] == "INPROGRESS"
+    # The marker lasts as long as the invocation could (4 s) plus the margin, and no longer.
+    expiry = int(record["expiration"]["N"])
+    assert started + 4 + idempotency.MARGIN_S - 2 <= expiry <= time.time() + 4 + idempotency.MARGIN_S
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counting)
+    with pytest.raises(Conflict):
+        deliver(event, FakeLambdaContext())  # before the deadline: it may still be running
+    assert calls == []  # refused for a retry, never answered as a duplicate
+    later = types.SimpleNamespace(time=lambda: time.time() + 4 + idempotency.MARGIN_S + 1)
+    monkeypatch.setattr(idempotency, "time", later)  # the source's retry, after the deadline
+    reply = deliver(event, FakeLambdaContext())
+    assert len(calls) == 1 and _marker()["status"]["S"] == "COMPLETED"
+    again = deliver(event, FakeLambdaContext())  # and a duplicate after that changes nothing
+    assert len(calls) == 1
+    return reply, again
+
+
+def test_incident_action_killed_mid_way_is_redone_only_after_the_deadline(
+        marker_tables: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.services import alerts
+
     monkeypatch.setenv("INCIDENT_TARGETS", json.dumps(
         {"api": {"kind": "ecs", "cluster": "prod", "service": "api"}}))
     payload = {"action": "notify_human", "target": "api", "incidentId": "inc-9", "priority": "high"}
-    published: list[str] = []
-    real_publish = alerts.publish
+    first, again = _killed_then_redone(monkeypatch, alerts, "publish", payload, app)
+    assert first["messageId"] and first["success"] is True and again == first
 
-    def killed(*_: Any, **__: Any) -> str:
-        raise Killed
 
-    monkeypatch.setattr(alerts, "publish", killed)
-    with pytest.raises(Killed):
-        app(payload, FakeLambdaContext(4_000))
-    ddb = aws.client("dynamodb")
-    (record,) = ddb.scan(TableName="ops-idempotency")["Items"]
-    assert record["status"]["S"] == "INPROGRESS"
-    expiry_ms = int(record["in_progress_expiration"]["N"])
-    assert expiry_ms <= time.time() * 1000 + 4_000 + 500  # marked resumable at the deadline
+def test_glue_landing_killed_mid_way_is_started_by_the_retry(
+        marker_tables: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.routes.etl import runs
 
-    def counting(*args: Any, **kwargs: Any) -> str:
-        published.append("sent")
-        return real_publish(*args, **kwargs)
+    aws.client("s3").create_bucket(Bucket="fhir-landing")
+    aws.client("glue").create_workflow(Name="fhir-etl")
+    monkeypatch.setenv("LANDING_BUCKET", "fhir-landing")
+    monkeypatch.setenv("GLUE_WORKFLOW_NAME", "fhir-etl")
+    key = "fhir_data/json/patients/patients_20250101_120000.json"
+    aws.client("s3").put_object(Bucket="fhir-landing", Key=key,
+                                Body=json.dumps([{"resourceType": "Patient", "id": "p1"}]).encode())
+    event = s3_event("fhir-landing", key)
 
-    monkeypatch.setattr(alerts, "publish", counting)
-    with pytest.raises(Exception, match="already in progress"):
-        app(payload, FakeLambdaContext())  # before the deadline: it may still be running
-    ddb.update_item(TableName="ops-idempotency", Key={"id": record["id"]},
-                    UpdateExpression="SET in_progress_expiration = :past",
-                    ExpressionAttributeValues={":past": {"N": "0"}})  # the deadline has passed
-    first = app(payload, FakeLambdaContext())
-    assert first["messageId"] and published == ["sent"]
-    assert app(payload, FakeLambdaContext()) == first and published == ["sent"]
+    def deliver(evt: Any, context: Any) -> Any:
+        try:
+            return app(evt, context)
+        except RecordsFailed as failed:  # an S3 event reports its failed records together
+            raise Conflict(failed.message) from None
+
+    _killed_then_redone(monkeypatch, runs, "request_run", event, deliver)
+    runs_seen = aws.client("glue").get_workflow_runs(Name="fhir-etl")["Runs"]
+    assert len(runs_seen) == 1 and runs_seen[0]["WorkflowRunProperties"]["key"] == key
+
+
+def test_glue_alert_killed_mid_way_is_sent_by_the_retry(
+        marker_tables: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.services import alerts
+
+    aws.client("glue").create_workflow(Name="fhir-etl")
+    monkeypatch.setenv("GLUE_WORKFLOW_NAME", "fhir-etl")
+    event = eventbridge_event("aws.glue", "Glue Job State Change", {
+        "jobName": "bronze", "state": "FAILED", "jobRunId": "jr_9", "message": "boom"})
+    first, again = _killed_then_redone(monkeypatch, alerts, "publish", event, app)
+    assert first["result"]["messageId"] and again["result"]["alertDuplicate"] is True
+
+
+def test_glue_schedule_killed_mid_way_is_started_by_the_retry(
+        marker_tables: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.routes.etl import runs
+
+    aws.client("glue").create_workflow(Name="fhir-etl")
+    monkeypatch.setenv("GLUE_WORKFLOW_NAME", "fhir-etl")
+    event = schedule_event("etl-scheduled-run")
+    first, again = _killed_then_redone(monkeypatch, runs, "request_run", event, app)
+    assert first["result"]["state"] == "started"
+    assert again["result"]["duplicate"] is True
+    assert len(aws.client("glue").get_workflow_runs(Name="fhir-etl")["Runs"]) == 1
 
 
 # -- SES throttling backoff ----------------------------------------------------------------------

@@ -302,6 +302,15 @@ def start_click(w: World) -> dict[str, Any]:
     return http_v2_event("POST", "/database/start", auth="iam")
 
 
+def start_invoke(w: World) -> dict[str, Any]:
+    _database(w, status="stopped")
+    return invoke_event("start_database")
+
+
+def _is_conflict(outcome: Outcome) -> bool:
+    return outcome.error is not None and type(outcome.error).__name__ == "Conflict"
+
+
 def rds_still_says_stopped(w: World) -> None:
     """RDS reports ``stopped`` for a moment after StartDBInstance (moto starts at once)."""
     _set_db_status("stopped")
@@ -380,6 +389,14 @@ def flush_sessions(w: World) -> dict[str, Any]:
 def notify(w: World) -> dict[str, Any]:
     _targets(w, {"api": {"kind": "ecs", "cluster": "prod", "service": "api"}})
     return _incident("notify_human", "api")
+
+
+def notify_without_target(w: World) -> dict[str, Any]:
+    return invoke_event("notify_human", target=None, incidentId="INC-43", priority="low")
+
+
+def nothing_to_do(w: World) -> dict[str, Any]:
+    return invoke_event("none", target=None, incidentId="INC-44", priority="low")
 
 
 # TLS ----------------------------------------------------------------------------------------------
@@ -691,16 +708,18 @@ CASES = [
     Case("upload-sns-sqs", "s3:${UPLOAD_BUCKET}/uploads/*", upload_sns_sqs,
          {"rekognition.DetectLabels": 1}, concurrent=True, same_request_id=False,
          check=_job_complete),
-    Case("landing-direct", "s3:${LANDING_BUCKET}/*.json", landed,
-         {"glue.StartWorkflowRun": 1}, concurrent=True),
-    Case("landing-sqs", "s3:${LANDING_BUCKET}/*.json", landed_via_sqs,
-         {"glue.StartWorkflowRun": 1}, concurrent=True, same_request_id=False),
-    Case("landing-quarantine", "s3:${LANDING_BUCKET}/*.json", landed_invalid,
+    # a copy arriving while another is in flight is refused for a retry (its record fails)
+    Case("landing-direct", "s3:${LANDING_BUCKET}/*", landed,
+         {"glue.StartWorkflowRun": 1}, concurrent=True, retry_errors=("RecordsFailed",)),
+    Case("landing-sqs", "s3:${LANDING_BUCKET}/*", landed_via_sqs,
+         {"glue.StartWorkflowRun": 1}, concurrent=True, same_request_id=False,
+         retry_errors=("RecordsFailed",)),
+    Case("landing-quarantine", "s3:${LANDING_BUCKET}/*", landed_invalid,
          {"s3.CopyObject": 1, "sns.Publish": 1, "s3.DeleteObject": 1, "glue.StartWorkflowRun": 0},
-         concurrent=True, check=_one_alert),
+         concurrent=True, retry_errors=("RecordsFailed",), check=_one_alert),
     # schedules
     Case("etl-schedule", "schedule:etl-scheduled-run", etl_schedule,
-         {"glue.StartWorkflowRun": 1}, concurrent=True),
+         {"glue.StartWorkflowRun": 1}, concurrent=True, retry_errors=("Conflict",)),
     Case("auto-stop", "schedule:database-auto-stop", idle_database,
          {"rds.StopDBInstance": 1}, concurrent=True),
     Case("export-schedule", "schedule:export-rds-snapshot", export_schedule,
@@ -711,7 +730,7 @@ CASES = [
          {UPLOADS: 2, "sqs.SendMessageBatch": 1}, concurrent=True),
     # EventBridge rules
     Case("glue-failed", "eventbridge:aws.glue/Glue Job State Change", glue_failed,
-         {"sns.Publish": 1}, concurrent=True, check=_one_alert),
+         {"sns.Publish": 1}, concurrent=True, retry_errors=("Conflict",), check=_one_alert),
     Case("glue-succeeded", "eventbridge:aws.glue/Glue Job State Change",
          glue_succeeded_with_pending, {"glue.StartWorkflowRun": 1}, concurrent=True),
     # custom resources
@@ -731,8 +750,17 @@ CASES = [
          concurrent=True, retry_errors=("Conflict",)),
     Case("notify", "action:notify_human", notify, {"sns.Publish": 1}, concurrent=True,
          retry_errors=("Conflict",), check=_one_alert),
+    Case("notify-null-target", "action:notify_human", notify_without_target, {"sns.Publish": 1},
+         concurrent=True, retry_errors=("Conflict",), check=_one_alert),
+    # none changes nothing but its records: the claim, its completion and one audit record
+    Case("none", "action:none", nothing_to_do, {"dynamodb.PutItem": 2, "dynamodb.UpdateItem": 1},
+         concurrent=True, retry_errors=("Conflict",)),
     Case("stop", "action:stop_database", stop_request, {"rds.StopDBInstance": 1},
          concurrent=True),
+    Case("start-invoke", "action:start_database", start_invoke, {"rds.StartDBInstance": 1},
+         concurrent=True, retry_errors=("Conflict",)),
+    Case("start-invoke-while-rds-lags", "action:start_database", start_invoke,
+         {"rds.StartDBInstance": 1}, between=rds_still_says_stopped, second_ok=_is_conflict),
     Case("activity", "action:record_activity", activity_report, {"dynamodb.UpdateItem": 1},
          concurrent=True),
     Case("ssl-invoke", "action:generate_ssl_materials", ssl_invoke, {"tls.generated": 1},
@@ -798,7 +826,9 @@ READ_ONLY = {
     "action:backup_job_status": "DescribeBackupJob only",
     "action:export_status": "DescribeExportTasks only",
     "action:sync_status": "DescribeTask and DescribeTaskExecution, or a lock read and one HEAD",
-    "GET /database/status": "DescribeDBInstances/Clusters and one GetItem",
+    "GET /database/status": "DescribeDBInstances/Clusters and one GetItem (and, once the "
+                            "database is seen stopped after a start, the start lock cleared)",
+    "action:database_status": "the same as GET /database/status",
     "GET /get-results": "reads the job item and presigns a URL locally",
     "POST /request-upload": "each request is a new upload slot by design (a new jobId, expiring "
                             "by TTL); it starts no processing, which the S3 route dedupes",

@@ -239,6 +239,7 @@ def test_hostile_landing_keys_are_quarantined_under_an_event_id(
         opsfn_lines: Callable[[], list[str]]) -> None:
     aws.client("s3").create_bucket(Bucket=LANDING)
     monkeypatch.setenv("LANDING_BUCKET", LANDING)
+    monkeypatch.setenv("LANDING_PREFIX", "landing/")
     monkeypatch.setenv("GLUE_WORKFLOW_NAME", "fhir-etl")
     aws.client("s3").put_object(Bucket=LANDING, Key=key, Body=b"not json")
     client = Client(real_app)

@@ -532,10 +532,17 @@ def test_glue_failure_alert_is_sent_once(client: Client, lake: str,
         outcomes.append(outcome)
         if not outcome.ok:
             assert_clear_error(outcome.error)  # type: ignore[arg-type]
-        client.eventbridge("aws.glue", "Glue Job State Change", detail)
+        final = attempt(lambda detail=detail: client.eventbridge(
+            "aws.glue", "Glue Job State Change", detail))
+        if not final.ok:
+            # A try whose marker could not be dropped or completed holds it until its deadline;
+            # then the retry sends the alert (again, if only the completion record was lost).
+            assert final.error is not None and final.error.code == "conflict"
+            _expire_idempotency()
+            client.eventbridge("aws.glue", "Glue Job State Change", detail)
         client.eventbridge("aws.glue", "Glue Job State Change", detail)  # a duplicate delivery
         alerts = [m for m in drain_queue(lake) if f"jr_{seed}" in m["Message"]]
-        assert len(alerts) == 1, alerts
+        assert 1 <= len(alerts) <= (1 if final.ok else 2), alerts
     both_seen(outcomes)
 
 

@@ -53,6 +53,11 @@ def _status_http(w: World) -> dict[str, Any]:
     return http_v2_event("GET", "/database/status", auth="iam")
 
 
+def _status_action(w: World) -> dict[str, Any]:
+    _database(w)
+    return invoke_event("database_status")
+
+
 def _upload_request(w: World) -> dict[str, Any]:
     from tests.imaging.conftest import BUCKET, TABLE, make_resources
 
@@ -106,6 +111,7 @@ READ_ONLY_CASES = [
     Case("health-action", "action:health", _health_action, {}),
     Case("health-http", "GET /health", _health_http, {}),
     Case("status-http", "GET /database/status", _status_http, {}),
+    Case("status-action", "action:database_status", _status_action, {}),
     Case("request-upload", "POST /request-upload", _upload_request, {}),
     Case("get-results", "GET /get-results", _results_http, {}),
     Case("export-status", "action:export_status", _export_status, {}),

@@ -244,7 +244,8 @@ def test_the_readme_table_is_read(documented: set[str]) -> None:
                           "ses:DescribeReceiptRuleSet", "ses:SetActiveReceiptRuleSet",
                           "rds:StartExportTask", "rds:DescribeExportTasks",
                           "backup:DescribeBackupJob", "datasync:CreateLocationEfs",
-                          "datasync:CreateLocationS3", "datasync:ListTasks"}
+                          "datasync:CreateLocationS3", "datasync:ListTasks",
+                          "cloudwatch:GetMetricStatistics"}
 
 
 @pytest.mark.parametrize("which", ["template", "transformed"])

@@ -167,7 +167,8 @@ def test_wildcard_resources_are_the_documented_ones(template: dict[str, Any]) ->
                              "SesReceiptRuleSetsHaveNoResourceLevelPermissions",
                              "ExportTasksHaveNoResourceLevelPermissions",
                              "BackupJobStatusHasNoResourceLevelPermissions",
-                             "DataSyncCreateAndListHaveNoResourceLevelPermissions"}
+                             "DataSyncCreateAndListHaveNoResourceLevelPermissions",
+                             "ConnectionsMetricHasNoResourceLevelPermissions"}
     docs = README.read_text()
     for actions in wildcard.values():
         for action in [actions] if isinstance(actions, str) else actions:

@@ -124,16 +124,17 @@ def test_landed_json_reaches_the_glue_route_through_s3_notifications(local_stack
     s3 = session.client("s3", endpoint_url=info["endpoint"])
     glue = session.client("glue", endpoint_url=info["endpoint"])
     bucket = info["resources"]["LandingBucket"]
-    s3.put_object(Bucket=bucket, Key="landing/batch-1.json",
+    key = "fhir_data/json/bundles/bundles_20250101_120000.json"  # the template's default layout
+    s3.put_object(Bucket=bucket, Key=key,
                   Body=json.dumps({"resourceType": "Bundle", "entry": []}).encode())
-    s3.put_object(Bucket=bucket, Key="landing/readme.txt", Body=b"not for the ETL")
+    s3.put_object(Bucket=bucket, Key="fhir_data/readme.txt", Body=b"not for the ETL")
     deadline = time.monotonic() + 30
     runs: list = []
     while time.monotonic() < deadline and not runs:
         runs = glue.get_workflow_runs(Name="opsfn-local-etl").get("Runs", [])
         time.sleep(0.3)
     assert len(runs) == 1, runs
-    assert runs[0]["WorkflowRunProperties"]["key"] == "landing/batch-1.json"
+    assert runs[0]["WorkflowRunProperties"]["key"] == key
     assert runs[0]["WorkflowRunProperties"]["bucket"] == bucket
 
 

@@ -161,8 +161,8 @@ def test_activity_only_moves_forward_and_defaults_to_now(client: Client, db: str
 
 
 @pytest.mark.parametrize(("body", "loc"), [
-    ({"at": "2026-01-01T10:00:00"}, "body.at"),
     ({"at": "yesterday"}, "body.at"),
+    ({"at": "2026-13-01T10:00:00"}, "body.at"),
     ({"at": (datetime.now(UTC) + timedelta(days=1)).isoformat()}, "body.at"),
     ({"when": "2026-01-01T10:00:00Z"}, "body.when"),
     ("{not json", "body"),
@@ -177,8 +177,22 @@ def test_activity_validation(client: Client, db: str, body: Any, loc: str) -> No
 
 def test_record_activity_action_validation(client: Client, db: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        client.invoke("record_activity", at="2026-01-01T10:00:00")
+        client.invoke("record_activity", at="10 minutes ago")
     assert caught.value.details[0]["loc"] == "payload.at"
+
+
+def test_a_time_without_offset_is_utc(client: Client, db: str) -> None:
+    """What the dashboard writes (``datetime.utcnow().isoformat()``) is taken as UTC."""
+    naive = (datetime.now(UTC) - timedelta(minutes=7)).replace(tzinfo=None, microsecond=0)
+    reply = client.invoke("record_activity", at=naive.isoformat(), source="dashboard")
+    assert reply["recorded"] is True
+    assert reply["lastActivity"] == naive.isoformat() + "Z"
+    http = client.post("/database/activity", json_body={"at": (naive + timedelta(minutes=1)).isoformat()})
+    assert http.json()["lastActivity"] == (naive + timedelta(minutes=1)).isoformat() + "Z"
+    from opsfn.routes.database.routes import ActivityInput
+
+    schema = ActivityInput.model_json_schema()["properties"]["at"]
+    assert "without an offset is taken as UTC" in schema["description"]
 
 
 # -- stop ----------------------------------------------------------------------------------------

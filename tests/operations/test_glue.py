@@ -168,7 +168,8 @@ def test_throttled_run_listing_fails_the_record(client: Client, lake: None) -> N
     (b"{not json", "invalid_json"),
     (b"\xff\xfe", "invalid_json"),
     ({"id": "no-type"}, "missing_resource_type"),
-    ([PATIENT], "missing_resource_type"),
+    ([PATIENT, {"id": "no-type"}], "missing_resource_type"),  # an array names the bad entry
+    ({"resourceType": "Banana"}, "unknown_resource_type"),
 ])
 def test_invalid_file_is_quarantined_with_one_alert(client: Client, lake: None, inbox: Inbox,
                                                     body: Any, reason: str,

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from opsfn.routes.database import state
 from opsfn.routes.database.routes import ActivityInput
-from opsfn.routes.etl import landing
+from opsfn.routes.etl import validate
 from opsfn.routes.incidents import cache_flush, ladders, notices
 from opsfn.routes.incidents.models import IncidentRequest
 from opsfn.services import alerts
@@ -54,9 +54,11 @@ def test_activity_time_accepts_offsets(text: str) -> None:
     assert at is not None and at.astimezone(UTC) == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-def test_activity_time_rejects_naive() -> None:
-    with pytest.raises(ValidationError, match="timezone"):
-        ActivityInput.model_validate({"at": "2026-11-23T10:00:00"})
+def test_activity_time_without_offset_is_utc() -> None:
+    at = ActivityInput.model_validate({"at": "2026-11-23T10:00:00"}).at
+    assert at == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    with pytest.raises(ValidationError):
+        ActivityInput.model_validate({"at": "23/11/2026 10:00"})
 
 
 def decide(status: str = "available", activity: float | None = None,
@@ -113,12 +115,13 @@ def test_parse_secret_rejects(secret: str) -> None:
 
 @pytest.mark.parametrize(("body", "reason"), [
     (b'{"resourceType": "Bundle", "entry": []}', None),
-    (b'{"resourceType": ""}', landing.NO_RESOURCE_TYPE),
-    (b'{"resourceType": 5}', landing.NO_RESOURCE_TYPE),
-    (b"[]", landing.NO_RESOURCE_TYPE),
-    (b"", landing.INVALID_JSON),
-    (b'{"a": ', landing.INVALID_JSON),
-    (b"\x80", landing.INVALID_JSON),
+    (b'{"resourceType": ""}', validate.NO_RESOURCE_TYPE),
+    (b'{"resourceType": 5}', validate.UNKNOWN_RESOURCE_TYPE),
+    (b'{"resourceType": "Banana"}', validate.UNKNOWN_RESOURCE_TYPE),
+    (b"[]", validate.NO_RESOURCES),
+    (b"", validate.INVALID_JSON),
+    (b'{"a": ', validate.INVALID_JSON),
+    (b"\x80", validate.INVALID_JSON),
 ])
 def test_check_document(body: bytes, reason: str | None) -> None:
-    assert landing.check_document(body) == reason
+    assert validate.check_json([body], 1 << 20).reason == reason

@@ -14,10 +14,11 @@ from opsfn.testing import Client, invoke_event, sqs_event
 def test_routes_are_registered_in_the_handler() -> None:
     labels = {route.label for route in app.routes}
     assert {"action:restart_service", "action:scale_up", "action:clear_cache",
-            "action:notify_human", "action:record_activity", "action:stop_database",
+            "action:notify_human", "action:none", "action:record_activity", "action:stop_database",
+            "action:start_database", "action:database_status",
             "POST /database/start", "GET /database/status", "POST /database/activity",
             "schedule:database-auto-stop", "schedule:etl-scheduled-run",
-            "eventbridge:aws.glue/Glue Job State Change", "s3:${LANDING_BUCKET}/*.json"} <= labels
+            "eventbridge:aws.glue/Glue Job State Change", "s3:${LANDING_BUCKET}/*"} <= labels
 
 
 def test_incident_actions_are_not_reachable_over_http() -> None:

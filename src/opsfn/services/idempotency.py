@@ -1,82 +1,157 @@
-"""Run an incident action at most once per ``(incidentId, action)`` with Powertools idempotency.
+"""Do a piece of work once per key, however often its delivery repeats, and never lose it.
 
-The incident backend invokes asynchronously, so Lambda retries and duplicated deliveries are normal.
-The first completed result is stored in IDEMPOTENCY_TABLE (key ``id``, TTL ``expiration``) and
-replayed; a duplicate that arrives while the first is still running finds the INPROGRESS record
-and gets :class:`Conflict` (retryable: the async retry later receives the stored result). A failed
-action leaves no record, so its retry acts again.
+One item per key in IDEMPOTENCY_TABLE (partition key ``id``, TTL attribute ``expiration``):
+
+* **in flight** (``status INPROGRESS``): taken before the work starts and valid only until the
+  invocation's deadline plus a margin (:func:`in_flight_seconds`). A copy that arrives meanwhile
+  gets :class:`~opsfn.errors.Conflict`, which is retryable, never "done": if the first invocation
+  is then killed (timeout, out of memory) its marker ends with it and the retry does the work.
+* **completed** (``status COMPLETED``): the work's JSON result, kept for ``done_s``; every copy
+  that arrives within that window gets the same result back without acting.
+* **failed**: when the work raises, the marker is deleted and the error raised again, so the
+  retry acts at once.
+
+Results must be small JSON objects (a DynamoDB item holds at most 400 KB). ``fingerprint`` guards a
+key against reuse with other inputs (an incident id sent again for another target).
 """
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from opsfn.core.invocation import Invocation
-from opsfn.errors import Conflict, UpstreamError, ValidationFailed
+from opsfn.core.observability import get_logger
+from opsfn.errors import Conflict, UpstreamError
 from opsfn.services import aws
 from opsfn.services.aws_errors import error_code
 from opsfn.services.settings import SharedSettings
 
-KEY_PREFIX = "opsfn.incident"
+IN_PROGRESS = "INPROGRESS"
+COMPLETED = "COMPLETED"
+MARGIN_S = 30.0
+_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
-class _Remaining:
-    """The one method Powertools needs from a Lambda context, backed by opsfn's Context."""
+class HasDeadline(Protocol):
+    """What :func:`in_flight_seconds` needs from an invocation."""
 
-    def __init__(self, context: Invocation) -> None:
-        self._context = context
+    def remaining_ms(self) -> int: ...
 
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, self._context.remaining_ms())
+
+class Mismatch(Exception):
+    """The key was first used with another fingerprint."""
+
+
+@dataclass(frozen=True, slots=True)
+class Once:
+    """The work's result; ``replayed`` when it came from an earlier delivery."""
+
+    result: dict[str, Any]
+    replayed: bool
+
+
+def in_flight_seconds(invocation: HasDeadline, margin_s: float = MARGIN_S) -> float:
+    """How long an in-flight marker lives: what is left of the invocation, plus ``margin_s``."""
+    return max(1.0, invocation.remaining_ms() / 1000) + margin_s
 
 
 def _store_error(exc: BaseException) -> UpstreamError:
-    cause = exc.__cause__ or (exc.args[1] if len(exc.args) > 1 else None)
-    code = error_code(cause) or type(cause).__name__
-    return UpstreamError(f"idempotency store failed: {code}")
+    return UpstreamError(f"idempotency store failed: {error_code(exc) or type(exc).__name__}")
 
 
-def run_once(action: str, incident_id: str, target: str, context: Invocation,
-             work: Callable[[], dict[str, Any]], *, expires_after_s: int) -> dict[str, Any]:
-    """``work()`` once per (incident, action); duplicates get the first result back."""
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyPersistenceLayerError,
-        IdempotencyValidationError,
-    )
+def _is_store_failure(exc: BaseException) -> bool:
+    return error_code(exc) is not None or type(exc).__module__.startswith(("botocore", "urllib3"))
 
-    layer = DynamoDBPersistenceLayer(table_name=SharedSettings.current().required("IDEMPOTENCY_TABLE"),
-                                     key_attr="id", expiry_attr="expiration",
-                                     boto3_client=aws.client("dynamodb"))
-    config = IdempotencyConfig(
-        event_key_jmespath="[incidentId, action]",
-        payload_validation_jmespath="target",
-        raise_on_no_idempotency_key=True,
-        expires_after_seconds=expires_after_s,
-        lambda_context=_Remaining(context),  # type: ignore[arg-type]
-    )
 
-    def incident_action(request: dict[str, str]) -> dict[str, Any]:
-        return work()
-
-    once = idempotent_function(incident_action, data_keyword_argument="request",
-                               persistence_store=layer, config=config, key_prefix=KEY_PREFIX)
+def _claim(table: str, key: str, owner: str, in_flight_s: float,
+           fingerprint: str) -> dict[str, Any] | None:
+    """Take the key; None when taken, else the live item that holds it."""
+    now = time.time()
+    client = aws.client("dynamodb")
     try:
-        result = once(request={"incidentId": incident_id, "action": action, "target": target})
-    except IdempotencyAlreadyInProgressError:
-        raise Conflict(f"{action} for this incident is already in progress") from None
-    except IdempotencyValidationError:
-        raise ValidationFailed(
-            f"{action} already ran for this incident on a different target",
-            details=[{"loc": "payload.target", "msg": "differs from the first request of this "
-                      "incident and action", "type": "idempotency_mismatch"}],
-        ) from None
-    except IdempotencyPersistenceLayerError as exc:
-        raise _store_error(exc) from None
-    return result  # type: ignore[no-any-return]
+        client.put_item(
+            TableName=table,
+            Item={"id": {"S": key}, "status": {"S": IN_PROGRESS}, "owner": {"S": owner},
+                  "fingerprint": {"S": fingerprint},
+                  "expiration": {"N": str(int(now + in_flight_s))}},
+            ConditionExpression="attribute_not_exists(id) OR expiration < :now",
+            ExpressionAttributeValues={":now": {"N": str(int(now))}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except Exception as exc:
+        if error_code(exc) != _CONDITION_FAILED:
+            raise
+        held = getattr(exc, "response", {}).get("Item")
+        if held is None:  # older emulators do not return the item: read it
+            held = client.get_item(TableName=table, Key={"id": {"S": key}},
+                                   ConsistentRead=True).get("Item")
+        return dict(held) if held else {"status": {"S": IN_PROGRESS}}
+    return None
+
+
+def _complete(table: str, key: str, owner: str, result: dict[str, Any], done_s: int) -> None:
+    """Keep the result for ``done_s``; a marker someone else took over is left to them."""
+    client = aws.client("dynamodb")
+    try:
+        client.update_item(
+            TableName=table, Key={"id": {"S": key}},
+            UpdateExpression="SET #s = :done, #d = :data, expiration = :exp",
+            ConditionExpression="#o = :owner",
+            ExpressionAttributeNames={"#s": "status", "#d": "data", "#o": "owner"},
+            ExpressionAttributeValues={
+                ":done": {"S": COMPLETED}, ":owner": {"S": owner},
+                ":data": {"S": json.dumps(result, default=str, separators=(",", ":"))},
+                ":exp": {"N": str(int(time.time() + done_s))}},
+        )
+    except Exception as exc:  # noqa: BLE001 - the work is done; say so rather than fail it
+        get_logger().error("idempotency record of completed work not written", extra={
+            "error": error_code(exc) or type(exc).__name__})
+
+
+def _release(table: str, key: str, owner: str) -> None:
+    """Drop our marker after a failure so the retry acts; a failure here only delays it."""
+    try:
+        aws.client("dynamodb").delete_item(
+            TableName=table, Key={"id": {"S": key}}, ConditionExpression="#o = :owner",
+            ExpressionAttributeNames={"#o": "owner"},
+            ExpressionAttributeValues={":owner": {"S": owner}})
+    except Exception as exc:  # noqa: BLE001 - the work's own error is the one to raise
+        if error_code(exc) != _CONDITION_FAILED:
+            get_logger().warning("idempotency marker not released; it expires with the invocation",
+                                 extra={"error": error_code(exc) or type(exc).__name__})
+
+
+def run_once(key: str, work: Callable[[], dict[str, Any]], *, in_flight_s: float, done_s: int,
+             fingerprint: str = "", busy_message: str = "this work is already in progress",
+             table: str | None = None) -> Once:
+    """Run ``work()`` unless another delivery of ``key`` did or does; see the module docstring.
+
+    Raises :class:`Conflict` while another delivery holds a live in-flight marker,
+    :class:`Mismatch` when ``key`` was used with another ``fingerprint``, and
+    :class:`UpstreamError` when the store cannot be reached (nothing was done then).
+    """
+    table = table or SharedSettings.current().required("IDEMPOTENCY_TABLE")
+    owner = uuid.uuid4().hex
+    try:
+        held = _claim(table, key, owner, in_flight_s, fingerprint)
+    except Exception as exc:
+        if _is_store_failure(exc):
+            raise _store_error(exc) from None
+        raise
+    if held is not None:
+        if held.get("fingerprint", {}).get("S", "") != fingerprint:
+            raise Mismatch(key)
+        if held.get("status", {}).get("S") == COMPLETED and "data" in held:
+            return Once(json.loads(held["data"]["S"]), replayed=True)
+        raise Conflict(busy_message)
+    try:
+        result = work()
+    except Exception:
+        _release(table, key, owner)
+        raise
+    _complete(table, key, owner, result, done_s)
+    return Once(result, replayed=False)

@@ -1,9 +1,14 @@
 """The dashboard's database, running only while used: start, status, activity, stop, auto-stop.
 
-``POST /database/start`` answers 202 with a restart id when it starts the database, 200 with the
-status when it is already available or starting, and 409 while another start holds the start lock
-(a DynamoDB lock with a TTL, so a crashed request cannot block starts for long). The schedule
-``database-auto-stop`` stops it when idle or up too long, only when ``available``.
+``POST /database/start`` (and the action ``start_database``) answers 202 with a restart id when it
+starts the database, 200 with the status when it is already available or starting, and 409 while
+another start holds the start lock. ``GET /database/status`` and ``database_status`` answer the
+same body. The schedule ``database-auto-stop`` stops it when idle (the latest of the configured
+activity signals, see :mod:`signals`) or up too long, only when ``available``.
+
+Locks end with what they guard: the stop lock is released once the stop is issued, and the start
+lock is cleared when a stop of ours is issued, or when status, start or auto-stop see the
+database stopped after DB_START_SETTLE_SECONDS (before that, "stopped" is RDS lagging behind).
 """
 
 from __future__ import annotations
@@ -12,14 +17,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from opsfn.core.binding import validation_error
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router
 from opsfn.errors import Conflict, ValidationFailed
 from opsfn.events import HttpRequest, Response, ScheduleEvent
-from opsfn.routes.database import rds, state, store
+from opsfn.routes.database import rds, signals, state, store
 from opsfn.routes.database.settings import DatabaseSettings
 from opsfn.services import audit, locks
 
@@ -30,12 +35,22 @@ FUTURE_SKEW = timedelta(minutes=5)
 
 
 class ActivityInput(BaseModel):
-    """An activity report; ``at`` must carry an offset (``Z`` or ``+00:00``), default now."""
+    """An activity report: when the database was used (default now) and by what."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    at: AwareDatetime | None = None
+    at: datetime | None = Field(
+        default=None,
+        description="When the database was used, ISO 8601. A time without an offset is taken as "
+                    "UTC (what datetime.utcnow().isoformat() writes). Default: now.")
     source: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+
+    @field_validator("at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class StopInput(BaseModel):
@@ -63,6 +78,19 @@ def _status_body(db: rds.Database, status: str) -> dict[str, Any]:
             "progress": state.progress(status), "ready": status in state.READY}
 
 
+def _settle_stopped(db: rds.Database, status: str, saved: store.DbState, now: datetime) -> None:
+    """Seen stopped: forget our start and clear its lock, unless the start is too recent to tell
+    a stopped database from RDS not yet showing the start."""
+    if status != "stopped":
+        return
+    settle = timedelta(seconds=DatabaseSettings.current().db_start_settle_seconds)
+    if saved.started_at is not None and now - saved.started_at < settle:
+        return
+    if saved.started_at or saved.observed_at:
+        store.mark_stopped(_key(db), now)
+    store.clear_lock(_start_lock(db))
+
+
 # -- start --------------------------------------------------------------------------------------
 def start_database(context: Context) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of a start request."""
@@ -72,6 +100,7 @@ def start_database(context: Context) -> tuple[int, dict[str, Any]]:
         if status == "stopping":
             raise Conflict("the database is stopping; start it again once it has stopped")
         return 200, _status_body(db, status)
+    _settle_stopped(db, status, store.get_state(_key(db)), _now())
     lock = locks.acquire(_start_lock(db), DatabaseSettings.current().db_start_lock_seconds)  # 409 if held
     restart_id = uuid.uuid4().hex
     now = _now()
@@ -87,8 +116,8 @@ def start_database(context: Context) -> tuple[int, dict[str, Any]]:
     except Exception:
         locks.release(lock)
         raise
-    # The lock stays until its TTL (or a stop clears it): RDS may still report "stopped" for a
-    # moment, and a second click in that window must not start twice.
+    # The lock stays until the database is seen stopped again (or its TTL): RDS may still report
+    # "stopped" for a moment, and a second click in that window must not start twice.
     audit.record("database_start", db.identifier, {"restartId": restart_id, "before": status},
                  audit_id=f"database-start:{restart_id}", caller=context.caller)
     context.logger.info("database start requested", extra={"database": db.identifier,
@@ -103,13 +132,19 @@ def start_http(context: Context) -> Response:
     return Response(status=status, body=body)
 
 
+@router.action("start_database", description="Start the database; the body POST /database/start answers.")
+def start_action(context: Context) -> dict[str, Any]:
+    """Start from a direct invoke: ``starting`` with a restartId, or the status when already up."""
+    return start_database(context)[1]
+
+
 # -- status -------------------------------------------------------------------------------------
-@router.get("/database/status")
-def status_http(context: Context) -> dict[str, Any]:
+def database_status() -> dict[str, Any]:
     """Status, progress (stopped 0, starting 50, available 100) and the auto-stop figures."""
     db = rds.configured()
     status = rds.status(db)
     saved = store.get_state(_key(db))
+    _settle_stopped(db, status, saved, _now())
     settings = DatabaseSettings.current()
     body = _status_body(db, status)
     body["lastActivity"] = state.iso(saved.last_activity) if saved.last_activity else None
@@ -117,6 +152,18 @@ def status_http(context: Context) -> dict[str, Any]:
     body["idleLimitMinutes"] = settings.db_idle_minutes
     body["maxUptimeMinutes"] = settings.db_max_uptime_minutes
     return body
+
+
+@router.get("/database/status")
+def status_http() -> dict[str, Any]:
+    """Status, progress (stopped 0, starting 50, available 100) and the auto-stop figures."""
+    return database_status()
+
+
+@router.action("database_status", description="The body GET /database/status answers.")
+def status_action() -> dict[str, Any]:
+    """Status from a direct invoke."""
+    return database_status()
 
 
 # -- activity -----------------------------------------------------------------------------------
@@ -163,10 +210,11 @@ def stop_database(db: rds.Database, reason: str, context: Context,
     try:
         rds.stop(db)
     except rds.WrongState:
-        locks.release(lock)
         status = rds.status(db)
         return {**_status_body(db, status), "stopped": False,
                 "message": f"the database is {status}; not stopped"}
+    finally:
+        locks.release(lock)  # the lock guards issuing the stop, not the stop RDS then runs
     now = _now()
     store.mark_stopped(_key(db), now)
     store.clear_lock(_start_lock(db))
@@ -189,6 +237,22 @@ def stop_action(payload: StopInput, context: Context) -> dict[str, Any]:
     return stop_database(db, "operator", context, {"note": payload.reason} if payload.reason else None)
 
 
+def latest_activity(db: rds.Database, saved: store.DbState, now: datetime,
+                    window: timedelta) -> tuple[datetime | None, dict[str, str | None]]:
+    """The latest time any configured signal saw use, and each signal's own time."""
+    seen: dict[str, datetime | None] = {}
+    for name in signals.configured():
+        if name == signals.RECORD:
+            seen[name] = saved.last_activity
+        elif name == signals.TABLE:
+            seen[name] = signals.table_activity()
+        else:
+            seen[name] = signals.connections_activity(db, now, window)
+    times = [moment for moment in seen.values() if moment is not None]
+    return (max(times) if times else None,
+            {name: state.iso(moment) if moment else None for name, moment in seen.items()})
+
+
 @router.schedule("database-auto-stop", expression="rate(5 minutes)")
 def auto_stop(event: ScheduleEvent, context: Context) -> dict[str, Any]:
     """Stop the database when idle or up too long; only ever when available."""
@@ -197,19 +261,26 @@ def auto_stop(event: ScheduleEvent, context: Context) -> dict[str, Any]:
     key = _key(db)
     saved = store.get_state(key)
     now = _now()
-    if status == "stopped" and (saved.started_at or saved.observed_at):
-        store.mark_stopped(key, now)  # stopped by someone else: forget the old start
+    _settle_stopped(db, status, saved, now)  # stopped by someone else: forget the old start
+    if status == "stopped":
+        return {**_status_body(db, status), "stopped": False, "idleMinutes": None,
+                "upMinutes": None}
     started = saved.started_at or saved.observed_at
     if status == "available" and started is None:
         started = store.mark_observed(key, now)
     settings = DatabaseSettings.current()
+    idle_limit = timedelta(minutes=settings.db_idle_minutes)
+    last_activity, activity = (latest_activity(db, saved, now, idle_limit)
+                               if status == "available" else (None, {}))
     decision = state.decide_stop(
-        status, now, last_activity=saved.last_activity, started_at=started,
-        idle_limit=timedelta(minutes=settings.db_idle_minutes),
+        status, now, last_activity=last_activity, started_at=started, idle_limit=idle_limit,
         max_uptime=timedelta(minutes=settings.db_max_uptime_minutes),
     )
-    figures = {"idleMinutes": None if decision.idle_minutes is None else round(decision.idle_minutes, 1),
-               "upMinutes": None if decision.up_minutes is None else round(decision.up_minutes, 1)}
+    figures: dict[str, Any] = {
+        "idleMinutes": None if decision.idle_minutes is None else round(decision.idle_minutes, 1),
+        "upMinutes": None if decision.up_minutes is None else round(decision.up_minutes, 1)}
+    if activity:
+        figures["activity"] = activity
     if not decision.stop or decision.reason is None:
         return {**_status_body(db, status), "stopped": False, **figures}
     return {**stop_database(db, decision.reason, context, figures), **figures}

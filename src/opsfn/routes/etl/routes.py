@@ -1,29 +1,33 @@
 """Glue ETL triggering for the FHIR lakehouse: landed files, the schedule, job state changes.
 
-Every trigger is at-least-once, so each delivery first claims a marker keyed by its event id
-(LOCK_TABLE, TTL GLUE_DEDUP_SECONDS): a duplicate finds the marker and does nothing. A failure
-releases the marker and raises, so the retry does the work (the original answered 200 on failure).
+Every trigger is at-least-once, so each delivery runs through :mod:`opsfn.services.idempotency`
+keyed by its event id: the in-flight marker lasts as long as the invocation (plus a margin), so a
+delivery killed by a timeout or out of memory is redone by its retry; a completed one is
+remembered for GLUE_DEDUP_SECONDS and its duplicates answer with the first result. A failure
+drops the marker and raises, so the retry does the work (the original answered 200 on failure).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router, setting
-from opsfn.errors import Conflict
+from opsfn.errors import DeadlineExceeded
 from opsfn.events import EventBridgeEvent, S3Object, ScheduleEvent
-from opsfn.routes.etl import landing, runs
+from opsfn.routes.etl import landing, runs, validate
 from opsfn.routes.etl.settings import EtlSettings
-from opsfn.services import alerts, locks
+from opsfn.services import alerts, idempotency
 from opsfn.services.aws_errors import error_code
 
 router = Router()
 
 FAILED_STATES = frozenset({"FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"})
 FINISHED_STATES = FAILED_STATES | {"SUCCEEDED"}
+CHECK_MARGIN_MS = 3_000
 
 
 class GlueJobStateChange(BaseModel):
@@ -38,58 +42,70 @@ class GlueJobStateChange(BaseModel):
     severity: str | None = None
 
 
-def _once(marker: str, work: Any) -> dict[str, Any]:
-    """Run ``work()`` unless this marker was claimed already; release it when work fails."""
-    try:
-        lock = locks.acquire(marker, EtlSettings.current().glue_dedup_seconds)
-    except Conflict:
-        return {"state": "duplicate"}
-    try:
-        result: dict[str, Any] = work()
-    except Exception:
-        locks.release(lock)
-        raise
-    return result
+def _once(marker: str, work: Callable[[], dict[str, Any]], context: Context) -> dict[str, Any]:
+    """Run ``work()`` once per marker; a duplicate gets the first result, flagged as such."""
+    once = idempotency.run_once(
+        marker, work, in_flight_s=idempotency.in_flight_seconds(context),
+        done_s=EtlSettings.current().glue_dedup_seconds,
+        busy_message="another delivery of this event is being handled; retry later")
+    return {**once.result, "duplicate": True} if once.replayed else once.result
 
 
-def _quarantine(obj: S3Object, event: str, reason: str, context: Context) -> dict[str, Any]:
-    target = landing.quarantine_key(EtlSettings.current().quarantine_prefix, event)
-    moved = landing.quarantine(obj.bucket, obj.key, target, reason)
+def _quarantine(obj: S3Object, event: str, suffix: str, verdict: validate.Verdict,
+                context: Context) -> dict[str, Any]:
+    target = landing.quarantine_key(EtlSettings.current().quarantine_prefix, event, suffix)
+    moved = landing.quarantine(obj.bucket, obj.key, target, verdict)
+    entry = landing.where(verdict)
     alerts.publish(
-        f"ETL landing file quarantined ({reason})",
+        f"ETL landing file quarantined ({verdict.reason})",
         "A landed file was moved to quarantine instead of feeding the ETL.\n\n"
-        f"Bucket: {obj.bucket}\nQuarantine key: {target}\nReason: {reason}\nEvent id: {event}\n",
-        {"reason": reason, "source": "glue-landing"},
+        f"Bucket: {obj.bucket}\nQuarantine key: {target}\nReason: {verdict.reason}\n"
+        + (f"First bad entry: {entry}\n" if entry else "") + f"Event id: {event}\n",
+        {"reason": str(verdict.reason), "source": "glue-landing"},
     )
     landing.delete_original(obj.bucket, obj.key)
-    context.logger.warning("landing file quarantined", extra={"reason": reason, "event_id": event})
+    context.logger.warning("landing file quarantined", extra={
+        "reason": verdict.reason, "event_id": event, "entry": entry or None})
     return {"state": "quarantined", **moved}
 
 
-@router.s3(bucket=setting("LANDING_BUCKET"), suffix=".json")
+def _deadline_guard(context: Context) -> Callable[[], None]:
+    """Stop checking a file before the Lambda deadline (its retry starts over in full time)."""
+    def tick() -> None:
+        if context.remaining_ms() < CHECK_MARGIN_MS:
+            raise DeadlineExceeded("the landed file could not be checked before the deadline; "
+                                   "LANDING_MAX_FILE_BYTES bounds the files checked")
+    return tick
+
+
+@router.s3(bucket=setting("LANDING_BUCKET"))
 def on_landing(obj: S3Object, context: Context) -> dict[str, Any]:
-    """A landed ``.json`` file: quarantine it if it is no FHIR resource, else request a run."""
+    """A landed FHIR file (LANDING_PREFIX and a landing suffix): quarantine it or request a run."""
     settings = EtlSettings.current()
-    if not obj.key.startswith(settings.landing_prefix) or obj.key.startswith(
-            settings.quarantine_prefix):
+    found = landing.file_format(obj.key, settings)
+    if found is None:
         return {"state": "ignored"}
+    layout, suffix = found
     event = landing.event_id(obj)
 
     def work() -> dict[str, Any]:
         from botocore.exceptions import ClientError
 
         try:
-            reason = landing.inspect(obj.bucket, obj.key, settings.landing_max_bytes)
+            verdict = landing.inspect(obj.bucket, obj.key, layout, _deadline_guard(context))
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404"):
                 return {"state": "gone"}  # moved or deleted since the event: nothing to feed
             raise
-        if reason is not None:
-            return _quarantine(obj, event, reason, context)
+        if verdict.reason is not None:
+            return _quarantine(obj, event, suffix, verdict, context)
+        context.logger.info("landing file accepted", extra={
+            "event_id": event, "layout": verdict.layout, "resources": verdict.resources})
         props = runs.run_properties("s3", event, obj.bucket, obj.key)
-        return runs.request_run(props)
+        return {**runs.request_run(props), "layout": verdict.layout,
+                "resources": verdict.resources}
 
-    return _once(f"glue-request#{event}", work)
+    return _once(f"glue-request#{event}", work, context)
 
 
 @router.schedule("etl-scheduled-run", expression="rate(1 hour)")
@@ -98,7 +114,7 @@ def scheduled_run(event: ScheduleEvent, context: Context) -> dict[str, Any]:
     props = runs.run_properties("schedule", event.id or "schedule")
     if not event.id:
         return runs.request_run(props)
-    return _once(f"glue-request#{event.id}", lambda: runs.request_run(props))
+    return _once(f"glue-request#{event.id}", lambda: runs.request_run(props), context)
 
 
 def _alert(detail: GlueJobStateChange) -> dict[str, Any]:
@@ -122,8 +138,9 @@ def job_state_change(detail: GlueJobStateChange, event: EventBridgeEvent,
     result: dict[str, Any] = {"job": detail.job_name, "jobState": detail.state, "alerted": False}
     if detail.state in FAILED_STATES or (detail.state == "SUCCEEDED"
                                          and settings.glue_alert_on_success):
-        alert = _once(f"glue-alert#{detail.job_run_id}#{detail.state}", lambda: _alert(detail))
-        result.update(alert if alert.get("state") != "duplicate" else {"alertDuplicate": True})
+        alert = _once(f"glue-alert#{detail.job_run_id}#{detail.state}", lambda: _alert(detail),
+                      context)
+        result.update(alert if not alert.get("duplicate") else {"alertDuplicate": True})
     if detail.state in FINISHED_STATES:
         result["run"] = runs.request_run(
             runs.run_properties("pending", event.id or detail.job_run_id),

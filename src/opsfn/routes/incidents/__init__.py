@@ -2,8 +2,9 @@
 
 Replaces ``incident-restart-service``, ``incident-scale-up``, ``incident-clear-cache`` and
 ``incident-notify-human`` (seed 003). Public routes: the actions ``restart_service``, ``scale_up``,
-``clear_cache`` and ``notify_human``, each taking the backend's payload ``{"action", "target",
-"incidentId", "priority", "incidentDetails"?}``; targets come from ``INCIDENT_TARGETS``.
+``clear_cache``, ``notify_human`` and ``none``, each taking the backend's payload ``{"action",
+"target", "incidentId", "priority", "incidentDetails"?}``; targets come from ``INCIDENT_TARGETS``
+(see docs/operations.md).
 
 ``router`` is built on first access, so that the handler (which registers routes from the
 manifest) can import one module without the others.

@@ -20,11 +20,17 @@ class IncidentDetails(BaseModel):
 
 
 class IncidentRequest(BaseModel):
-    """``{"action", "target", "incidentId", "priority", "incidentDetails"?}`` (action is the route)."""
+    """``{"action", "target", "incidentId", "priority", "incidentDetails"?}`` (action is the route).
+
+    ``target`` may be null (or left out) for actions that act on no target (``notify_human``,
+    ``none``); the actions that need one say so naming ``payload.target`` and the valid names.
+    """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
-    target: str = Field(min_length=1, max_length=128)
+    target: str | None = Field(default=None, min_length=1, max_length=128,
+                               description="A configured target name (INCIDENT_TARGETS); null "
+                                           "for notify_human and none.")
     incident_id: str = Field(alias="incidentId", min_length=1, max_length=128,
                              pattern=r"^[A-Za-z0-9._:@/+=-]+$")
     priority: Priority

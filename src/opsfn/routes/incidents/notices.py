@@ -23,7 +23,7 @@ def incident_message(request: IncidentRequest) -> str:
         "INCIDENT ALERT\n\n"
         f"Incident ID: {request.incident_id}\n"
         f"Priority: {request.priority}\n"
-        f"Target: {request.target}\n\n"
+        f"Target: {request.target or '(none)'}\n\n"
         f"Title: {title}\n"
         f"Description: {description}\n\n"
         "This incident requires human attention. "

@@ -1,22 +1,24 @@
 """Incident remediation actions the incident backend invokes directly.
 
-``restart_service``, ``scale_up``, ``clear_cache`` and ``notify_human`` each take the same payload,
-act at most once per ``(incidentId, action)`` (see :mod:`once`), write an audit record of what they
-did (or why they failed) and raise typed errors, so the async caller's retries and failure
-destinations see every failure.
+``restart_service``, ``scale_up``, ``clear_cache``, ``notify_human`` and ``none`` each take the
+same payload, act at most once per ``(incidentId, action)`` (:mod:`opsfn.services.idempotency`),
+write an audit record of what they did (or why they failed) and raise typed errors, so the async
+caller's retries and failure destinations see every failure. Every success reply keeps the
+action's typed fields and adds ``success``, ``message``, ``executionId`` and ``timestamp``.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from opsfn.core.invocation import Context
 from opsfn.core.observability import get_logger
 from opsfn.core.router import Router
 from opsfn.errors import OpsfnError, ValidationFailed
-from opsfn.routes.incidents import cache_flush, notices, remediation, targets
+from opsfn.routes.incidents import cache_flush, messages, notices, remediation, targets
 from opsfn.routes.incidents.models import IncidentRequest
 from opsfn.routes.incidents.settings import IncidentSettings
 from opsfn.routes.incidents.targets import (
@@ -27,13 +29,13 @@ from opsfn.routes.incidents.targets import (
     RdsInstanceTarget,
     RedisTarget,
 )
-from opsfn.services import alerts, audit
+from opsfn.services import alerts, audit, idempotency
 from opsfn.services.aws_errors import error_code
-from opsfn.services.idempotency import run_once
 
 router = Router()
 
 Work = Callable[[Any], dict[str, Any]]
+NO_TARGET = "-"  # the audit record's target when the payload names none
 
 
 def _audit_failure(action: str, request: IncidentRequest, exc: BaseException) -> None:
@@ -45,7 +47,7 @@ def _audit_failure(action: str, request: IncidentRequest, exc: BaseException) ->
     else:
         code = type(exc).__name__
     try:
-        audit.record(action, request.target, {"status": "failed", "error": code},
+        audit.record(action, request.target or NO_TARGET, {"status": "failed", "error": code},
                      incident_id=request.incident_id, audit_id=f"incident-failure:{uuid.uuid4().hex}")
     except Exception as failure:  # noqa: BLE001 - the action's own error is the one to report
         get_logger().warning("audit of a failed action failed",
@@ -60,8 +62,8 @@ def _audit_success(action: str, request: IncidentRequest, outcome: dict[str, Any
     second rung up the ladder), which is worse than a missing audit line: log it loudly instead.
     """
     try:
-        return audit.record(action, request.target, outcome, incident_id=request.incident_id,
-                            audit_id=audit_id)
+        return audit.record(action, request.target or NO_TARGET, outcome,
+                            incident_id=request.incident_id, audit_id=audit_id)
     except Exception as failure:  # noqa: BLE001 - see the docstring
         get_logger().error("audit record of a completed action not written", extra={
             "action": action, "incident_id": request.incident_id,
@@ -69,9 +71,26 @@ def _audit_success(action: str, request: IncidentRequest, outcome: dict[str, Any
         return None
 
 
-def _perform(action: str, request: IncidentRequest, context: Context, work: Work) -> dict[str, Any]:
-    """Resolve the target, run ``work`` once, audit the outcome, return the summary."""
-    target = targets.resolve(request.target)
+def _timestamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _target_of(action: str, request: IncidentRequest, needs_target: bool) -> Any:
+    """The configured target, None where the action goes without one, or the typed error."""
+    if request.target is None:
+        if needs_target:
+            raise targets.required(action)
+        return None
+    if action == "none":
+        return None  # nothing is done to it: its name is only recorded
+    return targets.resolve(request.target)
+
+
+def _perform(action: str, request: IncidentRequest, context: Context, work: Work, *,
+             needs_target: bool = True) -> dict[str, Any]:
+    """Resolve the target, run ``work`` once, audit the outcome, return the reply."""
+    target = _target_of(action, request, needs_target)
+    kind = target.kind if target is not None else None
     # One record per real action (a duplicate that slipped past the store still writes one);
     # dry runs are separate reads and never take the real action's record.
     audit_id = (f"incident-dry-run:{uuid.uuid4().hex}" if request.dry_run
@@ -84,19 +103,33 @@ def _perform(action: str, request: IncidentRequest, context: Context, work: Work
             _audit_failure(action, request, exc)
             raise
         result = {"incidentId": request.incident_id, "action": action, "target": request.target,
-                  "kind": target.kind, "priority": request.priority, **outcome}
+                  "kind": kind, "priority": request.priority, **outcome}
         result["auditId"] = _audit_success(action, request, outcome, audit_id)
+        result.update(success=True, executionId=audit_id, timestamp=_timestamp(),
+                      message=messages.describe(action, request.incident_id, request.priority,
+                                                request.target, outcome))
         return result
 
     if request.dry_run:
         return act()  # read-only: never stored, so the real action can still run later
-    result = run_once(action, request.incident_id, request.target, context, act,
-                      expires_after_s=IncidentSettings.current().incident_idempotency_seconds)
+    try:
+        once = idempotency.run_once(
+            f"incident#{request.incident_id}#{action}", act,
+            in_flight_s=idempotency.in_flight_seconds(context),
+            done_s=IncidentSettings.current().incident_idempotency_seconds,
+            fingerprint=request.target or "",
+            busy_message=f"{action} for this incident is already in progress")
+    except idempotency.Mismatch:
+        raise ValidationFailed(
+            f"{action} already ran for this incident on a different target",
+            details=[{"loc": "payload.target", "msg": "differs from the first request of this "
+                      "incident and action", "type": "idempotency_mismatch"}],
+        ) from None
     context.logger.info("incident action done", extra={
-        "action": action, "target": request.target, "kind": target.kind,
-        "changed": result.get("changed"),
+        "action": action, "target": request.target, "kind": kind,
+        "changed": once.result.get("changed"), "replayed": once.replayed,
     })
-    return result
+    return once.result
 
 
 def _no_dry_run(action: str) -> OpsfnError:
@@ -115,7 +148,7 @@ def restart_service(payload: IncidentRequest, context: Context) -> dict[str, Any
             return remediation.restart_ecs(target)
         if isinstance(target, Ec2Target):
             return remediation.restart_ec2(target)
-        raise targets.unsupported("restart_service", payload.target, target)
+        raise targets.unsupported("restart_service", str(payload.target), target)
 
     return _perform("restart_service", payload, context, work)
 
@@ -135,7 +168,7 @@ def scale_up(payload: IncidentRequest, context: Context) -> dict[str, Any]:
             return remediation.scale_rds_cluster(target, payload.priority)
         if isinstance(target, ElastiCacheTarget):
             return remediation.scale_cache(target, payload.priority)
-        raise targets.unsupported("scale_up", payload.target, target)
+        raise targets.unsupported("scale_up", str(payload.target), target)
 
     return _perform("scale_up", payload, context, work)
 
@@ -149,7 +182,7 @@ def clear_cache(payload: IncidentRequest, context: Context) -> dict[str, Any]:
             return remediation.reboot_cache(target, payload.dry_run)
         endpoint = target.redis if isinstance(target, RedisTarget | ElastiCacheTarget) else None
         if endpoint is None:
-            raise targets.unsupported("clear_cache", payload.target, target)
+            raise targets.unsupported("clear_cache", str(payload.target), target)
         creds = cache_flush.credentials(endpoint.secret_arn)
         timeout = max(0.5, min(endpoint.timeout_s, context.remaining_ms() / 1000 - 2))
         return cache_flush.flush(endpoint, creds, dry_run=payload.dry_run, timeout_s=timeout)
@@ -164,11 +197,20 @@ def notify_human(payload: IncidentRequest, context: Context) -> dict[str, Any]:
         raise _no_dry_run("notify_human")
 
     def work(target: Any) -> dict[str, Any]:
-        message_id = alerts.publish(
-            notices.incident_subject(payload), notices.incident_message(payload),
-            {"priority": payload.priority, "incidentId": payload.incident_id,
-             "target": payload.target},
-        )
+        attributes = {"priority": payload.priority, "incidentId": payload.incident_id}
+        if payload.target:
+            attributes["target"] = payload.target
+        message_id = alerts.publish(notices.incident_subject(payload),
+                                    notices.incident_message(payload), attributes)
         return {"messageId": message_id}
 
-    return _perform("notify_human", payload, context, work)
+    return _perform("notify_human", payload, context, work, needs_target=False)
+
+
+@router.action("none", description="Do nothing (the incident analysis chose no action); audited.")
+def no_action(payload: IncidentRequest, context: Context) -> dict[str, Any]:
+    """Answer success having done nothing; the audit record says nothing was done."""
+    if payload.dry_run:
+        raise _no_dry_run("none")
+    return _perform("none", payload, context, lambda _target: {"status": "nothing_done"},
+                    needs_target=False)

@@ -182,3 +182,18 @@ def unsupported(action: str, name: str, target: Any) -> ValidationFailed:
         details=[{"loc": "payload.target", "msg": f"{action} does not apply to kind {target.kind}",
                   "type": "unsupported_target"}],
     )
+
+
+def required(action: str) -> ValidationFailed:
+    """The error for an action that needs a target and got none: it lists the valid names."""
+    from opsfn.errors import OpsfnError
+
+    try:
+        valid = f"must be one of: {', '.join(sorted(load_targets()))}"
+    except OpsfnError as exc:
+        valid = f"the configured targets could not be read ({exc.code})"
+    return ValidationFailed(
+        f"{action} needs a target; {valid}",
+        details=[{"loc": "payload.target", "msg": f"required for {action}; {valid}",
+                  "type": "missing_target"}],
+    )
