@@ -56,11 +56,27 @@ def error_response(error: OpsfnError) -> Response:
     return Response(status=error.status, body=error.to_dict(), headers=headers)
 
 
+def _cors_headers(setting: str | None, event: dict[str, Any]) -> dict[str, str] | None:
+    """Access-Control-Allow-Origin (and Vary) for this reply; None when CORS is not configured."""
+    if not setting:
+        return None
+    from opsfn.core import cors
+
+    return cors.reply_headers(setting, event)
+
+
 def dispatch(event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
     """Serve one HTTP event; every outcome is an HTTP reply."""
     settings = invocation.settings
     try:
         request = parse_request(invocation.kind, event, settings.max_body_bytes)
+        if request.method == "OPTIONS":  # a CORS preflight is answered before any route or auth
+            from opsfn.core import cors
+
+            preflight = cors.preflight(invocation.registry, request, settings.cors_max_age)
+            if preflight is not None:
+                return render_response(invocation.kind, event, preflight,
+                                       _cors_headers(settings.cors_origin, event))
         route = find_route(invocation.registry, request)
         has_body = request.method in _BODY_METHODS
         result = run_route(route, invocation, lambda: _payload(request),
@@ -68,8 +84,7 @@ def dispatch(event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
                            raw_json=request.require_body if has_body else None)
     except OpsfnError as error:
         result = error_response(error)
-    extra = {"access-control-allow-origin": settings.cors_origin} if settings.cors_origin \
-        else None
+    extra = _cors_headers(settings.cors_origin, event)
     if result is not None and not isinstance(result, Response | bytes | bytearray):
         return render_json(invocation.kind, event, result, extra)
     response = as_response(result)
