@@ -7,10 +7,16 @@ hands it the frame directly: for JPEG Extended its output is DCMTK's to the bit,
 decoder's inverse DCT differs by a grey level here and there, so it is tried first there. For
 every other syntax GDCM comes last (``decode_order``): installing it changes no decoder that
 already worked. IJG reports recoverable stream problems on stderr itself, outside the logger.
+
+GDCM must never be the first to load the system zlib: its bundled OpenSSL needs ``libz.so.1``,
+and a libz loaded in GDCM's group binds its own calls to GDCM's private zlib copy (same symbol
+names, another version), which corrupts the heap as soon as Python's ``zlib`` uses it. Importing
+``zlib`` here, before any ``import gdcm``, loads the system one on its own first.
 """
 
 from __future__ import annotations
 
+import zlib  # noqa: F401 - before gdcm, see above
 from typing import Any
 
 PLUGIN = "opsfn-gdcm"
