@@ -166,7 +166,7 @@ def test_processing_killed_at_the_deadline_resumes_after_its_lease(
     client.s3_put(UPLOADS, key)
     done = jobs.get(job_id)
     assert done is not None and done["status"] == "complete" and done["attempts"] == 2
-    assert done["results"]["labels"] and done["imageKey"] == f"converted/{job_id}/image.png"
+    assert done["results"]["Labels"] and done["imageKey"] == f"converted/{job_id}/image.png"
     converted = aws.client("s3").list_objects_v2(Bucket=UPLOADS, Prefix=f"converted/{job_id}/")
     assert [o["Key"] for o in converted["Contents"]] == [done["imageKey"]]
 

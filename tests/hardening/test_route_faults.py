@@ -137,15 +137,15 @@ def test_processing_job_never_stuck_and_converges(client: Client, imaging: None,
         job = jobs.get(job_id)
         assert job is not None
         if outcome.ok:
-            assert job["status"] == "complete" and job["results"]["labels"]
+            assert job["status"] == "complete" and job["results"]["Labels"]
         else:
             assert isinstance(outcome.error, RecordsFailed) and not outcome.error.permanent
             assert_clear_error(outcome.error)
             # An AWS fault is never taken for bad content: the job stays claimable.
-            assert job["status"] in ("pending", "failed", "processing"), job
-            if job["status"] == "failed":
-                assert job["retryable"] is True and job["error"] == \
-                    "temporary processing error; the upload will be retried"
+            assert job["status"] in ("pending", "processing"), job
+            if job.get("retryable") is not None:  # released for the retry, back to pending
+                assert job["status"] == "pending" and job["retryable"] is True
+                assert job["error"] == "temporary processing error; the upload will be retried"
             if job["status"] == "processing":
                 # The failure could not be written: the lease ends soon after the deadline.
                 assert job["leaseUntil"] <= started + client.timeout_ms / 1000 + 31

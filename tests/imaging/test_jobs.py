@@ -30,29 +30,43 @@ def test_pending_processing_complete() -> None:
     job_id = _new()
     assert jobs.claim(job_id, 300) == "claimed"
     assert jobs.claim(job_id, 300) == "busy"
-    assert jobs.complete(job_id, results={"labels": [{"name": "Cat", "confidence": 99.12,
-                                                      "parents": ["Animal"]}]},
+    assert jobs.complete(job_id, results={"Labels": [{"Name": "Cat", "Confidence": 99.12345,
+                                                      "Parents": [{"Name": "Animal"}]}]},
                          metadata={"width": 10, "ratio": 0.5}, image_key="k", kind="png")
     item = jobs.get(job_id)
     assert item is not None and item["status"] == "complete"
-    assert item["results"]["labels"][0]["confidence"] == 99.12
+    assert item["results"]["Labels"] == [{"Name": "Cat", "Confidence": 99.12345,
+                                          "Parents": [{"Name": "Animal"}]}]
     assert item["metadata"] == {"width": 10, "ratio": 0.5}
     assert "leaseUntil" not in item
     assert jobs.claim(job_id, 300) == "done"
     assert not jobs.complete(job_id, results={}, metadata={}, image_key="k", kind="png")
-    assert not jobs.fail(job_id, "late", retryable=True)
+    assert not jobs.fail(job_id, "late")
+    assert not jobs.release(job_id, "late")
     assert jobs.get(job_id)["status"] == "complete"  # type: ignore[index]
 
 
-def test_final_failure_is_final_and_retryable_failure_is_not() -> None:
+def test_final_failure_is_an_error_and_a_released_job_waits_for_its_retry() -> None:
     final, transient = _new(), _new()
     for job_id in (final, transient):
         assert jobs.claim(job_id, 300) == "claimed"
-    assert jobs.fail(final, "bad content", retryable=False)
-    assert jobs.fail(transient, "try again", retryable=True)
+    assert jobs.fail(final, "bad content")
+    assert jobs.release(transient, "try again")
+    failed, waiting = jobs.get(final), jobs.get(transient)
+    assert failed is not None and waiting is not None
+    assert (failed["status"], failed["error"], failed["retryable"]) == ("error", "bad content", False)
+    # the page keeps polling a pending job; the retry claims it again
+    assert (waiting["status"], waiting["retryable"]) == ("pending", True)
     assert jobs.claim(final, 300) == "done"
     assert jobs.claim(transient, 300) == "claimed"
     assert jobs.get(transient)["attempts"] == 2  # type: ignore[index]
+
+
+def test_items_written_as_failed_before_still_retry() -> None:
+    job_id = _new()
+    assert jobs.claim(job_id, 300) == "claimed"
+    assert jobs._finish(job_id, {"status": jobs.LEGACY_FAILED, "retryable": True}, None)
+    assert jobs.claim(job_id, 300) == "claimed"
 
 
 def test_finishing_requires_holding_the_job() -> None:

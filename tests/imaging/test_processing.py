@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("resources")
 def _upload(client: Client, data: bytes, name: str = "scan.dcm", ctype: str = "") -> str:
     """Request a slot and put ``data`` where the browser would; returns the jobId."""
     reply = request_upload(client, name, ctype)
-    aws.client("s3").put_object(Bucket=BUCKET, Key=reply["fields"]["key"], Body=data)
+    aws.client("s3").put_object(Bucket=BUCKET, Key=f"uploads/{reply['jobId']}/original", Body=data)
     return str(reply["jobId"])
 
 
@@ -49,8 +49,11 @@ def test_dicom_upload_is_rendered_labelled_and_completed(client: Client) -> None
     assert meta["window"] == {"mode": "minmax"}
     for identifying in ("PatientName", "PatientID", "StudyDate", "CompsressionForce"):
         assert identifying not in str(item)
-    labels = item["results"]["labels"]
-    assert labels and {"name", "confidence", "parents"} <= set(labels[0])
+    labels = item["results"]["Labels"]  # DetectLabels' own shape, what the original page reads
+    assert labels and all(set(label) == {"Name", "Confidence", "Parents"} for label in labels)
+    assert all(isinstance(label["Confidence"], float) for label in labels)
+    assert all(set(parent) == {"Name"} for label in labels for parent in label["Parents"])
+    assert "message" not in item["results"]
     png = aws.client("s3").get_object(Bucket=BUCKET, Key=f"converted/{job_id}/image.png")
     assert png["ContentType"] == "image/png"
     assert png["Body"].read().startswith(b"\x89PNG")
@@ -68,7 +71,7 @@ def test_browser_images_are_labelled_in_place(client: Client, data: bytes, name:
     assert item is not None and item["status"] == "complete"
     assert item["imageKey"] == f"uploads/{job_id}/original"
     assert item["metadata"]["format"] == kind
-    assert item["results"]["labels"]
+    assert item["results"]["Labels"]
     assert _keys() == [f"uploads/{job_id}/original"]  # nothing converted for JPEG/PNG
 
 
@@ -197,7 +200,7 @@ def test_bad_content_fails_the_job_for_good_but_not_the_record(
     result = client.s3_put(BUCKET, f"uploads/{job_id}/original")
     assert result == {"processed": 1, "records": 1}
     item = job_item(job_id)
-    assert item is not None and item["status"] == "failed"
+    assert item is not None and item["status"] == "error"
     assert reason in item["error"]
     assert item["retryable"] is False
     assert "Traceback" not in item["error"] and len(item["error"]) <= 200
@@ -243,8 +246,11 @@ def test_transient_failure_fails_the_record_and_the_retry_completes(
         client.s3_put(BUCKET, f"uploads/{job_id}/original")
     assert not caught.value.permanent
     item = job_item(job_id)
-    assert item is not None and item["status"] == "failed" and item["retryable"] is True
+    # back to pending: a polling page keeps waiting for the retry instead of showing an error
+    assert item is not None and item["status"] == "pending" and item["retryable"] is True
     assert "retried" in item["error"] and "Throttling" not in item["error"]
+    body = client.get("/get-results", query={"jobId": job_id}).json()
+    assert body["status"] == "pending"
     client.s3_put(BUCKET, f"uploads/{job_id}/original")  # Lambda's retry
     item = job_item(job_id)
     assert item is not None and item["status"] == "complete" and item["error"] is None
@@ -273,18 +279,129 @@ def test_large_images_are_labelled_from_a_downscaled_copy(client: Client,
     assert job_item(job_id)["status"] == "complete"  # type: ignore[index]
 
 
-def test_tiny_images_complete_without_labels(client: Client) -> None:
+def test_tiny_images_complete_without_labels_and_say_why(client: Client) -> None:
     job_id = _upload(client, png_bytes((40, 40)), "tiny.png", "image/png")
     client.s3_put(BUCKET, f"uploads/{job_id}/original")
     item = job_item(job_id)
     assert item is not None and item["status"] == "complete"
-    assert item["results"] == {"labels": []}
+    assert item["results"] == {"Labels": [], "message": (
+        "The image is smaller than the 80 pixels a side Rekognition needs, so it has no labels.")}
+
+
+def test_dicom_rekognition_refuses_completes_with_the_reason(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    _rekognition_rejects(monkeypatch)
+    job_id = _upload(client, dicom_bytes("CT_small.dcm"))
+    client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    item = job_item(job_id)
+    assert item is not None and item["status"] == "complete"  # the rendering is still shown
+    assert item["imageKey"] == f"converted/{job_id}/image.png"
+    assert item["results"]["Labels"] == []
+    assert "Rekognition could not analyse" in item["results"]["message"]
+
+
+def test_no_label_above_the_threshold_says_so(client: Client,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.routes.imaging import labels
+
+    monkeypatch.setattr(labels, "detect", lambda *a, **k: [])
+    monkeypatch.setenv("IMAGING_MIN_CONFIDENCE", "85")
+    job_id = _upload(client, png_bytes(), "a.png", "image/png")
+    client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    item = job_item(job_id)
+    assert item is not None and item["results"] == {
+        "Labels": [], "message": "Rekognition found no labels with at least 85% confidence."}
+
+
+# -- the object's size and existence, read before anything else --------------------------------
+def test_object_over_the_limit_fails_its_job_and_is_deleted(client: Client,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A presigned PUT without fileSize cannot be bounded by S3: processing bounds it."""
+    job_id = _upload(client, png_bytes(), "a.png", "image/png")
+    monkeypatch.setenv("IMAGING_MAX_UPLOAD_BYTES", "100")
+    calls: list[Any] = []
+    monkeypatch.setattr(processing, "_read_object", lambda *a: calls.append(a))
+    assert client.s3_put(BUCKET, f"uploads/{job_id}/original") == {"processed": 1, "records": 1}
+    item = job_item(job_id)
+    assert item is not None and item["status"] == "error"
+    assert item["error"] == "the file is larger than the upload limit of 100 bytes"
+    assert calls == []  # refused from the HEAD: the body was never read
+    assert _keys() == []
+
+
+def test_vanished_object_ends_the_job_and_is_not_retried(client: Client) -> None:
+    """Deleted (or expired by the lifecycle rule) before its event was processed."""
+    job_id = _upload(client, png_bytes(), "a.png", "image/png")
+    aws.client("s3").delete_object(Bucket=BUCKET, Key=f"uploads/{job_id}/original")
+    # the record succeeds however it arrives: nothing for Lambda, SQS or EventBridge to retry
+    assert client.s3_put(BUCKET, f"uploads/{job_id}/original") == {"processed": 1, "records": 1}
+    assert client.s3_put(BUCKET, f"uploads/{job_id}/original", via="sqs") == {
+        "batchItemFailures": []}
+    client.s3_put(BUCKET, f"uploads/{job_id}/original", via="eventbridge")  # raises if failed
+    item = job_item(job_id)
+    assert item is not None and item["status"] == "error" and item["retryable"] is False
+    assert item["error"] == processing.GONE_REASON
+    assert item["attempts"] == 1
+    body = client.get("/get-results", query={"jobId": job_id}).json()
+    assert (body["status"], body["error"]) == ("error", processing.GONE_REASON)
+
+
+def test_object_vanishing_while_it_is_labelled_ends_the_job(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ClientError
+
+    from opsfn.routes.imaging import labels
+
+    def gone(bucket: str, key: str, **_: Any) -> Any:
+        aws.client("s3").delete_object(Bucket=bucket, Key=key)
+        raise ClientError({"Error": {"Code": "InvalidS3ObjectException",
+                                     "Message": "Unable to get object metadata from S3"}},
+                          "DetectLabels")
+
+    monkeypatch.setattr(labels, "detect", gone)
+    job_id = _upload(client, png_bytes(), "a.png", "image/png")
+    assert client.s3_put(BUCKET, f"uploads/{job_id}/original") == {"processed": 1, "records": 1}
+    assert job_item(job_id)["error"] == processing.GONE_REASON  # type: ignore[index]
+
+
+def test_unreadable_existing_object_is_retried(client: Client,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rekognition failing to read an object that is still there is not the upload's fault."""
+    from botocore.exceptions import ClientError
+
+    from opsfn.routes.imaging import labels
+
+    def denied(*_: Any, **__: Any) -> Any:
+        raise ClientError({"Error": {"Code": "InvalidS3ObjectException", "Message": "denied"}},
+                          "DetectLabels")
+
+    monkeypatch.setattr(labels, "detect", denied)
+    job_id = _upload(client, png_bytes(), "a.png", "image/png")
+    with pytest.raises(RecordsFailed) as caught:
+        client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    assert not caught.value.permanent
+    assert job_item(job_id)["status"] == "pending"  # type: ignore[index]
+
+
+def test_bigger_object_put_after_completion_is_deleted(client: Client,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The presigned PUT can be used again until it expires: its event finds the job done."""
+    monkeypatch.setenv("IMAGING_MAX_UPLOAD_BYTES", "4000")
+    job_id = _upload(client, png_bytes(), "a.png", "image/png")
+    key = f"uploads/{job_id}/original"
+    client.s3_put(BUCKET, key)
+    first = job_item(job_id)
+    assert first is not None and first["status"] == "complete"
+    aws.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"\x00" * 5000)
+    client.s3_put(BUCKET, key)
+    assert _keys() == []
+    assert job_item(job_id) == first
 
 
 def test_logs_never_hold_file_names_or_keys(client: Client, caplog: pytest.LogCaptureFixture
                                             ) -> None:
     reply = request_upload(client, "Jane Roe MRN12345.dcm", "")
-    key = reply["fields"]["key"]
+    key = reply["uploadPost"]["fields"]["key"]
     aws.client("s3").put_object(Bucket=BUCKET, Key=key, Body=dicom_bytes("MR_small.dcm"))
     client.s3_put(BUCKET, key)
     text = " ".join(str(record.__dict__) for record in caplog.records)

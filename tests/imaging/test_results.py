@@ -59,7 +59,30 @@ def test_complete_job_gets_a_short_lived_sigv4_url(client: Client,
     assert query["X-Amz-Expires"] == ["120"]
     secret(query["X-Amz-Signature"][0])  # a presigned signature is a credential: never logged
     assert body["metadata"]["modality"] == "CT"
-    assert isinstance(body["results"]["labels"], list)
+    assert body["results"]["Labels"] and body["error"] is None
+    for label in body["results"]["Labels"]:
+        assert isinstance(label["Name"], str) and isinstance(label["Confidence"], float)
+        assert all(isinstance(parent["Name"], str) for parent in label["Parents"])
+
+
+def test_failed_job_is_error_with_the_reason(client: Client) -> None:
+    job_id = request_upload(client, "a.png", "image/png")["jobId"]
+    aws.client("s3").put_object(Bucket=BUCKET, Key=f"uploads/{job_id}/original",
+                                Body=b"%PDF-1.4 not an image" * 30)
+    client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    body = client.get("/get-results", query={"jobId": job_id}).json()
+    assert body == {"jobId": job_id, "status": "error", "results": None, "imageUrl": None,
+                    "metadata": None, "error": "the file is not a JPEG, PNG or DICOM image"}
+
+
+def test_jobs_stored_as_failed_read_as_error(client: Client) -> None:
+    from opsfn.routes.imaging import jobs
+
+    job_id = request_upload(client, "a.png", "image/png")["jobId"]
+    assert jobs.claim(job_id, 60) == "claimed"
+    assert jobs._finish(job_id, {"status": jobs.LEGACY_FAILED, "error": "old reason"}, None)
+    body = client.get("/get-results", query={"jobId": job_id}).json()
+    assert (body["status"], body["error"]) == ("error", "old reason")
 
 
 def test_results_route_imports_no_imaging_library() -> None:

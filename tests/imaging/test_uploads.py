@@ -1,4 +1,5 @@
-"""POST /request-upload: validation, the job item, and the presigned POST's policy."""
+"""POST /request-upload: validation, the job item, the presigned PUT's signed headers and the
+presigned POST's policy."""
 
 from __future__ import annotations
 
@@ -23,7 +24,13 @@ def _item_count() -> int:
 
 
 def _policy(reply: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(base64.b64decode(reply["fields"]["policy"]))  # type: ignore[no-any-return]
+    return json.loads(base64.b64decode(reply["uploadPost"]["fields"]["policy"]))  # type: ignore[no-any-return]
+
+
+def _signed_headers(url: str) -> list[str]:
+    from urllib.parse import parse_qs, urlsplit
+
+    return parse_qs(urlsplit(url).query)["X-Amz-SignedHeaders"][0].split(";")
 
 
 @pytest.mark.parametrize("shape", ["http_v1", "http_v2", "function_url", "alb"])
@@ -35,15 +42,20 @@ def test_upload_request_creates_pending_job_and_bounded_post(client: Client, sha
     body = reply.json()
     job_id = body["jobId"]
     assert uuid.UUID(job_id).version == 4
-    fields = body["fields"]
+    fields = body["uploadPost"]["fields"]
     assert fields["key"] == f"uploads/{job_id}/original"
     assert "Doe" not in json.dumps(body)  # the name never reaches the key, fields or reply
     assert fields["Content-Type"] == "image/jpeg"
     assert fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"  # SigV4, never SigV2
     secret(fields["x-amz-signature"])  # the POST policy's signature: never logged
     assert "AWSAccessKeyId" not in fields
-    assert body["method"] == "POST"
     assert body["maxBytes"] == 50 * 1024 * 1024
+    # the PUT the original page uses: same key, Content-Type signed, SigV4
+    put = body["uploadUrl"]
+    assert f"/uploads/{job_id}/original?" in put and "X-Amz-Algorithm=AWS4-HMAC-SHA256" in put
+    assert _signed_headers(put) == ["content-type", "host"]
+    assert body["uploadHeaders"] == {"Content-Type": "image/jpeg"}
+    secret(put.rsplit("X-Amz-Signature=", 1)[1])
     conditions = _policy(body)["conditions"]
     assert ["content-length-range", 1, 50 * 1024 * 1024] in conditions
     assert {"Content-Type": "image/jpeg"} in conditions
@@ -65,12 +77,20 @@ def test_max_upload_size_comes_from_the_setting(client: Client, monkeypatch: pyt
     assert ["content-length-range", 1, 1000] in _policy(body)["conditions"]
 
 
+def test_declared_size_is_signed_into_the_put(client: Client) -> None:
+    body = request_upload(client, "a.png", "image/png", fileSize=1234)
+    assert _signed_headers(body["uploadUrl"]) == ["content-length", "content-type", "host"]
+    assert body["uploadHeaders"] == {"Content-Type": "image/png", "Content-Length": "1234"}
+    assert ["content-length-range", 1, 50 * 1024 * 1024] in _policy(body)["conditions"]
+
+
 @pytest.mark.parametrize(("name", "ctype"), [("scan.dcm", ""), ("scan.DICOM", "application/octet-stream"),
                                              ("x.dcm", "application/dicom")])
 def test_dicom_names_without_a_type_count_as_dicom(client: Client, name: str, ctype: str) -> None:
     body = request_upload(client, name, ctype)
     assert body["contentType"] == "application/dicom"
-    assert body["fields"]["Content-Type"] == "application/dicom"
+    assert body["uploadPost"]["fields"]["Content-Type"] == "application/dicom"
+    assert body["uploadHeaders"] == {"Content-Type": "application/dicom"}
 
 
 BAD_BODIES = [

@@ -50,7 +50,7 @@ def test_page_uploads_dicom_and_shows_png_and_labels(local_stack: LocalRun, brow
     browser.find_element(By.ID, "upload").click()
     WebDriverWait(browser, 90).until(
         lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state")
-        in ("complete", "failed"))
+        in ("complete", "error"))
     status = browser.find_element(By.ID, "status").text
     assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "complete", status
     image = browser.find_element(By.ID, "image")

@@ -28,8 +28,8 @@ def _upload_and_wait(run: LocalRun, name: str, file_type: str, data: bytes) -> d
                           json={"fileName": name, "fileType": file_type}, timeout=30)
     assert reply.status_code == 200, reply.text
     upload = reply.json()
-    assert upload["uploadUrl"].startswith("http://127.0.0.1:")
-    posted = requests.post(upload["uploadUrl"], data=upload["fields"],
+    assert upload["uploadPost"]["url"].startswith("http://127.0.0.1:")
+    posted = requests.post(upload["uploadPost"]["url"], data=upload["uploadPost"]["fields"],
                            files={"file": ("original", data, upload["contentType"])},
                            headers={"Origin": run.url}, timeout=30)
     assert posted.status_code in (200, 201, 204), posted.text
@@ -39,7 +39,7 @@ def _upload_and_wait(run: LocalRun, name: str, file_type: str, data: bytes) -> d
     while time.monotonic() < deadline:
         job = requests.get(f"{run.url}/get-results", params={"jobId": upload["jobId"]},
                            timeout=30).json()
-        if job["status"] in ("complete", "failed"):
+        if job["status"] in ("complete", "error"):
             return job
         time.sleep(0.3)
     raise AssertionError(f"job did not finish: {job}")
@@ -61,7 +61,7 @@ def test_dicom_upload_is_converted_and_labelled(local_stack: LocalRun) -> None:
     data = Path(get_testdata_file("CT_small.dcm")).read_bytes()
     job = _upload_and_wait(local_stack, "scan.dcm", "application/dicom", data)
     assert job["status"] == "complete", job
-    assert job["results"]["labels"], job
+    assert job["results"]["Labels"], job
     assert job["metadata"]["modality"] == "CT"
     image = requests.get(job["imageUrl"], timeout=30)
     assert image.status_code == 200

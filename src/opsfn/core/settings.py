@@ -267,7 +267,14 @@ class CoreSettings(SettingsSection):
         ge=500,
     )
     cors_origin: str | None = env_field(
-        "OPSFN_CORS_ORIGIN", "Access-Control-Allow-Origin sent on HTTP replies (unset: none)."
+        "OPSFN_CORS_ORIGIN",
+        "Origins allowed by CORS: `*`, one origin, or a comma-separated list (the request's Origin "
+        "is echoed when listed). Sent as Access-Control-Allow-Origin on every HTTP reply and "
+        "preflights are answered by the function (unset: no CORS headers).",
+    )
+    cors_max_age: int = env_field(
+        "OPSFN_CORS_MAX_AGE", "Access-Control-Max-Age of preflight answers (seconds).", 600,
+        ge=0, le=86400,
     )
     aws_max_attempts: int = env_field(
         "OPSFN_AWS_MAX_ATTEMPTS", "Attempts of each AWS call (botocore's standard retry mode).", 5,

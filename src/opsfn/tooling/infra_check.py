@@ -44,6 +44,8 @@ S3_DETAIL_TYPES: dict[str, str] = {
     "ObjectRestore": "Object Restore Completed",
     "ObjectTagging": "Object Tags Added",
 }
+# Buckets browsers upload to directly (by the setting naming them) and the methods they use.
+BROWSER_UPLOAD_BUCKETS: dict[str, tuple[str, ...]] = {"UPLOAD_BUCKET": ("PUT", "POST")}
 # Variables Lambda or Powertools read themselves; they are not opsfn settings.
 FOREIGN_PREFIXES = ("POWERTOOLS_", "AWS_LAMBDA_", "PYTHON", "LD_")
 
@@ -378,6 +380,7 @@ class Checker:
         self._function_urls_are_signed()
         self._triggers_reach_routes()
         self._environment_is_known()
+        self._cors_agrees()
         return self.problems
 
     # routes -> template
@@ -565,6 +568,98 @@ class Checker:
         for variable in self.found.env:
             if variable not in known and not variable.startswith(FOREIGN_PREFIXES):
                 self.problems.append(f"environment variable {variable} is not an opsfn setting")
+
+
+    # CORS: the template's answers and the function's must be the same
+    def _cors_agrees(self) -> None:
+        from opsfn.core.cors import ALLOW_HEADERS
+
+        resources: dict[str, Any] = self.template["Resources"]
+        function_origins = origins_of(self.found.env.get("OPSFN_CORS_ORIGIN"))
+        methods = {r.spec.method for r in self.app.registry.routes if isinstance(r.spec, HttpSpec)}
+        for name, cors in cors_configurations(resources, self.found.function):
+            where = f"{name} CORS"
+            if function_origins is None:
+                self.problems.append(f"{where}: the template answers CORS but the function's "
+                                     "OPSFN_CORS_ORIGIN is not set")
+                continue
+            if origins_of(cors.get("AllowOrigins"), listed=True) != function_origins:
+                self.problems.append(f"{where}: AllowOrigins differs from OPSFN_CORS_ORIGIN")
+            allowed = {str(m).upper() for m in cors.get("AllowMethods") or []}
+            missing = sorted((methods | {"OPTIONS"}) - allowed) if "*" not in allowed else []
+            if missing:
+                self.problems.append(f"{where}: AllowMethods lacks {missing} (declared by routes)")
+            headers = {str(h).lower() for h in cors.get("AllowHeaders") or []}
+            if headers != set(ALLOW_HEADERS):
+                self.problems.append(f"{where}: AllowHeaders {sorted(headers)} differs from the "
+                                     f"function's {sorted(ALLOW_HEADERS)}")
+            if str(cors.get("MaxAge")) != str(self._env_value("OPSFN_CORS_MAX_AGE")):
+                self.problems.append(f"{where}: MaxAge differs from OPSFN_CORS_MAX_AGE")
+        for variable, wanted in BROWSER_UPLOAD_BUCKETS.items():
+            bucket = ref_target(self.found.env.get(variable))
+            if bucket in resources:
+                self._bucket_cors(bucket, resources[bucket], wanted, function_origins)
+
+    def _env_value(self, variable: str) -> Any:
+        from opsfn.core.settings import setting_fields
+
+        if variable in self.found.env:
+            return self.found.env[variable]
+        return setting_fields()[variable].default
+
+    def _bucket_cors(self, bucket: str, resource: Any, wanted: tuple[str, ...],
+                     function_origins: tuple[str, ...] | str | None) -> None:
+        rules = _dict(_dict(_dict(resource).get("Properties")).get("CorsConfiguration")).get(
+            "CorsRules") or []
+        for rule in rules:
+            if not isinstance(rule, dict):
+                continue
+            methods = {str(m).upper() for m in rule.get("AllowedMethods") or []}
+            headers = {str(h).lower() for h in rule.get("AllowedHeaders") or []}
+            if set(wanted) <= methods and ("*" in headers or "content-type" in headers) and \
+                    origins_of(rule.get("AllowedOrigins"), listed=True) == function_origins:
+                return
+        self.problems.append(f"bucket {bucket}: no CORS rule allows {' and '.join(wanted)} with "
+                             "Content-Type from the origins in OPSFN_CORS_ORIGIN")
+
+
+def origins_of(value: Any, listed: bool = False) -> tuple[str, ...] | str | None:
+    """What an origin setting names: a parameter (``Ref:Name``) or a literal tuple of origins.
+
+    ``listed`` reads a template list property: ``!Split [",", !Ref P]`` and ``[!Ref P]`` both
+    name P, a literal list is its origins. Without it, the value is the function's
+    comma-separated ``OPSFN_CORS_ORIGIN``.
+    """
+    if value is None:
+        return None
+    if listed:
+        if isinstance(value, dict) and isinstance(value.get("Fn::Split"), list) and \
+                len(value["Fn::Split"]) == 2 and value["Fn::Split"][0] == ",":
+            return origins_of(value["Fn::Split"][1])
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+            return origins_of(value[0])
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(v.strip().rstrip("/") for v in value)
+        return f"<unparsed {value!r}>"
+    if isinstance(value, dict) and isinstance(value.get("Ref"), str):
+        return f"Ref:{value['Ref']}"
+    if isinstance(value, str):
+        return tuple(v.strip().rstrip("/") for v in value.split(",") if v.strip())
+    return f"<unparsed {value!r}>"
+
+
+def cors_configurations(resources: dict[str, Any], function: str
+                        ) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every CORS answer the template configures in front of the function: HTTP APIs' and the
+    function URL's (REST APIs and ALBs leave CORS to the function)."""
+    for name, res in resources.items():
+        if isinstance(res, dict) and res.get("Type") == "AWS::Serverless::HttpApi":
+            cors = _dict(res.get("Properties")).get("CorsConfiguration")
+            if isinstance(cors, dict):
+                yield name, cors
+    url = _dict(_dict(_dict(resources.get(function)).get("Properties")).get("FunctionUrlConfig"))
+    if isinstance(url.get("Cors"), dict):
+        yield f"{function} FunctionUrlConfig", url["Cors"]
 
 
 def _event_name(label: str) -> str:

@@ -30,7 +30,11 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: same inputs, same zip
 STRIP_DIRS = frozenset({"tests", "test", "__pycache__", "benchmarks"})
 # Paths (relative to the build root) removed entirely.
 STRIP_PATHS = ("pydicom/data/test_files", "pydicom/data/charset_files", "numpy/_core/include",
-               "numpy/core/include", "numpy/f2py/tests", "bin")
+               "numpy/core/include", "numpy/f2py/tests", "bin",
+               # GDCM's IOD tables (read only by its validation) and its command-line programs
+               "_gdcm/XML", "_gdcm/scripts", *(f"_gdcm/gdcm{tool}" for tool in (
+                   "anon", "clean", "conv", "diff", "dump", "gendir", "img", "info", "pap3", "raw",
+                   "scanner", "scu", "tar", "xml")))
 # The AWS SDK and its own dependencies ship with every Python runtime (jmespath stays: Powertools
 # imports it); bundling them costs ~18 MB
 # zipped. ``--with-sdk`` keeps them (pins the SDK version the code was tested with).
@@ -38,6 +42,9 @@ SDK_MODULES = ("boto3", "botocore", "s3transfer", "dateutil", "six", "urllib3")
 SDK_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "python_dateutil", "six",
                      "urllib3")
 STRIP_SUFFIXES = (".pyi", ".pyx", ".pxd", ".c", ".h", ".cpp", ".hpp")
+# Pillow's AVIF codec (5 MB): uploads are sniffed as JPEG, PNG or DICOM before Pillow opens them,
+# so it is never used, and one decoder fewer is reachable from an upload.
+STRIP_GLOBS = ("PIL/_avif.*.so", "pillow.libs/libavif-*")
 
 
 class PackageError(Exception):
@@ -124,6 +131,9 @@ def strip_tree(tree: Path) -> int:
 
     for relative in STRIP_PATHS:
         drop(tree / relative)
+    for pattern in STRIP_GLOBS:
+        for path in tree.glob(pattern):
+            drop(path)
     for top in [p for p in tree.iterdir() if p.is_dir()]:
         for path in sorted(top.rglob("*"), key=lambda p: len(p.parts)):
             if not path.exists():
@@ -133,6 +143,69 @@ def strip_tree(tree: Path) -> int:
                 drop(path)
     for path in tree.rglob("*.dist-info/RECORD"):
         drop(path)  # lists files we removed; nothing at runtime reads it
+    return removed
+
+
+def elf_soname(data: bytes) -> str | None:
+    """The DT_SONAME of a 64-bit little-endian ELF shared library (Lambda's x86_64 and arm64),
+    read from its dynamic segment; None for anything else."""
+    import struct
+
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return None
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phentsize, phnum = struct.unpack_from("<HH", data, 54)
+    loads, dynamic = [], None
+    for index in range(phnum):
+        kind, _, offset, vaddr, _, filesz, _, _ = struct.unpack_from(
+            "<IIQQQQQQ", data, phoff + index * phentsize)
+        if kind == 1:  # PT_LOAD
+            loads.append((vaddr, offset, filesz))
+        elif kind == 2:  # PT_DYNAMIC
+            dynamic = (offset, filesz)
+    if dynamic is None:
+        return None
+    tags: dict[int, int] = {}
+    for at in range(dynamic[0], dynamic[0] + dynamic[1] - 15, 16):
+        tag, value = struct.unpack_from("<qQ", data, at)
+        if tag == 0:
+            break
+        tags.setdefault(tag, value)
+    strtab, soname = tags.get(5), tags.get(14)  # DT_STRTAB (an address), DT_SONAME (an index)
+    if strtab is None or soname is None:
+        return None
+    for vaddr, offset, size in loads:
+        if vaddr <= strtab < vaddr + size:
+            start = offset + strtab - vaddr + soname
+            return data[start:data.index(b"\0", start)].decode("ascii", "replace")
+    return None
+
+
+def dedupe_libraries(tree: Path) -> int:
+    """Drop byte-identical copies of a shared library next to the one named by its SONAME.
+
+    Wheels cannot hold symlinks, so ``libX.so -> libX.so.3 -> libX.so.3.2.6`` arrive as three
+    copies (python-gdcm: 20 MB). The dynamic loader only ever opens the SONAME; the other names
+    are for linking at build time. Returns bytes removed.
+    """
+    import hashlib
+    import re
+
+    versions = re.compile(r"\.so(\.\d+)*$")
+    groups: dict[tuple[Path, str], list[Path]] = {}
+    for path in tree.rglob("*.so*"):
+        if path.is_file() and not path.is_symlink() and versions.search(path.name):
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            groups.setdefault((path.parent, digest), []).append(path)
+    removed = 0
+    for copies in groups.values():
+        soname = elf_soname(copies[0].read_bytes()) if len(copies) > 1 else None
+        if soname is None or soname not in {p.name for p in copies}:
+            continue
+        for path in copies:
+            if path.name != soname:
+                removed += path.stat().st_size
+                path.unlink()
     return removed
 
 
@@ -223,10 +296,11 @@ def build(arch: str = "arm64", *, python_version: str = RUNTIME_PYTHON, output: 
             raise PackageError("pip could not install Lambda-platform wheels:\n"
                                + (result.stderr or result.stdout)[-3000:])
         copy_package(root, tree)
-        stripped = strip_tree(tree)
+        stripped = strip_tree(tree) + dedupe_libraries(tree)
         if not with_sdk:
             say(f"left out the AWS SDK (in the runtime): {remove_sdk(tree) / 1e6:.1f} MB")
-        say(f"stripped {stripped / 1e6:.1f} MB of tests, caches, headers and test data")
+        say(f"stripped {stripped / 1e6:.1f} MB of tests, caches, headers, test data and "
+            "copies of shared libraries")
         interpreter = find_interpreter(python_version, compile_with)
         if interpreter is not None:
             compile_tree(tree, interpreter)

@@ -76,11 +76,27 @@ def _caller(required: str, route: Route, event: dict[str, Any], invocation: Invo
     return caller.identity if caller is not None else ""
 
 
+def _cors_headers(setting: str | None, event: dict[str, Any]) -> dict[str, str] | None:
+    """Access-Control-Allow-Origin (and Vary) for this reply; None when CORS is not configured."""
+    if not setting:
+        return None
+    from opsfn.core import cors
+
+    return cors.reply_headers(setting, event)
+
+
 def dispatch(event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
     """Serve one HTTP event; every outcome is an HTTP reply."""
     settings = invocation.settings
     try:
         request = parse_request(invocation.kind, event, settings.max_body_bytes)
+        if request.method == "OPTIONS":  # a CORS preflight is answered before any route or auth
+            from opsfn.core import cors
+
+            preflight = cors.preflight(invocation.registry, request, settings.cors_max_age)
+            if preflight is not None:
+                return render_response(invocation.kind, event, preflight,
+                                       _cors_headers(settings.cors_origin, event))
         route = find_route(invocation.registry, request)
         required = route.spec.auth if isinstance(route.spec, HttpSpec) else "default"
         if required != "public":
@@ -95,8 +111,7 @@ def dispatch(event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
             get_logger().error("HTTP request failed on a setting",
                                extra={"source": invocation.kind, **error.log_fields()})
         result = error_response(error)
-    extra = {"access-control-allow-origin": settings.cors_origin} if settings.cors_origin \
-        else None
+    extra = _cors_headers(settings.cors_origin, event)
     if result is not None and not isinstance(result, Response | bytes | bytearray):
         return render_json(invocation.kind, event, result, extra)
     response = as_response(result)

@@ -1,10 +1,12 @@
 """The jobs table: one item per upload, moved through its states by conditional writes only.
 
-States: ``pending -> processing -> complete | failed``. Every transition is a conditional update,
-so a duplicated S3 event (at-least-once delivery) finds the job already claimed or finished and
-does nothing. Two ways back into ``processing`` exist, both for work that never finished: a
-``failed`` job whose failure was transient (``retryable``), so the event's retry can redo it, and a
-``processing`` job whose lease ran out (the worker died mid-way).
+States: ``pending -> processing -> complete | error``, the statuses the original page polls for.
+Every transition is a conditional update, so a duplicated S3 event (at-least-once delivery) finds
+the job already claimed or finished and does nothing. A failure that can never work (the content,
+a vanished object) ends the job as ``error`` for good. A transient one (AWS down, a crash) puts
+the job back to ``pending`` with ``retryable`` set, so the event's retry can redo it and a polling
+page keeps waiting instead of showing an error that the retry will clear. A ``processing`` job
+whose lease ran out (the worker died mid-way) may be claimed again too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any, Literal
 from opsfn.routes.imaging.settings import ImagingSettings
 from opsfn.services import aws
 
-PENDING, PROCESSING, COMPLETE, FAILED = "pending", "processing", "complete", "failed"
+PENDING, PROCESSING, COMPLETE, ERROR = "pending", "processing", "complete", "error"
+# Items written before ``error`` replaced ``failed``: read as ``error``, retried when retryable.
+LEGACY_FAILED = "failed"
 ClaimResult = Literal["claimed", "missing", "busy", "done"]
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -121,7 +125,7 @@ def claim(job_id: str, lease_s: float, now: float | None = None) -> ClaimResult:
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={
                 ":processing": {"S": PROCESSING}, ":pending": {"S": PENDING},
-                ":failed": {"S": FAILED}, ":true": {"BOOL": True},
+                ":failed": {"S": LEGACY_FAILED}, ":true": {"BOOL": True},
                 ":lease": {"N": str(int(now + lease_s))}, ":now": {"N": str(int(now))},
                 ":at": {"S": _iso(now)}, ":zero": {"N": "0"}, ":one": {"N": "1"},
             },
@@ -167,6 +171,11 @@ def complete(job_id: str, *, results: dict[str, Any], metadata: dict[str, Any],
                             "imageKey": image_key, "kind": kind, "error": None}, now)
 
 
-def fail(job_id: str, reason: str, *, retryable: bool, now: float | None = None) -> bool:
-    """``processing -> failed`` with a short safe reason; ``retryable`` lets a retry claim it again."""
-    return _finish(job_id, {"status": FAILED, "error": reason[:200], "retryable": retryable}, now)
+def fail(job_id: str, reason: str, now: float | None = None) -> bool:
+    """``processing -> error`` for good, with a short reason that is safe to show."""
+    return _finish(job_id, {"status": ERROR, "error": reason[:200], "retryable": False}, now)
+
+
+def release(job_id: str, note: str, now: float | None = None) -> bool:
+    """``processing -> pending`` after a transient failure: the event's retry claims it again."""
+    return _finish(job_id, {"status": PENDING, "error": note[:200], "retryable": True}, now)

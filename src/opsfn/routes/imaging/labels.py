@@ -1,9 +1,10 @@
-"""Rekognition labels for the browser image, inside the service's limits.
+"""Rekognition labels for the browser image, inside the service's limits, in its own shape.
 
 DetectLabels reads JPEG or PNG from S3 up to 15 MB, at least 80 px on each side. Bigger images are
 downscaled into a JPEG copy (``converted/{jobId}/labels.jpg``) that only Rekognition reads; smaller
-ones cannot be labelled and get no labels rather than a failed job. Only names, confidences and
-parent names are kept: the raw response holds bounding boxes and other noise nobody reads.
+ones cannot be labelled and get no labels and a message saying why, rather than a failed job.
+Labels keep DetectLabels' own shape (``{"Name", "Confidence", "Parents": [{"Name"}]}``, what pages
+written for the original function read) without the bounding boxes and other noise nobody reads.
 """
 
 from __future__ import annotations
@@ -53,14 +54,25 @@ def downscale_jpeg(data: bytes, max_side: int, max_pixels: int) -> bytes:
         quality -= 20
 
 
+TOO_SMALL_MESSAGE = (f"The image is smaller than the {REKOGNITION_MIN_SIDE} pixels a side "
+                     "Rekognition needs, so it has no labels.")
+DICOM_REFUSED_MESSAGE = ("Rekognition could not analyse the image rendered from this DICOM file, "
+                         "so it has no labels.")
+
+
+def none_found_message(min_confidence: float) -> str:
+    """Why a labelled image has no labels: nothing reached the confidence threshold."""
+    return f"Rekognition found no labels with at least {min_confidence:g}% confidence."
+
+
 def summarise(response: dict[str, Any]) -> list[dict[str, Any]]:
-    """Name, confidence (2 decimals) and parent names of each label."""
+    """Each label as DetectLabels returns it: ``Name``, ``Confidence`` and parent ``Name``s."""
     labels = []
     for label in response.get("Labels", []):
         labels.append({
-            "name": str(label.get("Name", "")),
-            "confidence": round(float(label.get("Confidence", 0.0)), 2),
-            "parents": [str(p.get("Name", "")) for p in label.get("Parents", [])],
+            "Name": str(label.get("Name", "")),
+            "Confidence": float(label.get("Confidence", 0.0)),
+            "Parents": [{"Name": str(p.get("Name", ""))} for p in label.get("Parents", [])],
         })
     return labels
 

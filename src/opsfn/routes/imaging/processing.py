@@ -1,11 +1,13 @@
-"""S3 ``ObjectCreated`` on ``uploads/``: sniff, render DICOM, label, and finish the job.
+"""S3 ``ObjectCreated`` on ``uploads/``: size check, sniff, render DICOM, label, finish the job.
 
 At-least-once delivery is expected: the job is claimed with a conditional update first, so a
-repeated event for a job that is processing or done changes nothing and calls nothing. Content
-that can never work (not an image, broken DICOM, too large) fails the job for good and the record
-succeeds; anything else (AWS errors, crashes) fails the job as retryable and re-raises, so the
-event is retried and alarms see it. Only ``converted/...`` keys are written, which the route's
-``uploads/`` prefix never matches.
+repeated event for a job that is processing or done changes nothing and calls nothing. The
+object's size is read (HEAD) before anything else: a presigned PUT without a declared size cannot
+be bounded by S3, so an object over ``IMAGING_MAX_UPLOAD_BYTES`` is deleted and its job fails.
+What can never work (not an image, broken DICOM, too large, the object gone) ends the job as
+``error`` for good and the record succeeds; anything else (AWS errors, crashes) puts the job back
+to ``pending`` and re-raises, so the event is retried and alarms see it. Only ``converted/...``
+keys are written, which the route's ``uploads/`` prefix never matches.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ _KEY = re.compile(
     r"uploads/([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})/original"
 )
 RETRY_REASON = "temporary processing error; the upload will be retried"
+GONE_REASON = "the upload no longer exists (it was deleted or has expired)"
+# S3 error codes meaning the object is not there (HEAD answers a bare 404 without a body).
+MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 # Rekognition error codes that describe the image, not the service: retrying cannot help.
 REKOGNITION_CONTENT_ERRORS = frozenset(
     {"InvalidImageFormatException", "ImageTooLargeException", "InvalidParameterException"}
@@ -48,6 +53,15 @@ class Outcome:
     image_key: str
     labels: list[dict[str, Any]]
     metadata: dict[str, Any] = field(default_factory=dict)
+    message: str | None = None
+
+    def results(self) -> dict[str, Any]:
+        """``results`` as pages read it: DetectLabels' ``Labels``, and ``message`` when there
+        are none for a known reason."""
+        found: dict[str, Any] = {"Labels": self.labels}
+        if self.message:
+            found["message"] = self.message
+        return found
 
 
 def converted_key(job_id: str, name: str = "image.png") -> str:
@@ -71,14 +85,52 @@ def _client_error_code(exc: Exception) -> str | None:
     return None
 
 
+def _too_large(max_bytes: int) -> BadContent:
+    return BadContent(f"the file is larger than the upload limit of {max_bytes} bytes")
+
+
+def object_size(bucket: str, key: str) -> int | None:
+    """The object's size from a HEAD, or None when it does not exist."""
+    from opsfn.services import aws
+
+    try:
+        return int(aws.client("s3").head_object(Bucket=bucket, Key=key).get("ContentLength", 0))
+    except Exception as exc:
+        if _client_error_code(exc) in MISSING_OBJECT_CODES:
+            return None
+        raise
+
+
+def check_size(bucket: str, key: str, max_bytes: int) -> int:
+    """The upload's size, read before anything else: an object over the limit is deleted and
+    refused, a vanished one is refused for good."""
+    from opsfn.services import aws
+
+    size = object_size(bucket, key)
+    if size is None:
+        raise BadContent(GONE_REASON)
+    if size > max_bytes:
+        aws.client("s3").delete_object(Bucket=bucket, Key=key)
+        raise _too_large(max_bytes)
+    if size == 0:
+        raise BadContent("the file is empty")
+    return size
+
+
 def _read_object(bucket: str, key: str, max_bytes: int) -> bytes:
     from opsfn.services import aws
 
-    reply = aws.client("s3").get_object(Bucket=bucket, Key=key)
-    size = int(reply.get("ContentLength", 0))
-    if size > max_bytes:
+    s3 = aws.client("s3")
+    try:
+        reply = s3.get_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        if _client_error_code(exc) in MISSING_OBJECT_CODES:
+            raise BadContent(GONE_REASON) from None
+        raise
+    if int(reply.get("ContentLength", 0)) > max_bytes:  # replaced by a bigger PUT since the HEAD
         reply["Body"].close()
-        raise BadContent("the file is larger than the upload limit")
+        s3.delete_object(Bucket=bucket, Key=key)
+        raise _too_large(max_bytes)
     data: bytes = reply["Body"].read()
     if not data:
         raise BadContent("the file is empty")
@@ -112,30 +164,40 @@ def _image_size(data: bytes, kind: str, max_pixels: int) -> tuple[int, int]:
     return width, height
 
 
-def _labels(bucket: str, job_id: str, key: str, data: bytes, *, width: int, height: int
-            ) -> list[dict[str, Any]]:
-    """Labels for the browser image; a downscaled copy when Rekognition could not take it."""
+def _labels(bucket: str, job_id: str, key: str, data: bytes, *, width: int, height: int,
+            kind: str) -> tuple[list[dict[str, Any]], str | None]:
+    """Labels for the browser image (a downscaled copy when Rekognition could not take it), and
+    the message that says why there are none when the reason is known."""
     from opsfn.routes.imaging import labels
-    from opsfn.services import aws
 
     settings = ImagingSettings.current()
     if labels.too_small(width, height):
-        return []
+        return [], labels.TOO_SMALL_MESSAGE
     if labels.needs_copy(len(data), width, height, settings.imaging_label_max_side):
         try:
             copy = labels.downscale_jpeg(data, settings.imaging_label_max_side,
                                          settings.imaging_max_frame_pixels)
         except Exception:  # noqa: BLE001 - a decoder failure means the image is broken
             raise BadContent("the image data is corrupt or truncated") from None
+        from opsfn.services import aws
+
         key = converted_key(job_id, "labels.jpg")
         aws.client("s3").put_object(Bucket=bucket, Key=key, Body=copy, ContentType="image/jpeg")
     try:
-        return labels.detect(bucket, key, max_labels=settings.imaging_max_labels,
-                             min_confidence=settings.imaging_min_confidence)
+        found = labels.detect(bucket, key, max_labels=settings.imaging_max_labels,
+                              min_confidence=settings.imaging_min_confidence)
     except Exception as exc:
-        if _client_error_code(exc) in REKOGNITION_CONTENT_ERRORS:
+        code = _client_error_code(exc)
+        if code in REKOGNITION_CONTENT_ERRORS:
+            if kind == "dicom":  # the rendering itself is fine and worth showing
+                return [], labels.DICOM_REFUSED_MESSAGE
             raise BadContent("the image could not be analysed") from None
+        if code == "InvalidS3ObjectException" and object_size(bucket, key) is None:
+            raise BadContent(GONE_REASON) from None  # deleted while it was being labelled
         raise
+    if not found:
+        return [], labels.none_found_message(settings.imaging_min_confidence)
+    return found, None
 
 
 def process(bucket: str, job_id: str) -> Outcome:
@@ -144,7 +206,9 @@ def process(bucket: str, job_id: str) -> Outcome:
     from opsfn.services import aws
 
     settings = ImagingSettings.current()
-    data = _read_object(bucket, f"uploads/{job_id}/original", settings.imaging_max_upload_bytes)
+    key = f"uploads/{job_id}/original"
+    check_size(bucket, key, settings.imaging_max_upload_bytes)
+    data = _read_object(bucket, key, settings.imaging_max_upload_bytes)
     kind = sniff(data[:512])
     if kind is None:
         raise BadContent("the file is not a JPEG, PNG or DICOM image")
@@ -160,14 +224,13 @@ def process(bucket: str, job_id: str) -> Outcome:
         image_key = converted_key(job_id)
         aws.client("s3").put_object(Bucket=bucket, Key=image_key, Body=rendered.png,
                                     ContentType="image/png")
-        found = _labels(bucket, job_id, image_key, rendered.png, width=rendered.width,
-                        height=rendered.height)
+        found, message = _labels(bucket, job_id, image_key, rendered.png, width=rendered.width,
+                                 height=rendered.height, kind=kind)
         metadata = {**rendered.metadata, "width": rendered.width, "height": rendered.height}
-        return Outcome(kind, image_key, found, metadata)
+        return Outcome(kind, image_key, found, metadata, message)
     width, height = _image_size(data, kind, settings.imaging_max_frame_pixels)
-    image_key = f"uploads/{job_id}/original"
-    found = _labels(bucket, job_id, image_key, data, width=width, height=height)
-    return Outcome(kind, image_key, found, {"format": kind, "width": width, "height": height})
+    found, message = _labels(bucket, job_id, key, data, width=width, height=height, kind=kind)
+    return Outcome(kind, key, found, {"format": kind, "width": width, "height": height}, message)
 
 
 @router.s3(bucket=setting("UPLOAD_BUCKET"), prefix="uploads/", events=("ObjectCreated:*",))
@@ -181,25 +244,35 @@ def on_upload(obj: S3Object, context: Context) -> None:
     if state == "missing":
         raise NotFound("no job exists for this upload")
     if state != "claimed":
+        if state == "done":  # a later PUT to the same URL may have replaced a finished upload
+            _discard_oversized(obj.bucket, obj.key)
         context.logger.info("duplicate upload event ignored", extra={"job_id": job_id,
                                                                      "state": state})
         return
     try:
         outcome = process(obj.bucket, job_id)
     except BadContent as exc:
-        jobs.fail(job_id, exc.reason, retryable=False)
+        jobs.fail(job_id, exc.reason)
         context.logger.info("upload rejected", extra={"job_id": job_id, "reason": exc.reason})
         return
     except Exception as exc:
-        jobs.fail(job_id, RETRY_REASON, retryable=True)
+        jobs.release(job_id, RETRY_REASON)
         context.logger.warning("upload processing failed", extra={
             "job_id": job_id, "error_type": type(exc).__name__,
             "error": exc.code if isinstance(exc, OpsfnError) else _client_error_code(exc)})
         raise
-    if not jobs.complete(job_id, results={"labels": outcome.labels}, metadata=outcome.metadata,
+    if not jobs.complete(job_id, results=outcome.results(), metadata=outcome.metadata,
                          image_key=outcome.image_key, kind=outcome.kind):
         # Our lease ran out and another delivery took the job over; its result will stand.
         context.logger.warning("job was taken over before it completed", extra={"job_id": job_id})
         return
     context.logger.info("upload processed", extra={"job_id": job_id, "kind": outcome.kind,
                                                    "labels": len(outcome.labels)})
+
+
+def _discard_oversized(bucket: str, key: str) -> None:
+    """Delete an object over the upload limit that arrived after its job had finished."""
+    try:
+        check_size(bucket, key, ImagingSettings.current().imaging_max_upload_bytes)
+    except BadContent:
+        pass  # gone, empty or now deleted: nothing is left to do

@@ -1,5 +1,9 @@
 """``GET /get-results?jobId=...``: the job's state, labels, safe metadata and a fresh image URL.
 
+The reply is what pages written for the original function poll every 2 s: ``status`` is
+``pending``, ``processing``, ``complete`` (``results.Labels`` in DetectLabels' shape, and
+``results.message`` when there are none for a known reason) or ``error`` (``error`` says why).
+
 This route is the one browsers poll, so it stays light: one DynamoDB read and, once the job is
 complete, one presigned GET made at read time with a short expiry, signed without building an S3
 client. It imports no imaging library.
@@ -56,6 +60,8 @@ def get_results(jobId: str, context: Context) -> dict[str, Any]:
     if job is None:
         raise NotFound("no job with this jobId")
     status = job.get("status")
+    if status == jobs.LEGACY_FAILED:
+        status = jobs.ERROR
     key = job.get("imageKey") if status == jobs.COMPLETE else None
     return {
         "jobId": job_id,

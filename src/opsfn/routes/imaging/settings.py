@@ -14,7 +14,9 @@ class ImagingSettings(SettingsSection):
     table_name: str | None = env_field("TABLE_NAME", "DynamoDB jobs table (partition key jobId, S).")
     imaging_max_upload_bytes: int = env_field(
         "IMAGING_MAX_UPLOAD_BYTES",
-        "Largest browser upload S3 accepts (the presigned POST's content-length-range maximum).",
+        "Largest upload: S3 refuses more through the presigned POST (content-length-range); "
+        "a presigned PUT without fileSize is bounded by processing, which deletes a larger "
+        "object and ends its job as error.",
         50 * MiB, gt=0, le=5 * 1024 * MiB,
     )
     imaging_upload_url_expiry_s: int = env_field(

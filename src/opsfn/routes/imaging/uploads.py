@@ -1,8 +1,12 @@
-"""``POST /request-upload``: a job item and a presigned POST that S3 itself bounds.
+"""``POST /request-upload``: a job item and two ways to upload, a presigned PUT and a bounded POST.
 
-The browser uploads straight to S3 with a presigned POST whose policy fixes the key, the
-``Content-Type`` and a ``content-length-range`` (1 byte to ``IMAGING_MAX_UPLOAD_BYTES``), signed
-with SigV4: S3 refuses anything bigger or of another type, so no oversized object ever exists.
+``uploadUrl`` is a SigV4 presigned PUT, what browser pages written for the original function use:
+its signature covers ``Content-Type`` (and ``Content-Length`` when the request gave ``fileSize``),
+so S3 refuses a PUT of another type (or size). Without ``fileSize`` S3 cannot bound a PUT's size,
+so processing reads the object's size first and fails the job, deleting the object, when it is
+over ``IMAGING_MAX_UPLOAD_BYTES``. ``uploadPost`` is a presigned POST whose policy fixes the key,
+the ``Content-Type`` and a ``content-length-range`` (1 byte to ``IMAGING_MAX_UPLOAD_BYTES``): S3
+itself refuses anything bigger, so no oversized object ever exists; opsfn's own page uses it.
 The key comes from the jobId alone (``uploads/{jobId}/original``); the user's file name, which can
 hold patient data or path tricks, is validated, sanitised and kept only in the job item.
 """
@@ -80,15 +84,23 @@ class UploadRequest(BaseModel):
         return value
 
 
+class UploadPost(BaseModel):
+    """A presigned POST: send every field, unchanged and in order, then the file as ``file``."""
+
+    url: str
+    fields: dict[str, str]
+
+
 class UploadReply(BaseModel):
-    """Everything the page needs to upload: POST ``uploadUrl`` with ``fields`` then the file."""
+    """Everything a page needs to upload: PUT ``uploadUrl`` with ``uploadHeaders`` and the file as
+    the body, or POST ``uploadPost`` (a form bounded by S3 itself)."""
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
     job_id: str = Field(alias="jobId")
     upload_url: str = Field(alias="uploadUrl")
-    method: str = "POST"
-    fields: dict[str, str]
+    upload_headers: dict[str, str] = Field(alias="uploadHeaders")
+    upload_post: UploadPost = Field(alias="uploadPost")
     content_type: str = Field(alias="contentType")
     max_bytes: int = Field(alias="maxBytes")
     expires_in: int = Field(alias="expiresIn")
@@ -107,9 +119,30 @@ def presigned_post(bucket: str, key: str, content_type: str, max_bytes: int, exp
     )
 
 
+def presigned_put(bucket: str, key: str, content_type: str, size: int | None, expires_in: int
+                  ) -> str:
+    """A SigV4 presigned PUT whose signed headers are ``Content-Type`` (and ``Content-Length``
+    when the size is known): S3 refuses a PUT whose headers differ from the signed values."""
+    from opsfn.services import aws
+
+    params: dict[str, Any] = {"Bucket": bucket, "Key": key, "ContentType": content_type}
+    if size is not None:
+        params["ContentLength"] = size
+    return aws.client("s3").generate_presigned_url("put_object", Params=params,
+                                                   ExpiresIn=expires_in, HttpMethod="PUT")
+
+
+def put_headers(content_type: str, size: int | None) -> dict[str, str]:
+    """The headers a PUT to ``uploadUrl`` must carry (browsers set Content-Length themselves)."""
+    headers = {"Content-Type": content_type}
+    if size is not None:
+        headers["Content-Length"] = str(size)
+    return headers
+
+
 @router.post("/request-upload", auth="public")  # the image page has no login
 def request_upload(body: UploadRequest, context: Context) -> UploadReply:
-    """Create a pending job and hand the browser a bounded, typed upload slot."""
+    """Create a pending job and hand the browser a typed upload slot, as a PUT and a POST."""
     from opsfn.errors import ValidationFailed
     from opsfn.routes.imaging import jobs
 
@@ -123,11 +156,13 @@ def request_upload(body: UploadRequest, context: Context) -> UploadReply:
             "type": "too_large"}])
     job_id = str(uuid.uuid4())
     key = upload_key(job_id)
-    post = presigned_post(bucket, key, body.fileType, max_bytes,
-                          settings.imaging_upload_url_expiry_s)
+    expires_in = settings.imaging_upload_url_expiry_s
+    put_url = presigned_put(bucket, key, body.fileType, body.fileSize, expires_in)
+    post = presigned_post(bucket, key, body.fileType, max_bytes, expires_in)
     jobs.create(job_id, file_type=body.fileType, file_name=sanitise_name(body.fileName),
                 s3_key=key)
     context.logger.info("upload requested", extra={"job_id": job_id, "file_type": body.fileType})
-    return UploadReply(job_id=job_id, upload_url=post["url"], fields=post["fields"],
-                       content_type=body.fileType, max_bytes=max_bytes,
-                       expires_in=settings.imaging_upload_url_expiry_s)
+    return UploadReply(job_id=job_id, upload_url=put_url,
+                       upload_headers=put_headers(body.fileType, body.fileSize),
+                       upload_post=UploadPost(url=post["url"], fields=post["fields"]),
+                       content_type=body.fileType, max_bytes=max_bytes, expires_in=expires_in)

@@ -1,6 +1,7 @@
 """The local HTTP front: API Gateway (HTTP API, payload 2.0) in front of the in-process handler.
 
-Requests become the event API Gateway would send; ``/`` serves the upload page; ``/_local/...``
+Requests of every method (``OPTIONS`` included: the function answers CORS itself) become the
+event API Gateway would send; ``/`` serves the upload page; ``/_local/...``
 are the local stack's own endpoints (invoke an action, fire a schedule, send an EventBridge
 event, and the ResponseURL custom resources answer to).
 """
@@ -166,6 +167,13 @@ def make_server(stack: LocalStack, host: str, port: int) -> ThreadingHTTPServer:
         do_DELETE = _serve
         do_PATCH = _serve
         do_HEAD = _serve
+        do_OPTIONS = _serve  # CORS preflights are the handler's to answer, as in Lambda
+
+        def __getattr__(self, name: str) -> Any:
+            # Any other method reaches the handler too (which answers 405 or 404), not a 501.
+            if name.startswith("do_") and name[3:].isalpha() and name[3:].isupper():
+                return self._serve
+            raise AttributeError(name)
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True

@@ -23,8 +23,10 @@ NATIVE_SYNTAXES = {
     "1.2.840.10008.1.2.1.99": "<",
     "1.2.840.10008.1.2.2": ">",
 }
-# 8-bit lossy JPEG: the JPEG library itself converts YCbCr to RGB, in DCMTK as in Pillow.
+IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", \
+    "1.2.840.10008.1.2.2"
 DEFLATED = "1.2.840.10008.1.2.1.99"
+# 8-bit lossy JPEG: the JPEG library itself converts YCbCr to RGB, in DCMTK as in Pillow.
 JPEG_LOSSY = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"}
 MONOCHROME = {"MONOCHROME1", "MONOCHROME2"}
 COLOUR = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "PALETTE COLOR"}
@@ -112,7 +114,27 @@ def read_dataset(source: bytes | str | os.PathLike[str] | BinaryIO) -> Any:
         raise BadDicom("the file is not a readable DICOM dataset") from None
     if len(ds) == 0:  # force=True turns garbage into an empty dataset
         raise BadDicom("the file is not a readable DICOM dataset")
+    _settle_transfer_syntax(ds)
     return ds
+
+
+def _settle_transfer_syntax(ds: Any) -> None:
+    """Give a dataset without a Transfer Syntax UID (no preamble or file meta, as older
+    writers produce, or meta without the element) the syntax it was actually read with, as
+    DCMTK does; the pixel decoders need one."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import UID
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and str(meta.get("TransferSyntaxUID", "") or ""):
+        return
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is None:
+        implicit, little = bool(ds.is_implicit_VR), bool(ds.is_little_endian)
+    syntax = IMPLICIT_LE if implicit else EXPLICIT_LE if little is not False else EXPLICIT_BE
+    if meta is None:
+        meta = ds.file_meta = FileMetaDataset()
+    meta.TransferSyntaxUID = UID(syntax)
 
 
 def geometry(ds: Any, limits: Limits) -> Geometry:
@@ -121,10 +143,7 @@ def geometry(ds: Any, limits: Limits) -> Geometry:
         if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
             raise BadDicom("float pixel data is not supported")
         raise BadDicom("the DICOM file has no pixel data")
-    meta = getattr(ds, "file_meta", None)
-    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-    if not syntax:
-        syntax = "1.2.840.10008.1.2" if ds.is_implicit_VR else "1.2.840.10008.1.2.1"
+    syntax = str(ds.file_meta.TransferSyntaxUID)  # settled by read_dataset
     rows, columns = _int(ds, "Rows"), _int(ds, "Columns")
     frames = _frames(ds)
     samples = _int(ds, "SamplesPerPixel", 1)
@@ -149,15 +168,31 @@ def geometry(ds: Any, limits: Limits) -> Geometry:
                     _int(ds, "PixelRepresentation", 0) == 1, photometric, syntax)
 
 
-def _lut(item: Any, signed_first: bool) -> grey.Lut:
+def byte_order(geo: Geometry) -> str:
+    """How words stored as OW (pixel data, LUT data) are ordered in this dataset's encoding."""
+    return NATIVE_SYNTAXES.get(geo.transfer_syntax, "<")
+
+
+def _lut(item: Any, signed_first: bool, order: str) -> grey.Lut:
     """A LUT item of a Modality or VOI LUT Sequence; BadDicom when it is malformed."""
     try:
-        return _parse_lut(item.LUTDescriptor, item.LUTData, signed_first)
+        return _parse_lut(item.LUTDescriptor, item.LUTData, signed_first, order)
     except (AttributeError, TypeError, ValueError, IndexError):
         raise BadDicom("a lookup table in the DICOM file is malformed") from None
 
 
-def _parse_lut(descriptor: Any, data: Any, signed_first: bool) -> grey.Lut:
+def lut_words(data: Any, count: int, order: str) -> Any:
+    """The entries of LUT data: raw OW bytes in the dataset's byte order (8-bit entries when
+    there is a byte per entry), or the numbers pydicom already read (US/SS)."""
+    import numpy as np
+
+    if isinstance(data, bytes | bytearray):
+        dtype = f"{order}u2" if len(data) >= 2 * count else "u1"
+        return np.frombuffer(data, dtype=dtype)[:count]
+    return np.asarray(data)[:count]
+
+
+def _parse_lut(descriptor: Any, data: Any, signed_first: bool, order: str) -> grey.Lut:
     import numpy as np
 
     count, first, bits = (int(v) for v in descriptor)
@@ -166,11 +201,7 @@ def _parse_lut(descriptor: Any, data: Any, signed_first: bool) -> grey.Lut:
     count = count or 65536
     if signed_first and first >= 32768:
         first -= 65536
-    raw = data if isinstance(data, bytes | bytearray) else None
-    if raw is not None:
-        values = np.frombuffer(raw, dtype="<u2" if len(raw) >= 2 * count else "u1")[:count]
-    else:
-        values = np.asarray(data)[:count]
+    values = lut_words(data, count, order)
     if values.size == 0:
         raise ValueError("empty LUT")
     return grey.Lut(first, bits, values.astype(np.int64))
@@ -190,7 +221,7 @@ def grey_params(ds: Any, geo: Geometry) -> grey.GreyParams:
     if not skip_modality:
         seq = ds.get("ModalityLUTSequence")
         if seq:
-            mod_lut = _lut(seq[0], geo.signed)
+            mod_lut = _lut(seq[0], geo.signed, byte_order(geo))
         else:
             try:
                 slope = _first(ds.get("RescaleSlope", 1.0) or 1.0)
@@ -216,7 +247,8 @@ def grey_params(ds: Any, geo: Geometry) -> grey.GreyParams:
     voi_seq = ds.get("VOILUTSequence")
     if voi_seq:
         signed_first = geo.signed or mod_lut is not None or intercept < 0
-        return grey.GreyParams(voi="voi_lut", voi_lut=_lut(voi_seq[0], signed_first), **common)
+        return grey.GreyParams(voi="voi_lut", voi_lut=_lut(voi_seq[0], signed_first, byte_order(geo)),
+                               **common)
     return grey.GreyParams(voi="minmax", **common)
 
 
@@ -264,9 +296,11 @@ def _native_frame(ds: Any, geo: Geometry, source: Any) -> NativeFrame | None:
     order = NATIVE_SYNTAXES.get(geo.transfer_syntax)
     if order is None or geo.samples != 1 or geo.bits_allocated not in (8, 16):
         return None
+    element = ds.get_item(0x7FE00010, keep_deferred=True)
+    if order == ">" and geo.bits_allocated == 8 and getattr(element, "VR", "OW") != "OB":
+        return None  # bytes swapped in pairs: see little_endian_pixels
     dtype = np.dtype(f"{order}u2") if geo.bits_allocated == 16 else np.dtype("u1")
     size = geo.rows * geo.columns * dtype.itemsize
-    element = ds.get_item(0x7FE00010, keep_deferred=True)
     deferred = getattr(element, "value", b"") is None and getattr(element, "value_tell", None)
     if deferred and geo.transfer_syntax != DEFLATED:
         if int(element.length) < size:
@@ -284,11 +318,33 @@ def _native_frame(ds: Any, geo: Geometry, source: Any) -> NativeFrame | None:
     return NativeFrame(geo.rows, geo.columns, dtype, 0, buffer=data)
 
 
+def little_endian_pixels(ds: Any) -> None:
+    """Re-encode Explicit VR Big Endian pixel data as the Little Endian stream it stands for.
+
+    In a big-endian dataset, OW pixel data is a stream of 16-bit words, each stored big-endian,
+    whatever Bits Allocated says (PS3.5 section 8 and Annex D): 8-bit samples come swapped in
+    pairs and a 32-bit sample as two swapped words, low word first, as DCMTK writes and reads
+    them; OB is unaffected by byte order. Swapping every word of OW data gives the little-endian
+    encoding of the same samples, which the decoders then read as Explicit VR Little Endian.
+    """
+    import numpy as np
+    from pydicom.uid import UID
+
+    element = ds["PixelData"]
+    if element.VR != "OB":
+        data = element.value
+        words = np.frombuffer(data, dtype="<u2", count=len(data) // 2)
+        element.value = words.byteswap().tobytes() + data[len(words) * 2:]
+    ds.file_meta.TransferSyntaxUID = UID(EXPLICIT_LE)
+
+
 def _decode(ds: Any, geo: Geometry, raw: bool, plugin: str = "") -> tuple[Any, str]:
     """First frame via pydicom's pixel plugins; returns the array and its photometric."""
     import warnings
 
     from pydicom.pixels.utils import pixel_array
+
+    from opsfn.routes.imaging.render.gdcm_plugin import decode_order
 
     if str(ds.get("NumberOfFrames", "1")).strip() not in ("", str(geo.frames)):
         ds.NumberOfFrames = geo.frames  # e.g. "1A": read as DCMTK reads it, not refused
@@ -298,14 +354,25 @@ def _decode(ds: Any, geo: Geometry, raw: bool, plugin: str = "") -> tuple[Any, s
         frame_bits = geo.rows * geo.columns * samples * geo.bits_allocated
         if len(ds.PixelData) * 8 < frame_bits:
             raise BadDicom("pixel data is shorter than its header says")
+    syntax = ds.file_meta.TransferSyntaxUID
+    if order == ">":
+        little_endian_pixels(ds)
+    array = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. excess frames: we only read the first
-            array = pixel_array(ds, index=0, raw=raw, decoding_plugin=plugin)
-    except MemoryError:
-        raise BadDicom("the image is too large to decode") from None
-    except Exception:  # noqa: BLE001 - decoders raise anything on corrupt streams
-        raise BadDicom("the pixel data could not be decoded") from None
+        for name in decode_order(geo.transfer_syntax, plugin):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # e.g. excess frames: we only read the first
+                    array = pixel_array(ds, index=0, raw=raw, decoding_plugin=name)
+                break
+            except MemoryError:
+                raise BadDicom("the image is too large to decode") from None
+            except Exception:  # noqa: BLE001, S112 - decoders raise anything on corrupt streams
+                continue
+    finally:
+        ds.file_meta.TransferSyntaxUID = syntax  # the rest of the dataset keeps its byte order
+    if array is None:
+        raise BadDicom("the pixel data could not be decoded")
     # raw=False converts YCbCr to RGB (in the JPEG library for lossy JPEG, as DCMTK's decoder does)
     photometric = geo.photometric if raw else "RGB"
     return array, photometric
@@ -362,15 +429,8 @@ def render_colour(ds: Any, geo: Geometry) -> Iterator[bytes]:
     import numpy as np
 
     if geo.photometric == "PALETTE COLOR":
-        from pydicom.pixels.processing import apply_color_lut
-
         indices, _ = _decode(ds, geo, raw=True)
-        try:
-            rgb = apply_color_lut(indices, ds)
-        except Exception:  # noqa: BLE001 - missing or malformed palette tables
-            raise BadDicom("the palette colour tables are missing or malformed") from None
-        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
-        image = colour.reduce_depth(rgb, bits if rgb.dtype.itemsize > 1 else 8)
+        image = _palette(ds, geo, indices)
     else:
         lossy_jpeg = geo.transfer_syntax in JPEG_LOSSY and geo.bits_allocated == 8
         array, photometric = _decode(ds, geo, raw=not lossy_jpeg,
@@ -381,6 +441,38 @@ def render_colour(ds: Any, geo: Geometry) -> Iterator[bytes]:
         image = colour.reduce_depth(array, geo.bits_stored)
     image = np.ascontiguousarray(image.reshape(geo.rows, geo.columns, 3))
     return png.scanlines(image, BLOCK_ROWS)
+
+
+def palette_luts(ds: Any, order: str) -> list[tuple[int, int, Any]] | None:
+    """(first mapped value, bits, entries) of the red, green and blue tables, with OW data read
+    in the dataset's byte order; None for segmented tables (pydicom expands those)."""
+    luts = []
+    for name in ("Red", "Green", "Blue"):
+        data = ds.get(f"{name}PaletteColorLookupTableData")
+        if data is None:
+            return None
+        count, first, bits = (int(v) for v in ds[f"{name}PaletteColorLookupTableDescriptor"].value)
+        count = count or 65536
+        words = lut_words(data, count, order)
+        if words.size == 0:
+            raise ValueError("empty palette")
+        luts.append((first, bits if words.dtype.itemsize > 1 else 8, words))
+    return luts
+
+
+def _palette(ds: Any, geo: Geometry, indices: Any) -> Any:
+    """Palette colour indices through the tables, reduced to 8 bits as DCMTK does."""
+    try:
+        luts = palette_luts(ds, byte_order(geo))
+        if luts is not None:
+            return colour.palette_to_rgb(indices, luts)
+        from pydicom.pixels.processing import apply_color_lut
+
+        rgb = apply_color_lut(indices, ds)  # segmented tables: pydicom reads their byte order
+        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+        return colour.reduce_depth(rgb, bits if rgb.dtype.itemsize > 1 else 8)
+    except Exception:  # noqa: BLE001 - missing or malformed palette tables
+        raise BadDicom("the palette colour tables are missing or malformed") from None
 
 
 def metadata(ds: Any, geo: Geometry) -> dict[str, Any]:

@@ -41,11 +41,13 @@ async function requestUpload(file) {
 }
 
 async function uploadToS3(upload, file) {
+  // The presigned POST: S3 itself refuses a file over maxBytes or of another type.
+  const post = upload.uploadPost;
   const form = new FormData();
-  for (const [key, value] of Object.entries(upload.fields || {})) form.append(key, value);
+  for (const [key, value] of Object.entries(post.fields || {})) form.append(key, value);
   // S3 requires the file to be the last field; its type is fixed by the signed policy.
   form.append("file", new Blob([file], { type: upload.contentType }), "original");
-  const reply = await fetch(upload.uploadUrl, { method: "POST", body: form });
+  const reply = await fetch(post.url, { method: "POST", body: form });
   if (!reply.ok) throw new Error(`S3 refused the upload (HTTP ${reply.status})`);
 }
 
@@ -57,15 +59,19 @@ function show(job, emulated) {
   $("label-source").textContent = emulated ? "(from emulated Rekognition - local stack)" : "";
   const labels = $("labels");
   labels.replaceChildren();
-  for (const label of (job.results && job.results.labels) || []) {
+  // results.Labels in Rekognition's DetectLabels shape; results.message says why there are none.
+  for (const label of (job.results && job.results.Labels) || []) {
     const item = document.createElement("li");
     item.className = "label";
-    item.textContent = `${label.name} - ${Number(label.confidence).toFixed(1)}%`;
+    const parents = (label.Parents || []).map((parent) => parent.Name).join(", ");
+    item.textContent = `${label.Name} - ${Number(label.Confidence).toFixed(1)}%`
+      + (parents ? ` (${parents})` : "");
     labels.append(item);
   }
   if (!labels.children.length) {
     const item = document.createElement("li");
-    item.textContent = "no labels";
+    item.className = "no-labels";
+    item.textContent = (job.results && job.results.message) || "no labels";
     labels.append(item);
   }
   const metadata = $("metadata");
@@ -99,7 +105,7 @@ async function poll(jobId, emulated) {
       document.body.dataset.state = "complete";
       return;
     }
-    if (job.status === "failed") {
+    if (job.status === "error") {
       throw new Error(`Processing failed: ${job.error || "unknown reason"}`);
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -124,7 +130,7 @@ $("upload-form").addEventListener("submit", async (event) => {
     setStatus("Uploaded; waiting for the job");
     await poll(upload.jobId, emulated);
   } catch (error) {
-    document.body.dataset.state = "failed";
+    document.body.dataset.state = "error";
     setStatus(error.message, true);
   } finally {
     $("upload").disabled = false;
