@@ -13,7 +13,13 @@ from typing import Any
 
 from opsfn.core.dispatch import custom_resource, events, http, invoke, records
 from opsfn.core.invocation import Invocation
-from opsfn.core.observability import emit_route_metrics, get_logger, safe_frames, set_invocation_keys
+from opsfn.core.observability import (
+    emit_route_metrics,
+    get_logger,
+    reset_invocation_keys,
+    safe_frames,
+    set_invocation_keys,
+)
 from opsfn.core.registry import Registry
 from opsfn.core.router import Route, Router
 from opsfn.core.settings import core_settings
@@ -76,6 +82,7 @@ class App(Router):
         cold, self._cold = self._cold, False
         kind = "unknown"
         invocation: Invocation | None = None
+        keys = None
         try:
             detected = detect(event)
             kind = detected.kind
@@ -83,8 +90,8 @@ class App(Router):
                 self.registry, kind, lambda_context, started=started,
                 request_id=_request_id(kind, detected.event, lambda_context),
                 settings=core_settings(), cold_start=cold)
-            set_invocation_keys(cold_start=cold, source=kind,
-                                correlation_id=invocation.request_id or None)
+            keys = set_invocation_keys(cold_start=cold, source=kind,
+                                       correlation_id=invocation.request_id or None)
             return DISPATCHERS[kind](detected.event, invocation)
         except OpsfnError as error:
             self._log_failure(error, kind, cold)
@@ -101,6 +108,8 @@ class App(Router):
                     emit_route_metrics(invocation.stats)
                 except Exception:  # noqa: BLE001, S110 - metrics must never fail a request
                     pass
+            if keys is not None:
+                reset_invocation_keys(keys)
 
     @staticmethod
     def _log_failure(error: OpsfnError, kind: str, cold: bool) -> None:
