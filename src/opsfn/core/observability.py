@@ -75,18 +75,11 @@ class _InvocationKeysFilter:
 
 
 def get_logger() -> Any:
-    """The Powertools JSON logger for the service; its lines carry the current call's keys."""
+    """The service's JSON logger; its lines carry the current call's keys."""
     if not _logger:
-        import logging
+        from opsfn.core.jsonlog import JsonLogger  # logging and json load with the first line
 
-        from aws_lambda_powertools import Logger
-
-        # stderr: Lambda sends both streams to CloudWatch, and the CLI keeps stdout for results.
-        logger = Logger(service=service_name(), logger_handler=logging.StreamHandler(sys.stderr))
-        base = logging.getLogger(service_name())  # the stdlib logger Powertools wraps
-        if not any(isinstance(f, _InvocationKeysFilter) for f in base.filters):
-            base.addFilter(_InvocationKeysFilter())
-        _logger.append(logger)
+        _logger.append(JsonLogger(service_name(), _InvocationKeysFilter()))
     return _logger[0]
 
 
