@@ -10,10 +10,11 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from opsfn.core import manifest
+from opsfn.core import manifest, snapstart
 from opsfn.core.app import App
 
 app = App([manifest.load()])
+snapstart.register(app)  # only in a SnapStart init phase: warm before, reset after the snapshot
 
 # Everything imported so far lives as long as the process. Freezing it keeps the garbage collector
 # from scanning it again and again while the first event builds its AWS client (botocore

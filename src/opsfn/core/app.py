@@ -72,6 +72,10 @@ class App(Router):
         super()._add(route)
         self.registry.add(route)
 
+    def mark_cold(self) -> None:
+        """The next call is the first of an environment (a SnapStart restore)."""
+        self._cold = True
+
     def include(self, router: Router) -> None:
         """Add every route of ``router``; a duplicate key raises ValueError at import time."""
         for route in router.routes:
