@@ -183,3 +183,13 @@ def test_a_custom_resource_past_the_alias_is_drift(template: dict[str, Any]) -> 
     assert Checker(app, broken).run() == [
         "resource SmtpCredential: ServiceToken is the unqualified function; with "
         "AutoPublishAlias it must be !Ref OpsFunction.Alias"]
+
+
+def test_snapstart_with_efs_is_refused_before_anything_is_created(
+        template: dict[str, Any], transformed: dict[str, Any]) -> None:
+    rule = transformed["Rules"]["SnapStartWithoutEfs"]  # SAM keeps it; CloudFormation checks it
+    assert rule == template["Rules"]["SnapStartWithoutEfs"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "On"]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Equals": [{"Ref": "EfsFileSystemId"}, ""]}
+    assert "does not support EFS" in assertion["AssertDescription"]
