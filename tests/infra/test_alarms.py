@@ -48,7 +48,7 @@ def test_every_failure_signal_alarms_to_the_alert_topic(template: dict[str, Any]
 
 def test_the_duration_alarm_is_relative_to_the_timeout(template: dict[str, Any]) -> None:
     props = template["Resources"]["FunctionDurationAlarm"]["Properties"]
-    expression = [m for m in props["Metrics"] if "Expression" in m][0]
+    expression = next(m for m in props["Metrics"] if "Expression" in m)
     assert expression["Expression"] == {"Fn::Sub": "duration / (${FunctionTimeout} * 1000)"}
     assert props["Threshold"] == 0.9
     assert props["Metrics"][0]["MetricStat"]["Stat"] == "Maximum"
@@ -67,7 +67,7 @@ def test_schedules_have_a_dead_letter_queue_their_role_may_use(transformed: dict
         "Statement"]
     assert {"Effect": "Allow", "Action": "sqs:SendMessage",
             "Resource": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}} in statements
-    invoke = [s for s in statements if s["Action"] == "lambda:InvokeFunction"][0]
+    invoke = next(s for s in statements if s["Action"] == "lambda:InvokeFunction")
     assert {"Ref": "OpsFunctionAliaslive"} in invoke["Resource"]
 
 
