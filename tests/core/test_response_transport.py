@@ -119,6 +119,7 @@ def test_a_proxy_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> 
         assert send_response(url, b"{}", policy=POLICY, deadline=lambda: 5.0) == (True, "HTTP 200")
         monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")  # nothing listens there
         monkeypatch.setenv("NO_PROXY", "")
+        monkeypatch.setenv("no_proxy", "")
         delivered, detail = send_response(url, b"{}", policy=POLICY, deadline=lambda: 5.0)
         direct.shutdown()
     assert delivered is False and "Connection" in detail  # it went to the (dead) proxy

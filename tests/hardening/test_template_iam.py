@@ -243,7 +243,8 @@ def test_the_readme_table_is_read(documented: set[str]) -> None:
     assert documented == {"rekognition:DetectLabels", "ses:DescribeActiveReceiptRuleSet",
                           "ses:DescribeReceiptRuleSet", "ses:SetActiveReceiptRuleSet",
                           "rds:StartExportTask", "rds:DescribeExportTasks",
-                          "backup:DescribeBackupJob"}
+                          "backup:DescribeBackupJob", "xray:PutTraceSegments",
+                          "xray:PutTelemetryRecords"}
 
 
 @pytest.mark.parametrize("which", ["template", "transformed"])

@@ -119,10 +119,12 @@ def test_tracing_concurrency_and_access_logs_are_parameters(template: dict[str, 
         "HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
     env = function["Environment"]["Variables"]
     assert env["OPSFN_TRACING"] == {"Fn::If": ["HasTracing", "true", "false"]}
-    role = transformed["Resources"]["OpsFunctionRole"]["Properties"]
-    assert {"Fn::If": ["HasTracing", {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/"
-                                                 "AWSXrayWriteOnlyAccess"},
-                       {"Ref": "AWS::NoValue"}]} in role["ManagedPolicyArns"]
+    core = next(p for p in transformed["Resources"]["OpsFunctionRole"]["Properties"]["Policies"]
+                if p["PolicyName"] == "core")
+    assert {"Fn::If": ["HasTracing", {
+        "Sid": "XRayHasNoResourceLevelPermissions", "Effect": "Allow",
+        "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
+        {"Ref": "AWS::NoValue"}]} in core["PolicyDocument"]["Statement"]
 
 
 def test_access_logs_carry_no_query_body_or_caller(transformed: dict[str, Any]) -> None:

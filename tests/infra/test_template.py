@@ -165,7 +165,8 @@ def test_wildcard_resources_are_the_documented_ones(template: dict[str, Any]) ->
     assert set(wildcard) == {"RekognitionHasNoResourceLevelPermissions",
                              "SesReceiptRuleSetsHaveNoResourceLevelPermissions",
                              "ExportTasksHaveNoResourceLevelPermissions",
-                             "BackupJobStatusHasNoResourceLevelPermissions"}
+                             "BackupJobStatusHasNoResourceLevelPermissions",
+                             "XRayHasNoResourceLevelPermissions"}
     docs = README.read_text()
     for actions in wildcard.values():
         for action in [actions] if isinstance(actions, str) else actions:

@@ -181,8 +181,9 @@ def _put_through_proxy(url: str, body: bytes, timeout_s: float) -> int:
 
     request = urllib.request.Request(  # noqa: S310 - the caller checked the scheme
         url, data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler())  # the proxies set now
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as reply:  # noqa: S310
+        with opener.open(request, timeout=timeout_s) as reply:
             return int(reply.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
