@@ -45,8 +45,8 @@ def set_invocation_keys(**keys: Any) -> contextvars.Token[dict[str, Any] | None]
     """Keys every log line of this call carries (cold start, source, correlation id).
 
     They are set in the caller's context only: another thread's call, or a log line after
-    :func:`reset_invocation_keys`, never sees them. Nothing is built here: the Powertools logger
-    (tens of milliseconds to import) waits until something logs.
+    :func:`reset_invocation_keys`, never sees them. Nothing is built here: the logger (and the
+    ``logging`` module) waits until something logs.
     """
     return _invocation_keys.set(keys)
 
@@ -81,11 +81,6 @@ def get_logger() -> Any:
 
         _logger.append(JsonLogger(service_name(), _InvocationKeysFilter()))
     return _logger[0]
-
-
-def forget_logger() -> None:
-    """Drop the logger so the next line builds it anew (settings changed: SnapStart restore)."""
-    _logger.clear()
 
 
 @lru_cache(maxsize=1)
