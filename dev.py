@@ -5,22 +5,28 @@
     python3 dev.py test      # the test suite (what CI runs)
     python3 dev.py lint      # ruff and mypy --strict
     python3 dev.py bench     # every benchmark under bench/
+    python3 dev.py lock [--upgrade [PACKAGE ...]]   # rewrite locks/ (needs the package index)
 
-Each command first makes `.venv` (once) and installs the package with its extras there whenever
-pyproject.toml changed. `test` also installs the Debian packages some tests need (redis-server,
-dcmtk, chromium) when it runs as root on a Debian-like system; elsewhere those tests say what is
-missing and are skipped.
+Each command first makes `.venv` (once) and installs there, whenever pyproject.toml or the lock
+changed, the runtime dependencies exactly as `locks/py<version>-<arch>.txt` pins them for this
+Python and machine (hash-checked: the versions the Lambda zip ships), then the package itself and
+its development tools with those pins as constraints. `test` also installs the Debian packages
+some tests need (redis-server, dcmtk, chromium) when it runs as root on a Debian-like system;
+elsewhere those tests say what is missing and are skipped.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import venv
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -39,21 +45,67 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> int:
     return subprocess.call([str(a) for a in args], cwd=ROOT, env=env)
 
 
-def ensure_venv() -> None:
-    """Create .venv and (re)install the package when pyproject.toml changed."""
+@functools.cache
+def locks() -> ModuleType:
+    """opsfn.tooling.locks, loaded from the checkout (standard library only, no venv needed)."""
+    spec = importlib.util.spec_from_file_location(
+        "opsfn_locks", ROOT / "src" / "opsfn" / "tooling" / "locks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_venv() -> None:
     if sys.version_info < (3, 11):
         sys.exit("opsfn needs Python 3.11 or newer")
     if not PYTHON.exists():
         say("creating .venv")
         venv.EnvBuilder(with_pip=True).create(VENV)
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def host_lock() -> tuple[Path, bool]:
+    """This machine's lock, and whether it is this machine's own (else: another target's pins)."""
+    lk = locks()
+    python, arch = lk.host_target()
+    if arch is not None and lk.lock_path(ROOT, python, arch).is_file():
+        return lk.lock_path(ROOT, python, arch), True
+    fallback = lk.lock_path(ROOT, *lk.TARGETS[0])
+    say(f"no lock for Python {python} on this machine; installing the same versions as "
+        f"{fallback.name} without hash checks")
+    return fallback, False
+
+
+def ensure_venv() -> None:
+    """Create .venv and (re)install when pyproject.toml or the lock changed."""
+    make_venv()
+    lock_file, own = host_lock()
+    stale = locks().problems(ROOT)
+    if stale:
+        say("locks/ does not match pyproject.toml (run `python3 dev.py lock`): " + "; ".join(stale))
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + lock_file.read_bytes()
+                            ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest:
         return
-    say("installing opsfn with its extras into .venv (first run takes a few minutes)")
+    say(f"installing the runtime dependencies of {lock_file.name}, then opsfn and its development "
+        "tools into .venv (first run takes a few minutes)")
     quiet = ["--quiet", "--disable-pip-version-check"]
     if run(PYTHON, "-m", "pip", "install", *quiet, "--upgrade", "pip") != 0:
         sys.exit("pip upgrade failed")
-    if run(PYTHON, "-m", "pip", "install", *quiet, "-e", ".[dev]") != 0:
+    lock = locks().parse(lock_file)
+    constraints = VENV / "opsfn-constraints.txt"
+    constraints.write_text(lock.constraints_text())
+    if own:
+        pinned = VENV / "opsfn-runtime-lock.txt"
+        pinned.write_text(lock.requirements_text())
+        status = run(PYTHON, "-m", "pip", "install", *quiet, "--require-hashes", "--no-deps",
+                     "-r", pinned)
+    else:
+        status = run(PYTHON, "-m", "pip", "install", *quiet, "-r", constraints)
+    if status != 0:
+        sys.exit(f"installing the locked runtime dependencies ({lock_file.name}) failed")
+    if run(PYTHON, "-m", "pip", "install", *quiet, "-c", constraints, "-e", ".[dev]") != 0:
         sys.exit("installing opsfn failed")
     STAMP.write_text(digest)
 
@@ -102,7 +154,28 @@ def cmd_bench(args: list[str]) -> int:
     return status
 
 
-COMMANDS = {"local": cmd_local, "test": cmd_test, "lint": cmd_lint, "bench": cmd_bench}
+def cmd_lock(args: list[str]) -> int:
+    """Rewrite every lock: `--upgrade` moves all pins, `--upgrade NAME ...` only those."""
+    make_venv()
+    uv = BIN / "uv"
+    if not uv.exists() and run(PYTHON, "-m", "pip", "install", "--quiet", "uv>=0.5") != 0:
+        sys.exit("installing uv failed")
+    upgrade: list[str] | bool = False
+    if args[:1] == ["--upgrade"]:
+        upgrade = args[1:] or True
+    elif args:
+        sys.exit("usage: python3 dev.py lock [--upgrade [PACKAGE ...]]")
+    lk = locks()
+    try:
+        written = lk.write_locks(ROOT, str(uv), upgrade, say)
+    except lk.LockError as error:
+        sys.exit(str(error))
+    say(f"wrote {len(written)} locks in {lk.LOCK_DIR}/")
+    return 0
+
+
+COMMANDS = {"local": cmd_local, "test": cmd_test, "lint": cmd_lint, "bench": cmd_bench,
+            "lock": cmd_lock}
 
 
 def main() -> int:

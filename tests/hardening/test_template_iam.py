@@ -245,7 +245,8 @@ def test_the_readme_table_is_read(documented: set[str]) -> None:
                           "rds:StartExportTask", "rds:DescribeExportTasks",
                           "backup:DescribeBackupJob", "datasync:CreateLocationEfs",
                           "datasync:CreateLocationS3", "datasync:ListTasks",
-                          "cloudwatch:GetMetricStatistics"}
+                          "cloudwatch:GetMetricStatistics",
+                          "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
 @pytest.mark.parametrize("which", ["template", "transformed"])

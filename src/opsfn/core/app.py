@@ -14,7 +14,13 @@ from typing import Any
 from opsfn.core.dead_letters import park
 from opsfn.core.dispatch import custom_resource, events, http, invoke, records, ses
 from opsfn.core.invocation import Invocation
-from opsfn.core.observability import emit_route_metrics, get_logger, safe_frames, set_invocation_keys
+from opsfn.core.observability import (
+    emit_route_metrics,
+    get_logger,
+    reset_invocation_keys,
+    safe_frames,
+    set_invocation_keys,
+)
 from opsfn.core.registry import Registry
 from opsfn.core.router import Route, Router
 from opsfn.core.settings import core_settings
@@ -72,6 +78,10 @@ class App(Router):
         super()._add(route)
         self.registry.add(route)
 
+    def mark_cold(self) -> None:
+        """The next call is the first of an environment (a SnapStart restore)."""
+        self._cold = True
+
     def include(self, router: Router) -> None:
         """Add every route of ``router``; a duplicate key raises ValueError at import time."""
         for route in router.routes:
@@ -82,6 +92,7 @@ class App(Router):
         cold, self._cold = self._cold, False
         kind = "unknown"
         invocation: Invocation | None = None
+        keys = None
         try:
             detected = detect(event)
             kind = detected.kind
@@ -89,8 +100,8 @@ class App(Router):
                 self.registry, kind, lambda_context, started=started,
                 request_id=_request_id(kind, detected.event, lambda_context),
                 settings=core_settings(), cold_start=cold)
-            set_invocation_keys(cold_start=cold, source=kind,
-                                correlation_id=invocation.request_id or None)
+            keys = set_invocation_keys(cold_start=cold, source=kind,
+                                       correlation_id=invocation.request_id or None)
             return DISPATCHERS[kind](detected.event, invocation)
         except OpsfnError as error:
             if kind in ASYNC_KINDS and invocation is not None and park(
@@ -110,6 +121,8 @@ class App(Router):
                     emit_route_metrics(invocation.stats)
                 except Exception:  # noqa: BLE001, S110 - metrics must never fail a request
                     pass
+            if keys is not None:
+                reset_invocation_keys(keys)
 
     @staticmethod
     def _log_failure(error: OpsfnError, kind: str, cold: bool) -> None:

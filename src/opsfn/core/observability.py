@@ -1,12 +1,18 @@
 """Structured logs and per-route metrics, created on first use so imports stay cheap.
 
 Log lines carry the route, the source and the request id; never an event, a body, an object key
-from a user or a secret. Metrics go out as CloudWatch EMF documents in the ``opsfn`` namespace:
-``Invocations``, ``Errors`` and ``Duration`` with the dimension ``route``.
+from a user or a secret. Metrics go out as CloudWatch EMF documents in the namespace
+``POWERTOOLS_METRICS_NAMESPACE`` (default ``opsfn``) with the service ``POWERTOOLS_SERVICE_NAME``:
+``Invocations``, ``Errors`` and ``Duration`` per ``route``, and ``CustomResourceAnswersUndelivered``.
+
+The keys of one invocation (source, correlation id, cold start) live in a context variable, not
+in the logger: a host that runs several calls at once in threads (or tasks) logs each call's lines
+with that call's keys.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import sys
@@ -16,38 +22,64 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-SERVICE = "opsfn"
+SERVICE = "opsfn"  # defaults when POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE are unset
 NAMESPACE = "opsfn"
+UNDELIVERED_ANSWERS = "CustomResourceAnswersUndelivered"
 
-
-_invocation_keys: dict[str, Any] = {}
+_invocation_keys: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "opsfn_invocation_keys", default=None)
 _logger: list[Any] = []
 
 
-def set_invocation_keys(**keys: Any) -> None:
-    """Keys every log line of this invocation carries (cold start, source, correlation id).
+def service_name() -> str:
+    """The service every log line and metric names (Powertools' variable)."""
+    return os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE
 
-    Kept here until something logs: importing and building the Powertools logger costs tens of
-    milliseconds, which a light invocation that logs nothing should not pay.
+
+def metrics_namespace() -> str:
+    """The CloudWatch namespace of the metrics (Powertools' variable)."""
+    return os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
+
+
+def set_invocation_keys(**keys: Any) -> contextvars.Token[dict[str, Any] | None]:
+    """Keys every log line of this call carries (cold start, source, correlation id).
+
+    They are set in the caller's context only: another thread's call, or a log line after
+    :func:`reset_invocation_keys`, never sees them. Nothing is built here: the logger (and the
+    ``logging`` module) waits until something logs.
     """
-    global _invocation_keys  # noqa: PLW0603 - one small dict per invocation, replaced whole
-    _invocation_keys = keys
-    if _logger:
-        _logger[0].append_keys(**keys)
+    return _invocation_keys.set(keys)
+
+
+def reset_invocation_keys(token: contextvars.Token[dict[str, Any] | None]) -> None:
+    """Forget the keys :func:`set_invocation_keys` set (the end of the call)."""
+    _invocation_keys.reset(token)
+
+
+def invocation_keys() -> dict[str, Any]:
+    """The keys of the call running in this context (empty outside one)."""
+    return dict(_invocation_keys.get() or {})
+
+
+class _InvocationKeysFilter:
+    """Adds the current call's keys to each record (a key the line sets itself wins)."""
+
+    def filter(self, record: Any) -> bool:
+        keys = _invocation_keys.get()
+        if keys:
+            fields = record.__dict__
+            for key, value in keys.items():
+                if key not in fields:
+                    fields[key] = value
+        return True
 
 
 def get_logger() -> Any:
-    """The Powertools JSON logger for the service, with this invocation's keys."""
+    """The service's JSON logger; its lines carry the current call's keys."""
     if not _logger:
-        import logging
+        from opsfn.core.jsonlog import JsonLogger  # logging and json load with the first line
 
-        from aws_lambda_powertools import Logger
-
-        # stderr: Lambda sends both streams to CloudWatch, and the CLI keeps stdout for results.
-        logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
-                        logger_handler=logging.StreamHandler(sys.stderr))
-        logger.append_keys(**_invocation_keys)
-        _logger.append(logger)
+        _logger.append(JsonLogger(service_name(), _InvocationKeysFilter()))
     return _logger[0]
 
 
@@ -56,7 +88,7 @@ def get_tracer() -> Any:
     """The Powertools tracer; only built when tracing is enabled (it is costly to import)."""
     from aws_lambda_powertools import Tracer
 
-    return Tracer(service=SERVICE)
+    return Tracer(service=service_name())
 
 
 def safe_frames(exc: BaseException, limit: int = 12) -> list[str]:
@@ -87,7 +119,7 @@ def emf_document(route: str, count: float, errors: float, duration_ms: float,
         "_aws": {
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
+                "Namespace": metrics_namespace(),
                 "Dimensions": [["route", "service"]],
                 "Metrics": [{"Name": "Invocations", "Unit": "Count"},
                             {"Name": "Errors", "Unit": "Count"},
@@ -95,7 +127,7 @@ def emf_document(route: str, count: float, errors: float, duration_ms: float,
             }],
         },
         "route": route[:250],
-        "service": SERVICE,
+        "service": service_name(),
         "Invocations": count,
         "Errors": errors,
         "Duration": round(duration_ms, 3),
@@ -117,3 +149,20 @@ def emit_route_metrics(stats: dict[str, list[float]]) -> None:
                         separators=(",", ":"))
              for route, (count, errors, duration) in stats.items()]
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def emit_count(metric: str, value: float = 1) -> None:
+    """One EMF document with a count metric for the service (dimension ``service`` only), so an
+    alarm can watch it without knowing routes. Honours ``POWERTOOLS_METRICS_DISABLED``."""
+    if _metrics_disabled():
+        return
+    document = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [{"Namespace": metrics_namespace(), "Dimensions": [["service"]],
+                                   "Metrics": [{"Name": metric, "Unit": "Count"}]}],
+        },
+        "service": service_name(),
+        metric: value,
+    }
+    sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")

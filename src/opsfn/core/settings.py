@@ -302,6 +302,12 @@ def core_settings() -> CoreSettings:
     return value
 
 
+def reset_cached_settings() -> None:
+    """Read every section from the environment again on next use (a SnapStart restore)."""
+    _CORE.snapshot = None
+    SettingsSection._caches.clear()
+
+
 # -- the registered sections (for docs, the CLI and the template check) ----------------------------
 BUILTIN_SECTIONS = (
     "opsfn.core.settings:CoreSettings",

@@ -99,3 +99,9 @@ class Watchdog:
 
 
 WATCHDOG = Watchdog()
+
+
+def reset_watchdog() -> None:
+    """Forget the thread and every deadline: a restored snapshot's clock and thread are not this
+    environment's (SnapStart). The next ``arm`` starts a thread again."""
+    WATCHDOG._forget_thread()  # the same reset a forked child gets

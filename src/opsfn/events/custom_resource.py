@@ -132,6 +132,65 @@ def safe_url_for_logs(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{parts.path}"
 
 
+_TLS: list[Any] = []  # one verifying context per process: loading the CA store is the slow part
+
+
+def _put(url: str, body: bytes, timeout_s: float) -> int:
+    """One PUT of ``body`` (no Content-Type, as CloudFormation's presigned URL wants); its status.
+
+    ``http.client`` directly: ``urllib.request`` costs ~25 ms to import and builds a TLS context
+    even for a plain-HTTP URL. A proxy in the environment is honoured through ``urllib``.
+    """
+    import http.client
+    import os
+
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY",
+                                             "http_proxy")):
+        return _put_through_proxy(url, body, timeout_s)
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ValueError("ResponseURL has no host")
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        if not _TLS:
+            import ssl
+
+            _TLS.append(ssl.create_default_context())
+        connection = http.client.HTTPSConnection(parts.netloc, timeout=timeout_s,
+                                                 context=_TLS[0])
+    else:
+        connection = http.client.HTTPConnection(parts.netloc, timeout=timeout_s)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    try:
+        connection.request("PUT", target, body=body,
+                           headers={"Content-Type": "", "Content-Length": str(len(body))})
+        reply = connection.getresponse()
+        reply.read()
+        return reply.status
+    except http.client.HTTPException as exc:
+        raise OSError(type(exc).__name__) from None
+    finally:
+        connection.close()
+
+
+def _put_through_proxy(url: str, body: bytes, timeout_s: float) -> int:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310 - the caller checked the scheme
+        url, data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler())  # the proxies set now
+    try:
+        with opener.open(request, timeout=timeout_s) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except urllib.error.URLError as exc:  # its reason is the network error itself
+        raise exc.reason if isinstance(exc.reason, OSError) else OSError(exc.reason) from None
+
+
 def send_response(
     url: str,
     body: bytes,
@@ -145,31 +204,21 @@ def send_response(
     """
     if urlsplit(url).scheme not in ("https", "http"):
         return False, "ResponseURL is not an http(s) URL"
-    import urllib.error  # urllib.request costs ~25 ms to import: only custom resources need it
-    import urllib.request
-
     detail = "not attempted"
     for attempt in range(policy.attempts):
         left = deadline()
         if left <= MIN_ATTEMPT_S:
             return False, f"no time left after {attempt} attempt(s): {detail}"
-        request = urllib.request.Request(  # noqa: S310 - scheme checked above
-            url, data=body, method="PUT",
-            headers={"Content-Type": "", "Content-Length": str(len(body))},
-        )
         try:
-            with urllib.request.urlopen(  # noqa: S310 - scheme checked above
-                request, timeout=min(policy.timeout_s, left)
-            ) as reply:
-                if 200 <= reply.status < 300:
-                    return True, f"HTTP {reply.status}"
-                detail = f"HTTP {reply.status}"
-        except urllib.error.HTTPError as exc:
-            detail = f"HTTP {exc.code}"
-            if 400 <= exc.code < 500 and exc.code not in (408, 429):
-                return False, detail  # an expired or wrong URL will not heal
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+            status = _put(url, body, min(policy.timeout_s, left))
+        except (OSError, ValueError) as exc:  # refused, unresolvable, timed out, TLS, bad URL
             detail = type(exc).__name__
+        else:
+            if 200 <= status < 300:
+                return True, f"HTTP {status}"
+            detail = f"HTTP {status}"
+            if 400 <= status < 500 and status not in (408, 429):
+                return False, detail  # an expired or wrong URL will not heal
         pause = policy.backoff_s * (2**attempt)
         if attempt + 1 < policy.attempts and deadline() > pause + MIN_ATTEMPT_S:
             time.sleep(pause)

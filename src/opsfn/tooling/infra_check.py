@@ -173,6 +173,10 @@ class Declared:
     custom_resources: dict[str, list[str]] = field(default_factory=dict)
     receipt_rules: list[ReceiptRule] = field(default_factory=list)
     ses_may_invoke: bool = False  # a Lambda permission lets ses.amazonaws.com invoke it
+    alias: str | None = None  # AutoPublishAlias: triggers and custom resources use the alias
+    unqualified_tokens: list[str] = field(default_factory=list)  # custom resources past it
+    failure_queues: dict[str, str] = field(default_factory=dict)  # queue -> what lands there
+    schedules_without_dlq: list[str] = field(default_factory=list)
 
 
 def find_function(resources: dict[str, Any]) -> str:
@@ -251,7 +255,17 @@ def _s3_from_notification(event: str, props: dict[str, Any]) -> S3Trigger:
                      values.get("suffix", ""), types)
 
 
+def _dead_letter(found: Declared, name: str, props: dict[str, Any], what: str) -> bool:
+    queue = ref_target(_dict(props.get("DeadLetterConfig")).get("Arn"))
+    if queue is not None:
+        found.failure_queues.setdefault(queue, f"{what} ({name})")
+    return queue is not None
+
+
 def _add_event(found: Declared, name: str, kind: str, props: dict[str, Any]) -> None:
+    if kind in ("ScheduleV2", "Schedule", "EventBridgeRule", "CloudWatchEvent") and not \
+            _dead_letter(found, name, props, "undeliverable events") and kind == "ScheduleV2":
+        found.schedules_without_dlq.append(name)
     if kind in ("HttpApi", "Api"):
         authorizer = _dict(props.get("Auth")).get("Authorizer")
         found.http[(str(props.get("Method", "")).upper(), str(props.get("Path", "")))] = \
@@ -313,6 +327,12 @@ def declared_triggers(template: dict[str, Any]) -> Declared:
     function = find_function(resources)
     props = resources[function].get("Properties") or {}
     found = Declared(function, dict(((props.get("Environment") or {}).get("Variables")) or {}))
+    alias = props.get("AutoPublishAlias")
+    found.alias = alias if isinstance(alias, str) else None
+    failure = ref_target(_dict(_dict(_dict(props.get("EventInvokeConfig")).get(
+        "DestinationConfig")).get("OnFailure")).get("Destination"))
+    if failure is not None:
+        found.failure_queues[failure] = "asynchronous invocations that failed"
     for name, event in (props.get("Events") or {}).items():
         if isinstance(event, dict):
             _add_event(found, name, str(event.get("Type")), event.get("Properties") or {})
@@ -321,6 +341,11 @@ def declared_triggers(template: dict[str, Any]) -> Declared:
     url_config = props.get("FunctionUrlConfig")
     if isinstance(url_config, dict):
         found.function_urls[f"{function}.FunctionUrlConfig"] = str(url_config.get("AuthType"))
+    for queue in list(found.sqs):
+        redrive = _dict(_dict(resources.get(queue)).get("Properties")).get("RedrivePolicy")
+        target = ref_target(_dict(redrive).get("deadLetterTargetArn"))
+        if target is not None:
+            found.failure_queues[target] = f"messages of {queue} that kept failing"
     for name, res in resources.items():
         if not isinstance(res, dict):
             continue
@@ -329,8 +354,11 @@ def declared_triggers(template: dict[str, Any]) -> Declared:
         if kind == "AWS::Lambda::Url" and ref_target(rprops.get("TargetFunctionArn")) == function:
             found.function_urls[name] = str(rprops.get("AuthType"))
         if kind.startswith("Custom::") or kind == "AWS::CloudFormation::CustomResource":
-            if ref_target(rprops.get("ServiceToken")) == function:
+            token = ref_target(rprops.get("ServiceToken"))
+            if token in (function, f"{function}.Alias"):
                 found.custom_resources.setdefault(kind, []).append(name)
+                if token == function and found.alias:
+                    found.unqualified_tokens.append(name)
         elif kind == "AWS::Scheduler::Schedule" and \
                 ref_target((rprops.get("Target") or {}).get("Arn")) == function:
             found.schedules[str(rprops.get("Name"))] = (name, rprops.get("ScheduleExpression"))
@@ -381,6 +409,7 @@ class Checker:
         self._triggers_reach_routes()
         self._environment_is_known()
         self._cors_agrees()
+        self._failures_are_visible()
         return self.problems
 
     # routes -> template
@@ -561,6 +590,9 @@ class Checker:
             if topic not in sns_routes:
                 self.problems.append(f"event {event}: topic {topic} reaches no SNS route")
 
+    def _failures_are_visible(self) -> None:
+        _failures_are_visible(self)
+
     def _environment_is_known(self) -> None:
         from opsfn.core.settings import setting_variables
 
@@ -660,6 +692,54 @@ def cors_configurations(resources: dict[str, Any], function: str
     url = _dict(_dict(_dict(resources.get(function)).get("Properties")).get("FunctionUrlConfig"))
     if isinstance(url.get("Cors"), dict):
         yield f"{function} FunctionUrlConfig", url["Cors"]
+def _alarm_watches(props: dict[str, Any]) -> list[tuple[Any, Any, dict[str, Any]]]:
+    """(namespace, metric, {dimension: value}) of every metric an alarm reads."""
+    stats = [props] + [_dict(_dict(m).get("MetricStat")).get("Metric") or {}
+                       for m in props.get("Metrics") or []]
+    return [(stat.get("Namespace"), stat.get("MetricName"),
+             {str(d.get("Name")): d.get("Value") for d in stat.get("Dimensions") or []
+              if isinstance(d, dict)}) for stat in stats if isinstance(stat, dict)
+            and stat.get("MetricName")]
+
+
+def _failures_are_visible(checker: Checker) -> None:
+    """Alarms to the alert topic on every failure signal; dead-letter queues for the schedules;
+    custom resources through the alias the triggers use."""
+    from opsfn.core.observability import NAMESPACE, SERVICE, UNDELIVERED_ANSWERS
+
+    found, resources = checker.found, checker.template["Resources"]
+    topic = ref_target(found.env.get("ALERT_TOPIC_ARN"))
+    watched: list[tuple[Any, Any, dict[str, Any]]] = []
+    for name, res in resources.items():
+        if not isinstance(res, dict) or res.get("Type") != "AWS::CloudWatch::Alarm":
+            continue
+        props = _dict(res.get("Properties"))
+        if topic is None or topic not in [ref_target(a) for a in props.get("AlarmActions") or []]:
+            checker.problems.append(f"alarm {name} does not notify the alert topic {topic}")
+            continue
+        watched += _alarm_watches(props)
+
+    def alarmed(namespace: Any, metric: str, **dimensions: Any) -> bool:
+        return any(ns == namespace and m == metric and all(
+            ref_target(dims.get(k)) == v or dims.get(k) == v for k, v in dimensions.items())
+            for ns, m, dims in watched)
+
+    for metric in ("Errors", "Throttles", "Duration"):
+        if not alarmed("AWS/Lambda", metric, FunctionName=found.function):
+            checker.problems.append(f"no alarm on the function's {metric} (AWS/Lambda)")
+    for queue, what in sorted(found.failure_queues.items()):
+        if not alarmed("AWS/SQS", "ApproximateNumberOfMessagesVisible", QueueName=queue):
+            checker.problems.append(f"no alarm on messages in {queue} ({what})")
+    namespace = found.env.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
+    service = found.env.get("POWERTOOLS_SERVICE_NAME", SERVICE)
+    if found.custom_resources and not alarmed(namespace, UNDELIVERED_ANSWERS, service=service):
+        checker.problems.append(f"no alarm on {UNDELIVERED_ANSWERS} in the function's namespace "
+                                "and service (POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME)")
+    for name in found.schedules_without_dlq:
+        checker.problems.append(f"event {name}: the schedule has no DeadLetterConfig")
+    for name in found.unqualified_tokens:
+        checker.problems.append(f"resource {name}: ServiceToken is the unqualified function; with "
+                                f"AutoPublishAlias it must be !Ref {found.function}.Alias")
 
 
 def _event_name(label: str) -> str:
@@ -680,14 +760,16 @@ def suggestion(spec: object, label: str, env_target: str | None = None) -> str |
         return (f"{name}:  # under OpsFunction Events\n  Type: ScheduleV2\n  Properties:\n"
                 f"    Name: {spec.name}\n    GroupName: !Ref ScheduleGroup\n"
                 f"    ScheduleExpression: {spec.expression or 'rate(1 hour)'}\n"
-                f"    RoleArn: !GetAtt SchedulerRole.Arn")
+                f"    RoleArn: !GetAtt SchedulerRole.Arn\n"
+                f"    RetryPolicy: {{MaximumRetryAttempts: 3}}\n"
+                f"    DeadLetterConfig: {{Arn: !GetAtt ScheduleDeadLetterQueue.Arn}}")
     if isinstance(spec, EventBridgeSpec):
         detail = f"\n      detail-type: [{spec.detail_type}]" if spec.detail_type else ""
         return (f"{name}:  # under OpsFunction Events\n  Type: EventBridgeRule\n  Properties:\n"
                 f"    Pattern:\n      source: [{spec.source}]{detail}")
     if isinstance(spec, CustomResourceSpec):
         return (f"{name}:  # a resource\n  Type: {spec.resource_type}\n  Properties:\n"
-                f"    ServiceToken: !GetAtt OpsFunction.Arn")
+                f"    ServiceToken: !Ref OpsFunction.Alias")
     if isinstance(spec, S3Spec):
         wanted = sorted(_expected_detail_types(spec) or {"Object Created"})
         keys = key_filter(spec.prefix, spec.suffix)

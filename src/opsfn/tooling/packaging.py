@@ -1,33 +1,46 @@
 """``opsfn package``: the Lambda deployment zip, built from Lambda-platform wheels without Docker.
 
-pip resolves the project and the extras the built-in routes need for the target platform
-(``--platform manylinux2014_<arch> --only-binary=:all:``), so an arm64 zip can be built on an
-x86_64 laptop. Tests, caches, C headers and pydicom's bundled test data are stripped, bytecode is
-compiled when an interpreter of the target Python version is available (a ``.pyc`` is only valid
-for the exact minor version that wrote it), and the result is checked against Lambda's limits.
+pip installs exactly what ``locks/py<version>-<arch>.txt`` pins (hash-checked, the versions the
+tests run on) for the target platform (``--platform manylinux_2_28_<arch> --only-binary=:all:``),
+so an arm64 zip can be built on an x86_64 laptop. Only the function goes in: the handler, the
+core, the routes and what they import; the tooling (CLI, local stack, packaging, docs, template
+checks, fault injection) and the test helpers stay out. Tests, docs, caches, C headers, type stubs
+and pydicom's bundled test data are stripped, bytecode is compiled by an interpreter of the target
+Python (a ``.pyc`` is only valid for the minor version that wrote it; Lambda's code directory is
+read-only, so a zip without one compiles every module on every cold start), and the result is
+checked against Lambda's limits.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ARCHES = {"arm64": "aarch64", "x86_64": "x86_64"}
+from opsfn.tooling import locks
+from opsfn.tooling.locks import EXTRAS, requirements
+
+__all__ = ["EXTRAS", "Built", "PackageError", "build", "find_interpreter", "requirements"]
+
+ARCHES = locks.ARCHES
 RUNTIME_PYTHON = "3.13"  # the template's runtime: python3.13
-EXTRAS = "imaging,certs,cache"  # what the built-in routes import; `local` (moto) stays out
 MAX_ZIPPED = 50 * 1024 * 1024  # direct upload limit
 MAX_UNZIPPED = 250 * 1024 * 1024  # function + layers, unzipped
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: same inputs, same zip
 
 # Directories removed wherever they appear below a top-level package.
 STRIP_DIRS = frozenset({"tests", "test", "__pycache__", "benchmarks"})
+# Documentation directories, removed when they are not importable packages.
+DOC_DIRS = frozenset({"docs", "doc", "examples"})
 # Paths (relative to the build root) removed entirely.
 STRIP_PATHS = ("pydicom/data/test_files", "pydicom/data/charset_files", "numpy/_core/include",
                "numpy/core/include", "numpy/f2py/tests", "bin",
@@ -36,15 +49,23 @@ STRIP_PATHS = ("pydicom/data/test_files", "pydicom/data/charset_files", "numpy/_
                    "anon", "clean", "conv", "diff", "dump", "gendir", "img", "info", "pap3", "raw",
                    "scanner", "scu", "tar", "xml")))
 # The AWS SDK and its own dependencies ship with every Python runtime (jmespath stays: Powertools
-# imports it); bundling them costs ~18 MB
-# zipped. ``--with-sdk`` keeps them (pins the SDK version the code was tested with).
+# imports it); bundling them costs ~25 MB zipped. ``--with-sdk`` keeps them (pins the SDK version
+# the code was tested with).
 SDK_MODULES = ("boto3", "botocore", "s3transfer", "dateutil", "six", "urllib3")
-SDK_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "python_dateutil", "six",
-                     "urllib3")
+SDK_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "python-dateutil", "six", "urllib3")
 STRIP_SUFFIXES = (".pyi", ".pyx", ".pxd", ".c", ".h", ".cpp", ".hpp")
 # Pillow's AVIF codec (5 MB): uploads are sniffed as JPEG, PNG or DICOM before Pillow opens them,
 # so it is never used, and one decoder fewer is reachable from an upload.
 STRIP_GLOBS = ("PIL/_avif.*.so", "pillow.libs/libavif-*")
+# Documentation inside data: botocore's request examples are read only by doc generators.
+STRIP_FILE_NAMES = frozenset({"examples-1.json"})
+# Services botocore itself may call while resolving credentials (assume-role, SSO profiles).
+SDK_OWN_SERVICES = frozenset({"sts", "sso", "sso-oidc"})
+_CLIENT_CALL = re.compile(r"""\bclient\(\s*["']([a-z0-9-]+)["']""")
+# What of opsfn never runs in Lambda (relative to the package): the tooling and the test helpers;
+# a domain's cli.py serves the `opsfn` command only.
+NOT_SHIPPED = ("tooling", "testing.py", "py.typed")
+CLI_MODULE = "cli.py"
 
 
 class PackageError(Exception):
@@ -61,63 +82,74 @@ class Built:
     unzipped_bytes: int
     files: int
     compiled: bool
+    interpreter: str | None = None
 
 
 def project_root() -> Path:
     """The source checkout this ``opsfn`` was installed from (editable installs)."""
     root = Path(__file__).resolve().parents[3]
-    if not (root / "pyproject.toml").exists():
-        raise PackageError("opsfn package needs a source checkout (pip install -e .); "
-                           f"no pyproject.toml above {Path(__file__).resolve().parent}")
+    if not (root / "pyproject.toml").exists() or not (root / locks.LOCK_DIR).is_dir():
+        raise PackageError("opsfn package needs the source checkout (pip install -e .) with its "
+                           f"{locks.LOCK_DIR}/; none above {Path(__file__).resolve().parent}")
     return root
 
 
-def pip_command(wanted: list[str], target: Path, arch: str, python_version: str) -> list[str]:
-    """The pip command that installs ``wanted`` for the Lambda platform into ``target``."""
+def pip_command(requirements_file: Path, target: Path, arch: str, python_version: str
+                ) -> list[str]:
+    """The pip command that installs a hashed lock for the Lambda platform into ``target``."""
     machine = ARCHES[arch]
     abi = "cp" + python_version.replace(".", "")
     return [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--no-compile", "--target", str(target), "--implementation", "cp",
-        "--python-version", python_version, "--abi", abi, "--abi", "abi3", "--abi", "none",
-        "--platform", f"manylinux2014_{machine}", "--platform", f"manylinux_2_28_{machine}",
-        "--only-binary=:all:", "--upgrade", *wanted,
+        "--no-compile", "--no-deps", "--require-hashes", "--target", str(target),
+        "--implementation", "cp", "--python-version", python_version, "--abi", abi,
+        "--abi", "abi3", "--abi", "none", "--platform", f"manylinux2014_{machine}",
+        "--platform", f"{locks.PLATFORM}_{machine}", "--only-binary=:all:",
+        "-r", str(requirements_file),
     ]
 
 
-def requirements(root: Path, extras: str) -> list[str]:
-    """The project's dependencies plus those of ``extras``, read from pyproject.toml."""
-    import tomllib
-
-    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
-    optional: dict[str, list[str]] = project.get("optional-dependencies", {})
-    wanted = [e.strip() for e in extras.split(",") if e.strip()]
-    unknown = [e for e in wanted if e not in optional]
-    if unknown:
-        raise PackageError(f"unknown extra(s) {unknown}; pyproject.toml has {sorted(optional)}")
-    found: list[str] = list(project.get("dependencies", []))
-    seen: set[str] = set()
-    while wanted:
-        extra = wanted.pop()
-        if extra in seen:
-            continue
-        seen.add(extra)
-        for requirement in optional[extra]:
-            if requirement.startswith("opsfn["):  # an extra made of other extras
-                wanted += requirement[len("opsfn["):].rstrip("]").split(",")
-            else:
-                found.append(requirement)
-    return sorted(set(found))
+def lock_requirements(root: Path, arch: str, python_version: str, with_sdk: bool) -> str:
+    """The target's lock as a hashed requirements file (without the SDK unless ``with_sdk``)."""
+    try:
+        lock = locks.load(root, python_version, arch)
+    except locks.LockError as error:
+        raise PackageError(str(error)) from None
+    stale = locks.problems(root)
+    if stale:
+        raise PackageError("the locks do not match pyproject.toml (run `python3 dev.py lock`): "
+                           + "; ".join(stale))
+    return lock.requirements_text(() if with_sdk else SDK_DISTRIBUTIONS)
 
 
-def copy_package(root: Path, tree: Path) -> None:
-    """The opsfn sources themselves (with the upload page), without caches."""
-    shutil.copytree(root / "src" / "opsfn", tree / "opsfn",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+def shipped(relative: Path) -> bool:
+    """Whether a file of the opsfn sources (relative to ``src/opsfn``) belongs in the function."""
+    parts = relative.parts
+    if not parts or parts[0] in NOT_SHIPPED or "__pycache__" in parts or relative.suffix == ".pyc":
+        return False
+    return not (parts[0] == "routes" and relative.name == CLI_MODULE)
+
+
+def copy_package(root: Path, tree: Path) -> int:
+    """The opsfn modules Lambda runs (see :func:`shipped`); returns the number of files copied."""
+    source = root / "src" / "opsfn"
+    copied = 0
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if path.is_file() and shipped(relative):
+            destination = tree / "opsfn" / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+            copied += 1
+    return copied
+
+
+def _is_package(path: Path) -> bool:
+    return (path / "__init__.py").exists()
 
 
 def strip_tree(tree: Path) -> int:
-    """Remove tests, caches, headers and test data; returns bytes removed."""
+    """Remove tests, docs, caches, headers, stubs and test data; returns bytes removed."""
     removed = 0
 
     def drop(path: Path) -> None:
@@ -135,11 +167,16 @@ def strip_tree(tree: Path) -> int:
         for path in tree.glob(pattern):
             drop(path)
     for top in [p for p in tree.iterdir() if p.is_dir()]:
+        if top.name.endswith("-stubs"):  # type-stub-only distributions
+            drop(top)
+            continue
         for path in sorted(top.rglob("*"), key=lambda p: len(p.parts)):
             if not path.exists():
                 continue
-            if (path.is_dir() and path.name in STRIP_DIRS) or (
-                    path.is_file() and path.name.endswith(STRIP_SUFFIXES)):
+            if path.is_dir():
+                if path.name in STRIP_DIRS or (path.name in DOC_DIRS and not _is_package(path)):
+                    drop(path)
+            elif path.name.endswith(STRIP_SUFFIXES) or path.name in STRIP_FILE_NAMES:
                 drop(path)
     for path in tree.rglob("*.dist-info/RECORD"):
         drop(path)  # lists files we removed; nothing at runtime reads it
@@ -212,11 +249,12 @@ def dedupe_libraries(tree: Path) -> int:
 def remove_sdk(tree: Path) -> int:
     """Remove boto3, botocore and their dependencies (the runtime provides them); bytes removed."""
     removed = 0
+    distributions = {locks.normalise(d) for d in SDK_DISTRIBUTIONS}
     for path in list(tree.iterdir()):
         name = path.name
         module = name.removesuffix(".py")
-        dist = name.split("-", 1)[0] if name.endswith(".dist-info") else None
-        if module in SDK_MODULES or (dist is not None and dist in SDK_DISTRIBUTIONS):
+        dist = locks.normalise(name.split("-", 1)[0]) if name.endswith(".dist-info") else None
+        if module in SDK_MODULES or (dist is not None and dist in distributions):
             if path.is_dir():
                 removed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
                 shutil.rmtree(path)
@@ -226,28 +264,107 @@ def remove_sdk(tree: Path) -> int:
     return removed
 
 
-def find_interpreter(python_version: str, explicit: str | None = None) -> str | None:
-    """An interpreter of exactly ``python_version`` (bytecode is per minor version)."""
-    candidates = [explicit] if explicit else [sys.executable, f"python{python_version}"]
+def services_called(tree: Path) -> frozenset[str]:
+    """The AWS services the shipped opsfn modules create clients for (``aws.client("s3")``)."""
+    found = set(SDK_OWN_SERVICES)
+    for path in (tree / "opsfn").rglob("*.py"):
+        found.update(_CLIENT_CALL.findall(path.read_text(encoding="utf-8")))
+    return frozenset(found)
+
+
+def prune_service_models(tree: Path, keep: frozenset[str]) -> int:
+    """Remove botocore's models of services no shipped module calls; bytes removed.
+
+    botocore reads a service's model only when a client for it is created, and the bundled SDK
+    is only used by opsfn's own clients, so the other ~400 models are data nothing loads (they
+    are most of botocore's size and already gzip-compressed).
+    """
+    removed = 0
+    data = tree / "botocore" / "data"
+    if not data.is_dir():
+        return 0
+    for service in [d for d in data.iterdir() if d.is_dir() and d.name not in keep]:
+        removed += sum(f.stat().st_size for f in service.rglob("*") if f.is_file())
+        shutil.rmtree(service)
+    return removed
+
+
+# -- an interpreter of the target version ---------------------------------------------------------
+def _newest_first(paths: Iterator[Path]) -> list[Path]:
+    def key(path: Path) -> tuple[int, ...]:
+        return tuple(int(n) for n in re.findall(r"\d+", path.name)[:4])
+
+    return sorted(paths, key=key, reverse=True)
+
+
+def interpreter_candidates(python_version: str, environ: dict[str, str] | None = None
+                           ) -> list[str]:
+    """Where a Python ``python_version`` may be: PATH, pyenv's versions, uv's managed Pythons."""
+    env = dict(os.environ) if environ is None else environ
+    home = Path(env.get("HOME") or Path.home())
+    name = f"python{python_version}"
+    found: list[str] = [sys.executable]
+    for command in (name, "python3", "python"):
+        on_path = shutil.which(command, path=env.get("PATH"))
+        if on_path:
+            found.append(on_path)
+    pyenv = Path(env.get("PYENV_ROOT") or home / ".pyenv") / "versions"
+    if pyenv.is_dir():  # pyenv's shims refuse a version that is not selected: use it directly
+        found += [str(d / "bin" / name) for d in _newest_first(pyenv.glob(f"{python_version}.*"))]
+    uv_dirs = [env.get("UV_PYTHON_INSTALL_DIR"),
+               str(Path(env.get("XDG_DATA_HOME") or home / ".local" / "share") / "uv" / "python")]
+    for uv_dir in [Path(d) for d in uv_dirs if d]:
+        if uv_dir.is_dir():
+            found += [str(d / "bin" / name)
+                      for d in _newest_first(uv_dir.glob(f"cpython-{python_version}.*"))]
+    return list(dict.fromkeys(found))
+
+
+def probe(interpreter: str) -> str | None:
+    """``cpython 3.13`` for a working CPython 3.13, None when it does not run."""
+    try:
+        result = subprocess.run(  # noqa: S603
+            [interpreter, "-c",
+             "import sys; print(sys.implementation.name, '%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def find_interpreter(python_version: str, explicit: str | None = None,
+                     environ: dict[str, str] | None = None) -> str | None:
+    """A CPython of exactly ``python_version`` (bytecode is per minor version), or None."""
+    candidates = [explicit] if explicit else interpreter_candidates(python_version, environ)
     for candidate in candidates:
-        if candidate is None:
-            continue
-        path = shutil.which(candidate) or (candidate if Path(candidate).exists() else None)
-        if path is None:
-            continue
-        probe = subprocess.run(  # noqa: S603
-            [path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, check=False)
-        if probe.returncode == 0 and probe.stdout.strip() == python_version:
+        path = shutil.which(candidate) or (candidate if Path(candidate).is_file() else None)
+        if path is not None and probe(path) == f"cpython {python_version}":
             return path
     return None
 
 
-def compile_tree(tree: Path, interpreter: str) -> None:
-    """Write ``__pycache__`` with unchecked hashes: zip timestamps can never invalidate them."""
-    subprocess.run([interpreter, "-m", "compileall", "-q", "-j", "0",  # noqa: S603
-                    "--invalidation-mode", "unchecked-hash", str(tree)],
-                   check=True, stdout=subprocess.DEVNULL)
+def no_interpreter_message(python_version: str) -> str:
+    """What to do when no interpreter of the target version is found."""
+    return (f"no Python {python_version} found to compile the bytecode with (looked on PATH, in "
+            f"pyenv's versions and in uv's managed Pythons). Get one with `pyenv install "
+            f"{python_version}`, `uv python install {python_version}` or your system's "
+            f"python{python_version} package, or point at one with --compile-with "
+            f"/path/to/python{python_version}. --no-bytecode builds without (every cold start "
+            "then compiles each module it imports)")
+
+
+def compile_tree(tree: Path, interpreter: str, python_version: str) -> int:
+    """Write ``__pycache__`` with unchecked hashes (zip timestamps can never invalidate them) and
+    return how many ``.pyc`` files the target version will load."""
+    result = subprocess.run([interpreter, "-m", "compileall", "-q", "-j", "0",  # noqa: S603
+                             "--invalidation-mode", "unchecked-hash", str(tree)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        failed = [line for line in result.stdout.splitlines() if "Error compiling" in line]
+        raise PackageError(f"{interpreter} could not compile {len(failed)} file(s): "
+                           + "; ".join(failed[:5]) + (result.stderr or "")[-1000:])
+    tag = f".cpython-{python_version.replace('.', '')}.pyc"
+    return sum(1 for _ in tree.rglob(f"__pycache__/*{tag}"))
 
 
 def tree_size(tree: Path) -> tuple[int, int]:
@@ -271,59 +388,93 @@ def write_zip(tree: Path, zip_path: Path) -> int:
     return zip_path.stat().st_size
 
 
+def zipped_by_top_level(zip_path: Path) -> list[tuple[str, int]]:
+    """Compressed bytes per top-level entry of the zip, largest first."""
+    sizes: dict[str, int] = {}
+    with zipfile.ZipFile(zip_path) as archive:
+        for info in archive.infolist():
+            top = info.filename.split("/", 1)[0]
+            top = re.sub(r"\.(dist-info|libs)$", r".\1", top)
+            sizes[top] = sizes.get(top, 0) + info.compress_size
+    return sorted(sizes.items(), key=lambda item: -item[1])
+
+
+def default_output(arch: str) -> Path:
+    """``dist/opsfn-lambda-<arch>.zip`` under the current directory (never inside the package)."""
+    return Path.cwd() / "dist" / f"opsfn-lambda-{arch}.zip"
+
+
 def build(arch: str = "arm64", *, python_version: str = RUNTIME_PYTHON, output: Path | None = None,
-          tree_dir: Path | None = None, extras: str = EXTRAS, compile_with: str | None = None,
-          require_bytecode: bool = False, make_zip: bool = True, with_sdk: bool = False,
-          log: Any = None) -> Built:
+          tree_dir: Path | None = None, compile_with: str | None = None, bytecode: bool = True,
+          make_zip: bool = True, with_sdk: bool = False, for_s3: bool = False,
+          log: Callable[[str], None] | None = None) -> Built:
     """Build the package; ``tree_dir`` keeps the unzipped tree (``sam build`` zips it itself)."""
     if arch not in ARCHES:
         raise PackageError(f"unknown architecture {arch!r}; use one of {sorted(ARCHES)}")
     say = log or (lambda message: None)
     root = project_root()
-    zip_path = (output or root / "dist" / f"opsfn-lambda-{arch}.zip") if make_zip else None
+    interpreter = None
+    if bytecode:  # before the slow part: a build that cannot compile fails at once
+        interpreter = find_interpreter(python_version, compile_with)
+        if interpreter is None:
+            raise PackageError(no_interpreter_message(python_version) if not compile_with else
+                               f"--compile-with {compile_with} is not a Python {python_version}")
+    zip_path = (output or default_output(arch)) if make_zip else None
+    wanted = lock_requirements(root, arch, python_version, with_sdk)
     with tempfile.TemporaryDirectory(prefix="opsfn-package-") as scratch:
         work = Path(scratch)
         tree = tree_dir or work / "tree"
         if tree.exists() and any(tree.iterdir()):
             raise PackageError(f"{tree} is not empty; give --tree a new or empty directory")
         tree.mkdir(parents=True, exist_ok=True)
-        wanted = requirements(root, extras)
-        say(f"installing {len(wanted)} requirements for manylinux {ARCHES[arch]}, "
-            f"Python {python_version}")
-        result = subprocess.run(pip_command(wanted, tree, arch, python_version),  # noqa: S603
+        pinned = work / "requirements.txt"
+        pinned.write_text(wanted)
+        say(f"installing {locks.lock_path(root, python_version, arch).name} "
+            f"({wanted.count('==')} pins{', with the SDK' if with_sdk else ''}) for "
+            f"{locks.PLATFORM}_{ARCHES[arch]}, Python {python_version}")
+        result = subprocess.run(pip_command(pinned, tree, arch, python_version),  # noqa: S603
                                 capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise PackageError("pip could not install Lambda-platform wheels:\n"
                                + (result.stderr or result.stdout)[-3000:])
-        copy_package(root, tree)
-        stripped = strip_tree(tree) + dedupe_libraries(tree)
         if not with_sdk:
-            say(f"left out the AWS SDK (in the runtime): {remove_sdk(tree) / 1e6:.1f} MB")
-        say(f"stripped {stripped / 1e6:.1f} MB of tests, caches, headers, test data and "
-            "copies of shared libraries")
-        interpreter = find_interpreter(python_version, compile_with)
+            remove_sdk(tree)  # the lock without the SDK pulls none of it: belt and braces
+        stripped = strip_tree(tree) + dedupe_libraries(tree)
+        say(f"copied {copy_package(root, tree)} opsfn files (no tooling, CLI or test helpers)")
+        if with_sdk:
+            keep = services_called(tree)
+            pruned = prune_service_models(tree, keep)
+            say(f"kept botocore's models of the {len(keep)} services opsfn calls "
+                f"({', '.join(sorted(keep))}); removed {pruned / 1e6:.1f} MB of other models")
+        say(f"stripped {stripped / 1e6:.1f} MB of tests, docs, caches, headers, stubs, test data "
+            "and copies of shared libraries")
         if interpreter is not None:
-            compile_tree(tree, interpreter)
-            say(f"compiled bytecode with {interpreter}")
-        elif require_bytecode:
-            raise PackageError(f"no Python {python_version} interpreter to compile bytecode with")
+            pycs = compile_tree(tree, interpreter, python_version)
+            say(f"compiled {pycs} .pyc files with {interpreter} (unchecked-hash)")
         else:
-            say(f"WARNING: no Python {python_version} interpreter found (--compile-with); the zip "
-                "has no .pyc, which adds 300-500 ms to every cold start")
+            say("WARNING: --no-bytecode: every cold start compiles every module it imports")
         unzipped, files = tree_size(tree)
         zipped = write_zip(tree, zip_path) if zip_path is not None else 0
-        built = Built(zip_path, tree, zipped, unzipped, files, interpreter is not None)
-        if tree_dir is None:
-            built = Built(zip_path, Path("<removed>"), zipped, unzipped, files, built.compiled)
-    check_limits(built)
+        built = Built(zip_path, tree if tree_dir else Path("<removed>"), zipped, unzipped, files,
+                      interpreter is not None, interpreter)
+    check_limits(built, for_s3=for_s3)
     return built
 
 
-def check_limits(built: Built) -> None:
-    """Fail above 50 MB zipped (direct upload) or 250 MB unzipped."""
-    if built.zip_path is not None and built.zipped_bytes > MAX_ZIPPED:
-        raise PackageError(f"zip is {built.zipped_bytes / 2**20:.1f} MiB, over Lambda's 50 MiB "
-                           "direct-upload limit")
+def check_limits(built: Built, *, for_s3: bool = False) -> None:
+    """Fail above 50 MiB zipped (direct upload, unless ``for_s3``) or 250 MiB unzipped, saying
+    which parts make the size."""
+    if built.zip_path is not None and built.zipped_bytes > MAX_ZIPPED and not for_s3:
+        parts = ", ".join(f"{name} {size / 2**20:.1f}"
+                          for name, size in zipped_by_top_level(built.zip_path)[:8])
+        raise PackageError(
+            f"{built.zip_path} is {built.zipped_bytes / 2**20:.1f} MiB zipped, over Lambda's 50 MiB "
+            f"direct-upload limit by {(built.zipped_bytes - MAX_ZIPPED) / 2**20:.1f} MiB. Largest "
+            f"parts (MiB zipped): {parts}. Tests, docs, stubs and other versions' bytecode are "
+            "already stripped; what is left is imported at run time (botocore's service models "
+            "are gzip files that do not shrink further). Leave the SDK out (the runtime has it) "
+            "or upload through S3 (sam deploy does; --for-s3 skips this check, the 250 MiB "
+            "unzipped limit still applies)")
     if built.unzipped_bytes > MAX_UNZIPPED:
         raise PackageError(f"unzipped size is {built.unzipped_bytes / 2**20:.1f} MiB, over "
                            "Lambda's 250 MiB limit")
@@ -338,8 +489,9 @@ def cmd_package(args: argparse.Namespace) -> int:
         built = build(args.arch, python_version=args.python_version,
                       output=Path(args.output) if args.output else None,
                       tree_dir=Path(args.tree).resolve() if args.tree else None,
-                      compile_with=args.compile_with, require_bytecode=args.require_bytecode,
-                      make_zip=not args.no_zip, with_sdk=args.with_sdk, log=say)
+                      compile_with=args.compile_with, bytecode=not args.no_bytecode,
+                      make_zip=not args.no_zip, with_sdk=args.with_sdk, for_s3=args.for_s3,
+                      log=say)
     except (PackageError, subprocess.CalledProcessError) as error:
         say(f"error: {error}")
         return 1
@@ -348,7 +500,7 @@ def cmd_package(args: argparse.Namespace) -> int:
     sys.stdout.write(f"{where}\n  zipped:   {zipped}\n"
                      f"  unzipped: {built.unzipped_bytes / 2**20:8.1f} MiB (limit 250)\n"
                      f"  files:    {built.files:8d}\n  bytecode: "
-                     f"{'yes' if built.compiled else 'no'}\n")
+                     f"{'yes (' + str(built.interpreter) + ')' if built.compiled else 'no'}\n")
     return 0
 
 
@@ -358,14 +510,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--arch", choices=sorted(ARCHES), default="arm64")
     parser.add_argument("--python-version", default=RUNTIME_PYTHON,
                         help="target runtime's Python (default 3.13, the template's runtime)")
-    parser.add_argument("--output", help="zip path (default dist/opsfn-lambda-<arch>.zip)")
+    parser.add_argument("--output", help="zip path (default ./dist/opsfn-lambda-<arch>.zip)")
     parser.add_argument("--tree", help="also keep the unzipped tree here (sam build's ARTIFACTS_DIR)")
     parser.add_argument("--no-zip", action="store_true", help="only the tree (with --tree)")
     parser.add_argument("--with-sdk", action="store_true",
                         help="bundle boto3/botocore instead of using the runtime's copy")
-    parser.add_argument("--compile-with", help="interpreter of the target version for .pyc files")
-    parser.add_argument("--require-bytecode", action="store_true",
-                        help="fail instead of warning when no interpreter can compile .pyc files")
+    parser.add_argument("--for-s3", action="store_true",
+                        help="the zip is uploaded through S3: no 50 MiB direct-upload check")
+    parser.add_argument("--compile-with", help="interpreter of the target version for .pyc files "
+                                               "(default: found on PATH, in pyenv or uv)")
+    parser.add_argument("--no-bytecode", action="store_true",
+                        help="ship no .pyc (slower cold starts); without it a build with no "
+                             "interpreter of the target version fails")
+    parser.add_argument("--require-bytecode", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(func=cmd_package)
 
 

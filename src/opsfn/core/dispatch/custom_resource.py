@@ -7,12 +7,13 @@ after answering: Lambda would retry the event and answer a second time.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from typing import Any, Literal
 
 from opsfn.core.invocation import Invocation, remaining_ms, run_route
-from opsfn.core.observability import get_logger
+from opsfn.core.observability import UNDELIVERED_ANSWERS, emit_count, get_logger
 from opsfn.core.settings import CoreSettings
 from opsfn.core.watchdog import WATCHDOG
 from opsfn.errors import InvalidSetting, OpsfnError
@@ -54,6 +55,10 @@ class Answer:
             self.sent = {"Status": status, "PhysicalResourceId": physical_id,
                          "delivered": delivered, "detail": detail}
         if not delivered:  # stack events show every delivered answer; a lost one needs a line
+            try:  # and a metric the template's alarm watches
+                emit_count(UNDELIVERED_ANSWERS)
+            except Exception:  # noqa: BLE001, S110 - a metric must never stop the log line
+                pass
             get_logger().error("custom resource answer not delivered", extra={
                 "resource_type": self.request.resource_type,
                 "request_type": self.request.request_type, "status": status, "detail": detail,
@@ -107,9 +112,10 @@ def dispatch(event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
     # OPSFN_CR_MARGIN_MS (at least 500 ms) before it, and all of that is its time to answer.
     deadline = time.monotonic() + max(left_s - ANSWER_SAFETY_S, ANSWER_SAFETY_S)
     answer = Answer(request, deadline)
+    call = contextvars.copy_context()  # the guard's log lines carry this call's keys
     guard = WATCHDOG.arm(
         left_s - margin_ms / 1000,
-        lambda: answer.send("FAILED", "timed out before the Lambda deadline", default_id),
+        lambda: call.run(answer.send, "FAILED", "timed out before the Lambda deadline", default_id),
     )
     try:
         if setting_error is not None:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from opsfn.routes.imaging.settings import ImagingSettings
-from opsfn.services import aws
+from opsfn.services import aws, lean
 
 PENDING, PROCESSING, COMPLETE, ERROR = "pending", "processing", "complete", "error"
 # Items written before ``error`` replaced ``failed``: read as ``error``, retried when retryable.
@@ -93,7 +93,7 @@ def create(job_id: str, *, file_type: str, file_name: str, s3_key: str, now: flo
         "s3Key": s3_key, "createdAt": _iso(now), "updatedAt": _iso(now),
         "ttl": int(now) + ImagingSettings.current().imaging_job_ttl_s,
     }
-    aws.client("dynamodb").put_item(
+    lean.put_item(  # the SDK's client, unless this is the first AWS call of a cold process
         TableName=_table(), Item={k: to_attr(v) for k, v in item.items()},
         ConditionExpression="attribute_not_exists(jobId)",
     )
@@ -102,7 +102,7 @@ def create(job_id: str, *, file_type: str, file_name: str, s3_key: str, now: flo
 
 def get(job_id: str) -> dict[str, Any] | None:
     """The job as a plain dict, or None (strongly consistent: a reader right after a write sees it)."""
-    reply = aws.client("dynamodb").get_item(
+    reply = lean.get_item(  # the SDK's client, unless this is the first AWS call of a cold process
         TableName=_table(), Key={"jobId": {"S": job_id}}, ConsistentRead=True,
     )
     item = reply.get("Item")

@@ -109,12 +109,18 @@ class UploadReply(BaseModel):
 def presigned_post(bucket: str, key: str, content_type: str, max_bytes: int, expires_in: int
                    ) -> dict[str, Any]:
     """A SigV4 presigned POST whose policy pins the key, the type and the size range."""
-    from opsfn.services import aws
+    from opsfn.services import aws, lean
 
+    conditions: list[Any] = [{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]]
+    where = lean.target("s3")  # signed here when the SDK is not loaded yet (a cold start)
+    if where is not None:
+        import datetime as dt
+
+        return lean.presigned_post(bucket, key, fields={"Content-Type": content_type},
+                                   conditions=conditions, expires_in=expires_in, where=where,
+                                   now=dt.datetime.now(dt.UTC))
     return aws.client("s3").generate_presigned_post(
-        Bucket=bucket, Key=key,
-        Fields={"Content-Type": content_type},
-        Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+        Bucket=bucket, Key=key, Fields={"Content-Type": content_type}, Conditions=conditions,
         ExpiresIn=expires_in,
     )
 
