@@ -104,4 +104,4 @@ WATCHDOG = Watchdog()
 def reset_watchdog() -> None:
     """Forget the thread and every deadline: a restored snapshot's clock and thread are not this
     environment's (SnapStart). The next ``arm`` starts a thread again."""
-    WATCHDOG._forget_thread()  # the same reset a forked child gets
+    WATCHDOG._reset()  # the same reset a forked child gets
