@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -86,6 +86,43 @@ def test_presigned_post_is_botocores(endpoint: str | None, token: str | None) ->
         assert ours["url"] == expected["url"]
     else:  # botocore may name the bucket's regional or legacy host; both are the same bucket
         assert urlsplit(ours["url"]).netloc == "my-bucket.s3.eu-west-1.amazonaws.com"
+
+
+@pytest.mark.parametrize("endpoint", [None, "http://127.0.0.1:5000"])
+@pytest.mark.parametrize("token", [None, CREDS.token])
+@pytest.mark.parametrize("size", [None, 1234])
+def test_presigned_put_is_botocores(endpoint: str | None, token: str | None,
+                                    size: int | None) -> None:
+    """The same URL botocore presigns, signature included (query order aside)."""
+    import boto3
+    import botocore.auth
+    import botocore.signers
+    from botocore.config import Config
+
+    client = boto3.session.Session(
+        aws_access_key_id=CREDS.access_key, aws_secret_access_key=CREDS.secret_key,
+        aws_session_token=token, region_name="eu-west-1",
+    ).client("s3", endpoint_url=endpoint, config=Config(
+        signature_version="v4", s3={"addressing_style": "path" if endpoint else "virtual"}))
+    params: dict[str, Any] = {"Bucket": "my-bucket", "Key": "uploads/0b9f/original",
+                              "ContentType": "application/dicom"}
+    headers = {"Content-Type": "application/dicom"}
+    if size is not None:
+        params["ContentLength"] = size
+        headers["Content-Length"] = str(size)
+    with mock.patch.object(botocore.auth.datetime, "datetime", _Frozen), \
+            mock.patch.object(botocore.signers.datetime, "datetime", _Frozen):
+        expected = client.generate_presigned_url("put_object", Params=params, ExpiresIn=600,
+                                                 HttpMethod="PUT")
+    ours = lean.presigned_put(
+        "my-bucket", "uploads/0b9f/original", headers=headers, expires_in=600,
+        where=lean.Target(lean.Credentials(CREDS.access_key, CREDS.secret_key, token),
+                          "eu-west-1", endpoint), now=NOW)
+    mine, theirs = urlsplit(ours), urlsplit(expected)
+    assert dict(parse_qsl(mine.query)) == dict(parse_qsl(theirs.query))  # signature included
+    assert mine.path == theirs.path
+    if endpoint:
+        assert mine.netloc == theirs.netloc
 
 
 def test_the_sdk_makes_the_call_whenever_it_must(cold: None, monkeypatch: pytest.MonkeyPatch,
@@ -171,8 +208,10 @@ def test_the_upload_routes_work_cold_without_the_sdk(on_moto: str, cold: None,
     reply = client.post("/request-upload", json_body={"fileName": "a.png", "fileType": "image/png"})
     assert reply.status == 200, reply.body
     upload = reply.json()
-    assert upload["uploadUrl"] == f"{on_moto}/lean-uploads"
-    assert upload["fields"]["key"] == f"uploads/{upload['jobId']}/original"
+    key = f"uploads/{upload['jobId']}/original"
+    assert upload["uploadUrl"].startswith(f"{on_moto}/lean-uploads/{key}?")
+    assert upload["uploadPost"]["url"] == f"{on_moto}/lean-uploads"
+    assert upload["uploadPost"]["fields"]["key"] == key
     results = client.get("/get-results", query={"jobId": upload["jobId"]})
     assert results.status == 200 and results.json()["status"] == "pending"
     assert made == []

@@ -57,7 +57,7 @@ def test_the_duration_alarm_is_relative_to_the_timeout(template: dict[str, Any])
 def test_schedules_have_a_dead_letter_queue_their_role_may_use(transformed: dict[str, Any]) -> None:
     resources = transformed["Resources"]
     schedules = _of_type(resources, "AWS::Scheduler::Schedule")
-    assert len(schedules) == 5
+    assert len(schedules) == len(app.registry.schedules)
     for schedule in schedules.values():
         target = schedule["Properties"]["Target"]
         assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue",
@@ -193,5 +193,6 @@ def test_snapstart_with_efs_is_refused_before_anything_is_created(
     assert rule == template["Rules"]["SnapStartWithoutEfs"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "On"]}
     (assertion,) = rule["Assertions"]
-    assert assertion["Assert"] == {"Fn::Equals": [{"Ref": "EfsFileSystemId"}, ""]}
+    assert assertion["Assert"] == {"Fn::And": [{"Fn::Equals": [{"Ref": "EfsFileSystemId"}, ""]},
+                                               {"Fn::Equals": [{"Ref": "SslFileSystemId"}, ""]}]}
     assert "does not support EFS" in assertion["AssertDescription"]

@@ -41,7 +41,7 @@ def test_the_rule_stores_then_invokes_with_scanning(template: dict[str, Any]) ->
     s3_action, lambda_action = props["Actions"]
     assert s3_action == {"S3Action": {"BucketName": {"Ref": "InboundMailBucket"},
                                       "ObjectKeyPrefix": "inbound/"}}
-    assert lambda_action == {"LambdaAction": {"FunctionArn": {"Fn::GetAtt": ["OpsFunction", "Arn"]},
+    assert lambda_action == {"LambdaAction": {"FunctionArn": {"Ref": "OpsFunction.Alias"},  # the alias
                                               "InvocationType": "Event"}}
     env = resources["OpsFunction"]["Properties"]["Environment"]["Variables"]
     assert env["SES_INBOUND_PREFIX"] == "inbound/"

@@ -1,4 +1,4 @@
-"""DynamoDB items and an S3 presigned POST without the SDK, for the first call of a cold process.
+"""DynamoDB items and S3 presigned uploads without the SDK, for the first call of a cold process.
 
 ``import boto3`` and one client cost more than everything else ``POST /request-upload`` and
 ``GET /get-results`` do (a DynamoDB read or write, a signed upload form). When the SDK is not
@@ -231,3 +231,47 @@ def presigned_post(bucket: str, key: str, *, fields: dict[str, str], conditions:
     else:
         url = f"https://{bucket}.s3.{where.region}.amazonaws.com/"
     return {"url": url, "fields": form}
+
+
+# -- S3 presigned PUT -----------------------------------------------------------------------------
+def _uri(text: str, safe: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe=safe)
+
+
+def presigned_put(bucket: str, key: str, *, headers: dict[str, str], expires_in: int,
+                  where: Target, now: dt.datetime) -> str:
+    """A SigV4 query-signed PUT URL, as the SDK's ``generate_presigned_url`` makes it.
+
+    ``headers`` (Content-Type, and Content-Length when the size is known) are signed with the
+    host: S3 refuses a PUT whose values differ. The body is ``UNSIGNED-PAYLOAD``.
+    """
+    moment = now.astimezone(dt.UTC)
+    stamp, day = moment.strftime("%Y%m%dT%H%M%SZ"), moment.strftime("%Y%m%d")
+    if where.endpoint:  # path-style on a custom endpoint, as opsfn's S3 client addresses it
+        parts = urlsplit(where.endpoint.rstrip("/"))
+        base, host = f"{parts.scheme}://{parts.netloc}", parts.netloc
+        path = f"{parts.path}/{bucket}/{_uri(key, '/~')}"
+    else:
+        host = f"{bucket}.s3.{where.region}.amazonaws.com"
+        base, path = f"https://{host}", f"/{_uri(key, '/~')}"
+    signed = {name.lower(): value.strip() for name, value in headers.items()}
+    signed["host"] = host
+    names = ";".join(sorted(signed))
+    query = {"X-Amz-Algorithm": ALGORITHM,
+             "X-Amz-Credential": f"{where.credentials.access_key}/{day}/{where.region}/s3/"
+                                 "aws4_request",
+             "X-Amz-Date": stamp, "X-Amz-Expires": str(expires_in), "X-Amz-SignedHeaders": names}
+    if where.credentials.token:
+        query["X-Amz-Security-Token"] = where.credentials.token
+    canonical_query = "&".join(f"{_uri(k, '-_.~')}={_uri(v, '-_.~')}"
+                               for k, v in sorted(query.items()))
+    canonical = "\n".join(["PUT", path, canonical_query,
+                           "".join(f"{name}:{signed[name]}\n" for name in sorted(signed)),
+                           names, "UNSIGNED-PAYLOAD"])
+    to_sign = "\n".join([ALGORITHM, stamp, f"{day}/{where.region}/s3/aws4_request",
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    signature = hmac.new(signing_key(where.credentials.secret_key, day, where.region, "s3"),
+                         to_sign.encode(), hashlib.sha256).hexdigest()
+    return f"{base}{path}?{canonical_query}&X-Amz-Signature={signature}"

@@ -313,7 +313,7 @@ def _receipt_rule(name: str, props: dict[str, Any], function: str) -> ReceiptRul
         if "S3Action" in action and stored is None:
             stored = _dict(action["S3Action"])
         lambda_action = _dict(action.get("LambdaAction"))
-        if ref_target(lambda_action.get("FunctionArn")) == function:
+        if ref_target(lambda_action.get("FunctionArn")) in (function, f"{function}.Alias"):
             prefix = stored.get("ObjectKeyPrefix", "") if stored is not None else None
             return ReceiptRule(name, stored is not None,
                                ref_target(stored.get("BucketName")) if stored else None,
@@ -367,7 +367,7 @@ def declared_triggers(template: dict[str, Any]) -> Declared:
             if rule is not None:
                 found.receipt_rules.append(rule)
         elif kind == "AWS::Lambda::Permission" and rprops.get("Principal") == "ses.amazonaws.com" \
-                and ref_target(rprops.get("FunctionName")) == function:
+                and ref_target(rprops.get("FunctionName")) in (function, f"{function}.Alias"):
             found.ses_may_invoke = True
     return found
 

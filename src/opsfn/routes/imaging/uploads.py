@@ -129,8 +129,14 @@ def presigned_put(bucket: str, key: str, content_type: str, size: int | None, ex
                   ) -> str:
     """A SigV4 presigned PUT whose signed headers are ``Content-Type`` (and ``Content-Length``
     when the size is known): S3 refuses a PUT whose headers differ from the signed values."""
-    from opsfn.services import aws
+    from opsfn.services import aws, lean
 
+    where = lean.target("s3")  # signed here when the SDK is not loaded yet (a cold start)
+    if where is not None:
+        import datetime as dt
+
+        return lean.presigned_put(bucket, key, headers=put_headers(content_type, size),
+                                  expires_in=expires_in, where=where, now=dt.datetime.now(dt.UTC))
     params: dict[str, Any] = {"Bucket": bucket, "Key": key, "ContentType": content_type}
     if size is not None:
         params["ContentLength"] = size
