@@ -38,6 +38,9 @@ SDK_MODULES = ("boto3", "botocore", "s3transfer", "dateutil", "six", "urllib3")
 SDK_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "python_dateutil", "six",
                      "urllib3")
 STRIP_SUFFIXES = (".pyi", ".pyx", ".pxd", ".c", ".h", ".cpp", ".hpp")
+# Top-level entries of src/opsfn never imported in Lambda and needing what the zip lacks: the
+# CDK construct (aws-cdk-lib and jsii run at synth time, on the deployer's machine).
+NOT_IN_LAMBDA = frozenset({"cdk", "cdk.py"})
 
 
 class PackageError(Exception):
@@ -104,9 +107,17 @@ def requirements(root: Path, extras: str) -> list[str]:
 
 
 def copy_package(root: Path, tree: Path) -> None:
-    """The opsfn sources themselves (with the upload page), without caches."""
-    shutil.copytree(root / "src" / "opsfn", tree / "opsfn",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    """The opsfn sources themselves (with the upload page), without caches or NOT_IN_LAMBDA."""
+    source = root / "src" / "opsfn"
+    caches = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        ignored = set(caches(directory, names))
+        if Path(directory) == source:
+            ignored |= {name for name in names if name in NOT_IN_LAMBDA}
+        return ignored
+
+    shutil.copytree(source, tree / "opsfn", ignore=ignore)
 
 
 def strip_tree(tree: Path) -> int:
