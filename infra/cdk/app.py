@@ -21,6 +21,8 @@ built once into build/cdk/ of the checkout and rebuilt when the sources change. 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -87,12 +89,14 @@ class OpenemrOpsStack(cdk.Stack):
 
 
 def main() -> None:
-    app = cdk.App()
+    # The CDK CLI sets CDK_OUTDIR; run directly, the app writes cdk.out/ beside this file.
+    app = cdk.App(outdir=os.environ.get("CDK_OUTDIR") or str(Path(__file__).parent / "cdk.out"))
     domain = app.node.try_get_context("domain") or "example.com"
     forward_to = app.node.try_get_context("forward_to") or f"ops@{domain}"
     OpenemrOpsStack(app, STACK_NAME, domain=domain, forward_to=forward_to,
                     code=os.environ.get("OPSFN_CDK_CODE") or None)
-    app.synth()
+    assembly = app.synth()
+    sys.stderr.write(f"{Path(assembly.directory) / f'{STACK_NAME}.template.json'}\n")
 
 
 if __name__ == "__main__":
