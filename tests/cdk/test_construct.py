@@ -232,9 +232,22 @@ def test_helpers_refuse_what_cannot_be_deployed(cdk: Any, tiny_code: Path) -> No
         OpsFunction(stack, "Sparc", code=tiny_code, architecture="sparc")  # type: ignore[arg-type]
 
     in_vpc = OpsFunction(stack, "InVpc", code=tiny_code, vpc=vpc)
+    with pytest.raises(ValueError, match="needs a file system"):
+        in_vpc.sync_with_datasync()
     in_vpc.ssl_materials(files)
     with pytest.raises(ValueError, match="mounts one"):
         in_vpc.mount_efs(files)
+    with pytest.raises(ValueError, match="holds the private key; it is never synced"):
+        in_vpc.sync_with_datasync(files)
+    with pytest.raises(ValueError, match="needs a file system"):
+        in_vpc.sync_with_datasync()  # the SSL file system is not the default source either
     in_vpc.smtp_credential(user_name="u", identity_arn=IDENTITY)
     with pytest.raises(ValueError, match="already configured"):
         in_vpc.smtp_credential(user_name="v", identity_arn=IDENTITY)
+
+    own = OpsFunction(stack, "OwnMount", code=tiny_code, vpc=vpc)
+    own.mount_efs(efs.FileSystem(stack, "OwnFiles", vpc=vpc))
+    own.sync_with_datasync()
+    env = own.environment
+    assert (env["SYNC_ENGINE"], env["SYNC_SOURCE_DIR"], env["SYNC_DATASYNC_EFS_SUBDIRECTORY"]) == (
+        "datasync", "/mnt/opsfn", "/opsfn")  # the access point's directory, seen at the mount

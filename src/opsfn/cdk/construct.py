@@ -93,7 +93,8 @@ class OpsFunction(Construct):
         self._vpc = vpc
         self._vpc_subnets = vpc_subnets
         self._mounted: efs.IFileSystem | None = None
-        self._mounted_access_point: efs.AccessPoint | None = None
+        self._own_efs: efs.IFileSystem | None = None  # mount_efs(): /opsfn, the sync's source
+        self._ssl_efs: efs.IFileSystem | None = None  # ssl_materials(fs): TLS materials only
         self._policies: dict[str, iam.Policy] = {}
         self._rule_set_activations: list[tuple[str, CustomResource]] = []
         self._relay_rules: list[tuple[str, ses.CfnReceiptRule]] = []
@@ -231,7 +232,6 @@ class OpsFunction(Construct):
             raise ValueError("the function already mounts a file system; a Lambda function mounts "
                              "one (sync another one with sync_with_datasync)")
         self._mounted = file_system
-        self._mounted_access_point = access_point
         self._cfn.file_system_configs = [lambda_.CfnFunction.FileSystemConfigProperty(
             arn=access_point.access_point_arn, local_mount_path=path)]
         self.function.node.add_dependency(file_system.mount_targets_available)
@@ -250,6 +250,7 @@ class OpsFunction(Construct):
             posix_user=efs.PosixUser(uid="1000", gid="1000"),
             create_acl=efs.Acl(owner_uid="1000", owner_gid="1000", permissions="0750"))
         self._mount(file_system, access_point, OWN_MOUNT)
+        self._own_efs = file_system
         self._policy("efs", policies.mount_through(
             "MountThroughTheAccessPointOnly", file_system.file_system_arn,
             access_point.access_point_arn, as_root=False))
@@ -271,7 +272,7 @@ class OpsFunction(Construct):
         other ``SslInput`` properties (``ValidityDays``, ``KeyType``...).
         """
         if file_system is None:
-            if self._mounted is None:
+            if self._own_efs is None:
                 raise ValueError("ssl_materials() without a file system needs mount_efs() first")
             self.environment.update(SSL_DIR=f"{OWN_MOUNT}/ssl", SSL_ACCESS_POINT_UID="1000",
                                     SSL_ACCESS_POINT_GID="1000")
@@ -281,6 +282,7 @@ class OpsFunction(Construct):
                 self, "SslAccessPoint", file_system=file_system, path="/",
                 posix_user=efs.PosixUser(uid=str(uid), gid=str(gid)))
             self._mount(file_system, access_point, SSL_MOUNT)
+            self._ssl_efs = file_system
             self._policy("ssl-efs", policies.mount_through(
                 "MountTheSslFileSystemThroughItsAccessPointOnly", file_system.file_system_arn,
                 access_point.access_point_arn, as_root=uid == 0 or gid == 0))
@@ -296,18 +298,20 @@ class OpsFunction(Construct):
                            security_group: ec2.ISecurityGroup | None = None) -> iam.Role:
         """``SYNC_ENGINE=datasync``: ``sync-efs-to-s3`` starts a DataSync task (created once).
 
-        ``file_system`` defaults to the mounted one (directory ``/opsfn``); another file system
-        (the OpenEMR sites EFS) is copied from ``/`` unless ``subdirectory`` says otherwise.
+        ``file_system`` defaults to the one given to :meth:`mount_efs` (directory ``/opsfn``);
+        another file system (the OpenEMR sites EFS) is copied from ``/`` unless ``subdirectory``
+        says otherwise. The SSL file system (it holds the private key) is refused.
         DataSync reaches a mount target through ``subnet`` and ``security_group`` (default: the
         function's first), which the file system is told to accept NFS from. Returns the role
         DataSync assumes (read that file system, write only ``efs/`` of the archive bucket).
         """
         vpc = self._require_vpc("sync_with_datasync")
-        source = file_system or self._mounted
+        source = file_system or self._own_efs
         if source is None:
             raise ValueError("sync_with_datasync() needs a file system (or mount_efs() first)")
-        mounted = source is self._mounted and self._mounted_access_point is not None \
-            and self.environment.get("SYNC_SOURCE_DIR") == OWN_MOUNT
+        if _same(source, self._ssl_efs):
+            raise ValueError("the SSL file system holds the private key; it is never synced")
+        mounted = _same(source, self._own_efs)
         subnet = subnet or vpc.select_subnets(**self._subnet_selection()).subnets[0]
         group = security_group or self.function.connections.security_groups[0]
         source.connections.allow_default_port_from(group)
@@ -506,6 +510,10 @@ class OpsFunction(Construct):
         if instance is not None:
             self.environment["RDS_EXPORT_INSTANCE_ID"] = instance.instance_identifier
         self.enable_schedule("export-rds-snapshot")
+
+
+def _same(file_system: efs.IFileSystem, other: efs.IFileSystem | None) -> bool:
+    return other is not None and file_system.file_system_id == other.file_system_id
 
 
 def _full_arn(secret: secretsmanager.ISecret) -> str:
