@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,6 @@ def lambda_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Synthesized:
     path: Path
     template: dict[str, Any]
-    stderr: str
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -67,7 +65,7 @@ class Synthesized:
 
 
 @pytest.fixture(scope="session")
-def synthesized(lambda_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+def synthesized(lambda_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """``python infra/cdk/app.py`` into a fresh cdk.out."""
     reason = cdk_missing()
     if reason:
@@ -78,4 +76,4 @@ def synthesized(lambda_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-4000:]
     path = out / f"{STACK}.template.json"
-    yield Synthesized(path, json.loads(path.read_text()), result.stderr)
+    return Synthesized(path, json.loads(path.read_text()))

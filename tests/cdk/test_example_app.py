@@ -248,4 +248,3 @@ def test_no_cdk_helper_functions_or_default_custom_resources(synthesized: Synthe
     assert "AWS::CloudFormation::CustomResource" not in kinds
     assert not {k for k in kinds if k.startswith("Custom::")} - ROUTE_TYPES
     assert "AWS::Serverless::Function" not in kinds
-    assert "deprecated" not in synthesized.stderr
