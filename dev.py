@@ -11,7 +11,8 @@ Each command first makes `.venv` (once) and installs there, whenever pyproject.t
 changed, the runtime dependencies exactly as `locks/py<version>-<arch>.txt` pins them for this
 Python and machine (hash-checked: the versions the Lambda zip ships), then the package itself and
 its development tools with those pins as constraints. `test` also installs the Debian packages
-some tests need (redis-server, dcmtk, chromium) when it runs as root on a Debian-like system;
+some tests need (redis-server, dcmtk, chromium,
+nodejs for the CDK synth) when it runs as root on a Debian-like system;
 elsewhere those tests say what is missing and are skipped.
 """
 
@@ -34,7 +35,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".opsfn-installed"
 DEBIAN_PACKAGES = {"redis-server": "redis-server", "dcm2pnm": "dcmtk", "chromium": "chromium",
-                   "chromedriver": "chromium-driver"}
+                   "chromedriver": "chromium-driver", "node": "nodejs"}
 
 
 def say(message: str) -> None:

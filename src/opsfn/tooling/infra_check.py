@@ -4,6 +4,12 @@ The registry is the deployment model. Every route that needs a trigger (HTTP, sc
 EventBridge rule, custom resource, SQS/SNS, queue-reachable actions) must have it in
 ``infra/template.yaml``, and every trigger there must reach a route. Names that routes take from
 settings are followed through the function's environment to the template resource they name.
+
+Plain CloudFormation (a CDK app's synthesized template, ``opsfn.cdk``) is read too: triggers are
+then resources of their own (``AWS::ApiGatewayV2::Route``, ``AWS::Events::Rule``,
+``AWS::Scheduler::Schedule``, ``AWS::Lambda::EventSourceMapping``, ``AWS::SNS::Subscription``)
+instead of events of an ``AWS::Serverless::Function``, and each must also be allowed to invoke
+the function (a Lambda permission for its service, or a scheduler role that may invoke it).
 """
 
 from __future__ import annotations
@@ -112,11 +118,15 @@ class S3Trigger:
 
 @dataclass(frozen=True, slots=True)
 class HttpTrigger:
-    """An HttpApi/Api event: the API it belongs to and the authorizer it names (None: the API's)."""
+    """An HttpApi/Api event: the API it belongs to and the authorizer it names (None: the API's).
+
+    ``effective`` is set for a CloudFormation route, which carries its own authorization.
+    """
 
     event: str
     api: str | None
     authorizer: str | None
+    effective: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +187,11 @@ class Declared:
     unqualified_tokens: list[str] = field(default_factory=list)  # custom resources past it
     failure_queues: dict[str, str] = field(default_factory=dict)  # queue -> what lands there
     schedules_without_dlq: list[str] = field(default_factory=list)
+    # CloudFormation triggers: the Lambda permissions of the function (principal -> the resources
+    # each one's SourceArn names, empty for any source), what needs one, and scheduler roles.
+    invoke_grants: list[tuple[str, frozenset[str]]] = field(default_factory=list)
+    needs_grant: list[tuple[str, str, str | None]] = field(default_factory=list)
+    schedule_roles: dict[str, str | None] = field(default_factory=dict)
 
 
 def find_function(resources: dict[str, Any]) -> str:
@@ -321,6 +336,116 @@ def _receipt_rule(name: str, props: dict[str, Any], function: str) -> ReceiptRul
     return None
 
 
+def referenced(value: Any) -> frozenset[str]:
+    """Every logical id an expression names (``Ref``, ``GetAtt``, ``${Id}`` in ``Fn::Sub``)."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, inner in node.items():
+                if key == "Ref" and isinstance(inner, str):
+                    found.add(inner)
+                elif key == "Fn::GetAtt" and ref_target({key: inner}):
+                    found.add(str(ref_target({key: inner})))
+                elif key == "Fn::Sub":
+                    text = inner[0] if isinstance(inner, list) and inner else inner
+                    local = _dict(inner[1]) if isinstance(inner, list) and len(inner) > 1 else {}
+                    if isinstance(text, str):  # ${Id} or ${Id.Attr}, unless a variable of the Sub
+                        found.update(name for name in (part.split("}", 1)[0].split(".", 1)[0]
+                                                       for part in text.split("${")[1:])
+                                     if name not in local)
+                    walk(list(local.values()))
+                else:
+                    walk(inner)
+        elif isinstance(node, list):
+            for inner in node:
+                walk(inner)
+
+    walk(value)
+    return frozenset(name for name in found if not name.startswith("AWS::"))
+
+
+_AUTHORIZATION_KINDS = {"NONE": "public", "AWS_IAM": "iam", "JWT": "jwt"}
+
+
+def _api_route(name: str, props: dict[str, Any], resources: dict[str, Any],
+               function: str) -> tuple[tuple[str, str], HttpTrigger] | None:
+    """An ``AWS::ApiGatewayV2::Route`` whose integration invokes ``function``."""
+    integrations = [i for i in referenced(props.get("Target")) if _dict(resources.get(i)).get(
+        "Type") == "AWS::ApiGatewayV2::Integration"]
+    if not any(ref_target(_dict(_dict(resources[i]).get("Properties")).get("IntegrationUri"))
+               == function for i in integrations):
+        return None
+    method, _, path = str(props.get("RouteKey", "")).partition(" ")
+    authorization = str(props.get("AuthorizationType", "NONE"))
+    kind = _AUTHORIZATION_KINDS.get(authorization, f"authorizer {authorization}")
+    if authorization == "JWT":
+        authorizer = _dict(_dict(resources.get(ref_target(props.get("AuthorizerId")) or "")).get(
+            "Properties"))
+        if authorizer.get("AuthorizerType") != "JWT":
+            kind = "authorizer (not a JWT authorizer)"
+    return (method.upper(), path), HttpTrigger(name, ref_target(props.get("ApiId")), None, kind)
+
+
+def _add_resource_trigger(found: Declared, name: str, kind: str, props: dict[str, Any],
+                          resources: dict[str, Any]) -> None:
+    """A trigger that is a CloudFormation resource of its own (what CDK synthesizes)."""
+    function = found.function
+    if kind == "AWS::Events::Rule":
+        targets = props.get("Targets")
+        if not any(ref_target(_dict(t).get("Arn")) == function
+                   for t in (targets if isinstance(targets, list) else [])):
+            return
+        found.needs_grant.append((f"rule {name}", "events.amazonaws.com", name))
+        if "EventPattern" in props:
+            _add_event(found, name, "EventBridgeRule", {"Pattern": props["EventPattern"]})
+        if "ScheduleExpression" in props:
+            _add_event(found, name, "Schedule", {"Name": props.get("Name"),
+                                                 "Schedule": props["ScheduleExpression"]})
+    elif kind == "AWS::Lambda::EventSourceMapping" and \
+            ref_target(props.get("FunctionName")) == function:
+        source = ref_target(props.get("EventSourceArn"))
+        if source is not None and (_dict(resources.get(source)).get("Type") == "AWS::SQS::Queue"
+                                   or ":sqs:" in source):
+            _add_event(found, name, "SQS", {"Queue": props.get("EventSourceArn"),
+                                            "FunctionResponseTypes": props.get(
+                                                "FunctionResponseTypes")})
+    elif kind == "AWS::SNS::Subscription" and str(props.get("Protocol")).lower() == "lambda" \
+            and ref_target(props.get("Endpoint")) == function:
+        _add_event(found, name, "SNS", {"Topic": props.get("TopicArn")})
+        found.needs_grant.append((f"subscription {name}", "sns.amazonaws.com",
+                                  ref_target(props.get("TopicArn"))))
+    elif kind == "AWS::ApiGatewayV2::Route":
+        route = _api_route(name, props, resources, function)
+        if route is not None:
+            found.http[route[0]] = route[1]
+            found.needs_grant.append((f"route {name}", "apigateway.amazonaws.com", route[1].api))
+    elif kind == "AWS::Lambda::Permission" and ref_target(props.get("FunctionName")) == function:
+        found.invoke_grants.append((str(props.get("Principal")), referenced(props.get("SourceArn"))))
+
+
+def role_may_invoke(resources: dict[str, Any], role: str, function: str) -> bool:
+    """Whether an IAM role of the template allows ``lambda:InvokeFunction`` on ``function``."""
+    documents = [_dict(p).get("PolicyDocument") for p in
+                 _dict(_dict(resources.get(role)).get("Properties")).get("Policies") or []]
+    documents += [_dict(r.get("Properties")).get("PolicyDocument") for r in resources.values()
+                  if isinstance(r, dict) and r.get("Type") == "AWS::IAM::Policy"
+                  and role in {ref_target(x) for x in _dict(r.get("Properties")).get("Roles") or []}]
+    for document in documents:
+        statements = _dict(document).get("Statement")
+        for entry in statements if isinstance(statements, list) else [statements]:
+            statement = _dict(entry)
+            actions = statement.get("Action")
+            actions = [actions] if isinstance(actions, str) else actions or []
+            targets = statement.get("Resource")
+            targets = targets if isinstance(targets, list) else [targets]
+            if statement.get("Effect") == "Allow" and \
+                    {"lambda:InvokeFunction", "lambda:*", "*"} & set(actions) and \
+                    any(t == "*" or function in referenced(t) for t in targets):
+                return True
+    return False
+
+
 def declared_triggers(template: dict[str, Any]) -> Declared:
     """Collect the function's events, standalone schedules/rules and its custom resources."""
     resources: dict[str, Any] = template["Resources"]
@@ -362,6 +487,7 @@ def declared_triggers(template: dict[str, Any]) -> Declared:
         elif kind == "AWS::Scheduler::Schedule" and \
                 ref_target((rprops.get("Target") or {}).get("Arn")) == function:
             found.schedules[str(rprops.get("Name"))] = (name, rprops.get("ScheduleExpression"))
+            found.schedule_roles[name] = ref_target((rprops.get("Target") or {}).get("RoleArn"))
         elif kind == "AWS::SES::ReceiptRule":
             rule = _receipt_rule(name, rprops, function)
             if rule is not None:
@@ -369,6 +495,7 @@ def declared_triggers(template: dict[str, Any]) -> Declared:
         elif kind == "AWS::Lambda::Permission" and rprops.get("Principal") == "ses.amazonaws.com" \
                 and ref_target(rprops.get("FunctionName")) in (function, f"{function}.Alias"):
             found.ses_may_invoke = True
+        _add_resource_trigger(found, name, kind, rprops, resources)
     return found
 
 
@@ -410,7 +537,22 @@ class Checker:
         self._environment_is_known()
         self._cors_agrees()
         self._failures_are_visible()
+        self._triggers_may_invoke()
         return self.problems
+
+    def _triggers_may_invoke(self) -> None:
+        """CloudFormation triggers: a Lambda permission for their service, a role for schedules."""
+        function = self.found.function
+        for where, principal, source in self.found.needs_grant:
+            if not any(granted == principal and (not sources or source in sources)
+                       for granted, sources in self.found.invoke_grants):
+                self.problems.append(f"{where}: no AWS::Lambda::Permission lets {principal} invoke "
+                                     f"{function}" + (f" from {source}" if source else ""))
+        resources = self.template["Resources"]
+        for schedule, role in self.found.schedule_roles.items():
+            if role is None or not role_may_invoke(resources, role, function):
+                self.problems.append(f"schedule {schedule}: its role {role} may not "
+                                     f"lambda:InvokeFunction {function}")
 
     # routes -> template
     def _routes_have_triggers(self) -> None:
@@ -480,6 +622,9 @@ class Checker:
         """The event's authorizer must admit exactly the callers the route declares."""
         api = self.found.apis.get(trigger.api, ApiAuth(None, frozenset()))
         effective = api.kind(trigger.authorizer)
+        if trigger.effective is not None:
+            self._check_route_auth(spec, trigger, where)
+            return
         if spec.auth == "default":
             if trigger.authorizer is not None:
                 self.problems.append(
@@ -495,6 +640,21 @@ class Checker:
         elif effective != spec.auth:
             self.problems.append(f"{where}: declares auth {spec.auth!r} but event "
                                  f"{trigger.event} admits {effective}")
+
+    def _check_route_auth(self, spec: HttpSpec, trigger: HttpTrigger, where: str) -> None:
+        """A CloudFormation route: no API-wide default, each route names its authorization."""
+        effective = trigger.effective
+        if spec.auth != "default":
+            if effective != spec.auth:
+                self.problems.append(f"{where}: declares auth {spec.auth!r} but route "
+                                     f"{trigger.event} admits {effective}")
+        elif effective == "public":
+            self.problems.append(f"{where}: declares the default authorizer but route "
+                                 f"{trigger.event} has AuthorizationType NONE")
+        elif self.found.env.get("OPSFN_DEFAULT_AUTH") != effective:
+            self.problems.append(
+                f"{where}: route {trigger.event} admits {effective} but the function's "
+                f"OPSFN_DEFAULT_AUTH is {self.found.env.get('OPSFN_DEFAULT_AUTH')!r}")
 
     def _function_urls_are_signed(self) -> None:
         if any(isinstance(r.spec, HttpSpec) and r.spec.auth != "public"
@@ -555,7 +715,9 @@ class Checker:
                 self.problems.append(f"event {event}: {source}/{detail_type} reaches no route")
         for rtype, names in self.found.custom_resources.items():
             if rtype not in registry.custom_resources:
-                self.problems.append(f"resources {names}: {rtype} has no custom resource route")
+                hint = " (CDK's default type: give the route's Custom:: type)" \
+                    if rtype == "AWS::CloudFormation::CustomResource" else ""
+                self.problems.append(f"resources {names}: {rtype} has no custom resource route{hint}")
         s3_routes = [(self.resolve(r.spec.bucket, r.label), r.spec.prefix, r.spec.suffix)
                      for r in registry.routes if isinstance(r.spec, S3Spec)]
         for s3_trigger in self.found.s3:

@@ -64,7 +64,7 @@ SDK_OWN_SERVICES = frozenset({"sts", "sso", "sso-oidc"})
 _CLIENT_CALL = re.compile(r"""\bclient\(\s*["']([a-z0-9-]+)["']""")
 # What of opsfn never runs in Lambda (relative to the package): the tooling and the test helpers;
 # a domain's cli.py serves the `opsfn` command only.
-NOT_SHIPPED = ("tooling", "testing.py", "py.typed")
+NOT_SHIPPED = ("tooling", "testing.py", "py.typed", "cdk")  # cdk: runs where an app synthesizes
 CLI_MODULE = "cli.py"
 
 

@@ -1,0 +1,30 @@
+"""opsfn in a CDK app: ``OpsFunction(scope, id, ...)`` (``pip install 'opsfn[cdk]'``).
+
+Like :mod:`opsfn.tooling`, this runs on the deployer's machine, never in Lambda: ``opsfn package``
+leaves it out of the zip (aws-cdk-lib is not there). See docs/openemr.md for a whole stack and
+infra/cdk/app.py for an app that synthesizes one. The construct and its tables are imported on
+first use, so :mod:`opsfn.cdk.code` (the package build) works without aws-cdk-lib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opsfn.cdk.api import HTTP_ROUTES, HttpRoute
+    from opsfn.cdk.code import build_package
+    from opsfn.cdk.construct import OpsFunction
+    from opsfn.cdk.triggers import SCHEDULES, ScheduleRow
+
+_HOMES = {"OpsFunction": "construct", "HTTP_ROUTES": "api", "HttpRoute": "api",
+          "SCHEDULES": "triggers", "ScheduleRow": "triggers", "build_package": "code"}
+
+__all__ = ["HTTP_ROUTES", "SCHEDULES", "HttpRoute", "OpsFunction", "ScheduleRow", "build_package"]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'opsfn.cdk' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"opsfn.cdk.{home}"), name)

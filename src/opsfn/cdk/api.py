@@ -1,0 +1,85 @@
+"""The HTTP API (payload 2.0): one route per HTTP route, each with the authorization it declares.
+
+The routes are listed here as the SAM template lists its HttpApi events, not read from the
+registry: ``opsfn infra check`` then proves the two agree. Routes whose auth is ``default`` take
+the API's default authorizer (IAM, or JWT with ``default_auth="jwt"``), which the function checks
+again against ``OPSFN_DEFAULT_AUTH``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, cast
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk.aws_apigatewayv2_authorizers import HttpIamAuthorizer, HttpJwtAuthorizer
+from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
+from constructs import Construct
+
+DefaultAuth = Literal["iam", "jwt"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRoute:
+    method: str
+    path: str
+    auth: Literal["public", "default"]
+
+
+HTTP_ROUTES: tuple[HttpRoute, ...] = (
+    HttpRoute("GET", "/health", "public"),
+    HttpRoute("POST", "/request-upload", "public"),  # the image page has no login
+    HttpRoute("GET", "/get-results", "public"),  # the jobId is an unguessable capability
+    HttpRoute("POST", "/database/start", "default"),
+    HttpRoute("GET", "/database/status", "default"),
+    HttpRoute("POST", "/database/activity", "default"),
+)
+
+
+def _jwt_authorizer(scope: Construct, issuer: str | None,
+                    audience: str | None) -> HttpJwtAuthorizer:
+    """A JWT authorizer for ``issuer``; without one, for a Cognito user pool made here."""
+    if issuer is None:
+        pool = cognito.UserPool(
+            scope, "UserPool", self_sign_up_enabled=False,
+            sign_in_aliases=cognito.SignInAliases(email=True),
+            mfa=cognito.Mfa.OPTIONAL, mfa_second_factor=cognito.MfaSecondFactor(sms=False, otp=True),
+            password_policy=cognito.PasswordPolicy(min_length=12, require_lowercase=True,
+                                                   require_uppercase=True, require_digits=True,
+                                                   require_symbols=True))
+        client = pool.add_client("UserPoolClient", generate_secret=False,
+                                 auth_flows=cognito.AuthFlow(user_srp=True))
+        issuer = f"https://cognito-idp.{Stack.of(scope).region}.amazonaws.com/{pool.user_pool_id}"
+        audience = client.user_pool_client_id
+    if audience is None:
+        raise ValueError("jwt_audience is required with jwt_issuer")
+    return HttpJwtAuthorizer("JwtAuthorizer", issuer, jwt_audience=[audience],
+                             identity_source=["$request.header.Authorization"])
+
+
+def create_http_api(scope: Construct, function: lambda_.IFunction, *, allowed_origin: str,
+                    default_auth: DefaultAuth, jwt_issuer: str | None,
+                    jwt_audience: str | None) -> apigw.HttpApi:
+    """The API, its CORS rules and throttling, and the routes of :data:`HTTP_ROUTES`."""
+    authorizer: apigw.IHttpRouteAuthorizer = HttpIamAuthorizer() if default_auth == "iam" else \
+        _jwt_authorizer(scope, jwt_issuer, jwt_audience)
+    api = apigw.HttpApi(
+        scope, "HttpApi", default_authorizer=authorizer,
+        cors_preflight=apigw.CorsPreflightOptions(
+            allow_origins=[allowed_origin],
+            allow_methods=[apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST,
+                           apigw.CorsHttpMethod.OPTIONS],
+            allow_headers=["content-type"], max_age=Duration.seconds(600)))
+    stage = api.default_stage
+    if stage is not None:
+        cast(apigw.CfnStage, stage.node.default_child).add_property_override(
+            "DefaultRouteSettings", {"ThrottlingBurstLimit": 50, "ThrottlingRateLimit": 20})
+    integration = HttpLambdaIntegration("OpsFunction", function)
+    for route in HTTP_ROUTES:
+        api.add_routes(path=route.path, methods=[apigw.HttpMethod(route.method)],
+                       integration=integration,
+                       authorizer=apigw.HttpNoneAuthorizer() if route.auth == "public" else None)
+    return api

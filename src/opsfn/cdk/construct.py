@@ -1,0 +1,521 @@
+"""``OpsFunction``: the one opsfn function in a CDK app, wired as infra/template.yaml wires it.
+
+The construct creates what the SAM template always creates (the function from ``opsfn package``'s
+tree, its role, tables, buckets, queues, topic, HTTP API, EventBridge rules, schedules and the
+action queue mapping). Its helpers add what the template's parameters turn on, each with the same
+environment variables, IAM statements and enabled schedule, and create the custom resources with
+their real types (``Custom::SslMaterials``, ``Custom::SmtpCredential``,
+``Custom::ActiveReceiptRuleSet``) and the function's ARN as ``ServiceToken``: CDK's default
+``AWS::CloudFormation::CustomResource`` reaches no route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import jsii
+from aws_cdk import CfnOutput, CustomResource, Duration, Fn, IStableAnyProducer, Lazy, Stack, Token
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_efs as efs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_ses as ses
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from opsfn.cdk import arns, policies
+from opsfn.cdk.api import DefaultAuth, create_http_api
+from opsfn.cdk.code import code_path
+from opsfn.cdk.storage import Storage, create_storage, private_bucket
+from opsfn.cdk.triggers import action_queue_mapping, create_rules, create_schedules
+
+HANDLER = "opsfn.handler.lambda_handler"
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+OWN_MOUNT = "/mnt/opsfn"  # the function's own access point (/opsfn) of an EFS
+SSL_MOUNT = "/mnt/ssl"  # an SSL file system at its root
+INBOUND_PREFIX = "inbound/"
+
+
+@jsii.implements(IStableAnyProducer)
+class _Variables:
+    """The environment, read at synth time: helpers may still add (or drop) variables."""
+
+    def __init__(self, variables: dict[str, str]) -> None:
+        self._variables = variables
+
+    def produce(self) -> Any:
+        return dict(sorted(self._variables.items()))
+
+
+def _name_of(rule_set: ses.IReceiptRuleSet | str) -> str:
+    return rule_set if isinstance(rule_set, str) else rule_set.receipt_rule_set_name
+
+
+def _domain_of(address: str) -> str:
+    if Token.is_unresolved(address):
+        return Fn.select(1, Fn.split("@", address))
+    return address.rsplit("@", 1)[1]
+
+
+class OpsFunction(Construct):
+    """The opsfn function, its resources and every trigger its routes declare.
+
+    ``code`` is a prebuilt zip or tree (``opsfn package``); without it the tree is built (and
+    cached) by :func:`opsfn.cdk.code.build_package`. ``vpc`` (private subnets with a route to
+    CloudFormation's endpoint, for custom resource answers) is needed for any file system.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, code: str | Path | None = None,
+                 architecture: Literal["arm64", "x86_64"] = "arm64", memory_size: int = 2048,
+                 timeout: Duration | None = None, log_level: str = "INFO",
+                 log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+                 vpc: ec2.IVpc | None = None, vpc_subnets: ec2.SubnetSelection | None = None,
+                 security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+                 allowed_origin: str = "*", upload_expiry_days: int = 7,
+                 quarantine_expiry_days: int = 30, landing_prefix: str = "landing/",
+                 action_queue_concurrency: int = 5, alert_email: str | None = None,
+                 default_auth: DefaultAuth = "iam", jwt_issuer: str | None = None,
+                 jwt_audience: str | None = None, function_url: bool = False) -> None:
+        super().__init__(scope, id)
+        from opsfn.routes.etl.settings import EtlSettings
+
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}")
+        self._vpc = vpc
+        self._vpc_subnets = vpc_subnets
+        self._mounted: efs.IFileSystem | None = None
+        self._own_efs: efs.IFileSystem | None = None  # mount_efs(): /opsfn, the sync's source
+        self._ssl_efs: efs.IFileSystem | None = None  # ssl_materials(fs): TLS materials only
+        self._policies: dict[str, iam.Policy] = {}
+        self._rule_set_activations: list[tuple[str, CustomResource]] = []
+        self._relay_rules: list[tuple[str, ses.CfnReceiptRule]] = []
+        self._smtp_user = False
+        self._secrets_keys: set[str] = set()
+        self._secrets_key_statement: iam.PolicyStatement | None = None
+        quarantine = str(EtlSettings.fields()["quarantine_prefix"].default)
+        self.storage: Storage = create_storage(
+            self, allowed_origin=allowed_origin, upload_expiry_days=upload_expiry_days,
+            quarantine_expiry_days=quarantine_expiry_days, quarantine_prefix=quarantine)
+        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
+        self.role = self._create_role()
+        self.export_role = self._create_export_role()
+        self.environment: dict[str, str] = self._base_environment(
+            log_level, allowed_origin, default_auth, landing_prefix)
+        self.function = lambda_.Function(
+            self, "Function", code=lambda_.Code.from_asset(str(code_path(code, architecture))),
+            handler=HANDLER, runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=ARCHITECTURES[architecture], memory_size=memory_size,
+            timeout=timeout or Duration.seconds(900), role=self._immutable_role(vpc is not None),
+            description="opsfn - every trigger, typed routes", log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON, vpc=vpc, vpc_subnets=vpc_subnets,
+            security_groups=list(security_groups) if security_groups else None)
+        self._cfn.environment = lambda_.CfnFunction.EnvironmentProperty(
+            variables=Lazy.any(_Variables(self.environment)))
+        lambda_.CfnEventInvokeConfig(
+            self, "EventInvokeConfig", function_name=self.function.function_name,
+            qualifier="$LATEST", maximum_retry_attempts=2, maximum_event_age_in_seconds=21600,
+            destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(
+                    destination=self.storage.failed_events.queue_arn)))
+        self.api: apigw.HttpApi = create_http_api(
+            self, self.function, allowed_origin=allowed_origin, default_auth=default_auth,
+            jwt_issuer=jwt_issuer, jwt_audience=jwt_audience)
+        self.rules = create_rules(self, self.function, self.storage.failed_events,
+                                  upload=self.storage.upload, landing=self.storage.landing)
+        self.schedules: dict[str, scheduler.CfnSchedule] = create_schedules(self, self.function)
+        action_queue_mapping(self, self.function, self.storage.action_queue,
+                             action_queue_concurrency)
+        if function_url:  # SigV4-signed callers only
+            self.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+        if alert_email:
+            self.storage.alert_topic.add_subscription(subscriptions.EmailSubscription(alert_email))
+        CfnOutput(self, "FunctionName", value=self.function.function_name)
+        CfnOutput(self, "ApiUrl", value=self.api.api_endpoint)
+        CfnOutput(self, "ArchiveBucketName", value=self.storage.archive.bucket_name)
+
+    # -- the parts every deployment has ----------------------------------------------------------
+    @property
+    def _cfn(self) -> lambda_.CfnFunction:
+        return cast(lambda_.CfnFunction, self.function.node.default_child)
+
+    def _create_role(self) -> iam.Role:
+        s = self.storage
+        core = policies.core_policies(policies.CoreArns(
+            log_group=self.log_group.log_group_arn, action_queue=s.action_queue.queue_arn,
+            failed_events_queue=s.failed_events.queue_arn, locks_table=s.locks.table_arn,
+            idempotency_table=s.idempotency.table_arn, audit_table=s.audit.table_arn,
+            alert_topic=s.alert_topic.topic_arn, jobs_table=s.jobs.table_arn,
+            upload_bucket=s.upload.bucket_arn, landing_bucket=s.landing.bucket_arn,
+            archive_bucket=s.archive.bucket_arn))
+        return iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        inline_policies={name: iam.PolicyDocument(statements=statements)
+                                         for name, statements in core.items()})
+
+    def _immutable_role(self, in_vpc: bool) -> iam.IRole:
+        """The role as the function sees it: CDK may not add statements to it on its own.
+
+        (``lambda_.Function`` would add grants for what it wires; every statement here is
+        explicit.) The VPC managed policy is attached only when the function is in a VPC.
+        """
+        if in_vpc:
+            self.role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(
+                "service-role/AWSLambdaVPCAccessExecutionRole"))
+        return iam.Role.from_role_arn(self, "FunctionRole", self.role.role_arn, mutable=False)
+
+    def _create_export_role(self) -> iam.Role:
+        """The role RDS assumes to write snapshot exports; it can only write under rds-exports/."""
+        return iam.Role(
+            self, "RdsExportRole",
+            assumed_by=iam.PrincipalWithConditions(
+                iam.ServicePrincipal("export.rds.amazonaws.com"),
+                {"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}),
+            inline_policies={"write-exports": iam.PolicyDocument(
+                statements=policies.rds_export_role(self.storage.archive.bucket_arn))})
+
+    def _base_environment(self, log_level: str, allowed_origin: str, default_auth: DefaultAuth,
+                          landing_prefix: str) -> dict[str, str]:
+        s = self.storage
+        return {
+            "POWERTOOLS_SERVICE_NAME": "opsfn", "POWERTOOLS_LOG_LEVEL": log_level,
+            "POWERTOOLS_METRICS_NAMESPACE": "opsfn",
+            "OPSFN_ACTION_QUEUE": s.action_queue.queue_url,
+            "OPSFN_FAILED_EVENTS_QUEUE": s.failed_events.queue_url,  # permanent failures, parked once
+            "OPSFN_CORS_ORIGIN": allowed_origin,
+            "OPSFN_DEFAULT_AUTH": default_auth,  # the API's default authorizer, checked again inside
+            "UPLOAD_BUCKET": s.upload.bucket_name, "TABLE_NAME": s.jobs.table_name,
+            "LOCK_TABLE": s.locks.table_name, "AUDIT_TABLE": s.audit.table_name,
+            "IDEMPOTENCY_TABLE": s.idempotency.table_name, "ALERT_TOPIC_ARN": s.alert_topic.topic_arn,
+            "SYNC_BUCKET": s.archive.bucket_name, "SYNC_ENGINE": "function",
+            "RDS_EXPORT_BUCKET": s.archive.bucket_name, "RDS_EXPORT_ROLE_ARN": self.export_role.role_arn,
+            "RDS_EXPORT_SOURCE": "snapshot",
+            "LANDING_BUCKET": s.landing.bucket_name, "LANDING_PREFIX": landing_prefix,
+            "SES_INBOUND_PREFIX": INBOUND_PREFIX,
+        }
+
+    def _policy(self, name: str, statements: Sequence[iam.PolicyStatement]) -> iam.Policy:
+        """Add statements to the feature policy ``name`` (made on first use, before the function)."""
+        policy = self._policies.get(name)
+        if policy is None:
+            policy = iam.Policy(self, f"{name.title().replace('-', '')}Policy", policy_name=name,
+                                roles=[self.role])
+            self._policies[name] = policy
+            self.function.node.add_dependency(policy)  # as inline policies are: in place first
+        policy.add_statements(*statements)
+        return policy
+
+    def enable_schedule(self, name: str) -> None:
+        """Switch a schedule on (each exists from the start, DISABLED)."""
+        self.schedules[name].state = "ENABLED"
+
+    def _custom_resource(self, id: str, resource_type: str,
+                         properties: Mapping[str, Any]) -> CustomResource:
+        return CustomResource(self, id, service_token=self.function.function_arn,
+                              resource_type=resource_type, properties=dict(properties))
+
+    def _require_vpc(self, what: str) -> ec2.IVpc:
+        if self._vpc is None:
+            raise ValueError(f"{what} needs the function in a VPC (give vpc=...)")
+        return self._vpc
+
+    def _mount(self, file_system: efs.IFileSystem, access_point: efs.AccessPoint, path: str) -> None:
+        """The function's one file system (Lambda mounts at most one)."""
+        if self._mounted is not None:
+            raise ValueError("the function already mounts a file system; a Lambda function mounts "
+                             "one (sync another one with sync_with_datasync)")
+        self._mounted = file_system
+        self._cfn.file_system_configs = [lambda_.CfnFunction.FileSystemConfigProperty(
+            arn=access_point.access_point_arn, local_mount_path=path)]
+        self.function.node.add_dependency(file_system.mount_targets_available)
+        file_system.connections.allow_default_port_from(self.function)
+
+    # -- file systems ------------------------------------------------------------------------------
+    def mount_efs(self, file_system: efs.IFileSystem) -> efs.AccessPoint:
+        """The function's own directory ``/opsfn`` of an EFS at ``/mnt/opsfn`` (uid/gid 1000).
+
+        It is the in-function sync's source (``sync-efs-to-s3`` enabled) and, with
+        :meth:`ssl_materials` without a file system, holds ``ssl/``.
+        """
+        self._require_vpc("mount_efs")
+        access_point = efs.AccessPoint(
+            self, "EfsAccessPoint", file_system=file_system, path="/opsfn",
+            posix_user=efs.PosixUser(uid="1000", gid="1000"),
+            create_acl=efs.Acl(owner_uid="1000", owner_gid="1000", permissions="0750"))
+        self._mount(file_system, access_point, OWN_MOUNT)
+        self._own_efs = file_system
+        self._policy("efs", policies.mount_through(
+            "MountThroughTheAccessPointOnly", file_system.file_system_arn,
+            access_point.access_point_arn, as_root=False))
+        self.environment["SYNC_SOURCE_DIR"] = OWN_MOUNT
+        self.enable_schedule("sync-efs-to-s3")
+        return access_point
+
+    def ssl_materials(self, file_system: efs.IFileSystem | None = None, *, uid: int = 0,
+                      gid: int = 0, common_name: str = "localhost",
+                      subject_alt_names: Sequence[str] = ("localhost",),
+                      properties: Mapping[str, Any] | None = None) -> CustomResource:
+        """``Custom::SslMaterials`` and ``rotate-ssl-materials`` (every 2 days).
+
+        With ``file_system``: a file system holding only the TLS materials at its root (the
+        OpenEMR stack's SSL EFS, which its containers mount at ``/etc/ssl``), mounted at
+        ``/mnt/ssl`` through an access point at ``/`` with the owner's ``uid``/``gid`` (0 there);
+        uid or gid 0 adds ``elasticfilesystem:ClientRootAccess`` through that access point only.
+        Without: ``ssl/`` of the file system given to :meth:`mount_efs`. ``properties`` adds
+        other ``SslInput`` properties (``ValidityDays``, ``KeyType``...).
+        """
+        if file_system is None:
+            if self._own_efs is None:
+                raise ValueError("ssl_materials() without a file system needs mount_efs() first")
+            self.environment.update(SSL_DIR=f"{OWN_MOUNT}/ssl", SSL_ACCESS_POINT_UID="1000",
+                                    SSL_ACCESS_POINT_GID="1000")
+        else:
+            self._require_vpc("ssl_materials")
+            access_point = efs.AccessPoint(
+                self, "SslAccessPoint", file_system=file_system, path="/",
+                posix_user=efs.PosixUser(uid=str(uid), gid=str(gid)))
+            self._mount(file_system, access_point, SSL_MOUNT)
+            self._ssl_efs = file_system
+            self._policy("ssl-efs", policies.mount_through(
+                "MountTheSslFileSystemThroughItsAccessPointOnly", file_system.file_system_arn,
+                access_point.access_point_arn, as_root=uid == 0 or gid == 0))
+            self.environment.update(SSL_DIR=SSL_MOUNT, SSL_ACCESS_POINT_UID=str(uid),
+                                    SSL_ACCESS_POINT_GID=str(gid))
+        self.enable_schedule("rotate-ssl-materials")
+        return self._custom_resource("SslMaterials", "Custom::SslMaterials", {
+            "CommonName": common_name, "SubjectAltNames": list(subject_alt_names),
+            **(properties or {})})
+
+    def sync_with_datasync(self, file_system: efs.IFileSystem | None = None, *,
+                           subdirectory: str | None = None, subnet: ec2.ISubnet | None = None,
+                           security_group: ec2.ISecurityGroup | None = None) -> iam.Role:
+        """``SYNC_ENGINE=datasync``: ``sync-efs-to-s3`` starts a DataSync task (created once).
+
+        ``file_system`` defaults to the one given to :meth:`mount_efs` (directory ``/opsfn``);
+        another file system (the OpenEMR sites EFS) is copied from ``/`` unless ``subdirectory``
+        says otherwise. The SSL file system (it holds the private key) is refused.
+        DataSync reaches a mount target through ``subnet`` and ``security_group`` (default: the
+        function's first), which the file system is told to accept NFS from. Returns the role
+        DataSync assumes (read that file system, write only ``efs/`` of the archive bucket).
+        """
+        vpc = self._require_vpc("sync_with_datasync")
+        source = file_system or self._own_efs
+        if source is None:
+            raise ValueError("sync_with_datasync() needs a file system (or mount_efs() first)")
+        if _same(source, self._ssl_efs):
+            raise ValueError("the SSL file system holds the private key; it is never synced")
+        mounted = _same(source, self._own_efs)
+        subnet = subnet or vpc.select_subnets(**self._subnet_selection()).subnets[0]
+        group = security_group or self.function.connections.security_groups[0]
+        source.connections.allow_default_port_from(group)
+        account = Stack.of(self).account
+        role = iam.Role(
+            self, "DataSyncRole",
+            assumed_by=iam.PrincipalWithConditions(
+                iam.ServicePrincipal("datasync.amazonaws.com"),
+                {"StringEquals": {"aws:SourceAccount": account},
+                 "ArnLike": {"aws:SourceArn": arns.account_arn("datasync", "*")}}),
+            inline_policies={"sync-copy": iam.PolicyDocument(statements=policies.datasync_role(
+                self.storage.archive.bucket_arn, source.file_system_arn))})
+        self._policy("datasync", policies.datasync(role.role_arn))
+        if not mounted:
+            self.environment.pop("SYNC_SOURCE_DIR", None)  # the walk has nothing to copy then
+        self.environment.update(
+            SYNC_ENGINE="datasync", SYNC_DATASYNC_EFS_ARN=source.file_system_arn,
+            SYNC_DATASYNC_EFS_SUBDIRECTORY=subdirectory or ("/opsfn" if mounted else "/"),
+            SYNC_DATASYNC_SUBNET_ARN=arns.subnet(subnet.subnet_id),
+            SYNC_DATASYNC_SECURITY_GROUP_ARNS=arns.security_group(group.security_group_id),
+            SYNC_DATASYNC_S3_ROLE_ARN=role.role_arn, SYNC_DATASYNC_EFS_ROLE_ARN=role.role_arn)
+        self.enable_schedule("sync-efs-to-s3")
+        return role
+
+    def _subnet_selection(self) -> dict[str, Any]:
+        selection = self._vpc_subnets
+        if selection is None:
+            return {}
+        return {k: v for k, v in {
+            "subnet_type": selection.subnet_type, "subnets": selection.subnets,
+            "subnet_group_name": selection.subnet_group_name,
+            "availability_zones": selection.availability_zones,
+            "one_per_az": selection.one_per_az, "subnet_filters": selection.subnet_filters,
+        }.items() if v is not None}
+
+    # -- SES ----------------------------------------------------------------------------------------
+    def smtp_credential(self, *, source_secret: secretsmanager.ISecret | None = None,
+                        target_secret: secretsmanager.ISecret | None = None,
+                        source_field: str = "SecretAccessKey", target_field: str | None = None,
+                        kms_key: kms.IKey | None = None, user_name: str | None = None,
+                        identity_arn: str | None = None,
+                        secret_name: str | None = None) -> CustomResource:
+        """``Custom::SmtpCredential`` in one of its two variants.
+
+        Derive (the OpenEMR stack's): ``source_secret`` holds an IAM secret access key in
+        ``source_field``; the SES SMTP password derived from it goes to ``target_secret`` (into
+        ``target_field`` alone when given). The role may read only the source, read and write only
+        the target, and use only their KMS key (``kms_key``, default the secrets' own) through
+        Secrets Manager.
+
+        User: opsfn creates the IAM user ``user_name``, allowed ``ses:SendRawEmail`` on
+        ``identity_arn`` only, and the secret ``secret_name`` (default ``opsfn/<stack>/smtp``;
+        the resource's ``SecretArn`` attribute); ``finish-smtp-rotation`` is enabled.
+        """
+        derive = source_secret is not None or target_secret is not None
+        if derive == (user_name is not None):
+            raise ValueError("give source_secret and target_secret (derive) or user_name and "
+                             "identity_arn (opsfn's own SMTP user), not both")
+        keys = [k for k in (kms_key, *(s.encryption_key for s in (source_secret, target_secret)
+                                       if s is not None)) if k is not None]
+        if derive:
+            if source_secret is None or target_secret is None:
+                raise ValueError("source_secret and target_secret go together")
+            self._policy("smtp-and-ses", policies.smtp_derive(_full_arn(source_secret),
+                                                              _full_arn(target_secret)))
+            self._allow_secrets_keys(keys)
+            props: dict[str, Any] = {"SourceSecretId": source_secret.secret_arn,
+                                     "SourceSecretKeyField": source_field,
+                                     "SecretName": target_secret.secret_arn}
+            if target_field is not None:
+                props["SecretField"] = target_field
+            return self._custom_resource("SmtpDerivedCredential", "Custom::SmtpCredential", props)
+        if identity_arn is None or user_name is None:
+            raise ValueError("user_name needs identity_arn (the SES identity it may send as)")
+        if self._smtp_user:
+            raise ValueError("smtp_credential(user_name=...) is already configured")
+        self._smtp_user = True
+        name = secret_name or f"opsfn/{Stack.of(self).stack_name}/smtp"
+        self._policy("smtp-and-ses", policies.smtp_user(name, user_name))
+        self._allow_secrets_keys(keys)
+        self.environment["SES_SMTP_SECRET_ID"] = name
+        self.enable_schedule("finish-smtp-rotation")
+        return self._custom_resource("SmtpCredential", "Custom::SmtpCredential", {
+            "UserName": user_name, "IdentityArn": identity_arn, "SecretName": name})
+
+    def _allow_secrets_keys(self, keys: Sequence[kms.IKey]) -> None:
+        """One statement for every KMS key the SMTP secrets use (a Sid is unique in a policy)."""
+        for key in keys:
+            if key.key_arn in self._secrets_keys:
+                continue
+            self._secrets_keys.add(key.key_arn)
+            if self._secrets_key_statement is None:
+                self._secrets_key_statement = policies.secrets_key(key.key_arn)
+                self._policy("smtp-and-ses", [self._secrets_key_statement])
+            else:
+                self._secrets_key_statement.add_resources(key.key_arn)
+
+    def active_receipt_rule_set(self, rule_set: ses.IReceiptRuleSet | str, *,
+                                restore_previous_on_delete: bool = True) -> CustomResource:
+        """``Custom::ActiveReceiptRuleSet``: make the set active (the previous one back on Delete).
+
+        It waits for the relay rule of that set (:meth:`inbound_relay`), so no mail arrives at a
+        set that would drop it.
+        """
+        name = _name_of(rule_set)
+        self._policy("smtp-and-ses", [policies.receipt_rule_sets()])
+        resource = self._custom_resource(
+            f"ActiveReceiptRuleSet{len(self._rule_set_activations) or ''}",
+            "Custom::ActiveReceiptRuleSet",
+            {"RuleSetName": name, "RestorePreviousOnDelete": restore_previous_on_delete})
+        self._rule_set_activations.append((name, resource))
+        for set_name, rule in self._relay_rules:
+            if set_name == name:
+                resource.node.add_dependency(rule)
+        return resource
+
+    def inbound_relay(self, rule_set: ses.IReceiptRuleSet | str, *, forward_to: Sequence[str],
+                      forward_from: str, recipients: Sequence[str] = (),
+                      rule_name: str = "opsfn-relay", tls_policy: Literal["Require", "Optional"] =
+                      "Require", mail_expiry_days: int = 30,
+                      after: str | None = None) -> ses.CfnReceiptRule:
+        """The inbound mail relay: a receipt rule that stores each message, then invokes the function.
+
+        The rule (scanning on: the relay reads the spam and virus verdicts) has an S3 action into
+        a bucket made here (``inbound/``, expiring after ``mail_expiry_days``; SES may write it for
+        this rule only) and then a Lambda action (SES may invoke the function from this rule
+        only). The function forwards to ``forward_to`` from the verified ``forward_from``
+        (``ses:SendRawEmail`` only as that address).
+        """
+        if self.environment.get("SES_INBOUND_BUCKET"):
+            raise ValueError("inbound_relay() is already configured")
+        if not 1 <= len(forward_to) <= 50:
+            raise ValueError("forward_to takes 1 to 50 addresses")
+        if not Token.is_unresolved(forward_from) and forward_from.count("@") != 1:
+            raise ValueError("forward_from must be one address (the verified identity to send as)")
+        set_name = _name_of(rule_set)
+        rule_arn = arns.receipt_rule(set_name, rule_name)
+        account = Stack.of(self).account
+        bucket = private_bucket(self, "InboundMailBucket", lifecycle_rules=[s3.LifecycleRule(
+            id="expire-received-mail", prefix=INBOUND_PREFIX,
+            expiration=Duration.days(mail_expiry_days))])
+        bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="SesStoresMailOfTheRelayRule", principals=[iam.ServicePrincipal("ses.amazonaws.com")],
+            actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{INBOUND_PREFIX}*")],
+            conditions={"StringEquals": {"aws:SourceAccount": account, "aws:SourceArn": rule_arn}}))
+        permission = lambda_.CfnPermission(
+            self, "RelayInvokePermission", function_name=self.function.function_arn,
+            action="lambda:InvokeFunction", principal="ses.amazonaws.com", source_account=account,
+            source_arn=rule_arn)
+        rule = ses.CfnReceiptRule(
+            self, "InboundRelayRule", rule_set_name=set_name, after=after,
+            rule=ses.CfnReceiptRule.RuleProperty(
+                name=rule_name, enabled=True, scan_enabled=True, tls_policy=tls_policy,
+                recipients=list(recipients) or None,
+                actions=[
+                    ses.CfnReceiptRule.ActionProperty(s3_action=ses.CfnReceiptRule.S3ActionProperty(
+                        bucket_name=bucket.bucket_name, object_key_prefix=INBOUND_PREFIX)),
+                    ses.CfnReceiptRule.ActionProperty(
+                        lambda_action=ses.CfnReceiptRule.LambdaActionProperty(
+                            function_arn=self.function.function_arn, invocation_type="Event")),
+                ]))
+        policy = bucket.policy
+        if policy is not None:  # SES checks at rule creation that it may write and invoke
+            rule.node.add_dependency(policy)
+        rule.node.add_dependency(permission)
+        self._policy("mail-relay", policies.mail_relay(bucket.bucket_arn, INBOUND_PREFIX,
+                                                       forward_from, _domain_of(forward_from)))
+        self.environment.update(SES_INBOUND_BUCKET=bucket.bucket_name,
+                                SES_FORWARD_TO=",".join(forward_to), SES_FORWARD_FROM=forward_from)
+        self._relay_rules.append((set_name, rule))
+        for name, activation in self._rule_set_activations:
+            if name == set_name:
+                activation.node.add_dependency(rule)
+        CfnOutput(self, "InboundMailBucketName", value=bucket.bucket_name)
+        return rule
+
+    # -- exports ------------------------------------------------------------------------------------
+    def rds_export(self, *, kms_key: kms.IKey, cluster: rds.IDatabaseCluster | None = None,
+                   instance: rds.IDatabaseInstance | None = None,
+                   source: Literal["snapshot", "cluster"] = "snapshot") -> None:
+        """``export-rds-snapshot`` (04:00 UTC daily) into ``rds-exports/`` of the archive bucket.
+
+        ``source="cluster"`` exports the live ``cluster`` itself (SourceArn = its ARN, as the
+        OpenEMR stack's export does); ``"snapshot"`` its newest snapshot, or the ``instance``'s.
+        The function may pass only the construct's export role and grant only on ``kms_key``.
+        """
+        if (cluster is None) == (instance is None):
+            raise ValueError("give cluster or instance")
+        if source == "cluster" and cluster is None:
+            raise ValueError("source='cluster' exports a DB cluster: give cluster")
+        self._policy("rds-export", policies.rds_export(self.export_role.role_arn, kms_key.key_arn))
+        self.environment.update(RDS_EXPORT_KMS_KEY_ID=kms_key.key_arn, RDS_EXPORT_SOURCE=source)
+        if cluster is not None:
+            self.environment.update(RDS_EXPORT_CLUSTER_ID=cluster.cluster_identifier,
+                                    RDS_EXPORT_CLUSTER_ARN=arns.db_cluster(cluster.cluster_identifier))
+        if instance is not None:
+            self.environment["RDS_EXPORT_INSTANCE_ID"] = instance.instance_identifier
+        self.enable_schedule("export-rds-snapshot")
+
+
+def _same(file_system: efs.IFileSystem, other: efs.IFileSystem | None) -> bool:
+    return other is not None and file_system.file_system_id == other.file_system_id
+
+
+def _full_arn(secret: secretsmanager.ISecret) -> str:
+    """The secret's ARN with its suffix; a secret imported by name matches any suffix."""
+    return secret.secret_full_arn or f"{secret.secret_arn}-??????"

@@ -1,0 +1,250 @@
+"""infra/cdk/app.py synthesized: cfn-lint clean, no drift, one function serving every trigger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from opsfn.handler import app
+from opsfn.tooling.infra_check import check, declared_triggers, load_template, referenced
+
+from .conftest import ROOT, Synthesized
+
+SAM_TEMPLATE = ROOT / "infra" / "template.yaml"
+README = ROOT / "infra" / "README.md"
+ROUTE_TYPES = {"Custom::SslMaterials", "Custom::SmtpCredential", "Custom::ActiveReceiptRuleSet"}
+
+
+def _function(synth: Synthesized) -> str:
+    functions = synth.of_type("AWS::Lambda::Function")
+    assert len(functions) == 1, sorted(functions)
+    return next(iter(functions))
+
+
+def _arn_of(name: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [name, "Arn"]}
+
+
+def test_cfn_lint_reports_nothing(synthesized: Synthesized) -> None:
+    from cfnlint.api import lint_file
+
+    matches = lint_file(synthesized.path)
+    assert [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches] == []
+
+
+def test_no_drift_between_the_synthesized_template_and_the_registry(
+        synthesized: Synthesized) -> None:
+    assert check(app, synthesized.path) == []
+    found = declared_triggers(load_template(synthesized.path))
+    assert found.function == _function(synthesized)
+    assert len(found.http) == 6 and len(found.s3) == 2 and len(found.eventbridge) == 1
+    assert set(found.schedules) == set(app.registry.schedules)
+    assert len(found.receipt_rules) == 1 and found.ses_may_invoke
+
+
+def test_one_function_built_from_the_package(synthesized: Synthesized, lambda_tree: Path) -> None:
+    props = synthesized.resources[_function(synthesized)]["Properties"]
+    assert props["Handler"] == "opsfn.handler.lambda_handler"
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["LoggingConfig"]["LogFormat"] == "JSON"
+    # The asset CDK staged is the package tree: the handler is there, the CDK construct is not.
+    asset = synthesized.path.parent / f"asset.{props['Code']['S3Key'].removesuffix('.zip')}"
+    assert (asset / "opsfn" / "handler.py").is_file()
+    assert (asset / "pydantic").is_dir() and (asset / "cryptography").is_dir()
+    assert not (asset / "opsfn" / "cdk").exists()
+    assert not (lambda_tree / "opsfn" / "cdk").exists()
+
+
+def test_every_custom_resource_has_its_real_type_and_the_function_as_token(
+        synthesized: Synthesized) -> None:
+    function = _function(synthesized)
+    custom = {n: r for n, r in synthesized.resources.items()
+              if r["Type"].startswith("Custom::") or r["Type"] == "AWS::CloudFormation::CustomResource"}
+    assert {r["Type"] for r in custom.values()} == ROUTE_TYPES
+    assert set(app.registry.custom_resources) >= ROUTE_TYPES
+    for resource in custom.values():
+        assert resource["Properties"]["ServiceToken"] == _arn_of(function)
+    ssl = next(r for r in custom.values() if r["Type"] == "Custom::SslMaterials")["Properties"]
+    assert (ssl["CommonName"], ssl["SubjectAltNames"]) == ("localhost", ["localhost"])
+    smtp = next(r for r in custom.values() if r["Type"] == "Custom::SmtpCredential")["Properties"]
+    assert smtp["SourceSecretKeyField"] == "password" and smtp["SecretField"] == "password"
+    assert referenced(smtp["SourceSecretId"]) and referenced(smtp["SecretName"])
+    rule_set = next(r for r in custom.values() if r["Type"] == "Custom::ActiveReceiptRuleSet")
+    assert referenced(rule_set["Properties"]["RuleSetName"]) == set(
+        synthesized.of_type("AWS::SES::ReceiptRuleSet"))
+    # activated only once the relay rule is in the set
+    assert set(synthesized.of_type("AWS::SES::ReceiptRule")) <= set(rule_set["DependsOn"])
+
+
+def test_schedules_and_rules_target_the_function_with_the_route_names(
+        synthesized: Synthesized) -> None:
+    function = _function(synthesized)
+    schedules = {r["Properties"]["Name"]: r["Properties"]
+                 for r in synthesized.of_type("AWS::Scheduler::Schedule").values()}
+    assert set(schedules) == set(app.registry.schedules)
+    groups = {referenced(p["GroupName"]) for p in schedules.values()}
+    assert groups == {frozenset(synthesized.of_type("AWS::Scheduler::ScheduleGroup"))}
+    for name, props in schedules.items():
+        route = app.registry.schedules[name]
+        assert props["ScheduleExpression"] == getattr(route.spec, "expression", None)
+        assert props["Target"]["Arn"] == _arn_of(function)
+        assert "Input" not in props["Target"]  # Scheduler's own event names the schedule; {} would not
+    enabled = {n for n, p in schedules.items() if p["State"] == "ENABLED"}
+    assert enabled == {"rotate-ssl-materials", "export-rds-snapshot", "sync-efs-to-s3"}
+    env = synthesized.resources[function]["Properties"]["Environment"]["Variables"]
+    failed_events = referenced(env["OPSFN_FAILED_EVENTS_QUEUE"])
+    rules = synthesized.of_type("AWS::Events::Rule")
+    assert len(rules) == 3
+    for name, rule in rules.items():
+        (target,) = rule["Properties"]["Targets"]
+        assert target["Arn"] == _arn_of(function)
+        assert "Input" not in target and "InputTransformer" not in target
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] == 185
+        assert referenced(target["DeadLetterConfig"]["Arn"]) == failed_events
+        assert any(p["Properties"]["Principal"] == "events.amazonaws.com"
+                   and p["Properties"]["SourceArn"] == _arn_of(name)
+                   for p in synthesized.of_type("AWS::Lambda::Permission").values())
+    (mapping,) = synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["Properties"]["BatchSize"] == 1
+
+
+def test_http_routes_carry_the_authorization_the_routes_declare(synthesized: Synthesized) -> None:
+    routes = {r["Properties"]["RouteKey"]: r["Properties"]["AuthorizationType"]
+              for r in synthesized.of_type("AWS::ApiGatewayV2::Route").values()}
+    declared = {r.label: getattr(r.spec, "auth", None) for r in app.registry.routes
+                if r.source == "http"}
+    assert set(routes) == set(declared)
+    for key, auth in declared.items():
+        assert routes[key] == ("NONE" if auth == "public" else "AWS_IAM"), key
+
+
+def test_the_relay_rule_stores_then_invokes(synthesized: Synthesized) -> None:
+    function = _function(synthesized)
+    (rule,) = synthesized.of_type("AWS::SES::ReceiptRule").values()
+    body = rule["Properties"]["Rule"]
+    assert body["ScanEnabled"] is True and body["TlsPolicy"] == "Require"
+    s3_action, lambda_action = (a for a in body["Actions"])
+    env = synthesized.resources[function]["Properties"]["Environment"]["Variables"]
+    assert s3_action["S3Action"]["BucketName"] == env["SES_INBOUND_BUCKET"]
+    assert s3_action["S3Action"]["ObjectKeyPrefix"] == env["SES_INBOUND_PREFIX"] == "inbound/"
+    assert lambda_action["LambdaAction"] == {"FunctionArn": _arn_of(function),
+                                             "InvocationType": "Event"}
+    (permission_name, permission), = (
+        (n, p) for n, p in synthesized.of_type("AWS::Lambda::Permission").items()
+        if p["Properties"]["Principal"] == "ses.amazonaws.com")
+    assert "SourceArn" in permission["Properties"] and "SourceAccount" in permission["Properties"]
+    bucket = next(iter(referenced(env["SES_INBOUND_BUCKET"])))
+    policy = next(n for n, p in synthesized.of_type("AWS::S3::BucketPolicy").items()
+                  if referenced(p["Properties"]["Bucket"]) == {bucket})
+    assert {permission_name, policy} <= set(rule["DependsOn"])
+    statements = synthesized.resources[policy]["Properties"]["PolicyDocument"]["Statement"]
+    ses_write = next(s for s in statements if s.get("Sid") == "SesStoresMailOfTheRelayRule")
+    assert ses_write["Action"] == "s3:PutObject"
+    assert set(ses_write["Condition"]["StringEquals"]) == {"aws:SourceAccount", "aws:SourceArn"}
+
+
+def test_the_openemr_layout(synthesized: Synthesized) -> None:
+    """The function mounts the SSL file system at its root as root; DataSync copies the sites."""
+    props = synthesized.resources[_function(synthesized)]["Properties"]
+    env = props["Environment"]["Variables"]
+    assert (env["SSL_DIR"], env["SSL_ACCESS_POINT_UID"], env["SSL_ACCESS_POINT_GID"]) == \
+        ("/mnt/ssl", "0", "0")
+    (mount,) = props["FileSystemConfigs"]
+    assert mount["LocalMountPath"] == "/mnt/ssl"
+    (point_name, point), = synthesized.of_type("AWS::EFS::AccessPoint").items()
+    assert point_name in referenced(mount["Arn"])
+    assert point["Properties"]["RootDirectory"]["Path"] == "/"
+    assert point["Properties"]["PosixUser"] == {"Uid": "0", "Gid": "0"}
+    ssl_fs = next(iter(referenced(point["Properties"]["FileSystemId"])))
+    assert ssl_fs.startswith("EfsFileSystemForSslFolder")
+    assert env["SYNC_ENGINE"] == "datasync" and "SYNC_SOURCE_DIR" not in env
+    assert next(iter(referenced(env["SYNC_DATASYNC_EFS_ARN"]))).startswith(
+        "EfsFileSystemForSitesFolder")
+    assert env["SYNC_DATASYNC_EFS_SUBDIRECTORY"] == "/"
+    assert env["RDS_EXPORT_SOURCE"] == "cluster"
+    assert referenced(env["RDS_EXPORT_CLUSTER_ARN"]) == referenced(env["RDS_EXPORT_CLUSTER_ID"])
+    # the function may reach both file systems over NFS (its own and DataSync's group)
+    ingress = [r["Properties"] for r in synthesized.of_type("AWS::EC2::SecurityGroupIngress").values()]
+    assert len(ingress) == 2 and all(i["FromPort"] == 2049 for i in ingress)
+
+
+def _statements(synth: Synthesized) -> list[dict[str, Any]]:
+    """Every statement of the IAM roles and policies the template creates."""
+    found: list[dict[str, Any]] = []
+    for resource in synth.resources.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                found += policy["PolicyDocument"]["Statement"]
+        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            found += props["PolicyDocument"]["Statement"]
+    return found
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else actions
+
+
+def test_iam_has_no_wildcard_actions_and_only_the_documented_wildcard_resources(
+        synthesized: Synthesized) -> None:
+    statements = _statements(synthesized)
+    assert len(statements) > 30
+    for statement in statements:
+        assert statement["Effect"] == "Allow", statement
+        assert not any("*" in action for action in _actions(statement)), statement
+    wildcard = {s.get("Sid"): _actions(s) for s in statements if s["Resource"] == "*"}
+    assert set(wildcard) == {"RekognitionHasNoResourceLevelPermissions",
+                             "SesReceiptRuleSetsHaveNoResourceLevelPermissions",
+                             "ExportTasksHaveNoResourceLevelPermissions",
+                             "DataSyncCreateAndListHaveNoResourceLevelPermissions"}
+    docs = README.read_text()
+    for actions in wildcard.values():
+        for action in actions:
+            assert f"`{action}`" in docs, f"{action} is granted on * but not listed in the README"
+
+
+def _sam_statements() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if "Effect" in value and "Action" in value and "Sid" in value:
+                found[value["Sid"]] = set(_actions(value))
+            for inner in value.values():
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(load_template(SAM_TEMPLATE)["Resources"])
+    return found
+
+
+def test_the_same_statements_as_the_sam_template(synthesized: Synthesized) -> None:
+    """Statement by statement (by Sid), the construct grants what the SAM template grants."""
+    sam = _sam_statements()
+    cdk = {s["Sid"]: set(_actions(s)) for s in _statements(synthesized) if "Sid" in s}
+    assert len(cdk) >= 20 and set(cdk) <= set(sam)
+    for sid, actions in cdk.items():
+        # EFS has no ClientRead action (ClientMount is read access); the construct leaves it out.
+        assert actions == sam[sid] - {"elasticfilesystem:ClientRead"}, sid
+
+
+def test_the_environment_is_the_sam_templates(synthesized: Synthesized) -> None:
+    env = synthesized.resources[_function(synthesized)]["Properties"]["Environment"]["Variables"]
+    sam_env = declared_triggers(load_template(SAM_TEMPLATE)).env
+    assert set(env) <= set(sam_env)
+    for name in ("OPSFN_DEFAULT_AUTH", "SES_INBOUND_PREFIX", "POWERTOOLS_SERVICE_NAME"):
+        assert env[name] == sam_env[name]
+
+
+def test_no_cdk_helper_functions_or_default_custom_resources(synthesized: Synthesized) -> None:
+    """CDK adds Lambda-backed helpers for some features (bucket notifications, log retention,
+    the default security group, auto-delete); the stack uses none, so nothing else runs code."""
+    kinds = {r["Type"] for r in synthesized.resources.values()}
+    assert "AWS::CloudFormation::CustomResource" not in kinds
+    assert not {k for k in kinds if k.startswith("Custom::")} - ROUTE_TYPES
+    assert "AWS::Serverless::Function" not in kinds
