@@ -1,24 +1,40 @@
 """The one Lambda entry point: ``opsfn.handler.lambda_handler``.
 
-Importing this module registers every built-in route from the route manifest
-(:mod:`opsfn.core.manifest`) without importing the route modules: each is imported the first time one
-of its routes runs. Nothing heavy (AWS SDK, pydantic, imaging, crypto, cache) loads at import.
+Importing this module builds the app the function serves: the application ``OPSFN_APP`` names
+(``module:attribute``, an :class:`~opsfn.core.app.App`), or else every built-in route. Built-in
+routes are registered from the route manifest (:mod:`opsfn.core.manifest`) without importing the
+route modules: each is imported the first time one of its routes runs. Nothing heavy (AWS SDK,
+pydantic, imaging, crypto, cache) loads at import.
+
+Importing it as a library changes nothing in the host process: only when the Lambda runtime has
+loaded this module as the function's handler does it also freeze the garbage collector.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 from typing import Any
 
-from opsfn.core import manifest
-from opsfn.core.app import App
+from opsfn.core.discovery import find_app
 
-app = App([manifest.load()])
+ENTRY = "opsfn.handler.lambda_handler"
 
-# Everything imported so far lives as long as the process. Freezing it keeps the garbage collector
-# from scanning it again and again while the first event builds its AWS client (botocore
-# allocates heavily): measured ~35 ms off a cold start that creates one client.
-gc.freeze()
+app = find_app(entry_points=False)
+
+
+def is_lambda_entry(environ: Any = os.environ) -> bool:
+    """Whether the Lambda runtime is running this module as the function's handler."""
+    return bool(environ.get("AWS_LAMBDA_RUNTIME_API")) and \
+        bool(environ.get("AWS_LAMBDA_FUNCTION_NAME")) and environ.get("_HANDLER") == ENTRY
+
+
+if is_lambda_entry():
+    # Everything imported so far lives as long as the execution environment. Freezing it keeps
+    # the garbage collector from scanning it again and again while the first event builds its
+    # AWS client (botocore allocates heavily): measured ~35 ms off a cold start that creates one
+    # client. A process that merely imports opsfn keeps its collector as it was.
+    gc.freeze()
 
 
 def lambda_handler(event: Any, context: Any) -> Any:

@@ -201,8 +201,11 @@ def write_zip(tree: Path, zip_path: Path) -> int:
 def build(arch: str = "arm64", *, python_version: str = RUNTIME_PYTHON, output: Path | None = None,
           tree_dir: Path | None = None, extras: str = EXTRAS, compile_with: str | None = None,
           require_bytecode: bool = False, make_zip: bool = True, with_sdk: bool = False,
-          log: Any = None) -> Built:
-    """Build the package; ``tree_dir`` keeps the unzipped tree (``sam build`` zips it itself)."""
+          log: Any = None, also: tuple[str, ...] = ()) -> Built:
+    """Build the package; ``tree_dir`` keeps the unzipped tree (``sam build`` zips it itself).
+
+    ``also`` are further requirements resolved with opsfn's own (an application's dependencies).
+    """
     if arch not in ARCHES:
         raise PackageError(f"unknown architecture {arch!r}; use one of {sorted(ARCHES)}")
     say = log or (lambda message: None)
@@ -214,7 +217,7 @@ def build(arch: str = "arm64", *, python_version: str = RUNTIME_PYTHON, output: 
         if tree.exists() and any(tree.iterdir()):
             raise PackageError(f"{tree} is not empty; give --tree a new or empty directory")
         tree.mkdir(parents=True, exist_ok=True)
-        wanted = requirements(root, extras)
+        wanted = requirements(root, extras) + list(also)
         say(f"installing {len(wanted)} requirements for manylinux {ARCHES[arch]}, "
             f"Python {python_version}")
         result = subprocess.run(pip_command(wanted, tree, arch, python_version),  # noqa: S603
@@ -257,15 +260,28 @@ def check_limits(built: Built) -> None:
 
 def cmd_package(args: argparse.Namespace) -> int:
     """Build and report sizes; exit 1 on failure or when over a limit."""
+    from opsfn.tooling.app_option import app_reference
+
     def say(message: str) -> None:
         sys.stderr.write(f"opsfn package: {message}\n")
 
+    reference = app_reference(args)
     try:
-        built = build(args.arch, python_version=args.python_version,
+        if reference is not None:
+            from opsfn.tooling.app_package import build_app
+
+            built = build_app(reference, args.arch, python_version=args.python_version,
+                              output=Path(args.output) if args.output else None,
+                              tree_dir=Path(args.tree).resolve() if args.tree else None,
+                              compile_with=args.compile_with,
+                              require_bytecode=args.require_bytecode, make_zip=not args.no_zip,
+                              with_sdk=args.with_sdk, log=say)
+        else:
+            built = build(args.arch, python_version=args.python_version,
                       output=Path(args.output) if args.output else None,
-                      tree_dir=Path(args.tree).resolve() if args.tree else None,
-                      compile_with=args.compile_with, require_bytecode=args.require_bytecode,
-                      make_zip=not args.no_zip, with_sdk=args.with_sdk, log=say)
+                          tree_dir=Path(args.tree).resolve() if args.tree else None,
+                          compile_with=args.compile_with, require_bytecode=args.require_bytecode,
+                          make_zip=not args.no_zip, with_sdk=args.with_sdk, log=say)
     except (PackageError, subprocess.CalledProcessError) as error:
         say(f"error: {error}")
         return 1
@@ -292,6 +308,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--compile-with", help="interpreter of the target version for .pyc files")
     parser.add_argument("--require-bytecode", action="store_true",
                         help="fail instead of warning when no interpreter can compile .pyc files")
+    from opsfn.tooling.app_option import add_app_argument
+
+    add_app_argument(parser)  # an application's own project: see opsfn.tooling.app_package
     parser.set_defaults(func=cmd_package)
 
 
