@@ -8,8 +8,8 @@
 
 Each command first makes `.venv` (once) and installs the package with its extras there whenever
 pyproject.toml changed. `test` also installs the Debian packages some tests need (redis-server,
-dcmtk, chromium) when it runs as root on a Debian-like system; elsewhere those tests say what is
-missing and are skipped.
+dcmtk, chromium, nodejs and npm) when it runs as root on a Debian-like system; elsewhere those
+tests say what is missing and are skipped.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".opsfn-installed"
 DEBIAN_PACKAGES = {"redis-server": "redis-server", "dcm2pnm": "dcmtk", "chromium": "chromium",
-                   "chromedriver": "chromium-driver"}
+                   "chromedriver": "chromium-driver", "node": "nodejs", "npm": "npm"}
 
 
 def say(message: str) -> None:
