@@ -107,13 +107,15 @@ def test_sqs_batch_with_a_partial_failure_and_the_dead_letter_queue(app_stack: L
     ])
     # One invocation for the batch (BatchSize 5 within a 1 s window); its reply names b only.
     first = wait_for(lambda: _entries(app_stack, before, "SQS Work"))[0]
-    assert first["trigger"] == "SQS Work (3 message(s))"
+    assert first["trigger"] == "SQS Work (3 message(s))", activity(app_stack, before)
     assert first["result"] == "1 message(s) failed"
     dead = wait_for(lambda: _drain(app_stack, "WorkDeadLetters"), timeout=30)
     assert dead == [{"name": "b", "fail": True}]
     runs = _entries(app_stack, before, "SQS Work")
     # b was received maxReceiveCount (2) times, a and c once: then b went to the DLQ.
-    assert [e["trigger"] for e in runs] == ["SQS Work (3 message(s))", "SQS Work (1 message(s))"]
+    assert [(e["trigger"], e["result"]) for e in runs] == [
+        ("SQS Work (3 message(s))", "1 message(s) failed"),
+        ("SQS Work (1 message(s))", "1 message(s) failed")], runs
 
 
 def test_async_invoke_of_a_failing_action_reaches_the_destination(app_stack: LocalRun) -> None:

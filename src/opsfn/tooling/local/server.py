@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -258,6 +259,15 @@ def make_server(stack: LocalStack, host: str, port: int,
         do_PATCH = _serve
         do_HEAD = _serve
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            """A client that resets its connection is no error of the stack's; anything else is
+            one log line (no traceback)."""
+            kind = sys.exc_info()[0]
+            if kind is None or issubclass(kind, ConnectionError | TimeoutError):
+                return
+            stack.log(f"request from {client_address[0]}: local server error {kind.__name__}")
+
+    return Server((host, port), Handler)
