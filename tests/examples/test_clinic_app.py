@@ -127,3 +127,33 @@ def test_the_zip_builds_and_serves_its_routes_in_isolation(tmp_path: Path, moto_
     assert out["triage"]["queue"] == "radiology-standard" and out["triage"]["dueWithinDays"] == 14
     assert out["directory"] == "SUCCESS"
     assert out["health"]["http"] == 2 and out["health"]["custom_resource"] == 1
+
+
+def test_it_runs_on_the_local_stack(tmp_path: Path) -> None:
+    """`opsfn local --app` on the example's template: the custom resource at start, a referral
+    through the HTTP API (a bearer token as the local caller) and its triage through the
+    EventBridge rule, as on AWS."""
+    import requests
+
+    from tests.local.conftest import activity, start_local, wait_for
+
+    run = start_local(tmp_path, "--app", APP, "--template", str(EXAMPLE / "template.yaml"),
+                      "--parameter", "JwtIssuer=https://issuer.example",
+                      "--parameter", "JwtAudience=local", pythonpath=(str(EXAMPLE / "src"),))
+    try:
+        assert run.info()["customResources"] == {"ClinicDirectory": "SUCCESS"}
+        referral = {"department": "cardiology", "reason": "palpitations",
+                    "contact": "gp@example.org"}
+        assert requests.post(f"{run.url}/clinic/referrals", json=referral,
+                             timeout=30).status_code == 401
+        posted = requests.post(f"{run.url}/clinic/referrals", json=referral, timeout=30,
+                               headers={"Authorization": "Bearer local-practice"})
+        assert posted.status_code == 202, posted.text
+        triaged = wait_for(lambda: [e for e in activity(run) if e["kind"] == "s3_eventbridge"])
+        assert triaged[0]["routes"] == [
+            {"route": "s3:${CLINIC_REFERRALS_BUCKET}/referrals/*.json", "ok": True}]
+        assert run.stop() == 0
+    finally:
+        if run.process.poll() is None:
+            run.process.kill()
+

@@ -48,13 +48,13 @@ class LocalRun:
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_local(workdir: Path, *args: str) -> LocalRun:
+def start_local(workdir: Path, *args: str, pythonpath: tuple[str, ...] = ()) -> LocalRun:
     """`opsfn local` on free ports in ``workdir``, ready (custom resources done) when returned."""
     port = free_port()
+    paths = (*pythonpath, str(ROOT), os.environ.get("PYTHONPATH"))
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
            "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH"))
-                                         if p)}
+           "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     env.pop("AWS_ENDPOINT_URL", None)
     env.pop("AWS_SESSION_TOKEN", None)
     env.pop("OPSFN_APP", None)

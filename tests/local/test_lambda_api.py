@@ -271,3 +271,30 @@ def test_javascript_sdk_v3(local_stack: LocalRun) -> None:
     assert seen["getFunction"] == {"name": FUNCTION, "arn": ARN, "runtime": "python3.13",
                                    "handler": "opsfn.handler.lambda_handler"}
     assert seen["list"] == [FUNCTION]
+
+
+def test_action_queue_work_items_reach_their_action(local_stack: LocalRun) -> None:
+    """The template's action queue (BatchSize 1, ReportBatchItemFailures): a queue-enabled
+    action runs; an action not declared queue=True fails permanently and is parked."""
+    before = activity(local_stack)[-1]["seq"]
+    sqs = aws_client(local_stack, "sqs")
+    url = local_stack.info()["resources"]["ActionQueue"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"action": "generate_ssl_materials"}))
+    entry = wait_for(lambda: [e for e in activity(local_stack, before)
+                              if e["trigger"] == "SQS ActionQueueMessages (1 message(s))"])[0]
+    assert entry["kind"] == "sqs" and entry["result"] == "batch done"
+    assert entry["routes"] == [{"route": "action:generate_ssl_materials", "ok": True}]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"action": "health"}))
+    refused = wait_for(lambda: [e for e in activity(local_stack, entry["seq"])
+                                if e["trigger"].startswith("SQS ActionQueueMessages")])[0]
+    assert refused["result"] == "batch done"  # parked in the failed-events queue, not retried
+    failed_url = local_stack.info()["resources"]["FailedEventsQueue"]
+
+    def parked() -> list[dict[str, Any]]:
+        bodies = [json.loads(m["Body"]) for m in sqs.receive_message(
+            QueueUrl=failed_url, MaxNumberOfMessages=10).get("Messages", [])]
+        return [b for b in bodies if b.get("source") == "sqs" and b.get("error") == "not_exposed"]
+
+    found = wait_for(parked)[0]
+    assert json.loads(found["payload"]["body"]) == {"action": "health"}
+
