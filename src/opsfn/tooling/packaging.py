@@ -266,22 +266,16 @@ def cmd_package(args: argparse.Namespace) -> int:
         sys.stderr.write(f"opsfn package: {message}\n")
 
     reference = app_reference(args)
-    try:
-        if reference is not None:
-            from opsfn.tooling.app_package import build_app
+    if reference is not None:  # an application's own project (opsfn.tooling.app_package)
+        from opsfn.tooling.app_package import cmd_package_app
 
-            built = build_app(reference, args.arch, python_version=args.python_version,
-                              output=Path(args.output) if args.output else None,
-                              tree_dir=Path(args.tree).resolve() if args.tree else None,
-                              compile_with=args.compile_with,
-                              require_bytecode=args.require_bytecode, make_zip=not args.no_zip,
-                              with_sdk=args.with_sdk, log=say)
-        else:
-            built = build(args.arch, python_version=args.python_version,
+        return cmd_package_app(args, reference)
+    try:
+        built = build(args.arch, python_version=args.python_version,
                       output=Path(args.output) if args.output else None,
-                          tree_dir=Path(args.tree).resolve() if args.tree else None,
-                          compile_with=args.compile_with, require_bytecode=args.require_bytecode,
-                          make_zip=not args.no_zip, with_sdk=args.with_sdk, log=say)
+                      tree_dir=Path(args.tree).resolve() if args.tree else None,
+                      compile_with=args.compile_with, require_bytecode=args.require_bytecode,
+                      make_zip=not args.no_zip, with_sdk=args.with_sdk, log=say)
     except (PackageError, subprocess.CalledProcessError) as error:
         say(f"error: {error}")
         return 1
