@@ -12,7 +12,7 @@ changed, the runtime dependencies exactly as `locks/py<version>-<arch>.txt` pins
 Python and machine (hash-checked: the versions the Lambda zip ships), then the package itself and
 its development tools with those pins as constraints. `test` also installs the Debian packages
 some tests need (redis-server, dcmtk, chromium,
-nodejs for the CDK synth) when it runs as root on a Debian-like system;
+nodejs and npm for the CDK synth and the JavaScript SDK) when it runs as root on a Debian-like system;
 elsewhere those tests say what is missing and are skipped.
 """
 
@@ -35,7 +35,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".opsfn-installed"
 DEBIAN_PACKAGES = {"redis-server": "redis-server", "dcm2pnm": "dcmtk", "chromium": "chromium",
-                   "chromedriver": "chromium-driver", "node": "nodejs"}
+                   "chromedriver": "chromium-driver", "node": "nodejs", "npm": "npm"}
 
 
 def say(message: str) -> None:

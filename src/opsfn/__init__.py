@@ -13,7 +13,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from opsfn.core.app import App
+    from opsfn.core.app import App, builtin
     from opsfn.core.invocation import Context
     from opsfn.core.router import Router, setting
     from opsfn.events import (
@@ -43,6 +43,7 @@ _EXPORTS = {
     "SnsMessage": "opsfn.events",
     "SqsMessage": "opsfn.events",
     "Router": "opsfn.core.router",
+    "builtin": "opsfn.core.app",
     "setting": "opsfn.core.router",
 }
 
@@ -60,6 +61,7 @@ __all__ = [
     "SnsMessage",
     "SqsMessage",
     "__version__",
+    "builtin",
     "setting",
 ]
 

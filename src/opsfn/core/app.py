@@ -3,12 +3,18 @@
 ``App.__call__(event, context)`` is what ``lambda_handler`` runs: detect the kind, dispatch to the
 kind's dispatcher, emit per-route metrics. Nothing but :class:`OpsfnError` subclasses escapes it,
 and an error's traceback never carries the original exception (its message may hold data).
+
+An application combines opsfn's built-in routes with its own: ``App([builtin(), router])``, or
+``App([builtin("health"), ("/clinic", router)])`` to serve some built-in domains and put a
+router's HTTP paths under a prefix. The built-ins are registered from the route manifest without
+importing their modules; an application's own routers are registered as they are.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from opsfn.core.dead_letters import park
@@ -22,12 +28,14 @@ from opsfn.core.observability import (
     set_invocation_keys,
 )
 from opsfn.core.registry import Registry
-from opsfn.core.router import Route, Router
+from opsfn.core.router import HttpSpec, Route, Router
 from opsfn.core.settings import core_settings
 from opsfn.errors import InternalError, OpsfnError
 from opsfn.events import HTTP_KINDS, detect
 
 Dispatcher = Callable[[dict[str, Any], Invocation], Any]
+Observer = Callable[[Invocation], None]
+Included = Router | tuple[str, Router]
 
 # Sources whose failures only Lambda's retries see (a direct invoke may be synchronous: its
 # caller needs the error, so it is always raised).
@@ -64,15 +72,41 @@ def _request_id(kind: str, event: dict[str, Any], lambda_context: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-class App(Router):
-    """Routers included into one registry. Routes declared on the app itself are indexed at once."""
+def builtin(*domains: str) -> Router:
+    """opsfn's built-in routes (every domain, or only those named, e.g. ``"health"``), each
+    module imported the first time one of its routes runs."""
+    from opsfn.core import manifest
 
-    def __init__(self, routers: list[Router] | None = None) -> None:
+    return manifest.load(domains=domains or None)
+
+
+def prefixed(prefix: str, path: str) -> str:
+    """``path`` under ``prefix`` (``/clinic`` + ``/referrals`` -> ``/clinic/referrals``)."""
+    if not prefix.startswith("/") or prefix.endswith("/") or "{" in prefix or "}" in prefix:
+        raise ValueError(f"a prefix starts with '/', does not end with one and has no "
+                         f"parameters: {prefix!r}")
+    return prefix if path == "/" else prefix + path
+
+
+class App(Router):
+    """Routers included into one registry. Routes declared on the app itself are indexed at once.
+
+    ``routers`` are :class:`Router` objects, or ``(prefix, router)`` pairs whose HTTP paths go
+    under ``prefix``. A key declared twice (an action name, a method and path) raises ValueError
+    when the app is built.
+    """
+
+    def __init__(self, routers: Iterable[Included] | None = None) -> None:
         super().__init__()
         self.registry = Registry()
+        self.observers: list[Observer] = []
         self._cold = True
-        for router in routers or []:
-            self.include(router)
+        for item in routers or []:
+            if isinstance(item, tuple):
+                prefix, router = item
+                self.include(router, prefix=prefix)
+            else:
+                self.include(item)
 
     def _add(self, route: Route) -> None:
         super()._add(route)
@@ -82,10 +116,20 @@ class App(Router):
         """The next call is the first of an environment (a SnapStart restore)."""
         self._cold = True
 
-    def include(self, router: Router) -> None:
-        """Add every route of ``router``; a duplicate key raises ValueError at import time."""
+    def include(self, router: Router, *, prefix: str = "") -> None:
+        """Add every route of ``router`` (HTTP paths under ``prefix`` when given)."""
         for route in router.routes:
-            self._add(route)
+            spec = route.spec
+            if prefix and isinstance(spec, HttpSpec):
+                self._add(Route(route.source, replace(spec, path=prefixed(prefix, spec.path)),
+                                route.func))
+            else:
+                self._add(route)
+
+    def observe(self, observer: Observer) -> None:
+        """Call ``observer`` with each invocation once its event is done (the local stack's
+        activity panel uses it); an observer's failure never reaches the caller."""
+        self.observers.append(observer)
 
     def __call__(self, event: Any, lambda_context: Any = None) -> Any:
         started = time.monotonic()
@@ -123,6 +167,15 @@ class App(Router):
                     pass
             if keys is not None:
                 reset_invocation_keys(keys)
+            if self.observers and invocation is not None:
+                self._notify(invocation)
+
+    def _notify(self, invocation: Invocation) -> None:
+        for observer in self.observers:
+            try:
+                observer(invocation)
+            except Exception:  # noqa: BLE001, S110 - an observer must never fail a request
+                pass
 
     @staticmethod
     def _log_failure(error: OpsfnError, kind: str, cold: bool) -> None:

@@ -112,10 +112,24 @@ def builtin_entries() -> list[dict[str, Any]]:
     return describe(routes)
 
 
-def load(path: Path = PATH) -> Router:
-    """A router holding every manifest route, with functions imported on first call."""
+def _in_domains(module: str, domains: tuple[str, ...] | None) -> bool:
+    return domains is None or any(module == f"opsfn.routes.{d}" or module.startswith(
+        f"opsfn.routes.{d}.") for d in domains)
+
+
+def load(path: Path = PATH, *, domains: tuple[str, ...] | None = None) -> Router:
+    """A router holding every manifest route (or those of ``domains``), with functions imported
+    on first call."""
+    if domains is not None:
+        from opsfn.routes import DOMAINS
+
+        unknown = sorted(set(domains) - set(DOMAINS))
+        if unknown:
+            raise ValueError(f"unknown built-in domain(s) {unknown}; opsfn has {list(DOMAINS)}")
     router = Router()
     for entry in json.loads(path.read_text()):
+        if not _in_domains(entry["module"], domains):
+            continue
         spec = spec_from_json(entry["source"], entry["spec"])
         router.routes.append(Route(entry["source"], spec,
                                    LazyFunction(entry["module"], entry["function"])))

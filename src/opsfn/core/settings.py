@@ -291,6 +291,11 @@ class CoreSettings(SettingsSection):
         "The deployment's default authorizer (`iam` or `jwt`, the HTTP API's DefaultAuthorizer): "
         "what routes declared `auth=\"default\"` require of a caller (unset: any authenticated caller).",
     )
+    app: str | None = env_field(
+        "OPSFN_APP",
+        "The application the function serves: `module:attribute` naming an opsfn `App` (unset: the "
+        "built-in routes).",
+    )
 
 
 _CORE = _Cache(CoreSettings)

@@ -27,10 +27,10 @@ EXTENSIONS = (
 )
 
 
-def _app() -> Any:
-    from opsfn.handler import app
+def _app(args: argparse.Namespace) -> Any:
+    from opsfn.tooling.app_option import load_app
 
-    return app
+    return load_app(args)
 
 
 def _parse_value(text: str) -> Any:
@@ -60,7 +60,7 @@ def cmd_routes(args: argparse.Namespace) -> int:
     """Print every route."""
     from opsfn.tooling.introspect import markdown_table, route_rows
 
-    rows = route_rows(_app())
+    rows = route_rows(_app(args))
     if args.markdown:
         print(markdown_table(rows))
         return 0
@@ -84,7 +84,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     except ValueError:
         print("kind: none (the file is not JSON)")
         return 1
-    lines = explain(_app(), event)
+    lines = explain(_app(args), event)
     print("\n".join(lines))
     return 0 if not any("none" in line.split(":", 1)[-1][:6] for line in lines[:2]) else 1
 
@@ -117,7 +117,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     from opsfn.testing import FakeLambdaContext
 
     try:
-        result = _app()(event, FakeLambdaContext(900_000))
+        result = _app(args)(event, FakeLambdaContext(900_000))
     except OpsfnError as error:
         print(f"error: {type(error).__name__}: {error.message}", file=sys.stderr)
         for detail in error.details:
@@ -133,7 +133,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     from opsfn.tooling.introspect import action_schemas
 
     try:
-        schemas = action_schemas(_app(), args.action)
+        schemas = action_schemas(_app(args), args.action)
     except OpsfnError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 1
@@ -147,7 +147,7 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     from opsfn.core.settings import core_settings
     from opsfn.tooling.introspect import openapi
 
-    print(json.dumps(openapi(_app(), __version__, core_settings().default_auth), indent=2))
+    print(json.dumps(openapi(_app(args), __version__, core_settings().default_auth), indent=2))
     return 0
 
 
@@ -155,6 +155,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
     """Every environment variable with its default and meaning; ``--check`` the current values."""
     from opsfn.core.settings import invalid_settings, setting_variables
 
+    _app(args)  # importing the application registers its own settings sections
     if args.check:
         bad = invalid_settings()
         for name in bad:
@@ -173,16 +174,20 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with every extension's sub-commands."""
+    from opsfn.tooling.app_option import add_app_argument
+
     parser = argparse.ArgumentParser(prog="opsfn", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     routes = sub.add_parser("routes", help="table of every route")
     routes.add_argument("--markdown", action="store_true")
     routes.add_argument("--json", action="store_true")
+    add_app_argument(routes)
     routes.set_defaults(func=cmd_routes)
 
     explain = sub.add_parser("explain", help="which kind an event is and which route would run")
     explain.add_argument("event", help="a JSON file (or - for standard input)")
+    add_app_argument(explain)
     explain.set_defaults(func=cmd_explain)
 
     invoke = sub.add_parser("invoke", help="run an action")
@@ -192,19 +197,23 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--function", help="name or ARN of a deployed function to invoke")
     invoke.add_argument("--local", action="store_true", help="send it to the running local stack")
     invoke.add_argument("--local-url", default="http://127.0.0.1:3000")
+    add_app_argument(invoke)
     invoke.set_defaults(func=cmd_invoke)
 
     schema = sub.add_parser("schema", help="JSON Schema of action inputs")
     schema.add_argument("action", nargs="?")
+    add_app_argument(schema)
     schema.set_defaults(func=cmd_schema)
 
     api = sub.add_parser("openapi", help="OpenAPI 3 document of the HTTP routes")
+    add_app_argument(api)
     api.set_defaults(func=cmd_openapi)
 
     settings = sub.add_parser("settings", help="every environment variable")
     settings.add_argument("--markdown", action="store_true")
     settings.add_argument("--check", action="store_true",
                           help="exit 1 naming every variable whose current value does not parse")
+    add_app_argument(settings)
     settings.set_defaults(func=cmd_settings)
 
     for module_name in EXTENSIONS:

@@ -996,15 +996,30 @@ def default_template() -> Path:
     return checkout if checkout.exists() else DEFAULT_TEMPLATE
 
 
+def app_variable_problems(reference: str | None, template_path: Path) -> list[str]:
+    """The function must serve the application checked: its ``OPSFN_APP`` names it (unset for
+    the built-in app), or Lambda would serve other routes than the ones compared."""
+    found = declared_triggers(load_template(template_path))
+    configured = found.env.get("OPSFN_APP")
+    if configured == reference or (reference is None and configured is None):
+        return []
+    if reference is None:
+        return [f"the function's OPSFN_APP is {configured!r} but the built-in app was checked "
+                "(give --app)"]
+    return [f"the function's OPSFN_APP is {configured!r}, so Lambda would not serve "
+            f"{reference} (set OPSFN_APP: {reference} in its Environment)"]
+
+
 def cmd_infra_check(args: argparse.Namespace) -> int:
     """Print drift problems; exit 1 when there are any."""
-    from opsfn.handler import app
+    from opsfn.tooling.app_option import app_reference, load_app
 
     path = Path(args.template) if args.template else default_template()
     if not path.is_file():
         sys.stderr.write(f"error: no SAM template at {path} (give --template)\n")
         return 2
-    problems = check(app, path)
+    app = load_app(args)
+    problems = check(app, path) + app_variable_problems(app_reference(args), path)
     out = sys.stdout
     for line in summary(app, path):
         out.write(line + "\n")
@@ -1026,4 +1041,7 @@ def register(subparsers: Any) -> None:
     chk.add_argument("--template", help="path of the SAM template (default infra/template.yaml)")
     chk.add_argument("--suggest", action="store_true",
                      help="print YAML for the triggers the template lacks")
+    from opsfn.tooling.app_option import add_app_argument
+
+    add_app_argument(chk)
     chk.set_defaults(func=cmd_infra_check)

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,27 @@ def pip_command(requirements_file: Path, target: Path, arch: str, python_version
         "--platform", f"{locks.PLATFORM}_{machine}", "--only-binary=:all:",
         "-r", str(requirements_file),
     ]
+
+
+def install_constrained(requirements: list[str], lock_text: str, tree: Path, work: Path, *,
+                        arch: str, python_version: str) -> None:
+    """Install an application's requirements (and what they need) for the Lambda platform into
+    ``tree`` beside the lock, with every locked package held at its pinned version."""
+    constraints = work / "constraints.txt"
+    constraints.write_text("".join(line.split(" \\")[0] + "\n" for line in lock_text.splitlines()
+                                   if "==" in line and not line.startswith((" ", "#"))))
+    staging = work / "app-site"
+    command = pip_command(constraints, staging, arch, python_version)
+    command = [part for part in command if part not in ("--no-deps", "--require-hashes")]
+    command[command.index("-r")] = "-c"
+    result = subprocess.run([*command, *requirements],  # noqa: S603 - pip of this interpreter
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise PackageError("pip could not install the application's requirements:\n"
+                           + (result.stderr or result.stdout)[-3000:])
+    for path in sorted(staging.iterdir()):
+        if path.name != "bin" and not (tree / path.name).exists():  # locked ones are there already
+            shutil.move(str(path), str(tree / path.name))
 
 
 def lock_requirements(root: Path, arch: str, python_version: str, with_sdk: bool) -> str:
@@ -407,8 +428,14 @@ def default_output(arch: str) -> Path:
 def build(arch: str = "arm64", *, python_version: str = RUNTIME_PYTHON, output: Path | None = None,
           tree_dir: Path | None = None, compile_with: str | None = None, bytecode: bool = True,
           make_zip: bool = True, with_sdk: bool = False, for_s3: bool = False,
-          log: Callable[[str], None] | None = None) -> Built:
-    """Build the package; ``tree_dir`` keeps the unzipped tree (``sam build`` zips it itself)."""
+          log: Callable[[str], None] | None = None, extras: Sequence[str] = EXTRAS,
+          also: tuple[str, ...] = ()) -> Built:
+    """Build the package; ``tree_dir`` keeps the unzipped tree (``sam build`` zips it itself).
+
+    ``extras`` and ``also`` are an application's: the opsfn extras it needs and its own
+    requirements, installed with the lock's pins as constraints, so opsfn's dependencies stay at
+    the versions that were tested (the built-in function installs the whole lock, hash-checked).
+    """
     if arch not in ARCHES:
         raise PackageError(f"unknown architecture {arch!r}; use one of {sorted(ARCHES)}")
     say = log or (lambda message: None)
@@ -427,16 +454,24 @@ def build(arch: str = "arm64", *, python_version: str = RUNTIME_PYTHON, output: 
         if tree.exists() and any(tree.iterdir()):
             raise PackageError(f"{tree} is not empty; give --tree a new or empty directory")
         tree.mkdir(parents=True, exist_ok=True)
-        pinned = work / "requirements.txt"
-        pinned.write_text(wanted)
-        say(f"installing {locks.lock_path(root, python_version, arch).name} "
-            f"({wanted.count('==')} pins{', with the SDK' if with_sdk else ''}) for "
-            f"{locks.PLATFORM}_{ARCHES[arch]}, Python {python_version}")
-        result = subprocess.run(pip_command(pinned, tree, arch, python_version),  # noqa: S603
-                                capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise PackageError("pip could not install Lambda-platform wheels:\n"
-                               + (result.stderr or result.stdout)[-3000:])
+        if also or tuple(extras) != EXTRAS:
+            # An application's build: only the opsfn extras it asks for, with its own
+            # requirements, every locked package at its pinned version (no hashes for its own).
+            say(f"installing opsfn[{','.join(extras)}] and {len(also)} requirement(s) of the "
+                f"application for {locks.PLATFORM}_{ARCHES[arch]}, pinned by the lock")
+            install_constrained([*requirements(root, tuple(extras)), *also], wanted, tree, work,
+                                arch=arch, python_version=python_version)
+        else:
+            pinned = work / "requirements.txt"
+            pinned.write_text(wanted)
+            say(f"installing {locks.lock_path(root, python_version, arch).name} "
+                f"({wanted.count('==')} pins{', with the SDK' if with_sdk else ''}) for "
+                f"{locks.PLATFORM}_{ARCHES[arch]}, Python {python_version}")
+            result = subprocess.run(pip_command(pinned, tree, arch, python_version),  # noqa: S603
+                                    capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise PackageError("pip could not install Lambda-platform wheels:\n"
+                                   + (result.stderr or result.stdout)[-3000:])
         if not with_sdk:
             remove_sdk(tree)  # the lock without the SDK pulls none of it: belt and braces
         stripped = strip_tree(tree) + dedupe_libraries(tree)
@@ -482,9 +517,16 @@ def check_limits(built: Built, *, for_s3: bool = False) -> None:
 
 def cmd_package(args: argparse.Namespace) -> int:
     """Build and report sizes; exit 1 on failure or when over a limit."""
+    from opsfn.tooling.app_option import app_reference
+
     def say(message: str) -> None:
         sys.stderr.write(f"opsfn package: {message}\n")
 
+    reference = app_reference(args)
+    if reference is not None:  # an application's own project (opsfn.tooling.app_package)
+        from opsfn.tooling.app_package import cmd_package_app
+
+        return cmd_package_app(args, reference)
     try:
         built = build(args.arch, python_version=args.python_version,
                       output=Path(args.output) if args.output else None,
@@ -523,6 +565,9 @@ def register(subparsers: Any) -> None:
                         help="ship no .pyc (slower cold starts); without it a build with no "
                              "interpreter of the target version fails")
     parser.add_argument("--require-bytecode", action="store_true", help=argparse.SUPPRESS)
+    from opsfn.tooling.app_option import add_app_argument
+
+    add_app_argument(parser)  # an application's own project: see opsfn.tooling.app_package
     parser.set_defaults(func=cmd_package)
 
 

@@ -81,7 +81,8 @@ def _serve_until_stopped(stack: Any, server: Any, base: str) -> None:
         _log("environment: " + ", ".join(f"{k}={v}" for k, v in sorted(env.items())))
         stack.create_custom_resources(base)
         stack.ready = True
-        _log(f"opsfn local ready: {base}/ (upload page), API on {base}, Ctrl-C to stop")
+        _log(f"opsfn local ready: {base}/ (upload page), API and Lambda API on {base} "
+             f"(function {stack.function_name}), Ctrl-C to stop")
         while not stopping.wait(0.5):
             pass
     finally:
@@ -98,10 +99,18 @@ def cmd_local(args: argparse.Namespace) -> int:
         from opsfn.tooling.local.client import fire_local
 
         return fire_local(args.name, args.url)
+    from opsfn.tooling.app_option import load_app
     from opsfn.tooling.infra_check import default_template
     from opsfn.tooling.local.server import make_server
     from opsfn.tooling.local.stack import LocalStack
+    from opsfn.tooling.local.static_mounts import parse_mount
 
+    try:
+        mounts = [parse_mount(value) for value in args.static]
+    except ValueError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    app = load_app(args)
     template = Path(args.template) if args.template else default_template()
     if not template.is_file():
         sys.stderr.write(f"error: no SAM template at {template}; run from the source checkout or "
@@ -114,9 +123,11 @@ def cmd_local(args: argparse.Namespace) -> int:
         return 2
     stack = LocalStack(template, args.endpoint_url or "", region=region,
                        parameters=_parameters(args.parameter), schedules=not args.no_schedules,
-                       log=_log, state_dir=Path(args.state_dir))
+                       log=_log, state_dir=Path(args.state_dir), app=app,
+                       retry_seconds=args.async_retry_seconds,
+                       visibility_timeout=args.visibility_timeout)
     try:
-        server = make_server(stack, args.host, args.port)
+        server = make_server(stack, args.host, args.port, mounts)
     except OSError as exc:
         sys.stderr.write(f"error: cannot serve on {args.host}:{args.port} ({exc.strerror}); "
                          "give --port\n")
@@ -148,6 +159,18 @@ def register(subparsers: Any) -> None:
                        help="local files (the emulated EFS mount) go here")
     local.add_argument("--no-schedules", action="store_true",
                        help="do not fire rate() schedules on their own (fire them by hand)")
+    local.add_argument("--static", action="append", default=[], metavar="DIR[:PATH]",
+                       help="serve the files of DIR under the URL path PATH (default /), same "
+                            "origin as the API (repeatable)")
+    local.add_argument("--async-retry-seconds", type=float, default=1.0, metavar="SECONDS",
+                       help="a failed asynchronous invocation is retried after this and twice "
+                            "this (Lambda: about 1 and 2 minutes); default 1")
+    local.add_argument("--visibility-timeout", type=int, default=30, metavar="SECONDS",
+                       help="visibility timeout of the template's queues: a failed message is "
+                            "received again after it (default 30)")
+    from opsfn.tooling.app_option import add_app_argument
+
+    add_app_argument(local)
     local.set_defaults(func=cmd_local, local_command="run")
     sub = local.add_subparsers(dest="local_command")
     fire = sub.add_parser("fire", help="fire a schedule on the running local stack")

@@ -1,10 +1,21 @@
 """The local stack: the template's resources in moto, its triggers as threads, one process.
 
-``LocalStack.start()`` creates what ``infra/template.yaml`` declares (buckets with their CORS,
-tables with their keys and TTL, queues, topics), sets the function's environment as the template
-would, wires S3 notifications into a local queue, and starts pollers for every SQS trigger and
-timers for every ``rate(...)`` schedule. Every trigger ends in ``lambda_handler``, in process,
-with the event shape AWS would send.
+``LocalStack.start()`` creates what the template declares (buckets with their CORS, tables with
+their keys and TTL, queues with their redrive policies, topics), sets the function's environment
+as the template would, and delivers every trigger the way AWS would:
+
+* objects put in a bucket reach their S3 route as a direct notification or as S3's event through
+  the EventBridge rule, whichever the template declares (moto notifies a local queue; the poller
+  turns each record into that event and invokes asynchronously);
+* SNS messages of a topic the function subscribes to arrive one record per invocation;
+* SQS triggers are polled in batches of the event's ``BatchSize`` within its batching window;
+  with ``ReportBatchItemFailures`` only the failed messages stay, and a message received
+  ``maxReceiveCount`` times goes to its dead-letter queue;
+* asynchronous invocations are retried and then sent to the ``OnFailure`` destination;
+* ``rate(...)`` schedules fire on their rate, and custom resources run a stack Create at start.
+
+Every invocation goes through :class:`~opsfn.tooling.local.runtime.Runtime`, one at a time, and
+is recorded for the upload page's activity panel.
 """
 
 from __future__ import annotations
@@ -17,14 +28,28 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from opsfn.tooling.infra_check import S3_DETAIL_TYPES, Declared, declared_triggers, load_template
+from opsfn.tooling.infra_check import (
+    S3_DETAIL_TYPES,
+    Declared,
+    declared_triggers,
+    load_template,
+    ref_target,
+)
+from opsfn.tooling.local import deliveries
+from opsfn.tooling.local.activity import Activity
+from opsfn.tooling.local.async_invoke import AsyncInvoker, InvokeConfig, send_to_destination
+from opsfn.tooling.local.function import FunctionInfo, function_info
+from opsfn.tooling.local.lambda_api import LambdaApi
+from opsfn.tooling.local.runtime import Outcome, Runtime
 from opsfn.tooling.local.template_eval import ACCOUNT, Evaluator
 
 S3_EVENTS_QUEUE = "opsfn-local-s3-events"
+SNS_QUEUE_PREFIX = "opsfn-local-sns-"
 # Parameters the local stack sets so every optional feature exists locally: fake network ids
 # turn the EFS conditions on (the mount becomes a local directory), and the named external
 # resources (database, Glue workflow, SES rule set, KMS key) are created in the emulator.
@@ -75,40 +100,57 @@ def local_name(logical_id: str) -> str:
     return "opsfn-local-" + re.sub(r"[^a-z0-9-]", "-", logical_id.lower())
 
 
-@dataclass
-class Invoker:
-    """Calls the handler in process like the Lambda service would, logging one line per call."""
+@dataclass(frozen=True, slots=True)
+class SqsTrigger:
+    """An SQS event of the function: how Lambda's event source mapping reads the queue."""
 
-    log: Log
-    timeout_ms: int = 900_000
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    logical: str
+    event: str
+    batch_size: int = 10
+    window_s: float = 0.0
+    partial: bool = False
 
-    def __call__(self, event: dict[str, Any], label: str, quiet: bool = False
-                 ) -> tuple[bool, Any]:
-        """(ok, result or error dict); ``quiet`` logs failures only (HTTP logs its own line)."""
-        from opsfn.handler import lambda_handler
-        from opsfn.testing import FakeLambdaContext
 
-        # One invocation at a time, as in one Lambda execution environment: module state and
-        # the logger are per process and were never meant to be shared by concurrent calls.
-        with self.lock:
-            return self._call(lambda_handler, FakeLambdaContext, event, label, quiet)
+def sqs_triggers(template: dict[str, Any], function: str) -> list[SqsTrigger]:
+    """Every SQS event of ``function`` with its batch size, window and response types."""
+    found = []
+    events = (template["Resources"][function].get("Properties") or {}).get("Events") or {}
+    for name, event in events.items():
+        if not isinstance(event, dict) or event.get("Type") != "SQS":
+            continue
+        props = event.get("Properties") or {}
+        queue = ref_target(props.get("Queue"))
+        if queue is None:
+            continue
+        size = props.get("BatchSize", 10)
+        window = props.get("MaximumBatchingWindowInSeconds", 0)
+        found.append(SqsTrigger(queue, name, int(size) if isinstance(size, int) else 10,
+                                float(window) if isinstance(window, int | float) else 0.0,
+                                "ReportBatchItemFailures" in (props.get("FunctionResponseTypes")
+                                                              or [])))
+    return found
 
-    def _call(self, handler: Any, context_type: Any, event: dict[str, Any], label: str,
-              quiet: bool) -> tuple[bool, Any]:
-        from opsfn.errors import OpsfnError
 
-        started = time.monotonic()
-        try:
-            result = handler(event, context_type(self.timeout_ms, "opsfn-local"))
-        except OpsfnError as error:
-            self.log(f"{label}: {type(error).__name__}: {error.message} "
-                     f"({(time.monotonic() - started) * 1000:.0f} ms)")
-            return False, {"errorType": type(error).__name__, "errorMessage": error.message,
-                           "code": error.code, "details": error.details}
-        if not quiet:
-            self.log(f"{label}: ok ({(time.monotonic() - started) * 1000:.0f} ms)")
-        return True, result
+def sns_subscriptions(template: dict[str, Any], declared: Declared) -> dict[str, str]:
+    """Topic logical id -> the name of what subscribes the function to it (SAM ``SNS`` events
+    and ``AWS::SNS::Subscription`` resources with the lambda protocol)."""
+    found = dict(declared.sns)
+    for name, res in template["Resources"].items():
+        if isinstance(res, dict) and res.get("Type") == "AWS::SNS::Subscription":
+            props = res.get("Properties") or {}
+            if str(props.get("Protocol")).lower() == "lambda" and \
+                    ref_target(props.get("Endpoint")) == declared.function:
+                topic = ref_target(props.get("TopicArn"))
+                if topic is not None:
+                    found.setdefault(topic, name)
+    return found
+
+
+def function_name(template: dict[str, Any], logical: str, evaluator: Evaluator) -> str:
+    """The function's name: its ``FunctionName`` when the template sets one, else the logical id."""
+    name = evaluator.value((template["Resources"][logical].get("Properties") or {}).get(
+        "FunctionName"))
+    return name if isinstance(name, str) and name else logical
 
 
 class LocalStack:
@@ -116,7 +158,8 @@ class LocalStack:
 
     def __init__(self, template_path: Path, endpoint_url: str, *, region: str = "us-east-1",
                  parameters: dict[str, str] | None = None, schedules: bool = True,
-                 log: Log | None = None, state_dir: Path | None = None) -> None:
+                 log: Log | None = None, state_dir: Path | None = None, app: Any = None,
+                 retry_seconds: float = 1.0, visibility_timeout: int = 30) -> None:
         self.template = load_template(template_path)
         self.declared: Declared = declared_triggers(self.template)
         self.endpoint_url = endpoint_url
@@ -125,13 +168,60 @@ class LocalStack:
         self.evaluator = Evaluator(self.template, region, {**LOCAL_PARAMETERS, **(parameters or {})})
         self.run_schedules = schedules
         self.state_dir = state_dir or Path(".opsfn-local")
-        self.invoke = Invoker(self.log)
+        self.retry_seconds = retry_seconds
+        self.visibility_timeout = visibility_timeout
+        self.function_name = function_name(self.template, self.declared.function, self.evaluator)
+        self.function_arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{self.function_name}"
+        if app is None:
+            from opsfn.handler import app as default_app
+
+            app = default_app
+        self.app = app
+        self.activity = Activity()
+        self.runtime = Runtime(app, self.log, self.function_name, self.function_arn)
+        self.runtime.on_outcome.append(self.activity.record)
+        self.invoke = self.runtime
+        self.async_invoker: AsyncInvoker | None = None
+        self.function: FunctionInfo = FunctionInfo(self.function_name, region)
+        self.lambda_api = LambdaApi(lambda: self.function, self._role, self._invoke_sync,
+                                    self.submit)
         self.created: dict[str, str] = {}
         self.queue_urls: dict[str, str] = {}
         self.cfn_responses: dict[str, dict[str, Any]] = {}
+        self.s3_shapes: dict[str, str] = {}  # notification id -> "direct" or "eventbridge"
+        self.sns_queues: dict[str, str] = {}  # transport queue logical -> subscription ARN
         self.ready = False
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    # -- invocations --------------------------------------------------------------------------
+    def _invoke_sync(self, event: Any, label: str, client_context: Any) -> Outcome:
+        return self.runtime.run(event, label, client_context=client_context)
+
+    def submit(self, event: Any, label: str) -> None:
+        """Invoke asynchronously (retries, then the OnFailure destination)."""
+        if self.async_invoker is None:
+            raise RuntimeError("the local stack has not started")
+        self.async_invoker.submit(event, label)
+
+    def _role(self) -> str:
+        role = ref_target((self.template["Resources"][self.declared.function].get("Properties")
+                           or {}).get("Role"))
+        return f"arn:aws:iam::{ACCOUNT}:role/{local_name(role or 'FunctionRole')}"
+
+    def invoke_config(self) -> InvokeConfig:
+        """The function's EventInvokeConfig, its destinations resolved to local ARNs."""
+        props = self.template["Resources"][self.declared.function].get("Properties") or {}
+        config = props.get("EventInvokeConfig") or {}
+        destinations = config.get("DestinationConfig") or {}
+
+        def arn(which: str) -> str | None:
+            value = self.evaluator.value((destinations.get(which) or {}).get("Destination"))
+            return value if isinstance(value, str) and value else None
+
+        retries = config.get("MaximumRetryAttempts", 2)
+        return InvokeConfig(retries if isinstance(retries, int) else 2, arn("OnFailure"),
+                            arn("OnSuccess"))
 
     # -- resources ----------------------------------------------------------------------------
     def client(self, service: str) -> Any:
@@ -157,9 +247,7 @@ class LocalStack:
             self._table(name, res.get("Properties") or {})
         for name, res in self._resources("AWS::S3::Bucket"):
             self._bucket(name, res.get("Properties") or {})
-        function = self.declared.function
-        arn = f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:opsfn-local"
-        self._record(function, "opsfn-local", {"Arn": arn})
+        self._record(self.declared.function, self.function_name, {"Arn": self.function_arn})
         for name, res in self.template["Resources"].items():
             if name not in self.evaluator.refs and isinstance(res, dict) \
                     and not str(res.get("Type", "")).startswith("Custom::") \
@@ -192,7 +280,8 @@ class LocalStack:
         self.created[logical] = ref
 
     def _queue(self, logical: str, props: dict[str, Any]) -> None:
-        attributes = {"VisibilityTimeout": "30"}  # local retries within seconds, not hours
+        # Local retries come within seconds, not the template's hours.
+        attributes = {"VisibilityTimeout": str(self.visibility_timeout)}
         redrive = self.evaluator.value(props.get("RedrivePolicy"))
         if isinstance(redrive, dict) and redrive.get("deadLetterTargetArn"):
             attributes["RedrivePolicy"] = json.dumps(redrive)
@@ -259,8 +348,14 @@ class LocalStack:
         return env
 
     # -- S3 notifications ---------------------------------------------------------------------
+    def _s3_shape(self, event_name: str) -> str:
+        event = ((self.template["Resources"][self.declared.function].get("Properties") or {})
+                 .get("Events") or {}).get(event_name) or {}
+        return "direct" if event.get("Type") == "S3" else "eventbridge"
+
     def wire_s3(self) -> None:
-        """S3 -> local queue notifications mirroring the template's S3 triggers."""
+        """S3 -> local queue notifications mirroring the template's S3 triggers; each keeps the
+        shape (direct or through EventBridge) its trigger has in the template."""
         by_bucket: dict[str, list[dict[str, Any]]] = {}
         if not self.declared.s3:
             return
@@ -274,6 +369,7 @@ class LocalStack:
             bucket = self.evaluator.refs.get(trigger.bucket or "")
             if bucket is None:
                 continue
+            self.s3_shapes[trigger.event] = self._s3_shape(trigger.event)
             rules = [{"Name": "prefix", "Value": trigger.prefix}] if trigger.prefix else []
             rules += [{"Name": "suffix", "Value": trigger.suffix}] if trigger.suffix else []
             config: dict[str, Any] = {
@@ -288,6 +384,37 @@ class LocalStack:
             self.client("s3").put_bucket_notification_configuration(
                 Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configs})
 
+    def _deliver_s3(self, message: dict[str, Any]) -> None:
+        """One S3 notification: invoke asynchronously in its trigger's shape."""
+        try:
+            records = json.loads(message["Body"]).get("Records") or []
+        except (ValueError, AttributeError):
+            return  # s3:TestEvent and the like reach no route
+        for record in records:
+            trigger = str((record.get("s3") or {}).get("configurationId", ""))
+            if self.s3_shapes.get(trigger) == "direct":
+                self.submit(deliveries.s3_direct_event(record), f"S3 notification ({trigger})")
+            else:
+                self.submit(deliveries.s3_eventbridge_event(record, self.region),
+                            f"S3 via EventBridge rule {trigger}")
+
+    # -- SNS subscriptions --------------------------------------------------------------------
+    def wire_sns(self) -> None:
+        """Subscribe a local queue to each topic the function subscribes to."""
+        sqs, sns = self.client("sqs"), self.client("sns")
+        for topic, subscription in sns_subscriptions(self.template, self.declared).items():
+            topic_arn = self.evaluator.refs.get(topic)
+            if not isinstance(topic_arn, str):
+                self.log(f"SNS {subscription}: topic {topic} is not a local topic; skipped")
+                continue
+            name = SNS_QUEUE_PREFIX + re.sub(r"[^a-z0-9-]", "-", subscription.lower())
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            arn = f"arn:aws:sqs:{self.region}:{ACCOUNT}:{name}"
+            reply = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+            logical = f"_sns_{subscription}"
+            self.queue_urls[logical] = url
+            self.sns_queues[logical] = str(reply.get("SubscriptionArn") or f"{topic_arn}:local")
+
     # -- pollers and timers -------------------------------------------------------------------
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -295,46 +422,90 @@ class LocalStack:
         self._threads.append(thread)
 
     def start_pollers(self) -> None:
-        """One poller per template SQS trigger, plus the S3 notification queue."""
-        for logical in self.declared.sqs:
-            if logical in self.queue_urls:
-                self._spawn(functools.partial(self._poll, logical), f"poll-{logical}")
+        """One poller per template SQS trigger, plus the S3 and SNS transport queues."""
+        for trigger in sqs_triggers(self.template, self.declared.function):
+            if trigger.logical in self.queue_urls:
+                self._spawn(functools.partial(self._poll_trigger, trigger),
+                            f"poll-{trigger.logical}")
         if "_s3_events" in self.queue_urls:
-            self._spawn(lambda: self._poll("_s3_events"), "poll-s3-events")
+            self._spawn(functools.partial(self._relay, "_s3_events", self._deliver_s3),
+                        "poll-s3-events")
+        for logical, subscription in self.sns_queues.items():
+            self._spawn(functools.partial(self._relay, logical, functools.partial(
+                self._deliver_sns, subscription, logical.removeprefix("_sns_"))), f"poll-{logical}")
 
-    def _poll(self, logical: str) -> None:
+    def _deliver_sns(self, subscription: str, name: str, message: dict[str, Any]) -> None:
+        try:
+            notification = json.loads(message["Body"])
+        except ValueError:
+            return
+        if isinstance(notification, dict):
+            self.submit(deliveries.sns_lambda_event(notification, subscription), f"SNS {name}")
+
+    def _receive(self, url: str, count: int, wait: int) -> list[dict[str, Any]] | None:
+        """Up to ``count`` messages (None once stopping)."""
+        try:
+            reply = self.client("sqs").receive_message(
+                QueueUrl=url, MaxNumberOfMessages=max(1, min(count, 10)), WaitTimeSeconds=wait,
+                AttributeNames=["All"], MessageAttributeNames=["All"])
+        except Exception as exc:  # noqa: BLE001 - the endpoint went away at shutdown
+            if self._stop.is_set():
+                return None
+            self.log(f"poll of {url.rsplit('/', 1)[-1]} failed ({type(exc).__name__}); retrying")
+            time.sleep(1)
+            return []
+        return list(reply.get("Messages") or [])
+
+    def _relay(self, logical: str, deliver: Callable[[dict[str, Any]], None]) -> None:
+        """Hand each message of a transport queue to ``deliver``, then delete it (the source
+        delivered the event: what happens next is the asynchronous invocation's business)."""
         url = self.queue_urls[logical]
-        queue_name = url.rsplit("/", 1)[-1]
-        arn = f"arn:aws:sqs:{self.region}:{ACCOUNT}:{queue_name}"
-        sqs = self.client("sqs")
-        label = "S3 notification" if logical == "_s3_events" else f"SQS {logical}"
         while not self._stop.is_set():
-            try:
-                reply = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                            WaitTimeSeconds=1, AttributeNames=["All"])
-            except Exception as exc:  # noqa: BLE001 - the endpoint went away at shutdown
-                if self._stop.is_set():
-                    return
-                self.log(f"{label}: poll failed ({type(exc).__name__}); retrying")
-                time.sleep(1)
-                continue
-            messages = reply.get("Messages") or []
+            messages = self._receive(url, 10, 1)
+            if messages is None:
+                return
+            for message in messages:
+                deliver(message)
+                self.client("sqs").delete_message(QueueUrl=url,
+                                                  ReceiptHandle=message["ReceiptHandle"])
+
+    def _batch(self, url: str, trigger: SqsTrigger) -> list[dict[str, Any]] | None:
+        """A batch as the event source mapping gathers one: up to BatchSize messages, waiting
+        at most the batching window once the first has arrived."""
+        batch = self._receive(url, trigger.batch_size, 1)
+        if not batch or trigger.window_s <= 0:
+            return batch
+        deadline = time.monotonic() + trigger.window_s
+        while len(batch) < trigger.batch_size and time.monotonic() < deadline:
+            more = self._receive(url, trigger.batch_size - len(batch), 0)
+            if more is None:
+                return None
+            batch += more
+            if not more:
+                time.sleep(0.05)
+        return batch
+
+    def _poll_trigger(self, trigger: SqsTrigger) -> None:
+        url = self.queue_urls[trigger.logical]
+        arn = f"arn:aws:sqs:{self.region}:{ACCOUNT}:{url.rsplit('/', 1)[-1]}"
+        label = f"SQS {trigger.event}"
+        while not self._stop.is_set():
+            messages = self._batch(url, trigger)
+            if messages is None:
+                return
             if not messages:
                 continue
-            event = {"Records": [{
-                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"], "attributes": m.get("Attributes") or {},
-                "messageAttributes": {}, "md5OfBody": m.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": self.region,
-            } for m in messages]}
-            ok, result = self.invoke(event, f"{label} ({len(messages)} message(s))")
-            failed = {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures", [])
-                      } if ok else {m["MessageId"] for m in messages}
+            event = deliveries.sqs_lambda_event(messages, arn, self.region)
+            outcome = self.runtime.run(event, f"{label} ({len(messages)} message(s))")
+            failed = deliveries.failed_ids(outcome.ok, outcome.result, messages, trigger.partial)
             for message in messages:
                 if message["MessageId"] not in failed:
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                    self.client("sqs").delete_message(QueueUrl=url,
+                                                      ReceiptHandle=message["ReceiptHandle"])
             if failed:
-                self.log(f"{label}: {len(failed)} message(s) failed; SQS will redeliver them")
+                self.log(f"{label}: {len(failed)} message(s) failed; visible again after "
+                         f"{self.visibility_timeout} s (then the dead-letter queue, past "
+                         "maxReceiveCount)")
 
     def start_timers(self) -> None:
         """Fire ``rate(...)`` schedules on their rates (cron ones only on demand)."""
@@ -408,7 +579,16 @@ class LocalStack:
         self.create_fixtures()
         self.create_resources()
         env = self.apply_environment()
+        self.function = function_info(
+            self.template, self.declared.function, self.evaluator, env,
+            datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000"))
+        self.runtime.timeout_ms = self.function.timeout_s * 1000
+        self.runtime.memory_mb = self.function.memory_mb
+        self.async_invoker = AsyncInvoker(self.runtime, self.invoke_config(),
+                                          send_to_destination(self.client), self.log,
+                                          retry_seconds=self.retry_seconds)
         self.wire_s3()
+        self.wire_sns()
         self.start_pollers()
         self.start_timers()
         return env
@@ -420,11 +600,15 @@ class LocalStack:
             "resources": dict(self.created),
             "schedules": {n: e for n, (_, e) in self.declared.schedules.items()},
             "customResources": {k: v.get("Status") for k, v in self.cfn_responses.items()},
+            "function": {"name": self.function_name, "arn": self.function_arn},
             "emulated": ["rekognition"],
         }
 
     def stop(self) -> None:
-        """Stop pollers and timers."""
+        """Stop pollers, timers, the asynchronous worker and the activity streams."""
         self._stop.set()
+        self.activity.close()
+        if self.async_invoker is not None:
+            self.async_invoker.stop()
         for thread in self._threads:
             thread.join(timeout=5)
