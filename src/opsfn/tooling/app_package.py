@@ -141,7 +141,7 @@ def build_app(reference: str, arch: str = "arm64", *, python_version: str, outpu
         interpreter = find_interpreter(python_version, compile_with) if base.compiled else None
         for path in added:
             if interpreter is not None and path.is_dir():
-                compile_tree(path, interpreter)
+                compile_tree(path, interpreter, python_version)
         unzipped, files = tree_size(tree)
         zipped = write_zip(tree, zip_path) if zip_path is not None else 0
         built = Built(zip_path, tree if tree_dir else Path("<removed>"), zipped, unzipped, files,
