@@ -10,6 +10,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,37 +62,46 @@ def test_the_cli_shows_its_routes_settings_and_schemas() -> None:
 
 ISOLATED = r"""
 import json, sys
-tree = sys.argv[1]
+tree, events_file = sys.argv[1], sys.argv[2]
 sys.path.insert(0, tree)
 import boto3
 import opsfn.handler as h
-from opsfn.testing import ResponseURLServer, custom_resource_event, http_v2_event, s3_eventbridge_event
 import clinic_app, email_validator, pydantic
 for module in (h, clinic_app, email_validator, pydantic, boto3):
     assert module.__file__.startswith(tree), module.__file__
 assert [m for m in ("numpy", "PIL", "pydicom", "moto") if m in sys.modules] == []
+events = json.loads(open(events_file).read())  # made with opsfn.testing outside (it is not shipped)
 bucket = "clinic-referrals"
 s3 = boto3.client("s3")
 s3.create_bucket(Bucket=bucket)
 out = {}
-referral = {"department": "radiology", "urgency": "soon", "reason": "follow-up scan",
-            "contact": "gp@example.org"}
-reply = h.lambda_handler(http_v2_event("POST", "/clinic/referrals", body=referral, auth="jwt",
-                                       caller="practice-9"), None)
+reply = h.lambda_handler(events["post"], None)
 out["post"] = [reply["statusCode"], json.loads(reply["body"])]
-anonymous = h.lambda_handler(http_v2_event("POST", "/clinic/referrals", body=referral), None)
-out["anonymous"] = anonymous["statusCode"]
+out["anonymous"] = h.lambda_handler(events["anonymous"], None)["statusCode"]
 referral_id = out["post"][1]["referralId"]
-h.lambda_handler(s3_eventbridge_event(bucket, f"referrals/{referral_id}.json"), None)
+stored = json.loads(json.dumps(events["stored"]).replace("REFERRAL_ID", referral_id))
+h.lambda_handler(stored, None)
 out["triage"] = json.loads(s3.get_object(Bucket=bucket, Key=f"triage/{referral_id}.json")["Body"].read())
-with ResponseURLServer() as server:
-    h.lambda_handler(custom_resource_event("Create", "Custom::ClinicDirectory",
-                                           {"Departments": ["radiology"]},
-                                           response_url=server.url), None)
-    out["directory"] = server.received[0]["body"]["Status"]
+h.lambda_handler(events["directory"], None)
 out["health"] = h.lambda_handler({"action": "health"}, None)["routes"]
 print(json.dumps(out))
 """
+
+
+def _events(response_url: str) -> dict[str, Any]:
+    """The events of the isolated run, as their sources shape them (opsfn.testing is not in the
+    zip: it serves tests, not the function)."""
+    from opsfn.testing import custom_resource_event, http_v2_event, s3_eventbridge_event
+
+    referral = {"department": "radiology", "urgency": "soon", "reason": "follow-up scan",
+                "contact": "gp@example.org"}
+    return {"post": http_v2_event("POST", "/clinic/referrals", body=referral, auth="jwt",
+                                  caller="practice-9"),
+            "anonymous": http_v2_event("POST", "/clinic/referrals", body=referral),
+            "stored": s3_eventbridge_event("clinic-referrals", "referrals/REFERRAL_ID.json"),
+            "directory": custom_resource_event("Create", "Custom::ClinicDirectory",
+                                               {"Departments": ["radiology"]},
+                                               response_url=response_url)}
 
 
 @pytest.mark.slow
@@ -116,16 +126,22 @@ def test_the_zip_builds_and_serves_its_routes_in_isolation(tmp_path: Path, moto_
            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
            "POWERTOOLS_METRICS_DISABLED": "true", "CLINIC_REFERRALS_BUCKET": "clinic-referrals"}
-    # -I: no PYTHON* variables, no user site; -S: no site-packages: only the zip and the stdlib.
-    run = subprocess.run([sys.executable, "-I", "-S", "-c", ISOLATED, str(tmp_path / "tree")],
-                         capture_output=True, text=True, timeout=180, check=False, env=env,
-                         cwd=tmp_path)
+    from opsfn.testing import ResponseURLServer
+
+    with ResponseURLServer() as server:
+        events = tmp_path / "events.json"
+        events.write_text(json.dumps(_events(server.url)))
+        # -I: no PYTHON* variables, no user site; -S: no site-packages: the zip and the stdlib.
+        run = subprocess.run([sys.executable, "-I", "-S", "-c", ISOLATED, str(tmp_path / "tree"),
+                              str(events)], capture_output=True, text=True, timeout=180,
+                             check=False, env=env, cwd=tmp_path)
+        answers = [answer["body"]["Status"] for answer in server.received]
     assert run.returncode == 0, run.stderr[-3000:]
+    assert answers == ["SUCCESS"]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["post"][0] == 202 and out["post"][1]["status"] == "received"
     assert out["anonymous"] == 401
     assert out["triage"]["queue"] == "radiology-standard" and out["triage"]["dueWithinDays"] == 14
-    assert out["directory"] == "SUCCESS"
     assert out["health"]["http"] == 2 and out["health"]["custom_resource"] == 1
 
 

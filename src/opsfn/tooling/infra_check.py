@@ -866,11 +866,19 @@ def _alarm_watches(props: dict[str, Any]) -> list[tuple[Any, Any, dict[str, Any]
 
 def _failures_are_visible(checker: Checker) -> None:
     """Alarms to the alert topic on every failure signal; dead-letter queues for the schedules;
-    custom resources through the alias the triggers use."""
+    custom resources through the alias the triggers use.
+
+    The alarms are required of a function that has an alert topic (``ALERT_TOPIC_ARN``): that is
+    where people are told. A template without one (a test stack, an app that alerts elsewhere)
+    is checked for its routes and dead-letter queues only.
+    """
     from opsfn.core.observability import NAMESPACE, SERVICE, UNDELIVERED_ANSWERS
 
     found, resources = checker.found, checker.template["Resources"]
     topic = ref_target(found.env.get("ALERT_TOPIC_ARN"))
+    _dead_letters_and_alias(checker)
+    if topic is None:
+        return
     watched: list[tuple[Any, Any, dict[str, Any]]] = []
     for name, res in resources.items():
         if not isinstance(res, dict) or res.get("Type") != "AWS::CloudWatch::Alarm":
@@ -897,6 +905,10 @@ def _failures_are_visible(checker: Checker) -> None:
     if found.custom_resources and not alarmed(namespace, UNDELIVERED_ANSWERS, service=service):
         checker.problems.append(f"no alarm on {UNDELIVERED_ANSWERS} in the function's namespace "
                                 "and service (POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME)")
+
+
+def _dead_letters_and_alias(checker: Checker) -> None:
+    found = checker.found
     for name in found.schedules_without_dlq:
         checker.problems.append(f"event {name}: the schedule has no DeadLetterConfig")
     for name in found.unqualified_tokens:
