@@ -257,3 +257,72 @@ def explain(app: App, event: Any) -> list[str]:
     except OpsfnError as error:
         lines.append(f"route: none ({error.message})")
     return lines
+
+
+# -- SECURITY.md's reach table ----------------------------------------------------------------------
+_HOW = {
+    "http": "method and path (`core/dispatch/http.py`); otherwise 404, or 405 with `Allow`; then "
+            "the route's declared auth: without a caller of that kind, 401 before any work "
+            "(`core/auth.py`)",
+    "invoke": "exact registered name, via a dict lookup (`core/dispatch/invoke.py::find_action`); "
+              "no import paths, no eval",
+    "action_queue": "the message's `action`; any other action is refused with `NotExposed`; S3 or "
+                    "SNS payloads on this queue are not unwrapped "
+                    "(`core/dispatch/records.py::handle_sqs_message`)",
+    "sqs": "the queue's name (`core/dispatch/records.py`)",
+    "sns": "the topic's name (`core/dispatch/records.py::handle_sns_message`)",
+    "s3": "bucket, prefix, suffix and event name (`core/dispatch/records.py::run_s3_object`)",
+    "schedule": "the rule or schedule name taken from the ARN, with `OPSFN_SCHEDULE_PREFIX` "
+                "stripped (`core/dispatch/events.py`)",
+    "eventbridge": "source and detail-type",
+    "custom_resource": "`ResourceType`",
+    "ses": "every `@router.ses()` route gets every record: the event names no rule "
+           "(`core/dispatch/ses.py`); SES records are never unwrapped from SQS, SNS or EventBridge",
+}
+
+
+def _names(labels: list[str], none: str) -> str:
+    return ", ".join(f"`{label}`" for label in sorted(labels)) if labels else none
+
+
+def reach_rows(app: App) -> list[tuple[str, str, str]]:
+    """(event kind, what it can reach, how the route is chosen), from the registry."""
+    routes = app.registry.routes
+    by_source: dict[str, list[Route]] = {}
+    for route in routes:
+        by_source.setdefault(route.source, []).append(route)
+    who = {"public": "anyone", "iam": "IAM", "jwt": "JWT", "default": "the default authorizer"}
+    http = sorted(f"`{r.label}` ({who[route_auth(r)]})" for r in by_source.get("http", []))
+    actions = by_source.get("action", [])
+    queued = [r.spec.name for r in actions if isinstance(r.spec, ActionSpec) and r.spec.queue]
+    s3 = [r.label for r in by_source.get("s3", [])]
+    labels = {source: [r.label for r in by_source.get(source, [])]
+              for source in ("sqs", "sns", "schedule", "eventbridge", "custom_resource", "ses")}
+    wrapped = "S3 routes (through wrapped S3 notifications)"
+    return [
+        ("`http_v1`, `http_v2`, `function_url`, `alb`",
+         f"the {len(http)} HTTP routes only, each with who may call it: "
+         f"{', '.join(http) if http else 'none'}",
+         _HOW["http"]),
+        ('`invoke` (`{"action": NAME, ...}`)', f"all {len(actions)} actions", _HOW["invoke"]),
+        ("SQS, from the queue named by `OPSFN_ACTION_QUEUE`",
+         f"only actions declared `queue=True`: {_names(queued, 'none')}", _HOW["action_queue"]),
+        ("SQS, any other queue",
+         f"{wrapped[:-1]}, EventBridge S3 events or SNS envelopes) and `@router.sqs` routes: "
+         f"{_names(labels['sqs'], 'none are declared')}", _HOW["sqs"]),
+        ("`sns`", f"{wrapped} and `@router.sns` routes: {_names(labels['sns'], 'none are declared')}",
+         _HOW["sns"]),
+        ("`s3`, `s3_eventbridge`", _names(s3, "none"), _HOW["s3"]),
+        ("`schedule`", f"the {len(labels['schedule'])} schedules: "
+                       f"{_names(labels['schedule'], 'none')}", _HOW["schedule"]),
+        ("`eventbridge`", _names(labels["eventbridge"], "none"), _HOW["eventbridge"]),
+        ("`custom_resource`", _names(labels["custom_resource"], "none"), _HOW["custom_resource"]),
+        ("`ses` (`Records[].eventSource` `aws:ses`)", _names(labels["ses"], "none"), _HOW["ses"]),
+    ]
+
+
+def reach_table(app: App) -> str:
+    """SECURITY.md's table of what each event kind can reach, as Markdown."""
+    lines = ["| event kind | what it can reach | how the route is chosen |", "|---|---|---|"]
+    lines += [f"| {kind} | {reach} | {how} |" for kind, reach, how in reach_rows(app)]
+    return "\n".join(lines)

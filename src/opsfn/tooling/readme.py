@@ -1,4 +1,5 @@
-"""Keep the README's generated sections (route catalogue, configuration) equal to the registry.
+"""Keep the generated sections (README's route catalogue and configuration, SECURITY.md's reach
+table) equal to the registry.
 
     python -m opsfn.tooling.readme README.md          # rewrite the sections in place
     python -m opsfn.tooling.readme README.md --check  # exit 1 when they are stale (the tests run this)
@@ -11,7 +12,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-SECTIONS = ("routes", "settings")
+SECTIONS = ("routes", "settings", "reach")
 
 
 def render(name: str) -> str:
@@ -21,6 +22,11 @@ def render(name: str) -> str:
         from opsfn.tooling.introspect import markdown_table, route_rows
 
         return markdown_table(route_rows(app))
+    if name == "reach":
+        from opsfn.handler import app
+        from opsfn.tooling.introspect import reach_table
+
+        return reach_table(app)
     from opsfn.core.settings import setting_variables
 
     lines = ["| variable | default | meaning |", "|---|---|---|"]
@@ -37,7 +43,8 @@ def refresh(text: str) -> str:
     """``text`` with every ``<!-- NAME:begin -->...<!-- NAME:end -->`` block regenerated."""
     for name in SECTIONS:
         pattern = re.compile(rf"(<!-- {name}:begin -->\n)(?:.*?\n)?(<!-- {name}:end -->)", re.S)
-        text = pattern.sub(partial(_fill, body=render(name)), text)
+        if pattern.search(text):
+            text = pattern.sub(partial(_fill, body=render(name)), text)
     return text
 
 
