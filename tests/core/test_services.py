@@ -184,3 +184,24 @@ def test_an_invalid_answer_margin_still_answers_the_stack(monkeypatch: pytest.Mo
     monkeypatch.setenv("OPSFN_CR_MARGIN_MS", "soon")
     answer = Client(app).custom_resource("Create", "Custom::SslMaterials", {})
     assert answer["Status"] == "FAILED" and "OPSFN_CR_MARGIN_MS" in answer["Reason"]
+
+
+def test_one_table_says_what_an_aws_error_means() -> None:
+    from botocore.exceptions import ClientError
+
+    from opsfn.services.aws_errors import from_aws_error, is_permanent, kind_of
+
+    def failure(code: str) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": "secret-ish detail"}}, "PutObject")
+
+    assert kind_of(failure("SlowDown")) == "throttled"
+    assert kind_of(failure("404")) == kind_of(failure("NoSuchKey")) == "not_found"
+    assert kind_of(failure("ConditionalCheckFailedException")) == "condition_failed"
+    assert kind_of(failure("SomethingNew")) == "other" and kind_of(ValueError()) is None
+    assert is_permanent("AccessDenied") and is_permanent("NoSuchBucket")
+    assert not is_permanent("Throttling") and not is_permanent("InternalError")
+    error = from_aws_error(failure("AccessDenied"))
+    assert error is not None and error.permanent and error.message == "AWS PutObject failed: AccessDenied"
+    assert "secret-ish" not in error.message
+    retryable = from_aws_error(failure("ServiceUnavailable"))
+    assert retryable is not None and not retryable.permanent

@@ -34,11 +34,13 @@ def client(exports_app: App) -> Client:
 
 @pytest.fixture
 def aws_env(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Bucket, lock table and action queue in moto, named by the settings."""
+    """Bucket, lock and idempotency tables and action queue in moto, named by the settings."""
     aws.client("s3").create_bucket(Bucket=BUCKET)
     create_table(LOCKS, "lockId", "expiresAt")
+    create_table("exports-idempotency", "id", "expiration")
     url = aws.client("sqs").create_queue(QueueName=QUEUE)["QueueUrl"]
     monkeypatch.setenv("LOCK_TABLE", LOCKS)
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "exports-idempotency")
     monkeypatch.setenv("OPSFN_ACTION_QUEUE", QUEUE)
     return {"bucket": BUCKET, "queue_url": url}
 

@@ -293,6 +293,25 @@ def test_glue_schedule_killed_mid_way_is_started_by_the_retry(
     assert len(aws.client("glue").get_workflow_runs(Name="fhir-etl")["Runs"]) == 1
 
 
+def test_sync_schedule_killed_mid_way_is_synced_by_the_retry(
+        marker_tables: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from opsfn.routes.exports.sync import engine
+
+    root = tmp_path / "efs"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "a.txt").write_bytes(b"alpha")
+    aws.client("s3").create_bucket(Bucket="efs-copy")
+    monkeypatch.setenv("SYNC_SOURCE_DIR", str(root))
+    monkeypatch.setenv("SYNC_BUCKET", "efs-copy")
+    monkeypatch.setenv("SYNC_DEADLINE_MARGIN_MS", "1000")  # the first delivery has only 4 s
+    event = schedule_event("sync-efs-to-s3")
+    first, again = _killed_then_redone(monkeypatch, engine, "run_sync", event, app)
+    assert first["result"]["complete"] is True
+    assert again["result"]["duplicate"] is True
+    listed = aws.client("s3").list_objects_v2(Bucket="efs-copy", Prefix="efs/")
+    assert [o["Key"] for o in listed["Contents"]] == ["efs/docs/a.txt"]
+
+
 # -- SES throttling backoff ----------------------------------------------------------------------
 @pytest.mark.usefixtures("no_backoff")
 def test_ses_backoff_gives_up_before_the_deadline(moto_aws: None,

@@ -27,13 +27,12 @@ from typing import Any, Protocol
 from opsfn.core.observability import get_logger
 from opsfn.errors import Conflict, UpstreamError
 from opsfn.services import aws
-from opsfn.services.aws_errors import error_code
+from opsfn.services.aws_errors import error_code, kind_of
 from opsfn.services.settings import SharedSettings
 
 IN_PROGRESS = "INPROGRESS"
 COMPLETED = "COMPLETED"
 MARGIN_S = 30.0
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class HasDeadline(Protocol):
@@ -83,7 +82,7 @@ def _claim(table: str, key: str, owner: str, in_flight_s: float,
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except Exception as exc:
-        if error_code(exc) != _CONDITION_FAILED:
+        if kind_of(exc) != "condition_failed":
             raise
         held = getattr(exc, "response", {}).get("Item")
         if held is None:  # older emulators do not return the item: read it
@@ -120,7 +119,7 @@ def _release(table: str, key: str, owner: str) -> None:
             ExpressionAttributeNames={"#o": "owner"},
             ExpressionAttributeValues={":owner": {"S": owner}})
     except Exception as exc:  # noqa: BLE001 - the work's own error is the one to raise
-        if error_code(exc) != _CONDITION_FAILED:
+        if kind_of(exc) != "condition_failed":
             get_logger().warning("idempotency marker not released; it expires with the invocation",
                                  extra={"error": error_code(exc) or type(exc).__name__})
 

@@ -8,10 +8,7 @@ from typing import Literal
 from opsfn.errors import InvalidSetting, MissingSetting
 from opsfn.routes.database.settings import DatabaseSettings
 from opsfn.services import aws
-from opsfn.services.aws_errors import error_code
-
-_WRONG_STATE = frozenset({"InvalidDBInstanceState", "InvalidDBInstanceStateFault",
-                          "InvalidDBClusterStateFault"})
+from opsfn.services.aws_errors import kind_of
 
 
 class WrongState(Exception):
@@ -56,7 +53,7 @@ def _call(db: Database, verb: Literal["start", "stop"]) -> None:
         else:
             getattr(client, f"{verb}_db_instance")(DBInstanceIdentifier=db.identifier)
     except client.exceptions.ClientError as exc:
-        if error_code(exc) in _WRONG_STATE:
+        if kind_of(exc) == "conflict":  # RDS's Invalid...State: not now, in this state
             raise WrongState(verb) from None
         raise
 

@@ -21,7 +21,7 @@ from opsfn.events import EventBridgeEvent, S3Object, ScheduleEvent
 from opsfn.routes.etl import landing, runs, validate
 from opsfn.routes.etl.settings import EtlSettings
 from opsfn.services import alerts, idempotency
-from opsfn.services.aws_errors import error_code
+from opsfn.services.aws_errors import kind_of
 
 router = Router()
 
@@ -94,7 +94,7 @@ def on_landing(obj: S3Object, context: Context) -> dict[str, Any]:
         try:
             verdict = landing.inspect(obj.bucket, obj.key, layout, _deadline_guard(context))
         except ClientError as exc:
-            if error_code(exc) in ("NoSuchKey", "404"):
+            if kind_of(exc) == "not_found":
                 return {"state": "gone"}  # moved or deleted since the event: nothing to feed
             raise
         if verdict.reason is not None:

@@ -23,7 +23,6 @@ PENDING, PROCESSING, COMPLETE, ERROR = "pending", "processing", "complete", "err
 LEGACY_FAILED = "failed"
 ClaimResult = Literal["claimed", "missing", "busy", "done"]
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 # -- DynamoDB attribute values (the low-level client; boto3's resource layer costs imports) -------
@@ -75,8 +74,9 @@ def _table() -> str:
 
 
 def _condition_failed(exc: Exception) -> bool:
-    response = getattr(exc, "response", None)
-    return isinstance(response, dict) and response.get("Error", {}).get("Code") == _CONDITION_FAILED
+    from opsfn.services.aws_errors import kind_of
+
+    return kind_of(exc) == "condition_failed"
 
 
 def _iso(epoch: float) -> str:

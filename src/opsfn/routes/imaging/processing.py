@@ -29,8 +29,6 @@ _KEY = re.compile(
 )
 RETRY_REASON = "temporary processing error; the upload will be retried"
 GONE_REASON = "the upload no longer exists (it was deleted or has expired)"
-# S3 error codes meaning the object is not there (HEAD answers a bare 404 without a body).
-MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 # Rekognition error codes that describe the image, not the service: retrying cannot help.
 REKOGNITION_CONTENT_ERRORS = frozenset(
     {"InvalidImageFormatException", "ImageTooLargeException", "InvalidParameterException"}
@@ -79,10 +77,16 @@ def job_id_from_key(key: str) -> str:
 
 
 def _client_error_code(exc: Exception) -> str | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", "")) or None
-    return None
+    from opsfn.services.aws_errors import error_code
+
+    return error_code(exc) or None
+
+
+def _missing(exc: Exception) -> bool:
+    """The object is not there (S3's HEAD answers a bare 404 without a body)."""
+    from opsfn.services.aws_errors import kind_of
+
+    return kind_of(exc) == "not_found"
 
 
 def _too_large(max_bytes: int) -> BadContent:
@@ -96,7 +100,7 @@ def object_size(bucket: str, key: str) -> int | None:
     try:
         return int(aws.client("s3").head_object(Bucket=bucket, Key=key).get("ContentLength", 0))
     except Exception as exc:
-        if _client_error_code(exc) in MISSING_OBJECT_CODES:
+        if _missing(exc):
             return None
         raise
 
@@ -124,7 +128,7 @@ def _read_object(bucket: str, key: str, max_bytes: int) -> bytes:
     try:
         reply = s3.get_object(Bucket=bucket, Key=key)
     except Exception as exc:
-        if _client_error_code(exc) in MISSING_OBJECT_CODES:
+        if _missing(exc):
             raise BadContent(GONE_REASON) from None
         raise
     if int(reply.get("ContentLength", 0)) > max_bytes:  # replaced by a bigger PUT since the HEAD

@@ -31,14 +31,13 @@ from opsfn.errors import NotFound, UpstreamError
 from opsfn.events import CustomResourceRequest, CustomResourceResult
 from opsfn.routes.ses.settings import SesSettings
 from opsfn.services import aws, locks
+from opsfn.services.aws_errors import kind_of
 from opsfn.services.settings import SharedSettings
 
 router = Router()
 
 PREFIX = "ses-active-rule-set"
 FIRST_ANSWER_TTL_S = 2 * 86400  # longer than CloudFormation waits and Lambda retries an event
-THROTTLING = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException",
-                        "RequestLimitExceeded"})
 _RULE_SET = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9]$|^[A-Za-z0-9]$"
 _sleep: Callable[[float], None] = time.sleep  # replaced in tests to keep them fast
 
@@ -97,11 +96,6 @@ def parse_physical_id(value: str | None) -> Activation | None:
 
 
 # -- SES calls with throttling retries -----------------------------------------------------------
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
-
-
 def ses_call(operation: str, context: Context | None = None, **kwargs: Any) -> Any:
     """Call an SES operation, retrying throttling with 1, 2, 4, 8 s pauses within the time left."""
     from botocore.exceptions import ClientError
@@ -112,7 +106,7 @@ def ses_call(operation: str, context: Context | None = None, **kwargs: Any) -> A
         try:
             return method(**kwargs)
         except ClientError as exc:
-            if _code(exc) not in THROTTLING:
+            if kind_of(exc) != "throttled":
                 raise
             pause = min(2.0**attempt, 8.0)
             time_left = context.remaining_ms() / 1000 if context is not None else float("inf")
@@ -143,7 +137,7 @@ def activate(name: str, context: Context | None = None) -> None:
     try:  # SetActiveReceiptRuleSet itself reports a missing set: no extra call against 1/s
         ses_call("set_active_receipt_rule_set", context, RuleSetName=name)
     except ClientError as exc:
-        if _code(exc) == "RuleSetDoesNotExist":
+        if kind_of(exc) == "not_found":  # RuleSetDoesNotExist
             raise _missing(name) from None
         raise
 

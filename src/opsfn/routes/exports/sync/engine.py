@@ -87,13 +87,11 @@ def segment_prefix(job: SyncJob) -> str:
 
 
 def _aws_error(exc: BaseException) -> UpstreamError:
-    response = getattr(exc, "response", None)
-    operation = getattr(exc, "operation_name", "S3")
-    code = str(response.get("Error", {}).get("Code", "Unknown"))[:64] if isinstance(response, dict) else (
-        type(exc).__name__)
-    error = UpstreamError(f"AWS {operation} failed: {code}")
-    error.permanent = code in ("AccessDenied", "NoSuchBucket", "InvalidAccessKeyId")
-    return error
+    from opsfn.services.aws_errors import from_aws_error
+
+    error = from_aws_error(exc)
+    return error if isinstance(error, UpstreamError) else UpstreamError(
+        f"AWS call failed: {type(exc).__name__}")
 
 
 class _Runner:

@@ -267,20 +267,21 @@ def sync_efs_to_s3_schedule(event: ScheduleEvent, context: Context) -> dict[str,
     """The scheduled sync with the configured options, once per firing.
 
     EventBridge may deliver a firing twice, even at once; each run has a new run id, so without
-    a marker keyed by the event id a copy would sync (and fan out its shards) again. A failure
-    releases the marker so the retry syncs.
+    a record keyed by the event id a copy would sync (and fan out its shards) again. The record
+    is in flight only as long as this invocation can run (a copy meanwhile gets Conflict and is
+    retried), so a firing whose invocation dies mid-way is synced by its retry; a completed one
+    answers its copies with its result for two days.
     """
     if not event.id:
         return run_request(SyncRequest(), context, trigger="schedule")
-    try:
-        marker = locks.acquire(f"sync-schedule:{event.id}", DONE_TTL_S)
-    except Conflict:
-        return {"status": "duplicate", "complete": True}
-    try:
-        return run_request(SyncRequest(), context, trigger="schedule")
-    except Exception:
-        locks.release(marker)
-        raise
+    from opsfn.services import idempotency
+
+    once = idempotency.run_once(
+        f"sync-schedule:{event.id}", lambda: run_request(SyncRequest(), context,
+                                                         trigger="schedule"),
+        in_flight_s=idempotency.in_flight_seconds(context), done_s=DONE_TTL_S,
+        busy_message="another delivery of this firing is syncing; retry later")
+    return {**once.result, "duplicate": True} if once.replayed else once.result
 
 
 def _function_status(prefix: str | None) -> dict[str, Any]:
@@ -288,6 +289,7 @@ def _function_status(prefix: str | None) -> dict[str, Any]:
     from botocore.exceptions import ClientError
 
     from opsfn.services import aws
+    from opsfn.services.aws_errors import kind_of
 
     settings = ExportsSettings.current()
     target = Target(settings.required("SYNC_BUCKET"),
@@ -299,7 +301,7 @@ def _function_status(prefix: str | None) -> dict[str, Any]:
         last: dict[str, Any] | None = {"last_complete": head["LastModified"].isoformat(),
                                        "manifest_bytes": head.get("ContentLength", 0)}
     except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) not in ("404", "NoSuchKey", "NotFound"):
+        if kind_of(exc) != "not_found":
             raise
         last = None
     return {"engine": "function", "running": running, "complete": not running,
