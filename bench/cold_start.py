@@ -198,6 +198,9 @@ def main() -> int:
         endpoint = f"http://{host}:{port}"
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": ":UTC",
                "LAMBDA_TASK_ROOT": str(task), "AWS_LAMBDA_FUNCTION_NAME": "opsfn",
+               # what the runtime sets: the handler then runs as Lambda's entry (gc.freeze, no
+               # pydantic plugin search), not as a library
+               "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "_HANDLER": "opsfn.handler.lambda_handler",
                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "2048", "AWS_EXECUTION_ENV":
                f"AWS_Lambda_python{version}", "AWS_REGION": "us-east-1",
                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench",
