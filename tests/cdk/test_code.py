@@ -12,12 +12,14 @@ from opsfn.cdk import code
 from opsfn.tooling import packaging
 
 
-def test_copy_package_leaves_the_cdk_construct_out(tmp_path: Path) -> None:
-    packaging.copy_package(packaging.project_root(), tmp_path)
+def test_copy_package_leaves_the_cdk_construct_and_the_tooling_out(tmp_path: Path) -> None:
+    copied = packaging.copy_package(packaging.project_root(), tmp_path)
     assert (tmp_path / "opsfn" / "handler.py").is_file()
-    assert (tmp_path / "opsfn" / "tooling" / "packaging.py").is_file()
+    assert (tmp_path / "opsfn" / "routes" / "tls" / "__init__.py").is_file()
     assert not (tmp_path / "opsfn" / "cdk").exists()
+    assert not (tmp_path / "opsfn" / "tooling").exists()
     assert not list(tmp_path.rglob("__pycache__"))
+    assert copied == sum(1 for f in (tmp_path / "opsfn").rglob("*") if f.is_file())
 
 
 def test_the_built_tree_is_reused_while_its_inputs_are_unchanged(lambda_tree: Path) -> None:

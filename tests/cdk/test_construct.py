@@ -62,7 +62,8 @@ def other(cdk: Any, tiny_code: Path, tmp_path_factory: pytest.TempPathFactory) -
     vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=1, restrict_default_security_group=False)
     files = efs.FileSystem(stack, "Files", vpc=vpc)
     ops = OpsFunction(stack, "Ops", code=tiny_code, vpc=vpc, default_auth="jwt",
-                      function_url=True, alert_email="oncall@example.com", architecture="x86_64")
+                      function_url=True, alert_email="oncall@example.com", architecture="x86_64",
+                      tracing=True, service_name="clinic-ops", metrics_namespace="Clinic")
     ops.mount_efs(files)
     ops.ssl_materials(properties={"ValidityDays": 90})
     smtp = ops.smtp_credential(user_name="opsfn-smtp", identity_arn=IDENTITY,
@@ -162,6 +163,24 @@ def test_a_rule_set_named_by_string_waits_for_the_relay_rule(other: dict[str, An
     assert '"Identity": "relay@mail.example.com"' in identities
     assert '"Identity": "mail.example.com"' in identities
     assert send["Condition"] == {"StringEquals": {"ses:FromAddress": "relay@mail.example.com"}}
+
+
+def test_tracing_and_the_names_of_logs_and_metrics(other: dict[str, Any]) -> None:
+    template = other["template"]
+    _, props = _function(template)
+    env = props["Environment"]["Variables"]
+    assert props["TracingConfig"] == {"Mode": "Active"} and env["OPSFN_TRACING"] == "true"
+    assert (env["POWERTOOLS_SERVICE_NAME"], env["POWERTOOLS_METRICS_NAMESPACE"]) == \
+        ("clinic-ops", "Clinic")
+    statements = [s for policy in _of_type(template, "AWS::IAM::Role").values()
+                  for p in policy["Properties"].get("Policies", [])
+                  for s in p["PolicyDocument"]["Statement"]]
+    xray = [s for s in statements if s.get("Sid") == "XRayHasNoResourceLevelPermissions"]
+    assert len(xray) == 1 and xray[0]["Resource"] == "*"
+    (undelivered,) = (a["Properties"] for a in _of_type(template, "AWS::CloudWatch::Alarm").values()
+                      if a["Properties"].get("MetricName") == "CustomResourceAnswersUndelivered")
+    assert undelivered["Namespace"] == "Clinic"
+    assert undelivered["Dimensions"] == [{"Name": "service", "Value": "clinic-ops"}]
 
 
 def test_operators_sign_in_through_the_user_pools_jwt(other: dict[str, Any]) -> None:

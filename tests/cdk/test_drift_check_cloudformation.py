@@ -156,6 +156,32 @@ def test_a_schedule_renamed_or_retimed(broken: Any) -> None:
     assert any("rotate-ssl-materials" in p and "rate(1 day)" in p for p in problems)
 
 
+def test_a_schedule_without_its_dead_letter_queue(broken: Any) -> None:
+    def drop(template: Template) -> None:
+        for schedule in _of_type(template, "AWS::Scheduler::Schedule").values():
+            if schedule["Properties"]["Name"] == "sync-efs-to-s3":
+                del schedule["Properties"]["Target"]["DeadLetterConfig"]
+
+    problems = broken(drop)
+    assert len(problems) == 1 and "the schedule has no DeadLetterConfig" in problems[0]
+
+
+def test_failures_nobody_is_told_of(broken: Any) -> None:
+    def silence(template: Template) -> None:
+        for name, alarm in list(_of_type(template, "AWS::CloudWatch::Alarm").items()):
+            props = alarm["Properties"]
+            if props.get("MetricName") == "Throttles":
+                del template["Resources"][name]
+            elif props.get("MetricName") == "CustomResourceAnswersUndelivered":
+                props["AlarmActions"] = []
+
+    problems = broken(silence)
+    assert "no alarm on the function's Throttles (AWS/Lambda)" in problems
+    assert any(p.startswith("alarm ") and "does not notify the alert topic" in p for p in problems)
+    assert any("no alarm on CustomResourceAnswersUndelivered" in p for p in problems)
+    assert len(problems) == 3
+
+
 def test_a_schedule_whose_role_may_not_invoke(broken: Any) -> None:
     def strip(template: Template) -> None:
         role = next(iter(referenced(next(iter(_of_type(

@@ -223,22 +223,76 @@ def _sam_statements() -> dict[str, set[str]]:
     return found
 
 
+def _sam_unconditional_sids() -> set[str]:
+    """Sids of the function role's statements that no condition (``Fn::If``) switches off."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if "Fn::If" in value:
+                return
+            if "Effect" in value and "Sid" in value:
+                found.add(value["Sid"])
+            for inner in value.values():
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(load_template(SAM_TEMPLATE)["Resources"]["OpsFunctionRole"]["Properties"]["Policies"])
+    return found
+
+
 def test_the_same_statements_as_the_sam_template(synthesized: Synthesized) -> None:
-    """Statement by statement (by Sid), the construct grants what the SAM template grants."""
+    """Statement by statement (by Sid), the construct grants what the SAM template grants, and
+    every statement the template always has is there too."""
     sam = _sam_statements()
     cdk = {s["Sid"]: set(_actions(s)) for s in _statements(synthesized) if "Sid" in s}
     assert len(cdk) >= 20 and set(cdk) <= set(sam)
     for sid, actions in cdk.items():
-        # EFS has no ClientRead action (ClientMount is read access); the construct leaves it out.
-        assert actions == sam[sid] - {"elasticfilesystem:ClientRead"}, sid
+        assert actions == sam[sid], sid
+    always = _sam_unconditional_sids()
+    assert {"DeleteOversizedUploads", "RebootOnlyTaggedInstances"} <= always
+    assert always <= set(cdk)
+
+
+def _sam_default(value: Any, parameters: dict[str, Any]) -> Any:
+    """A literal, or the default of the parameter it refers to; None for anything else."""
+    if isinstance(value, (str, int)):
+        return str(value)
+    if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters:
+        return str(parameters[value["Ref"]].get("Default"))
+    return None
 
 
 def test_the_environment_is_the_sam_templates(synthesized: Synthesized) -> None:
+    """Every variable the template always sets is set, to the same value where the template's is
+    a literal or a parameter's default (unless the example app configures it otherwise)."""
     env = synthesized.resources[_function(synthesized)]["Properties"]["Environment"]["Variables"]
-    sam_env = declared_triggers(load_template(SAM_TEMPLATE)).env
+    sam = load_template(SAM_TEMPLATE)
+    sam_env = declared_triggers(sam).env
     assert set(env) <= set(sam_env)
-    for name in ("OPSFN_DEFAULT_AUTH", "SES_INBOUND_PREFIX", "POWERTOOLS_SERVICE_NAME"):
-        assert env[name] == sam_env[name]
+    configured = {"RDS_EXPORT_SOURCE": "cluster", "SYNC_ENGINE": "datasync"}  # by infra/cdk/app.py
+    plain = {name: _sam_default(value, sam["Parameters"]) for name, value in sam_env.items()
+             if not (isinstance(value, dict) and "Fn::If" in value)}
+    assert set(plain) <= set(env), sorted(set(plain) - set(env))
+    for name, value in plain.items():
+        if value is not None:
+            assert env[name] == configured.get(name, value), name
+    assert {"LANDING_PREFIX", "OPSFN_CORS_MAX_AGE", "DB_ACTIVITY_SIGNALS"} <= set(plain)
+    assert env["OPSFN_TRACING"] == "false"  # the template's default (Tracing: PassThrough)
+
+
+def test_every_failure_reaches_the_alert_topic(synthesized: Synthesized) -> None:
+    """The template's alarms, each to the alert topic; schedules park what they cannot deliver."""
+    env = synthesized.resources[_function(synthesized)]["Properties"]["Environment"]["Variables"]
+    topic = env["ALERT_TOPIC_ARN"]
+    alarms = synthesized.of_type("AWS::CloudWatch::Alarm")
+    assert len(alarms) == 7
+    assert all(a["Properties"]["AlarmActions"] == [topic] for a in alarms.values())
+    queues = {next(iter(referenced(s["Properties"]["Target"]["DeadLetterConfig"]["Arn"])))
+              for s in synthesized.of_type("AWS::Scheduler::Schedule").values()}
+    assert len(queues) == 1 and queues != referenced(env["OPSFN_FAILED_EVENTS_QUEUE"])
 
 
 def test_no_cdk_helper_functions_or_default_custom_resources(synthesized: Synthesized) -> None:

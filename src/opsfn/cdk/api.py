@@ -20,6 +20,8 @@ from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
 DefaultAuth = Literal["iam", "jwt"]
+# what the image page sends, and what a signed (SigV4) or JWT caller adds
+CORS_HEADERS = ("content-type", "authorization", "x-amz-date", "x-amz-security-token", "x-api-key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,7 @@ def create_http_api(scope: Construct, function: lambda_.IFunction, *, allowed_or
             allow_origins=[allowed_origin],
             allow_methods=[apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST,
                            apigw.CorsHttpMethod.OPTIONS],
-            allow_headers=["content-type"], max_age=Duration.seconds(600)))
+            allow_headers=list(CORS_HEADERS), max_age=Duration.seconds(600)))
     stage = api.default_stage
     if stage is not None:
         cast(apigw.CfnStage, stage.node.default_child).add_property_override(

@@ -33,12 +33,14 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from opsfn.cdk import arns, policies
+from opsfn.cdk.alarms import create_alarms
 from opsfn.cdk.api import DefaultAuth, create_http_api
 from opsfn.cdk.code import code_path
 from opsfn.cdk.storage import Storage, create_storage, private_bucket
 from opsfn.cdk.triggers import action_queue_mapping, create_rules, create_schedules
 
 HANDLER = "opsfn.handler.lambda_handler"
+SERVICE = NAMESPACE = "opsfn"  # POWERTOOLS_SERVICE_NAME and _METRICS_NAMESPACE, as in the template
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 OWN_MOUNT = "/mnt/opsfn"  # the function's own access point (/opsfn) of an EFS
 SSL_MOUNT = "/mnt/ssl"  # an SSL file system at its root
@@ -81,10 +83,12 @@ class OpsFunction(Construct):
                  vpc: ec2.IVpc | None = None, vpc_subnets: ec2.SubnetSelection | None = None,
                  security_groups: Sequence[ec2.ISecurityGroup] | None = None,
                  allowed_origin: str = "*", upload_expiry_days: int = 7,
-                 quarantine_expiry_days: int = 30, landing_prefix: str = "landing/",
+                 quarantine_expiry_days: int = 30, landing_prefix: str | None = None,
                  action_queue_concurrency: int = 5, alert_email: str | None = None,
                  default_auth: DefaultAuth = "iam", jwt_issuer: str | None = None,
-                 jwt_audience: str | None = None, function_url: bool = False) -> None:
+                 jwt_audience: str | None = None, function_url: bool = False,
+                 tracing: bool = False, service_name: str = SERVICE,
+                 metrics_namespace: str = NAMESPACE) -> None:
         super().__init__(scope, id)
         from opsfn.routes.etl.settings import EtlSettings
 
@@ -106,15 +110,18 @@ class OpsFunction(Construct):
             self, allowed_origin=allowed_origin, upload_expiry_days=upload_expiry_days,
             quarantine_expiry_days=quarantine_expiry_days, quarantine_prefix=quarantine)
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
-        self.role = self._create_role()
+        self.role = self._create_role(tracing)
         self.export_role = self._create_export_role()
         self.environment: dict[str, str] = self._base_environment(
-            log_level, allowed_origin, default_auth, landing_prefix)
+            log_level, allowed_origin, default_auth, landing_prefix, tracing=tracing,
+            service_name=service_name, metrics_namespace=metrics_namespace)
+        timeout = timeout or Duration.seconds(900)
         self.function = lambda_.Function(
             self, "Function", code=lambda_.Code.from_asset(str(code_path(code, architecture))),
             handler=HANDLER, runtime=lambda_.Runtime.PYTHON_3_13,
             architecture=ARCHITECTURES[architecture], memory_size=memory_size,
-            timeout=timeout or Duration.seconds(900), role=self._immutable_role(vpc is not None),
+            timeout=timeout, role=self._immutable_role(vpc is not None),
+            tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.PASS_THROUGH,
             description="opsfn - every trigger, typed routes", log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON, vpc=vpc, vpc_subnets=vpc_subnets,
             security_groups=list(security_groups) if security_groups else None)
@@ -131,13 +138,24 @@ class OpsFunction(Construct):
             jwt_issuer=jwt_issuer, jwt_audience=jwt_audience)
         self.rules = create_rules(self, self.function, self.storage.failed_events,
                                   upload=self.storage.upload, landing=self.storage.landing)
-        self.schedules: dict[str, scheduler.CfnSchedule] = create_schedules(self, self.function)
+        self.schedules: dict[str, scheduler.CfnSchedule] = create_schedules(
+            self, self.function, self.storage.schedule_dead_letters)
         action_queue_mapping(self, self.function, self.storage.action_queue,
                              action_queue_concurrency)
         if function_url:  # SigV4-signed callers only
             self.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
         if alert_email:
             self.storage.alert_topic.add_subscription(subscriptions.EmailSubscription(alert_email))
+        s = self.storage
+        self.alarms = create_alarms(
+            self, self.function, s.alert_topic, timeout=timeout, metrics_namespace=metrics_namespace,
+            service_name=service_name, failure_queues={
+                "FailedEventsAlarm": (s.failed_events,
+                                      "an event failed after its retries (FailedEventsQueue)"),
+                "ActionDeadLetterAlarm": (s.action_dead_letters, "an action work item failed "
+                                          "5 times (ActionDeadLetterQueue)"),
+                "ScheduleDeadLetterAlarm": (s.schedule_dead_letters, "a schedule could not "
+                                            "invoke the function (ScheduleDeadLetterQueue)")})
         CfnOutput(self, "FunctionName", value=self.function.function_name)
         CfnOutput(self, "ApiUrl", value=self.api.api_endpoint)
         CfnOutput(self, "ArchiveBucketName", value=self.storage.archive.bucket_name)
@@ -147,7 +165,7 @@ class OpsFunction(Construct):
     def _cfn(self) -> lambda_.CfnFunction:
         return cast(lambda_.CfnFunction, self.function.node.default_child)
 
-    def _create_role(self) -> iam.Role:
+    def _create_role(self, tracing: bool) -> iam.Role:
         s = self.storage
         core = policies.core_policies(policies.CoreArns(
             log_group=self.log_group.log_group_arn, action_queue=s.action_queue.queue_arn,
@@ -155,7 +173,7 @@ class OpsFunction(Construct):
             idempotency_table=s.idempotency.table_arn, audit_table=s.audit.table_arn,
             alert_topic=s.alert_topic.topic_arn, jobs_table=s.jobs.table_arn,
             upload_bucket=s.upload.bucket_arn, landing_bucket=s.landing.bucket_arn,
-            archive_bucket=s.archive.bucket_arn))
+            archive_bucket=s.archive.bucket_arn, tracing=tracing))
         return iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                         inline_policies={name: iam.PolicyDocument(statements=statements)
                                          for name, statements in core.items()})
@@ -182,11 +200,21 @@ class OpsFunction(Construct):
                 statements=policies.rds_export_role(self.storage.archive.bucket_arn))})
 
     def _base_environment(self, log_level: str, allowed_origin: str, default_auth: DefaultAuth,
-                          landing_prefix: str) -> dict[str, str]:
+                          landing_prefix: str | None, *, tracing: bool, service_name: str,
+                          metrics_namespace: str) -> dict[str, str]:
+        """What the SAM template sets on every deployment; the settings' defaults where it
+        takes a parameter (so each variable reads the same in both)."""
+        from opsfn.core.settings import CoreSettings
+        from opsfn.routes.database.settings import DatabaseSettings
+        from opsfn.routes.etl.settings import EtlSettings
+
+        etl, database = EtlSettings.fields(), DatabaseSettings.fields()
         s = self.storage
         return {
-            "POWERTOOLS_SERVICE_NAME": "opsfn", "POWERTOOLS_LOG_LEVEL": log_level,
-            "POWERTOOLS_METRICS_NAMESPACE": "opsfn",
+            "POWERTOOLS_SERVICE_NAME": service_name, "POWERTOOLS_LOG_LEVEL": log_level,
+            "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
+            "OPSFN_TRACING": "true" if tracing else "false",
+            "OPSFN_CORS_MAX_AGE": str(CoreSettings.fields()["cors_max_age"].default),
             "OPSFN_ACTION_QUEUE": s.action_queue.queue_url,
             "OPSFN_FAILED_EVENTS_QUEUE": s.failed_events.queue_url,  # permanent failures, parked once
             "OPSFN_CORS_ORIGIN": allowed_origin,
@@ -197,7 +225,13 @@ class OpsFunction(Construct):
             "SYNC_BUCKET": s.archive.bucket_name, "SYNC_ENGINE": "function",
             "RDS_EXPORT_BUCKET": s.archive.bucket_name, "RDS_EXPORT_ROLE_ARN": self.export_role.role_arn,
             "RDS_EXPORT_SOURCE": "snapshot",
-            "LANDING_BUCKET": s.landing.bucket_name, "LANDING_PREFIX": landing_prefix,
+            "LANDING_BUCKET": s.landing.bucket_name,
+            "LANDING_PREFIX": landing_prefix or str(etl["landing_prefix"].default),
+            "LANDING_JSON_SUFFIXES": str(etl["landing_json_suffixes"].default),
+            "LANDING_NDJSON_SUFFIXES": str(etl["landing_ndjson_suffixes"].default),
+            **{database[name].env: str(database[name].default) for name in (
+                "db_activity_signals", "db_activity_key_name", "db_activity_key_value",
+                "db_activity_attribute")},
             "SES_INBOUND_PREFIX": INBOUND_PREFIX,
         }
 

@@ -43,6 +43,7 @@ class CoreArns:
     upload_bucket: str
     landing_bucket: str
     archive_bucket: str
+    tracing: bool = False
 
 
 def core_policies(a: CoreArns) -> dict[str, list[iam.PolicyStatement]]:
@@ -60,6 +61,9 @@ def core_policies(a: CoreArns) -> dict[str, list[iam.PolicyStatement]]:
                   [a.locks_table, a.idempotency_table]),
             allow("AuditAppendOnly", ["dynamodb:PutItem", "dynamodb:GetItem"], [a.audit_table]),
             allow("Alerts", ["sns:Publish"], [a.alert_topic]),
+            *([allow("XRayHasNoResourceLevelPermissions",
+                     ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])]
+              if a.tracing else []),
         ],
         "imaging": [
             allow("JobsTable", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
@@ -67,15 +71,23 @@ def core_policies(a: CoreArns) -> dict[str, list[iam.PolicyStatement]]:
             allow("UploadObjects", ["s3:GetObject", "s3:PutObject"],
                   [f"{a.upload_bucket}/uploads/*", f"{a.upload_bucket}/converted/*"]),
             allow("RekognitionHasNoResourceLevelPermissions", ["rekognition:DetectLabels"], ["*"]),
+            # a presigned PUT without fileSize is bounded by processing, which deletes what is over
+            allow("DeleteOversizedUploads", ["s3:DeleteObject"], [f"{a.upload_bucket}/uploads/*"]),
+            # without it S3 answers 403 for a missing key, and a vanished upload is a 404
+            allow("VanishedUploadsAre404Not403", ["s3:ListBucket"], [a.upload_bucket]),
         ],
         "etl": [allow("ReadLandedFilesAndQuarantineBadOnes",
-                      ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [f"{a.landing_bucket}/*"])],
+                      ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                      [f"{a.landing_bucket}/*"])],
         "archive": [
             allow("SyncListing", ["s3:ListBucket"], [a.archive_bucket]),
             allow("SyncObjectsAndManifests",
                   ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
                   [f"{a.archive_bucket}/efs/*", f"{a.archive_bucket}/.opsfn-sync/*"]),
         ],
+        "incidents": [allow("RebootOnlyTaggedInstances", ["ec2:RebootInstances"],
+                            [arns.account_arn("ec2", "instance/*")],
+                            {"StringEquals": {"aws:ResourceTag/opsfn-incident-target": "true"}})],
     }
 
 
@@ -194,6 +206,7 @@ def datasync_role(archive_bucket_arn: str, file_system_arn: str) -> list[iam.Pol
     ]
 
 
-def invoke_only(function_arn: str) -> iam.PolicyStatement:
-    """The scheduler role's one permission."""
-    return allow(None, ["lambda:InvokeFunction"], [function_arn])
+def scheduler_role(function_arn: str, dead_letter_queue_arn: str) -> list[iam.PolicyStatement]:
+    """The scheduler role: invoke this function, park what it could not deliver."""
+    return [allow(None, ["lambda:InvokeFunction"], [function_arn]),
+            allow(None, ["sqs:SendMessage"], [dead_letter_queue_arn])]

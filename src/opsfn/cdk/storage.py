@@ -28,6 +28,7 @@ class Storage:
     action_queue: sqs.Queue
     action_dead_letters: sqs.Queue
     failed_events: sqs.Queue
+    schedule_dead_letters: sqs.Queue  # schedule invocations Scheduler could not deliver
     alert_topic: sns.Topic
 
 
@@ -102,6 +103,9 @@ def create_storage(scope: Construct, *, allowed_origin: str, upload_expiry_days:
         dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=dead_letters))
     failed = sqs.Queue(scope, "FailedEventsQueue", encryption=sqs.QueueEncryption.SQS_MANAGED,
                        retention_period=Duration.days(14))
+    schedule_dead_letters = sqs.Queue(scope, "ScheduleDeadLetterQueue",
+                                      encryption=sqs.QueueEncryption.SQS_MANAGED,
+                                      retention_period=Duration.days(14))
     topic = sns.Topic(scope, "AlertTopic",
                       master_key=kms.Alias.from_alias_name(scope, "SnsKey", "alias/aws/sns"))
     return Storage(
@@ -110,4 +114,5 @@ def create_storage(scope: Construct, *, allowed_origin: str, upload_expiry_days:
         locks=table(scope, "LocksTable", "lockId", "expiresAt"),
         audit=table(scope, "AuditTable", "auditId", None, retain=True),
         upload=upload, landing=landing, archive=archive, action_queue=action_queue,
-        action_dead_letters=dead_letters, failed_events=failed, alert_topic=topic)
+        action_dead_letters=dead_letters, failed_events=failed,
+        schedule_dead_letters=schedule_dead_letters, alert_topic=topic)

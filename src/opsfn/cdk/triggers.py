@@ -41,9 +41,12 @@ SCHEDULES: tuple[ScheduleRow, ...] = (
 )
 
 
-def create_schedules(scope: Construct, function: lambda_.IFunction
+def create_schedules(scope: Construct, function: lambda_.IFunction, dead_letters: sqs.IQueue
                      ) -> dict[str, scheduler.CfnSchedule]:
-    """The group, the role that may invoke only this function, and every schedule (disabled)."""
+    """The group, the role that may invoke only this function, and every schedule (disabled).
+
+    An invocation Scheduler could not deliver after its retries goes to ``dead_letters``.
+    """
     group = scheduler.CfnScheduleGroup(scope, "ScheduleGroup")
     role = iam.Role(
         scope, "SchedulerRole",
@@ -51,7 +54,7 @@ def create_schedules(scope: Construct, function: lambda_.IFunction
             iam.ServicePrincipal("scheduler.amazonaws.com"),
             {"StringEquals": {"aws:SourceAccount": Stack.of(scope).account}}),
         inline_policies={"invoke-opsfn": iam.PolicyDocument(
-            statements=[policies.invoke_only(function.function_arn)])})
+            statements=policies.scheduler_role(function.function_arn, dead_letters.queue_arn))})
     found: dict[str, scheduler.CfnSchedule] = {}
     for row in SCHEDULES:
         found[row.name] = scheduler.CfnSchedule(
@@ -60,7 +63,9 @@ def create_schedules(scope: Construct, function: lambda_.IFunction
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=function.function_arn, role_arn=role.role_arn,
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=3)))
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=3),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
+                    arn=dead_letters.queue_arn)))
     return found
 
 
@@ -88,12 +93,13 @@ def s3_object_created(bucket: s3.IBucket, *, prefix: str = "",
 
 def create_rules(scope: Construct, function: lambda_.IFunction, failed_events: sqs.IQueue, *,
                  upload: s3.IBucket, landing: s3.IBucket) -> list[events.Rule]:
-    """Uploaded images, landed FHIR files and Glue job state changes."""
+    """Uploaded images, landed FHIR files (JSON, arrays, NDJSON) and Glue job state changes."""
     return [
         _rule(scope, "UploadedImage", function, failed_events,
               s3_object_created(upload, prefix="uploads/")),
-        _rule(scope, "LandedFhirFile", function, failed_events,
-              s3_object_created(landing, suffix=".json")),
+        # every object of the landing bucket: the function matches LANDING_PREFIX and the
+        # suffix settings itself, so a changed layout needs no new rule
+        _rule(scope, "LandedFhirFile", function, failed_events, s3_object_created(landing)),
         _rule(scope, "GlueJobStateChange", function, failed_events,
               events.EventPattern(source=["aws.glue"], detail_type=["Glue Job State Change"])),
     ]

@@ -488,6 +488,8 @@ def declared_triggers(template: dict[str, Any]) -> Declared:
                 ref_target((rprops.get("Target") or {}).get("Arn")) == function:
             found.schedules[str(rprops.get("Name"))] = (name, rprops.get("ScheduleExpression"))
             found.schedule_roles[name] = ref_target((rprops.get("Target") or {}).get("RoleArn"))
+            if not _dead_letter(found, name, _dict(rprops.get("Target")), "undeliverable events"):
+                found.schedules_without_dlq.append(name)
         elif kind == "AWS::SES::ReceiptRule":
             rule = _receipt_rule(name, rprops, function)
             if rule is not None:
