@@ -1,4 +1,4 @@
-"""The custom-resource answer's PUT: plain http.client, certificate-checked over HTTPS, through a
+"""The custom-resource answer's PUT: HTTP/1.1 on a socket, certificate-checked over HTTPS, through a
 proxy when the environment names one."""
 
 from __future__ import annotations
@@ -123,3 +123,62 @@ def test_a_proxy_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> 
         delivered, detail = send_response(url, b"{}", policy=POLICY, deadline=lambda: 5.0)
         direct.shutdown()
     assert delivered is False and "Connection" in detail  # it went to the (dead) proxy
+
+
+def _one_reply_server(reply: bytes) -> tuple[str, list[bytes], threading.Thread]:
+    """A socket that reads one request and writes ``reply`` (whatever it is) back."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection, listener:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += connection.recv(4096)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length")))
+            while len(body) < length:
+                body += connection.recv(4096)
+            seen.append(head + b"\r\n\r\n" + body)
+            connection.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", seen, thread
+
+
+def test_the_request_on_the_wire_and_a_refusal_that_will_not_heal() -> None:
+    base, seen, thread = _one_reply_server(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+    once = SendPolicy(attempts=3, timeout_s=2.0, backoff_s=0.01)
+    delivered, detail = send_response(f"{base}/bucket/key?X-Amz-Signature=abc", b'{"a": 1}',
+                                      policy=once, deadline=lambda: 10.0)
+    thread.join(5)
+    assert (delivered, detail) == (False, "HTTP 403")  # one attempt: an expired URL stays expired
+    (request,) = seen
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"PUT /bucket/key?X-Amz-Signature=abc HTTP/1.1"
+    assert set(lines[1:]) == {f"Host: {base.removeprefix('http://')}".encode(), b"Content-Type: ",
+                              b"Content-Length: 8", b"Connection: close"}
+    assert body == b'{"a": 1}'
+
+
+def test_a_reply_that_is_not_http_is_a_failed_attempt() -> None:
+    base, _, thread = _one_reply_server(b"SSH-2.0-OpenSSH_9.6\r\n")
+    single = SendPolicy(attempts=1, timeout_s=2.0, backoff_s=0.01)
+    assert send_response(f"{base}/r", b"{}", policy=single, deadline=lambda: 10.0) == (
+        False, "gave up after 1 attempts: ConnectionError")
+    thread.join(5)
+
+
+def test_a_url_that_would_inject_headers_is_never_sent() -> None:
+    single = SendPolicy(attempts=1, timeout_s=1.0, backoff_s=0.01)
+    for url in ("http://127.0.0.1:9/a b", "http://127.0.0.1:9/a\r\nX-Evil: 1", "http://127.0.0.1:9/é"):
+        assert send_response(url, b"{}", policy=single, deadline=lambda: 5.0) == (
+            False, "gave up after 1 attempts: ValueError"), url

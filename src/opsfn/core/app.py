@@ -12,13 +12,13 @@ importing their modules; an application's own routers are registered as they are
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
 from opsfn.core.dead_letters import park
-from opsfn.core.dispatch import custom_resource, events, http, invoke, records, ses
 from opsfn.core.invocation import Invocation
 from opsfn.core.observability import (
     emit_route_metrics,
@@ -31,7 +31,7 @@ from opsfn.core.registry import Registry
 from opsfn.core.router import HttpSpec, Route, Router
 from opsfn.core.settings import core_settings
 from opsfn.errors import InternalError, OpsfnError
-from opsfn.events import HTTP_KINDS, detect
+from opsfn.events.detect import HTTP_KINDS, detect
 
 Dispatcher = Callable[[dict[str, Any], Invocation], Any]
 Observer = Callable[[Invocation], None]
@@ -41,21 +41,27 @@ Included = Router | tuple[str, Router]
 # caller needs the error, so it is always raised).
 ASYNC_KINDS = frozenset({"s3", "s3_eventbridge", "sns", "schedule", "eventbridge", "ses"})
 
-DISPATCHERS: dict[str, Dispatcher] = {
-    "http_v1": http.dispatch,
-    "http_v2": http.dispatch,
-    "function_url": http.dispatch,
-    "alb": http.dispatch,
-    "invoke": invoke.dispatch,
-    "s3": records.dispatch_s3,
-    "s3_eventbridge": records.dispatch_s3_eventbridge,
-    "sqs": records.dispatch_sqs,
-    "sns": records.dispatch_sns,
-    "schedule": events.dispatch_schedule,
-    "eventbridge": events.dispatch_eventbridge,
-    "custom_resource": custom_resource.dispatch,
-    "ses": ses.dispatch_ses,
+# Each kind's dispatcher as "module:function" under opsfn.core.dispatch, imported on the first
+# event of that kind: a cold start loads one source's dispatch and envelope modules.
+DISPATCH_HOMES: dict[str, str] = {
+    "http_v1": "http:dispatch", "http_v2": "http:dispatch", "function_url": "http:dispatch",
+    "alb": "http:dispatch", "invoke": "invoke:dispatch", "s3": "records:dispatch_s3",
+    "s3_eventbridge": "records:dispatch_s3_eventbridge", "sqs": "records:dispatch_sqs",
+    "sns": "records:dispatch_sns", "schedule": "events:dispatch_schedule",
+    "eventbridge": "events:dispatch_eventbridge", "custom_resource": "custom_resource:dispatch",
+    "ses": "ses:dispatch_ses",
 }
+_DISPATCHERS: dict[str, Dispatcher] = {}
+
+
+def dispatcher(kind: str) -> Dispatcher:
+    """The dispatcher of ``kind``, imported once."""
+    found = _DISPATCHERS.get(kind)
+    if found is None:
+        module, _, name = DISPATCH_HOMES[kind].partition(":")
+        found = getattr(importlib.import_module(f"opsfn.core.dispatch.{module}"), name)
+        _DISPATCHERS[kind] = found
+    return found
 
 
 def _request_id(kind: str, event: dict[str, Any], lambda_context: Any) -> str:
@@ -146,7 +152,7 @@ class App(Router):
                 settings=core_settings(), cold_start=cold)
             keys = set_invocation_keys(cold_start=cold, source=kind,
                                        correlation_id=invocation.request_id or None)
-            return DISPATCHERS[kind](detected.event, invocation)
+            return dispatcher(kind)(detected.event, invocation)
         except OpsfnError as error:
             if kind in ASYNC_KINDS and invocation is not None and park(
                     kind, event, error, invocation.settings.failed_events_queue):

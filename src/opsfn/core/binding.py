@@ -19,24 +19,11 @@ from typing import TYPE_CHECKING, Any
 from opsfn.core.paths import template_params
 from opsfn.core.router import HttpSpec, Route
 from opsfn.errors import InternalError, ValidationFailed
-from opsfn.events import (
-    CustomResourceRequest,
-    EventBridgeEvent,
-    HttpRequest,
-    S3Object,
-    ScheduleEvent,
-    SesMessage,
-    SnsMessage,
-    SqsMessage,
-)
+from opsfn.events.envelope import Envelope
 
 if TYPE_CHECKING:
     from opsfn.core.invocation import Invocation
 
-ENVELOPES: tuple[type, ...] = (
-    HttpRequest, S3Object, SqsMessage, SnsMessage, EventBridgeEvent, ScheduleEvent,
-    CustomResourceRequest, SesMessage,
-)
 _EMPTY = inspect.Parameter.empty
 
 
@@ -64,7 +51,7 @@ def _envelope_type(annotation: Any) -> type | None:
     """The envelope class of ``X`` or ``X | None``, else None."""
     candidates = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
     if len(candidates) == 1 and isinstance(candidates[0], type) and issubclass(candidates[0],
-                                                                               ENVELOPES):
+                                                                               Envelope):
         return candidates[0]
     return None
 

@@ -24,10 +24,14 @@ SNAPSHOT_INIT = "snap-start"
 
 
 def before_snapshot(app: Any) -> list[str]:
-    """Import every route's module and build its binder; returns the modules imported."""
+    """Import every dispatcher and route module and build each binder; returns the modules
+    imported."""
+    from opsfn.core.app import DISPATCH_HOMES, dispatcher
     from opsfn.core.binding import binder_for
 
     before = set(sys.modules)
+    for kind in DISPATCH_HOMES:
+        dispatcher(kind)
     for route in app.registry.routes:
         binder_for(route)
     return sorted(set(sys.modules) - before)

@@ -5,16 +5,34 @@ frozen dataclass's constructor costs several times more (one ``object.__setattr_
 which is a measurable part of dispatch. Those whose fields are all hashable (``S3Object``,
 ``ScheduleEvent``) hash by value; those holding a dict compare by value and are not hashable.
 Routes treat them as read-only.
+
+Each name is imported from its module on first use: a cold start loads the modules of the one
+source it handles, not all thirteen.
 """
 
-from opsfn.events.custom_resource import CustomResourceRequest, CustomResourceResult
-from opsfn.events.detect import HTTP_KINDS, KINDS, Detected, Kind, detect
-from opsfn.events.eventbridge import EventBridgeEvent, ScheduleEvent
-from opsfn.events.http import HttpRequest, Response
-from opsfn.events.s3 import S3Object
-from opsfn.events.ses import SesMessage
-from opsfn.events.sns import SnsMessage
-from opsfn.events.sqs import SqsMessage
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opsfn.events.custom_resource import CustomResourceRequest, CustomResourceResult
+    from opsfn.events.detect import HTTP_KINDS, KINDS, Detected, Kind, detect
+    from opsfn.events.envelope import Envelope
+    from opsfn.events.eventbridge import EventBridgeEvent, ScheduleEvent
+    from opsfn.events.http import HttpRequest, Response
+    from opsfn.events.s3 import S3Object
+    from opsfn.events.ses import SesMessage
+    from opsfn.events.sns import SnsMessage
+    from opsfn.events.sqs import SqsMessage
+
+_HOMES = {
+    "CustomResourceRequest": "custom_resource", "CustomResourceResult": "custom_resource",
+    "HTTP_KINDS": "detect", "KINDS": "detect", "Detected": "detect", "Kind": "detect",
+    "detect": "detect", "Envelope": "envelope", "EventBridgeEvent": "eventbridge",
+    "ScheduleEvent": "eventbridge", "HttpRequest": "http", "Response": "http", "S3Object": "s3",
+    "SesMessage": "ses", "SnsMessage": "sns", "SqsMessage": "sqs",
+}
 
 __all__ = [
     "HTTP_KINDS",
@@ -22,6 +40,7 @@ __all__ = [
     "CustomResourceRequest",
     "CustomResourceResult",
     "Detected",
+    "Envelope",
     "EventBridgeEvent",
     "HttpRequest",
     "Kind",
@@ -33,3 +52,16 @@ __all__ = [
     "SqsMessage",
     "detect",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'opsfn.events' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"opsfn.events.{home}"), name)
+    globals()[name] = value  # once: later lookups are plain module attributes
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

@@ -6,9 +6,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from opsfn.events.envelope import Envelope
+
 
 @dataclass(slots=True)
-class EventBridgeEvent:
+class EventBridgeEvent(Envelope):
     """An EventBridge event with ``detail`` always a dict (Scheduler sends the string ``"{}"``)."""
 
     id: str
@@ -22,7 +24,7 @@ class EventBridgeEvent:
 
 
 @dataclass(slots=True, unsafe_hash=True)
-class ScheduleEvent:
+class ScheduleEvent(Envelope):
     """A schedule firing: ``name`` is the rule or schedule name from the resource ARN."""
 
     name: str

@@ -16,10 +16,11 @@ from typing import Any
 
 from opsfn.core.jsonable import dumps
 from opsfn.errors import PayloadTooLarge, ValidationFailed
+from opsfn.events.envelope import Envelope
 
 
 @dataclass(slots=True)
-class HttpRequest:
+class HttpRequest(Envelope):
     """One HTTP request, whatever the source; header names are lower-case."""
 
     kind: str

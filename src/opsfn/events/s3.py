@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from opsfn.errors import ValidationFailed
+from opsfn.events.envelope import Envelope
 
 # EventBridge names the API call; notifications name the event. Map one onto the other.
 _EVENTBRIDGE_REASONS = {
@@ -30,7 +31,7 @@ _EVENTBRIDGE_TYPES = {
 
 
 @dataclass(slots=True, unsafe_hash=True)
-class S3Object:
+class S3Object(Envelope):
     """One object an S3 event is about. ``via`` says how the event travelled."""
 
     bucket: str

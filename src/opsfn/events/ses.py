@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from opsfn.errors import ValidationFailed
+from opsfn.events.envelope import Envelope
 
 VERDICTS: Final[tuple[str, ...]] = ("spam", "virus", "spf", "dkim", "dmarc")
 
 
 @dataclass(slots=True, unsafe_hash=True)
-class SesMessage:
+class SesMessage(Envelope):
     """One message an SES receipt rule handed to the function.
 
     ``verdicts`` maps each of :data:`VERDICTS` that SES reported to its status (``PASS``,

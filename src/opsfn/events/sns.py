@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from opsfn.events.envelope import Envelope
+
 
 @dataclass(slots=True)
-class SnsMessage:
+class SnsMessage(Envelope):
     """One SNS notification. ``topic`` is the topic name taken from its ARN."""
 
     message_id: str

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from opsfn.events.envelope import Envelope
+
 
 @dataclass(slots=True)
-class SqsMessage:
+class SqsMessage(Envelope):
     """One SQS record. ``queue`` is the queue name taken from the source ARN."""
 
     message_id: str

@@ -1,7 +1,8 @@
 """Self-signed TLS material as pure functions: PEM bytes in, facts out; no file system, no AWS.
 
 ``cryptography`` is imported inside each function: importing this module must stay free for the
-routes that never touch certificates.
+routes that never touch certificates. Generation needs only its key primitives (the certificate
+is encoded by :mod:`opsfn.routes.tls.der`); parsing uses ``cryptography.x509``.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from opsfn.routes.tls import der
 from opsfn.routes.tls.settings import KeyType
 
 if TYPE_CHECKING:
@@ -40,10 +43,11 @@ class CertSpec:
 
 @dataclass(frozen=True, slots=True)
 class Materials:
-    """A PEM private key (PKCS#8, unencrypted) and its self-signed certificate."""
+    """A PEM private key (PKCS#8, unencrypted), its self-signed certificate and what it says."""
 
     key_pem: bytes
     cert_pem: bytes
+    info: CertInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,70 +83,98 @@ def _new_key(key_type: KeyType) -> CertificateIssuerPrivateKeyTypes:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _san_entries(names: tuple[str, ...]) -> list[object]:
-    from cryptography import x509
+def _subject(spec: CertSpec) -> list[tuple[str, str]]:
+    """The subject's attributes in the order certificates conventionally list them, CN last."""
+    optional = ((der.COUNTRY, spec.country), (der.STATE, spec.state), (der.LOCALITY, spec.locality),
+                (der.ORGANIZATION, spec.organization),
+                (der.ORGANIZATIONAL_UNIT, spec.organizational_unit))
+    return [(kind, value) for kind, value in optional if value] + [(der.COMMON_NAME, spec.common_name)]
 
-    entries: list[object] = []
-    for name in names:
-        try:
-            entries.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            entries.append(x509.DNSName(name))
-    return entries
+
+def to_be_signed(spec: CertSpec, spki: bytes, serial: int, not_before: dt.datetime,
+                 not_after: dt.datetime, *, rsa: bool) -> bytes:
+    """The TBSCertificate of a self-signed end-entity server certificate (pure).
+
+    CA:FALSE and keyUsage critical, serverAuth, the key identifier of RFC 5280 4.2.1.2 (1) and
+    the names as subjectAltName.
+    """
+    subject = der.name(_subject(spec))
+    usage = [der.DIGITAL_SIGNATURE, der.KEY_ENCIPHERMENT] if rsa else [der.DIGITAL_SIGNATURE]
+    key_id = hashlib.sha1(der.subject_public_key(spki), usedforsecurity=False).digest()
+    extensions = [
+        der.extension(der.BASIC_CONSTRAINTS, der.sequence(), critical=True),
+        der.extension(der.KEY_USAGE, der.named_bits(usage), critical=True),
+        der.extension(der.EXTENDED_KEY_USAGE, der.sequence(der.oid(der.SERVER_AUTH)), critical=False),
+        der.extension(der.SUBJECT_KEY_IDENTIFIER, der.tlv(der.OCTET_STRING, key_id), critical=False),
+    ]
+    if spec.subject_alt_names:
+        extensions.append(der.extension(
+            der.SUBJECT_ALT_NAME, der.general_names(spec.subject_alt_names), critical=False))
+    return der.sequence(
+        der.tlv(der.VERSION, der.integer(2)),  # v3
+        der.integer(serial), der.signature_algorithm(rsa), subject,
+        der.sequence(der.validity_time(not_before), der.validity_time(not_after)),
+        subject, spki, der.tlv(der.EXTENSIONS, der.sequence(*extensions)))
+
+
+def random_serial() -> int:
+    """A positive 159-bit serial (RFC 5280 allows 20 octets; CAs use at least 64 random bits)."""
+    return int.from_bytes(os.urandom(20), "big") >> 1
 
 
 def generate(spec: CertSpec, now: dt.datetime | None = None) -> Materials:
     """A new key pair and a self-signed server certificate for ``spec``.
 
     The certificate is an end-entity certificate (CA:FALSE, serverAuth) that a client can pin as
-    its only trust anchor; notBefore is backdated five minutes to absorb clock skew.
+    its only trust anchor; notBefore is backdated five minutes to absorb clock skew. It is
+    encoded by :mod:`opsfn.routes.tls.der` and signed with the new key (SHA-256).
     """
-    from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-    now = now or dt.datetime.now(dt.UTC)
+    now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)  # DER times are whole seconds
+    not_before, not_after = now - dt.timedelta(minutes=5), now + dt.timedelta(days=spec.validity_days)
     key = _new_key(spec.key_type)
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, spec.common_name)]
-    optional = (
-        (NameOID.COUNTRY_NAME, spec.country), (NameOID.STATE_OR_PROVINCE_NAME, spec.state),
-        (NameOID.LOCALITY_NAME, spec.locality), (NameOID.ORGANIZATION_NAME, spec.organization),
-        (NameOID.ORGANIZATIONAL_UNIT_NAME, spec.organizational_unit),
-    )
-    attributes = [x509.NameAttribute(oid, value) for oid, value in optional if value] + attributes
-    name = x509.Name(attributes)
-    public = key.public_key()
+    spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
     is_rsa = isinstance(key, rsa.RSAPrivateKey)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=spec.validity_days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=True, key_encipherment=is_rsa, content_commitment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-            encipher_only=False, decipher_only=False,
-        ), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-    )
-    sans = spec.subject_alt_names
-    if sans:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(_san_entries(sans)),  # type: ignore[arg-type]
-            critical=False,
-        )
-    cert = builder.sign(key, hashes.SHA256())
+    tbs = to_be_signed(spec, spki, random_serial(), not_before, not_after, rsa=is_rsa)
+    if isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    else:  # pragma: no cover - _new_key makes only these two
+        raise TypeError(f"no signature for {type(key).__name__}")
+    cert_der = der.certificate(tbs, signature, rsa=is_rsa)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    return Materials(key_pem=key_pem, cert_pem=cert.public_bytes(serialization.Encoding.PEM))
+    digest = hashlib.sha256(cert_der).hexdigest().upper()
+    info = CertInfo(
+        fingerprint_sha256=_colons(digest), not_before=not_before, not_after=not_after,
+        common_name=spec.common_name,
+        subject_alt_names=_names_as_described(spec.subject_alt_names),
+        key_type=spec.key_type)
+    return Materials(key_pem=key_pem, cert_pem=der.pem(cert_der), info=info)
+
+
+def _names_as_described(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The names in the order :func:`describe` reads them back: DNS names, then IP addresses."""
+    canonical = [_canonical(n) for n in names]
+    return tuple([n for n in canonical if not _is_ip(n)] + [n for n in canonical if _is_ip(n)])
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _colons(hex_digest: str) -> str:
+    return ":".join(hex_digest[i:i + 2] for i in range(0, len(hex_digest), 2))
 
 
 def _public_der(key: PublicKeyTypes) -> bytes:
@@ -179,7 +211,7 @@ def describe(cert_pem: bytes) -> CertInfo:
     except x509.ExtensionNotFound:
         names = ()
     return CertInfo(
-        fingerprint_sha256=":".join(digest[i:i + 2] for i in range(0, len(digest), 2)),
+        fingerprint_sha256=_colons(digest),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         common_name=common_name,

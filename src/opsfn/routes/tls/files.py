@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import socket
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -41,7 +40,9 @@ def fsync_dir(directory: Path) -> None:
 
 def _stage(path: Path, data: bytes, mode: int) -> str:
     """Write ``data`` to a flushed temporary file next to ``path``; returns its name."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # O_EXCL on a random name is what tempfile.mkstemp does; its import is not needed for it
+    temp = str(path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp"))
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         os.fchmod(fd, mode)  # before the first byte: a key is never readable by others
         with os.fdopen(fd, "wb") as handle:

@@ -274,9 +274,10 @@ def ensure_materials(layout: Layout, request: SslInput, *, now: dt.datetime | No
             reason = "spec_changed"
         regenerate = reason != "current"
         writes: list[tuple[Path, bytes, int]] = []
+        info = assessment.info
         if regenerate:
             materials = certs.generate(spec, now=now)
-            key_pem, cert_pem = materials.key_pem, materials.cert_pem
+            key_pem, cert_pem, info = materials.key_pem, materials.cert_pem, materials.info
             writes += [(layout.key, key_pem, 0o600), (layout.cert, cert_pem, 0o644)]
         assert key_pem is not None and cert_pem is not None  # set on both branches
         copies_stale = (_read(layout.web_key) != key_pem
@@ -288,7 +289,8 @@ def ensure_materials(layout: Layout, request: SslInput, *, now: dt.datetime | No
         if writes:
             _write(writes)
         key_modes = _secure_keys(layout)
-    info = certs.describe(cert_pem)
+    if info is None:  # pragma: no cover - kept material always parsed (else it is regenerated)
+        info = certs.describe(cert_pem)
     return SslResult(
         regenerated=regenerate, reason=reason, fingerprint_sha256=info.fingerprint_sha256,
         not_before=info.not_before.isoformat(), not_after=info.not_after.isoformat(),
