@@ -32,3 +32,16 @@ def test_a_cold_start_loads_only_the_source_it_handles() -> None:
     assert not loaded & {"opsfn.events.http", "opsfn.events.s3", "opsfn.events.sqs",
                          "opsfn.events.sns", "opsfn.events.ses", "opsfn.core.dispatch.http",
                          "opsfn.core.dispatch.records"}, loaded
+
+
+def test_every_public_name_of_opsfn_events_is_what_its_module_defines() -> None:
+    """Lazily loaded names resolve to the objects, never to a submodule of the same name."""
+    import importlib
+
+    import opsfn.events as events
+
+    importlib.import_module("opsfn.events.detect")
+    for name in events.__all__:
+        value = getattr(events, name)
+        assert not isinstance(value, type(events)), name
+    assert callable(events.detect) and events.detect({"action": "health"}).kind == "invoke"

@@ -15,9 +15,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# Every event needs detection; and a lazily imported submodule named ``detect`` would otherwise
+# become the package's ``detect`` attribute in place of the function.
+from opsfn.events.detect import HTTP_KINDS, KINDS, Detected, Kind, detect
+
 if TYPE_CHECKING:
     from opsfn.events.custom_resource import CustomResourceRequest, CustomResourceResult
-    from opsfn.events.detect import HTTP_KINDS, KINDS, Detected, Kind, detect
     from opsfn.events.envelope import Envelope
     from opsfn.events.eventbridge import EventBridgeEvent, ScheduleEvent
     from opsfn.events.http import HttpRequest, Response
@@ -28,8 +31,7 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "CustomResourceRequest": "custom_resource", "CustomResourceResult": "custom_resource",
-    "HTTP_KINDS": "detect", "KINDS": "detect", "Detected": "detect", "Kind": "detect",
-    "detect": "detect", "Envelope": "envelope", "EventBridgeEvent": "eventbridge",
+    "Envelope": "envelope", "EventBridgeEvent": "eventbridge",
     "ScheduleEvent": "eventbridge", "HttpRequest": "http", "Response": "http", "S3Object": "s3",
     "SesMessage": "ses", "SnsMessage": "sns", "SqsMessage": "sqs",
 }
