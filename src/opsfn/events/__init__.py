@@ -7,7 +7,7 @@ which is a measurable part of dispatch. Those whose fields are all hashable (``S
 Routes treat them as read-only.
 
 Each name is imported from its module on first use: a cold start loads the modules of the one
-source it handles, not all thirteen.
+source it handles, not every source's.
 """
 
 from __future__ import annotations
