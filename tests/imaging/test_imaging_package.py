@@ -86,7 +86,7 @@ def test_gdcm_loaded_first_leaves_zlib_alone() -> None:
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
-def test_pillow_without_avif_reads_jpeg_and_png(tmp_path: Path) -> None:
+def test_pillow_without_avif_webp_and_fonts_reads_jpeg_and_png(tmp_path: Path) -> None:
     import PIL
 
     site = Path(PIL.__file__).parent.parent
@@ -97,11 +97,15 @@ def test_pillow_without_avif_reads_jpeg_and_png(tmp_path: Path) -> None:
             shutil.copytree(site / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
     packaging.strip_tree(tree)
     assert not list(tree.glob("PIL/_avif*")) and not list(tree.glob("pillow.libs/libavif*"))
+    assert not list(tree.glob("PIL/_webp*")) and not list(tree.glob("PIL/_imagingft*"))
+    assert not list(tree.glob("pillow.libs/libfreetype*")) and \
+        not list(tree.glob("pillow.libs/libwebp*"))
     code = (
         "import io, sys\n"
         f"sys.path.insert(0, {str(tree)!r})\n"
-        "from PIL import AvifImagePlugin, Image\n"
+        "from PIL import AvifImagePlugin, Image, ImageFont, WebPImagePlugin, features\n"
         "assert Image.__file__.startswith(sys.path[0]) and not AvifImagePlugin.SUPPORTED\n"
+        "assert not WebPImagePlugin.SUPPORTED and not features.check('freetype2')\n"
         "for kind in ('PNG', 'JPEG'):\n"
         "    out = io.BytesIO()\n"
         "    Image.new('RGB', (90, 90), (10, 200, 30)).save(out, kind)\n"
@@ -110,6 +114,41 @@ def test_pillow_without_avif_reads_jpeg_and_png(tmp_path: Path) -> None:
         "        assert image.format == kind and image.size == (90, 90)\n"
         "print('ok')\n"
     )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_pydicom_without_its_build_time_parts_renders_every_kind(tmp_path: Path) -> None:
+    """The package leaves out pydicom's structured-report dictionaries and numpy's f2py: the
+    DICOM path (parse, decompress, window, PNG) never imports them."""
+    import numpy
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    site = Path(numpy.__file__).parent.parent
+    for name in (Path(pydicom.__file__).parent.name, "numpy", "numpy.libs"):
+        if (site / name).exists():
+            shutil.copytree(site / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+    packaging.strip_tree(tree)
+    assert not (tree / "pydicom" / "sr").exists() and not (tree / "numpy" / "f2py").exists()
+    samples = []
+    for name in ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "SC_rgb.dcm", "image_dfl.dcm"):
+        sample = tmp_path / name
+        sample.write_bytes(Path(get_testdata_file(name)).read_bytes())
+        samples.append(str(sample))
+    code = (
+        "import pathlib, sys\n"
+        f"sys.path.insert(0, {str(tree)!r})\n"
+        "import numpy, pydicom\n"
+        "assert pydicom.__file__.startswith(sys.path[0]) and numpy.__file__.startswith(sys.path[0])\n"
+        "from opsfn.routes.imaging.render import render_dicom\n"
+        f"for path in {samples!r}:\n"
+        "    assert render_dicom(pathlib.Path(path).read_bytes()).png.startswith(b'\\x89PNG')\n"
+        "assert not [m for m in sys.modules if m.startswith(('pydicom.sr', 'numpy.f2py'))]\n"
+        "print('ok')\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120, check=False)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]

@@ -43,7 +43,10 @@ STRIP_DIRS = frozenset({"tests", "test", "__pycache__", "benchmarks"})
 DOC_DIRS = frozenset({"docs", "doc", "examples"})
 # Paths (relative to the build root) removed entirely.
 STRIP_PATHS = ("pydicom/data/test_files", "pydicom/data/charset_files", "numpy/_core/include",
-               "numpy/core/include", "numpy/f2py/tests", "bin",
+               "numpy/core/include", "bin",
+               # build-time tools: numpy's Fortran wrapper generator; pydicom's structured-report
+               # code dictionaries (6 MB, imported only by code that writes SR documents)
+               "numpy/f2py", "pydicom/sr",
                # GDCM's IOD tables (read only by its validation) and its command-line programs
                "_gdcm/XML", "_gdcm/scripts", *(f"_gdcm/gdcm{tool}" for tool in (
                    "anon", "clean", "conv", "diff", "dump", "gendir", "img", "info", "pap3", "raw",
@@ -54,9 +57,17 @@ STRIP_PATHS = ("pydicom/data/test_files", "pydicom/data/charset_files", "numpy/_
 SDK_MODULES = ("boto3", "botocore", "s3transfer", "dateutil", "six", "urllib3")
 SDK_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "python-dateutil", "six", "urllib3")
 STRIP_SUFFIXES = (".pyi", ".pyx", ".pxd", ".c", ".h", ".cpp", ".hpp")
-# Pillow's AVIF codec (5 MB): uploads are sniffed as JPEG, PNG or DICOM before Pillow opens them,
-# so it is never used, and one decoder fewer is reachable from an upload.
-STRIP_GLOBS = ("PIL/_avif.*.so", "pillow.libs/libavif-*")
+# Pillow's AVIF (5 MB) and WebP codecs: uploads are sniffed as JPEG, PNG or DICOM before Pillow
+# opens them, so they are never used, and fewer decoders are reachable from an upload. Its font
+# renderer (FreeType, HarfBuzz and their PNG and Brotli libraries): nothing draws text. Pillow
+# imports each of these lazily and reports it unsupported when missing. numpy's extension
+# modules that exist for its own test suite (its SIMD intrinsics tester among them, 1.5 MB).
+STRIP_GLOBS = ("PIL/_avif.*.so", "pillow.libs/libavif-*",
+               "PIL/_webp.*.so", "pillow.libs/libwebp*", "pillow.libs/libsharpyuv-*",
+               "PIL/_imagingft.*.so", "pillow.libs/libfreetype-*", "pillow.libs/libharfbuzz-*",
+               "pillow.libs/libpng16-*", "pillow.libs/libbrotli*",
+               "numpy/_core/_simd.*.so", "numpy/_core/_*_tests.*.so", "numpy/conftest.py",
+               "numpy/_pyinstaller")
 # Documentation inside data: botocore's request examples are read only by doc generators.
 STRIP_FILE_NAMES = frozenset({"examples-1.json"})
 # Services botocore itself may call while resolving credentials (assume-role, SSO profiles).
