@@ -182,3 +182,64 @@ def test_a_url_that_would_inject_headers_is_never_sent() -> None:
     for url in ("http://127.0.0.1:9/a b", "http://127.0.0.1:9/a\r\nX-Evil: 1", "http://127.0.0.1:9/é"):
         assert send_response(url, b"{}", policy=single, deadline=lambda: 5.0) == (
             False, "gave up after 1 attempts: ValueError"), url
+
+
+@pytest.mark.parametrize(("url", "host_header", "address"), [
+    ("http://bucket.example:80/k?s=1", b"Host: bucket.example", ("bucket.example", 80)),
+    ("http://bucket.example/k", b"Host: bucket.example", ("bucket.example", 80)),
+    ("http://[::1]:8080/k", b"Host: [::1]:8080", ("::1", 8080)),
+    ("http://user:pw@bucket.example:8443/k", b"Host: bucket.example:8443", ("bucket.example", 8443)),
+])
+def test_the_host_header_is_what_the_signature_covers(
+        monkeypatch: pytest.MonkeyPatch, url: str, host_header: bytes,
+        address: tuple[str, int]) -> None:
+    """As http.client writes it: no user info, IPv6 in brackets, no default port."""
+    import socket
+
+    connected: list[tuple[str, int]] = []
+    sent: list[bytes] = []
+
+    def connect(where: tuple[str, int], timeout: float) -> socket.socket:
+        connected.append(where)
+        ours, theirs = socket.socketpair()
+
+        def answer() -> None:
+            with theirs:
+                sent.append(theirs.recv(65536))
+                theirs.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
+
+        threading.Thread(target=answer, daemon=True).start()
+        return ours
+
+    monkeypatch.setattr(socket, "create_connection", connect)
+    single = SendPolicy(attempts=1, timeout_s=2.0, backoff_s=0.01)
+    assert send_response(url, b"{}", policy=single, deadline=lambda: 5.0) == (True, "HTTP 200")
+    assert connected == [address]
+    assert host_header in sent[0].split(b"\r\n")
+
+
+def test_a_server_that_never_finishes_its_status_line_is_given_up_on() -> None:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def drip() -> None:
+        connection, _ = listener.accept()
+        with connection, listener:
+            connection.recv(65536)
+            for _ in range(40):  # one byte every 50 ms: each recv is quick, the whole is not
+                try:
+                    connection.sendall(b"H")
+                except OSError:
+                    return
+                threading.Event().wait(0.05)
+
+    threading.Thread(target=drip, daemon=True).start()
+    single = SendPolicy(attempts=1, timeout_s=0.5, backoff_s=0.01)
+    started = dt.datetime.now()
+    delivered, detail = send_response(f"http://127.0.0.1:{listener.getsockname()[1]}/r", b"{}",
+                                      policy=single, deadline=lambda: 5.0)
+    assert (delivered, detail) == (False, "gave up after 1 attempts: TimeoutError")
+    assert (dt.datetime.now() - started).total_seconds() < 1.5

@@ -142,3 +142,30 @@ def test_encoding_rules() -> None:
         der.name([(der.COUNTRY, "Ü1")])
     with pytest.raises(ValueError, match="SubjectPublicKeyInfo"):
         der.subject_public_key(der.sequence(der.sequence(der.oid("1.2.3")), der.integer(5)))
+
+
+def test_times_are_utc_whatever_the_caller_passes() -> None:
+    naive = dt.datetime(2026, 6, 1, 12, 0, 0)  # naive on purpose: read as UTC
+    aware = dt.datetime(2026, 6, 1, 14, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert der.validity_time(naive) == der.validity_time(NOW.replace(hour=12, minute=0, second=0))
+    assert der.validity_time(aware) == der.validity_time(naive)
+    for now in (naive, aware):
+        materials = certs.generate(certs.CertSpec(key_type="ecdsa-p256"), now=now)
+        assert materials.info == certs.describe(materials.cert_pem)
+        assert materials.info.not_after.utcoffset() == dt.timedelta(0)
+    assert der.validity_time(dt.datetime(1950, 1, 1, tzinfo=dt.UTC))[0] == der.UTC_TIME
+    with pytest.raises(ValueError, match="before 1950"):
+        der.validity_time(dt.datetime(1949, 12, 31, tzinfo=dt.UTC))
+
+
+def test_a_country_is_two_letters() -> None:
+    assert der.name([(der.COUNTRY, "US")])
+    with pytest.raises(ValueError, match="two letters"):
+        der.name([(der.COUNTRY, "USA")])
+
+
+def test_a_scoped_ipv6_address_is_not_a_subject_alt_name() -> None:
+    from opsfn.routes.tls.routes import valid_san
+
+    assert valid_san("fe80::1") and valid_san("10.0.0.7") and valid_san("*.example.org")
+    assert not valid_san("fe80::1%eth0")

@@ -71,7 +71,7 @@ def create_http_api(scope: Construct, function: lambda_.IFunction, *, allowed_or
     api = apigw.HttpApi(
         scope, "HttpApi", default_authorizer=authorizer,
         cors_preflight=apigw.CorsPreflightOptions(
-            allow_origins=[allowed_origin],
+            allow_origins=allowed_origin.split(","),  # one origin, *, or a comma-separated list
             allow_methods=[apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST,
                            apigw.CorsHttpMethod.OPTIONS],
             allow_headers=list(CORS_HEADERS), max_age=Duration.seconds(600)))

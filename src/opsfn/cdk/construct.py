@@ -226,7 +226,8 @@ class OpsFunction(Construct):
             "RDS_EXPORT_BUCKET": s.archive.bucket_name, "RDS_EXPORT_ROLE_ARN": self.export_role.role_arn,
             "RDS_EXPORT_SOURCE": "snapshot",
             "LANDING_BUCKET": s.landing.bucket_name,
-            "LANDING_PREFIX": landing_prefix or str(etl["landing_prefix"].default),
+            "LANDING_PREFIX": str(etl["landing_prefix"].default) if landing_prefix is None
+            else landing_prefix,
             "LANDING_JSON_SUFFIXES": str(etl["landing_json_suffixes"].default),
             "LANDING_NDJSON_SUFFIXES": str(etl["landing_ndjson_suffixes"].default),
             **{database[name].env: str(database[name].default) for name in (

@@ -72,7 +72,7 @@ def create_storage(scope: Construct, *, allowed_origin: str, upload_expiry_days:
     upload_expiry = Duration.days(upload_expiry_days)
     upload = private_bucket(
         scope, "UploadBucket", event_bridge=True,
-        cors=[s3.CorsRule(allowed_origins=[allowed_origin],
+        cors=[s3.CorsRule(allowed_origins=allowed_origin.split(","),
                           allowed_methods=[s3.HttpMethods.GET, s3.HttpMethods.POST, s3.HttpMethods.PUT],
                           allowed_headers=["*"], exposed_headers=["ETag"], max_age=600)],
         lifecycle_rules=[

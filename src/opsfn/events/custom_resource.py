@@ -159,18 +159,24 @@ def _put(url: str, body: bytes, timeout_s: float) -> int:
     if not host:
         raise ValueError("ResponseURL has no host")
     secure = parts.scheme == "https"
+    default_port = 443 if secure else 80
+    port = default_port if parts.port is None else parts.port
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    authority = parts.netloc.rpartition("@")[2]  # never the user info
+    # Host as http.client writes it (the presigned signature covers it): no user info, brackets
+    # around an IPv6 literal, the port only when it is not the scheme's default.
+    authority = f"[{host}]" if ":" in host else host
+    if port != default_port:
+        authority += f":{port}"
     if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in target + authority):
         raise ValueError("ResponseURL is not a valid request target")  # no header injection
     head = (f"PUT {target} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: \r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
-    with socket.create_connection((host, parts.port or (443 if secure else 80)),
-                                  timeout=timeout_s) as raw:
+    give_up = time.monotonic() + timeout_s  # for the whole exchange, not per socket call
+    with socket.create_connection((host, port), timeout=timeout_s) as raw:
         channel = _tls_context().wrap_socket(raw, server_hostname=host) if secure else raw
         with channel:
             channel.sendall(head.encode("ascii") + body)
-            return _status(channel)
+            return _status(channel, give_up)
 
 
 def _tls_context() -> Any:
@@ -181,10 +187,14 @@ def _tls_context() -> Any:
     return _TLS[0]
 
 
-def _status(channel: Any) -> int:
+def _status(channel: Any, give_up: float) -> int:
     """The status code of the reply's first line (``HTTP/1.x NNN reason``)."""
     received = b""
     while b"\r\n" not in received:
+        left = give_up - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no status line in time")
+        channel.settimeout(left)
         chunk = channel.recv(4096)
         if not chunk or len(received) > MAX_STATUS_LINE:
             raise ConnectionError("no HTTP status line")

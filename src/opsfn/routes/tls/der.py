@@ -82,8 +82,13 @@ def named_bits(bits: Sequence[int]) -> bytes:
 
 
 def validity_time(moment: dt.datetime) -> bytes:
-    """UTCTime up to 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5), whole seconds."""
-    utc = moment.astimezone(dt.UTC)
+    """UTCTime for 1950-2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5), whole seconds.
+
+    A naive ``moment`` is UTC (as cryptography reads one).
+    """
+    utc = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    if utc.year < 1950:
+        raise ValueError("certificate times before 1950 cannot be encoded (RFC 5280)")
     if utc.year < 2050:
         return tlv(UTC_TIME, utc.strftime("%y%m%d%H%M%SZ").encode())
     return tlv(GENERALIZED_TIME, utc.strftime("%Y%m%d%H%M%SZ").encode())
@@ -96,6 +101,8 @@ def name(attributes: Sequence[tuple[str, str]]) -> bytes:
         if attribute_type in _PRINTABLE_TYPES:
             if not set(value) <= _PRINTABLE_CHARS:
                 raise ValueError(f"{attribute_type} must be a PrintableString")
+            if attribute_type == COUNTRY and len(value) != 2:
+                raise ValueError("a country name is two letters (ISO 3166)")
             encoded = tlv(PRINTABLE_STRING, value.encode("ascii"))
         else:
             encoded = tlv(UTF8_STRING, value.encode("utf-8"))

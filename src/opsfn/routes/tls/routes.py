@@ -163,10 +163,10 @@ class SslResult(BaseModel):
 
 
 def valid_san(name: str) -> bool:
-    """A DNS name (optionally ``*.``-prefixed) or an IP address."""
+    """A DNS name (optionally ``*.``-prefixed) or an IP address (without a ``%zone``: a
+    certificate's iPAddress carries only the address)."""
     try:
-        ipaddress.ip_address(name)
-        return True
+        return ipaddress.ip_address(name) is not None and "%" not in name
     except ValueError:
         return len(name) <= 253 and bool(_DNS_NAME.match(name))
 
