@@ -8,6 +8,7 @@ for the caller: they never include event values, secrets or internal exception t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -169,22 +170,21 @@ class RecordsFailed(OpsfnError):
     status = 500
     code = "records_failed"
     permanent = False
+    codes: list[str]
 
-    def __init__(self, failed: int, total: int, codes: list[str]) -> None:
-        unique = ", ".join(sorted(set(codes)))
+    def __init__(self, failed: int, total: int, causes: Sequence[OpsfnError]) -> None:
+        # A cause that is itself a RecordsFailed (an S3 event inside an SNS message) counts by
+        # its own records, so one permanently bad object is not retried as if the world were
+        # at fault. Each cause keeps the flag its error (or the AWS error table) gave it.
+        self.codes = [code for cause in causes for code in (
+            cause.codes if isinstance(cause, RecordsFailed) else [cause.code])]
+        unique = ", ".join(sorted(set(self.codes)))
         super().__init__(f"{failed} of {total} records failed ({unique})")
         self.failed = failed
         self.total = total
-        self.codes = list(codes)
-        self.permanent = all(code in PERMANENT_CODES for code in codes)
+        self.permanent = bool(causes) and all(cause.permanent for cause in causes)
 
 
 class InternalError(OpsfnError):
     """A route raised something unexpected; the reply stays generic and the log names the type."""
 
-
-PERMANENT_CODES = frozenset(
-    cls.code
-    for cls in (UnsupportedEvent, Unauthorized, NotFound, MethodNotAllowed, NotExposed,
-                ValidationFailed, PayloadTooLarge, InvalidContent)
-)

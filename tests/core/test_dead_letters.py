@@ -129,3 +129,46 @@ def test_direct_invokes_always_raise(client: Client) -> None:
     with pytest.raises(InvalidContent):
         client.invoke("bad_content")
     assert parked() == []
+
+
+def _no_such_bucket(obj: S3Object, context: Context) -> None:
+    from botocore.exceptions import ClientError
+
+    raise ClientError({"Error": {"Code": "NoSuchBucket", "Message": "uploads-bucket"}}, "GetObject")
+
+
+@pytest.mark.parametrize("wrapping", ["s3", "sns", "sqs", "sns_sqs"])
+def test_a_permanent_aws_error_in_a_batch_of_records_is_parked(
+        client: Client, calls: list[Any], wrapping: str) -> None:
+    """The AWS error table's ``permanent`` survives the batch: a bucket that does not exist is
+    parked once, whichever way its S3 event came, instead of being retried into a dead letter."""
+    app = build(calls)
+    (route,) = [r for r in app.registry.routes if r.label.startswith("s3:${TEST_BUCKET}")]
+    route.func, route.binder = _no_such_bucket, None
+    event = t.s3_event("uploads-bucket", ["uploads/a", "uploads/b"])
+    if wrapping == "s3":
+        assert Client(app).handle(event) == {"parked": True, "error": "records_failed"}
+    elif wrapping == "sns":
+        assert Client(app).handle(t.sns_event([event])) == {"parked": True,
+                                                             "error": "records_failed"}
+    else:
+        body = t.sns_envelope(event) if wrapping == "sns_sqs" else event
+        assert Client(app).sqs([body], queue="work-queue-unrouted") == {"batchItemFailures": []}
+    (item,) = parked()
+    assert item["error"] == "records_failed" and item["body"]["permanent"] is True
+
+
+def test_a_retryable_aws_error_in_a_batch_is_raised_for_a_retry(
+        client: Client, calls: list[Any]) -> None:
+    from botocore.exceptions import ClientError
+
+    def throttled(obj: S3Object, context: Context) -> None:
+        raise ClientError({"Error": {"Code": "SlowDown", "Message": ""}}, "GetObject")
+
+    app = build(calls)
+    (route,) = [r for r in app.registry.routes if r.label.startswith("s3:${TEST_BUCKET}")]
+    route.func, route.binder = throttled, None
+    with pytest.raises(RecordsFailed) as failure:
+        Client(app).handle(t.sns_event([t.s3_event("uploads-bucket", ["uploads/a"])]))
+    assert failure.value.codes == ["upstream_error"] and not failure.value.permanent
+    assert parked() == []

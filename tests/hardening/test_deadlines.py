@@ -27,6 +27,7 @@ from opsfn.testing import (
     eventbridge_event,
     s3_event,
     schedule_event,
+    ses_event,
     sqs_event,
 )
 from opsfn.tooling.faults import inject_faults
@@ -244,6 +245,40 @@ def test_incident_action_killed_mid_way_is_redone_only_after_the_deadline(
     assert first["messageId"] and first["success"] is True and again == first
 
 
+def _done(**outcome: Any) -> Any:
+    return lambda *_: dict(outcome)
+
+
+# Where each other incident action is killed: the call that changes the target (stood in for
+# here, the contract tests run it against moto and redis-server) or, for ``none``, its audit.
+KILL_POINTS = {
+    "restart_service": ("remediation", "restart_ecs", "api"),
+    "scale_up": ("remediation", "scale_ecs", "api"),
+    "clear_cache": ("cache_flush", "flush", "cache"),
+    "none": ("audit", "record", None),
+}
+
+
+@pytest.mark.parametrize("action", sorted(KILL_POINTS))
+def test_every_incident_action_killed_mid_way_is_redone_once_after_the_deadline(
+        marker_tables: str, monkeypatch: pytest.MonkeyPatch, action: str) -> None:
+    from opsfn.routes.incidents import routes
+
+    monkeypatch.setenv("INCIDENT_TARGETS", json.dumps({
+        "api": {"kind": "ecs", "cluster": "prod", "service": "api"},
+        "cache": {"kind": "redis", "redis": {"host": "127.0.0.1"}}}))
+    monkeypatch.setattr(routes.remediation, "restart_ecs", _done(deployment="d-1", changed=True))
+    monkeypatch.setattr(routes.remediation, "scale_ecs", _done(desired=4, changed=True))
+    monkeypatch.setattr(routes.cache_flush, "credentials", lambda *_: None)
+    monkeypatch.setattr(routes.cache_flush, "flush", lambda *_, **__: {"flushed": True,
+                                                                        "changed": True})
+    module, name, target = KILL_POINTS[action]
+    payload = {"action": action, "target": target, "incidentId": f"inc-{action}",
+               "priority": "critical"}
+    first, again = _killed_then_redone(monkeypatch, getattr(routes, module), name, payload, app)
+    assert first["success"] is True and first["action"] == action and again == first
+
+
 def test_glue_landing_killed_mid_way_is_started_by_the_retry(
         marker_tables: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from opsfn.routes.etl import runs
@@ -310,6 +345,37 @@ def test_sync_schedule_killed_mid_way_is_synced_by_the_retry(
     assert again["result"]["duplicate"] is True
     listed = aws.client("s3").list_objects_v2(Bucket="efs-copy", Prefix="efs/")
     assert [o["Key"] for o in listed["Contents"]] == ["efs/docs/a.txt"]
+
+
+def test_relay_killed_mid_way_is_forwarded_once_by_the_retry(
+        marker_tables: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.routes.ses import relay
+    from tests.ses_relay.conftest import BUCKET, FORWARD_FROM, FORWARD_TO, PREFIX, plain_text
+
+    message_id = "o3vrnil0e2ic28trm7dfhrc2v0cnbeccl4nbp0g1"
+    aws.client("s3").create_bucket(Bucket=BUCKET)
+    aws.client("s3").put_object(Bucket=BUCKET, Key=PREFIX + message_id, Body=plain_text())
+    aws.client("ses").verify_domain_identity(Domain="clinic.example")
+    for name, value in {"SES_INBOUND_BUCKET": BUCKET, "SES_INBOUND_PREFIX": PREFIX,
+                        "SES_FORWARD_FROM": FORWARD_FROM, "SES_FORWARD_TO": FORWARD_TO}.items():
+        monkeypatch.setenv(name, value)
+
+    def deliver(evt: Any, context: Any) -> Any:
+        try:
+            return app(evt, context)
+        except RecordsFailed as failed:  # SES events report their failed records together
+            assert failed.codes == ["conflict"]
+            raise Conflict(failed.message) from None
+
+    first, again = _killed_then_redone(monkeypatch, relay, "rewrite", ses_event(message_id),
+                                       deliver)
+    assert first["results"][0]["outcome"] == "forwarded"
+    assert again["results"][0]["duplicate"] is True
+    from moto.ses.models import ses_backends
+
+    from opsfn.testing import ACCOUNT, REGION
+
+    assert len(ses_backends[ACCOUNT][REGION].sent_messages) == 1
 
 
 # -- SES throttling backoff ----------------------------------------------------------------------

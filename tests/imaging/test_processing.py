@@ -383,6 +383,28 @@ def test_unreadable_existing_object_is_retried(client: Client,
     assert job_item(job_id)["status"] == "pending"  # type: ignore[index]
 
 
+def test_a_permanent_aws_failure_ends_the_job_instead_of_waiting_for_a_retry(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AccessDenied describes the deployment, not the moment: the event is parked, not retried,
+    so the page is told ``error`` instead of polling ``pending`` forever."""
+    from botocore.exceptions import ClientError
+
+    from opsfn.routes.imaging import labels
+
+    def denied(*_: Any, **__: Any) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}},
+                          "DetectLabels")
+
+    monkeypatch.setattr(labels, "detect", denied)
+    job_id = _upload(client, png_bytes(), "a.png", "image/png")
+    with pytest.raises(RecordsFailed) as caught:
+        client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    assert caught.value.permanent
+    item = job_item(job_id)
+    assert item is not None and item["status"] == "error"
+    assert item["error"] == processing.FAILED_REASON
+
+
 def test_bigger_object_put_after_completion_is_deleted(client: Client,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The presigned PUT can be used again until it expires: its event finds the job done."""

@@ -17,7 +17,7 @@ from tests.tables import create_table
 
 BUCKET = "clinic-inbound-mail"
 PREFIX = "inbound/"
-LOCKS = "relay-locks"
+IDEMPOTENCY = "relay-idempotency"
 FORWARD_FROM = "relay@clinic.example"
 FORWARD_TO = "frontdesk@practice.example"
 PATIENT = "Jane Patient"
@@ -106,16 +106,16 @@ def oversized() -> bytes:
 @pytest.fixture
 def relay_env(moto_aws: None, monkeypatch: pytest.MonkeyPatch,
               secret: Callable[[str], str]) -> dict[str, str]:
-    """Bucket, lock table and the verified sending identity, named by the relay's settings.
+    """Bucket, idempotency table and the verified sending identity, named by the relay's settings.
 
     The patient's address and the subject are registered with the session's leak check too.
     """
     for value in (PATIENT_ADDRESS, SUBJECT, FORWARD_TO, PATIENT):
         secret(value)
     aws.client("s3").create_bucket(Bucket=BUCKET)
-    create_table(LOCKS, "lockId", "expiresAt")
+    create_table(IDEMPOTENCY, "id", "expiration")
     aws.client("ses").verify_domain_identity(Domain="clinic.example")
-    env = {"SES_INBOUND_BUCKET": BUCKET, "SES_INBOUND_PREFIX": PREFIX, "LOCK_TABLE": LOCKS,
+    env = {"SES_INBOUND_BUCKET": BUCKET, "SES_INBOUND_PREFIX": PREFIX, "IDEMPOTENCY_TABLE": IDEMPOTENCY,
            "SES_FORWARD_FROM": FORWARD_FROM, "SES_FORWARD_TO": FORWARD_TO}
     for name, value in env.items():
         monkeypatch.setenv(name, value)

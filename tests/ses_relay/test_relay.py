@@ -7,6 +7,7 @@ manifest). Forwarded mail is compared byte for byte with what SES stored.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,12 +15,13 @@ import pytest
 
 from opsfn.errors import Conflict, MissingSetting, RecordsFailed
 from opsfn.handler import app
-from opsfn.services import locks
+from opsfn.services import aws
 from opsfn.testing import Client, FakeLambdaContext, ses_event
 from tests.ses_relay.conftest import (
     EIGHT_BIT_BODY,
     FORWARD_FROM,
     FORWARD_TO,
+    IDEMPOTENCY,
     PATIENT,
     PATIENT_ADDRESS,
     SUBJECT,
@@ -149,15 +151,23 @@ def test_a_redelivered_event_forwards_nothing_twice(client: Client, relay_env: d
     assert len(sent()) == 1
 
 
+def in_flight(key: str, seconds: int) -> None:
+    """The marker a delivery still at work holds in the idempotency table."""
+    aws.client("dynamodb").put_item(TableName=IDEMPOTENCY, Item={
+        "id": {"S": key}, "status": {"S": "INPROGRESS"}, "owner": {"S": "first-delivery"},
+        "fingerprint": {"S": ""}, "expiration": {"N": str(int(time.time() + seconds))}})
+
+
 def test_a_copy_arriving_while_the_first_sends_is_retried_later(
         client: Client, relay_env: dict[str, str], store: Store, sent: Sent) -> None:
     store(MESSAGE_ID, plain_text())
-    held = locks.acquire(f"ses-relay-busy:{MESSAGE_ID}", 60)
+    in_flight(f"ses-relay:{MESSAGE_ID}", seconds=60)  # the first delivery, still sending
     with pytest.raises(RecordsFailed) as caught:
         client.ses(MESSAGE_ID)
     assert caught.value.codes == [Conflict.code] and not caught.value.permanent
     assert sent() == []
-    locks.release(held)
+    aws.client("dynamodb").delete_item(TableName=IDEMPOTENCY,
+                                       Key={"id": {"S": f"ses-relay:{MESSAGE_ID}"}})
     assert client.ses(MESSAGE_ID)["results"][0]["outcome"] == "forwarded"
     assert len(sent()) == 1
 
@@ -307,4 +317,28 @@ def test_the_route_is_reached_only_by_ses_events(relay_env: dict[str, str], stor
         app(t.sns_event(record), FakeLambdaContext())
     assert sent() == []
     app(record, FakeLambdaContext())
+    assert len(sent()) == 1
+
+
+def test_a_parked_event_keeps_what_a_redrive_needs_and_no_patient_data(
+        client: Client, relay_env: dict[str, str], store: Store, sent: Sent,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A permanent failure is parked in the failed-events queue, which operators read: the
+    headers, the subject and the addresses stay out of it, and the parked event still redrives."""
+    queue = aws.client("sqs").create_queue(QueueName="failed-events")["QueueUrl"]
+    monkeypatch.setenv("OPSFN_FAILED_EVENTS_QUEUE", queue)
+    event = ses_event(MESSAGE_ID, sender=PATIENT_ADDRESS, subject=SUBJECT,
+                      recipients=[f"{PATIENT} <{PATIENT_ADDRESS}>"])
+    assert client.handle(event) == {"parked": True, "error": "records_failed"}  # not stored yet
+    (message,) = aws.client("sqs").receive_message(QueueUrl=queue)["Messages"]
+    for value in SECRETS:
+        assert value not in message["Body"]
+    parked = json.loads(message["Body"])
+    assert parked["source"] == "ses"
+    (record,) = parked["payload"]["Records"]
+    assert record["ses"]["mail"] == {"messageId": MESSAGE_ID, "timestamp": "2026-01-01T00:00:00.000Z",
+                                     "headersTruncated": False}
+    assert record["ses"]["receipt"]["spamVerdict"] == {"status": "PASS"}
+    store(MESSAGE_ID, plain_text())  # the cause mended, the operator redrives the parked event
+    assert client.handle(parked["payload"])["results"][0]["outcome"] == "forwarded"
     assert len(sent()) == 1

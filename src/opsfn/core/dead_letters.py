@@ -8,10 +8,15 @@ event or an SQS message that failed permanently is sent to ``OPSFN_FAILED_EVENTS
 with the error's code, and reported done. Nothing is lost: when no queue is configured, or the
 send fails, or the message is too large for SQS, the failure is reported as before and the
 platform's retries and dead-letter queue take over.
+
+An event that carries patient data it does not need for a redrive (an SES receipt event's headers,
+subject and addresses) is parked in the form :data:`KEPT_FORMS` names: the queue is read by
+operators, so it keeps what a redrive needs and nothing more.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from opsfn.core.jsonable import dumps
@@ -19,13 +24,25 @@ from opsfn.core.observability import get_logger
 from opsfn.errors import OpsfnError
 
 MAX_MESSAGE_BYTES = 256 * 1024  # SQS's limit for one message
+# source -> "module:function" giving the form of its event that may be kept (imported when used)
+KEPT_FORMS = {"ses": "opsfn.events.ses:redrivable"}
+
+
+def kept_form(source: str, payload: Any) -> Any:
+    """``payload`` as the failed-events queue may keep it."""
+    home = KEPT_FORMS.get(source)
+    if home is None:
+        return payload
+    module, _, function = home.partition(":")
+    return getattr(importlib.import_module(module), function)(payload)
 
 
 def park(source: str, payload: Any, error: OpsfnError, queue: str | None) -> bool:
     """Send ``payload`` to the failed-events ``queue``; True when it is safely there."""
     if not queue or not error.permanent:
         return False
-    body = dumps({"source": source, "error": error.code, "permanent": True, "payload": payload})
+    body = dumps({"source": source, "error": error.code, "permanent": True,
+                  "payload": kept_form(source, payload)})
     if len(body.encode("utf-8")) > MAX_MESSAGE_BYTES:
         return False
     from opsfn.services import aws

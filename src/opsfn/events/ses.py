@@ -101,3 +101,29 @@ def parse_record(record: Any) -> SesMessage:
         source=_str(mail.get("source")) or "",
         recipients=_strings(receipt.get("recipients")),
     )
+
+
+_KEPT_MAIL = ("messageId", "timestamp", "headersTruncated")
+_KEPT_RECEIPT = ("timestamp", "processingTimeMillis", "dmarcPolicy", "action",
+                 *(f"{name}Verdict" for name in VERDICTS))
+
+
+def redrivable(event: Any) -> Any:
+    """The event as the failed-events queue may keep it: what a redrive needs (each record's
+    message id, verdicts and action; the message itself is in the bucket), without the headers,
+    the subject or any address."""
+    if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
+        return {}
+    kept = []
+    for record in event["Records"]:
+        ses = record.get("ses") if isinstance(record, dict) else None
+        mail = ses.get("mail") if isinstance(ses, dict) else None
+        receipt = ses.get("receipt") if isinstance(ses, dict) else None
+        mail = mail if isinstance(mail, dict) else {}
+        receipt = receipt if isinstance(receipt, dict) else {}
+        kept.append({
+            "eventSource": record.get("eventSource") if isinstance(record, dict) else None,
+            "eventVersion": record.get("eventVersion") if isinstance(record, dict) else None,
+            "ses": {"mail": {k: mail[k] for k in _KEPT_MAIL if k in mail},
+                    "receipt": {k: receipt[k] for k in _KEPT_RECEIPT if k in receipt}}})
+    return {"Records": kept}

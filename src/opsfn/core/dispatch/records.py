@@ -54,16 +54,16 @@ def run_s3_object(obj: S3Object, invocation: Invocation, source: str) -> int:
 
 
 def _run_objects(objects: list[S3Object], invocation: Invocation, source: str
-                 ) -> tuple[int, list[str]]:
-    ran, codes = 0, []
+                 ) -> tuple[int, list[OpsfnError]]:
+    ran, failures = 0, []
     for obj in objects:
         try:
             ran += run_s3_object(obj, invocation, source)
         except OpsfnError as error:
-            codes.append(error.code)
+            failures.append(error)
             get_logger().warning("S3 record failed", extra={**error.log_fields(),
                                                             "bucket": obj.bucket})
-    return ran, codes
+    return ran, failures
 
 
 def dispatch_s3(event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
@@ -71,16 +71,16 @@ def dispatch_s3(event: dict[str, Any], invocation: Invocation) -> dict[str, Any]
     if s3_events.is_test_event(event):
         return {"processed": 0, "test_event": True}
     objects: list[S3Object] = []
-    codes: list[str] = []
+    failures: list[OpsfnError] = []
     for record in event["Records"]:
         try:
             objects.append(s3_events.from_notification_record(record))
         except OpsfnError as error:
-            codes.append(error.code)
+            failures.append(error)
     ran, failed = _run_objects(objects, invocation, "s3")
-    codes += failed
-    if codes:
-        raise RecordsFailed(len(codes), len(event["Records"]), codes)
+    failures += failed
+    if failures:
+        raise RecordsFailed(len(failures), len(event["Records"]), failures)
     return {"processed": ran, "records": len(objects)}
 
 
@@ -97,9 +97,9 @@ def handle_sns_message(message: SnsMessage, invocation: Invocation, source: str)
     inner = message.json()
     objects = s3_events.objects_in(inner, source)
     if objects is not None:
-        _, codes = _run_objects(objects, invocation, source)
-        if codes:
-            raise RecordsFailed(len(codes), len(objects), codes)
+        _, failures = _run_objects(objects, invocation, source)
+        if failures:
+            raise RecordsFailed(len(failures), len(objects), failures)
         return
     routes = invocation.registry.sns.get(message.topic)
     if not routes:
@@ -111,8 +111,7 @@ def handle_sns_message(message: SnsMessage, invocation: Invocation, source: str)
 
 def dispatch_sns(event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
     """SNS records; raise after all ran if any failed."""
-    codes: list[str] = []
-    failed = 0
+    failures: list[OpsfnError] = []
     for record in event["Records"]:
         message = parse_sns_record(record)
         try:
@@ -120,13 +119,10 @@ def dispatch_sns(event: dict[str, Any], invocation: Invocation) -> dict[str, Any
                 raise ValidationFailed("SNS record is malformed")
             handle_sns_message(message, invocation, "sns")
         except OpsfnError as error:
-            failed += 1
-            # An S3 event inside the message failed object by object: keep those causes, so
-            # a permanently bad object is not retried as if the world were at fault.
-            codes += error.codes if isinstance(error, RecordsFailed) else [error.code]
+            failures.append(error)
             get_logger().warning("SNS record failed", extra=error.log_fields())
-    if failed:
-        raise RecordsFailed(failed, len(event["Records"]), codes)
+    if failures:
+        raise RecordsFailed(len(failures), len(event["Records"]), failures)
     return {"processed": len(event["Records"])}
 
 
@@ -160,9 +156,9 @@ def handle_sqs_message(message: SqsMessage, invocation: Invocation,
     payload = message.json()
     objects = s3_events.objects_in(payload, "sqs")
     if objects is not None:
-        _, codes = _run_objects(objects, invocation, "sqs")
-        if codes:
-            raise RecordsFailed(len(codes), len(objects), codes)
+        _, failures = _run_objects(objects, invocation, "sqs")
+        if failures:
+            raise RecordsFailed(len(failures), len(objects), failures)
         return
     envelope = parse_envelope(payload)
     if envelope is not None:

@@ -39,14 +39,14 @@ def dispatch_ses(event: dict[str, Any], invocation: Invocation) -> dict[str, Any
     """An ``aws:ses`` event; the reply tells SES to continue with the rule set."""
     records = event["Records"]
     results: list[Any] = []
-    codes: list[str] = []
+    failures: list[OpsfnError] = []
     for record in records:
         try:
             message = parse_record(record)
             results += run_ses_message(message, record["ses"], invocation)
         except OpsfnError as error:
-            codes.append(error.code)
+            failures.append(error)
             get_logger().warning("SES record failed", extra=error.log_fields())
-    if codes:
-        raise RecordsFailed(len(codes), len(records), codes)
+    if failures:
+        raise RecordsFailed(len(failures), len(records), failures)
     return {"disposition": "CONTINUE", "processed": len(records), "results": results}

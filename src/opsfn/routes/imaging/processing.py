@@ -18,7 +18,7 @@ from typing import Any
 
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router, setting
-from opsfn.errors import NotFound, OpsfnError, ValidationFailed
+from opsfn.errors import NotFound, OpsfnError, UpstreamError, ValidationFailed
 from opsfn.events.s3 import S3Object
 from opsfn.routes.imaging.settings import ImagingSettings
 
@@ -28,6 +28,7 @@ _KEY = re.compile(
     r"uploads/([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})/original"
 )
 RETRY_REASON = "temporary processing error; the upload will be retried"
+FAILED_REASON = "the upload could not be processed"
 GONE_REASON = "the upload no longer exists (it was deleted or has expired)"
 # Rekognition error codes that describe the image, not the service: retrying cannot help.
 REKOGNITION_CONTENT_ERRORS = frozenset(
@@ -74,6 +75,14 @@ def job_id_from_key(key: str) -> str:
         raise ValidationFailed("object key is not an upload slot", details=[{
             "loc": "object.key", "msg": "expected uploads/{jobId}/original", "type": "key"}])
     return match.group(1)
+
+
+def _is_permanent(exc: Exception) -> bool:
+    """Whether the failure will be parked rather than retried (the AWS error table decides)."""
+    from opsfn.services.aws_errors import from_aws_error
+
+    error = exc if isinstance(exc, OpsfnError) else from_aws_error(exc)
+    return error is not None and error.permanent
 
 
 def _client_error_code(exc: Exception) -> str | None:
@@ -196,8 +205,11 @@ def _labels(bucket: str, job_id: str, key: str, data: bytes, *, width: int, heig
             if kind == "dicom":  # the rendering itself is fine and worth showing
                 return [], labels.DICOM_REFUSED_MESSAGE
             raise BadContent("the image could not be analysed") from None
-        if code == "InvalidS3ObjectException" and object_size(bucket, key) is None:
-            raise BadContent(GONE_REASON) from None  # deleted while it was being labelled
+        if code == "InvalidS3ObjectException":
+            if object_size(bucket, key) is None:
+                raise BadContent(GONE_REASON) from None  # deleted while it was being labelled
+            # still there: Rekognition's trouble reading it (a key policy, a replica lagging)
+            raise UpstreamError("Rekognition could not read the upload") from None
         raise
     if not found:
         return [], labels.none_found_message(settings.imaging_min_confidence)
@@ -260,7 +272,10 @@ def on_upload(obj: S3Object, context: Context) -> None:
         context.logger.info("upload rejected", extra={"job_id": job_id, "reason": exc.reason})
         return
     except Exception as exc:
-        jobs.release(job_id, RETRY_REASON)
+        if _is_permanent(exc):  # parked, never retried: the page must not wait for a retry
+            jobs.fail(job_id, FAILED_REASON)
+        else:
+            jobs.release(job_id, RETRY_REASON)
         context.logger.warning("upload processing failed", extra={
             "job_id": job_id, "error_type": type(exc).__name__,
             "error": exc.code if isinstance(exc, OpsfnError) else _client_error_code(exc)})

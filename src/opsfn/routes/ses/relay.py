@@ -8,7 +8,9 @@ event). The route reads the stored bytes, rewrites only the headers SES needs ch
 A message whose receipt verdicts include a ``FAIL`` of a check named in
 ``SES_RELAY_BLOCK_VERDICTS`` is not forwarded and is counted (``MailBlocked``, per verdict). A
 message too large for SendRawEmail (10 MB base64-encoded) fails with ``PayloadTooLarge`` and is
-counted (``MailTooLarge``). Each message id is handled once (:mod:`relay_dedup`). Addresses and
+counted (``MailTooLarge``). Each message id is handled once (:func:`_once`, on the shared
+idempotency helper: a delivery that dies mid-way leaves a marker that ends with its invocation,
+so the retry forwards). Addresses and
 subjects never reach a log line, a metric or the reply: the reply names the message id, the
 outcome, sizes and counts only.
 """
@@ -23,13 +25,14 @@ from opsfn.core.invocation import Context
 from opsfn.core.router import Router
 from opsfn.errors import InvalidContent, InvalidSetting, NotFound, PayloadTooLarge, ValidationFailed
 from opsfn.events.ses import VERDICTS, SesMessage
-from opsfn.routes.ses import relay_dedup, relay_metrics
+from opsfn.routes.ses import relay_metrics
 from opsfn.routes.ses.relay_mime import encoded_size, rewrite, sender_header
 from opsfn.routes.ses.relay_settings import RelaySettings
-from opsfn.services import aws
+from opsfn.services import aws, idempotency
 
 router = Router()
 
+DEDUP_PREFIX = "ses-relay"  # IDEMPOTENCY_TABLE key: ses-relay:<message id>
 MAX_RECIPIENTS = 50  # SES: To, Cc and Bcc together, per message
 # Below this many bytes over the limit, dropping header fields could still bring a message in.
 READ_SLACK = 1024 * 1024
@@ -156,8 +159,12 @@ def relay_inbound_mail(message: SesMessage, context: Context) -> dict[str, Any]:
             "loc": "ses.mail.messageId", "msg": "letters, digits, '.', '_' and '-' only",
             "type": "value_error"}])
     plan = _Plan()
-    outcome, repeated = relay_dedup.once(message.message_id, plan.remember_s,
-                                         lambda: _forward(plan, message, context), context)
+    done = idempotency.run_once(
+        f"{DEDUP_PREFIX}:{message.message_id}",
+        lambda: {"outcome": _forward(plan, message, context)},
+        in_flight_s=idempotency.in_flight_seconds(context), done_s=plan.remember_s,
+        busy_message="another delivery of this message is being handled")
+    outcome, repeated = str(done.result["outcome"]), done.replayed
     if repeated or outcome.startswith("blocked:"):
         context.logger.info("inbound mail not forwarded", extra={
             "message_id": message.message_id, "outcome": outcome.partition(":")[0],

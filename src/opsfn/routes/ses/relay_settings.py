@@ -42,6 +42,7 @@ class RelaySettings(SettingsSection):
     )
     dedup_days: int = env_field(
         "SES_RELAY_DEDUP_DAYS",
-        "How long a handled message id is remembered in LOCK_TABLE, so a redelivery does nothing.",
+        "How long a handled message id is remembered in IDEMPOTENCY_TABLE, so a redelivery does "
+        "nothing.",
         7, ge=1, le=365,
     )
