@@ -54,6 +54,21 @@ def test_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str], event: dict
         assert fragment in out
 
 
+def test_explain_an_empty_event_follows_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "empty.json"
+    path.write_text("{}")
+    monkeypatch.delenv("OPSFN_EMPTY_EVENT_ACTION", raising=False)
+    code, out, _ = run_cli(capsys, "explain", str(path))
+    assert code == 1 and "kind: none (unsupported event: empty event" in out
+    monkeypatch.setenv("OPSFN_EMPTY_EVENT_ACTION", "database_status")
+    code, out, _ = run_cli(capsys, "explain", str(path))
+    assert code == 0 and "kind: invoke" in out and "route: action:database_status" in out
+    monkeypatch.setenv("OPSFN_EMPTY_EVENT_ACTION", "nope")
+    code, out, _ = run_cli(capsys, "explain", str(path))
+    assert code == 1 and "OPSFN_EMPTY_EVENT_ACTION" in out
+
+
 def test_explain_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good, bad, junk = tmp_path / "g.json", tmp_path / "b.json", tmp_path / "j.json"
     good.write_text(json.dumps({"action": "health"}))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from opsfn.errors import Conflict, InvalidContent, InvalidSetting
+from opsfn.errors import Conflict, InvalidContent, InvalidSetting, UnsupportedEvent
 from opsfn.handler import lambda_handler
 from opsfn.routes.database import store
 from opsfn.services import aws, locks
@@ -82,6 +82,54 @@ def test_start_and_status_actions_answer_the_http_bodies(client: Client, dashboa
                            "startedAt", "idleLimitMinutes", "maxUptimeMinutes"}
     assert [r["result"]["restartId"] for r in audit_items("database_start")] == [
         started["restartId"]]
+
+
+# -- the dashboard's own start call: Payload=json.dumps({}) ------------------------------------------
+def test_empty_event_runs_the_configured_action(client: Client, db: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """With OPSFN_EMPTY_EVENT_ACTION=start_database, the dashboard's ``{}`` starts the database
+    and answers the body POST /database/start answers, through the deployed handler too."""
+    monkeypatch.setenv("OPSFN_EMPTY_EVENT_ACTION", "start_database")
+    set_status("stopped")
+    started = Client(lambda_handler).handle({})
+    assert (started["status"], started["progress"], started["ready"]) == ("starting", 50, False)
+    assert store.get_state(KEY).restart_id == started["restartId"]
+    assert [r["result"]["restartId"] for r in audit_items("database_start")] == [
+        started["restartId"]]
+    up = client.handle({})  # up already: the status body, as POST /database/start's 200
+    http = client.post("/database/start")
+    assert http.status == 200 and up == http.json()
+    # events with an action are untouched by the setting
+    assert client.invoke("database_status") == client.get("/database/status").json()
+    assert client.invoke("start_database") == up
+
+
+def test_empty_event_without_the_setting_is_still_refused(client: Client, db: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    set_status("stopped")
+    for unset in (None, ""):
+        if unset is None:
+            monkeypatch.delenv("OPSFN_EMPTY_EVENT_ACTION", raising=False)
+        else:
+            monkeypatch.setenv("OPSFN_EMPTY_EVENT_ACTION", unset)
+        with pytest.raises(UnsupportedEvent, match="empty event"):
+            client.handle({})
+    assert status_of() == "stopped" and audit_items("database_start") == []
+
+
+def test_empty_event_action_must_be_registered(client: Client, db: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    set_status("stopped")
+    monkeypatch.setenv("OPSFN_EMPTY_EVENT_ACTION", "start_the_database")
+    with pytest.raises(InvalidSetting, match="OPSFN_EMPTY_EVENT_ACTION") as raised:
+        client.handle({})
+    assert raised.value.variables == ["OPSFN_EMPTY_EVENT_ACTION"]
+    # an action another app registers is no action of this one
+    monkeypatch.setenv("OPSFN_EMPTY_EVENT_ACTION", "health")
+    with pytest.raises(InvalidSetting, match="OPSFN_EMPTY_EVENT_ACTION"):
+        client.handle({})
+    assert status_of() == "stopped" and audit_items("database_start") == []
+    assert client.invoke("database_status")["status"] == "stopped"  # other events never read it
 
 
 def test_a_start_while_another_is_in_flight_is_conflict(client: Client,

@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 
+from opsfn.core.app import App
+from opsfn.errors import DeadlineExceeded, RecordsFailed
 from opsfn.routes.etl import fhir_types, validate
 from opsfn.services import aws
-from opsfn.testing import Client
+from opsfn.testing import Client, FakeLambdaContext, s3_event
 
 from .conftest import Inbox
 from .test_glue import BUCKET, WORKFLOW, finish_runs, keys, pending, runs
@@ -220,6 +222,75 @@ def test_oversized_entries_and_files(client: Client, lake: None,
     assert sorted((m["quarantine-reason"], m.get("quarantine-entry", "-")) for m in quarantined()
                   ) == [("too_large", "-"), ("too_large", "index 1"), ("too_large", "line 2")]
     assert runs() == []
+
+
+# -- the Lambda deadline: stop checking before it, change nothing -----------------------------------
+class NearDeadline(FakeLambdaContext):
+    """A context whose remaining time the test sets (``left_ms``), for a deadline mid-stream."""
+
+    def __init__(self) -> None:
+        super().__init__(900_000)
+        self.left_ms = 900_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.left_ms
+
+
+def test_a_check_near_the_deadline_stops_and_changes_nothing(app: App, lake: None,
+                                                             inbox: Inbox) -> None:
+    """With less than CHECK_MARGIN_MS left, the guard stops the check at its first chunk: no run
+    starts, a bad file is not quarantined, nothing is alerted or deleted; the retry (in full time)
+    does the work, since the failure dropped the in-flight marker."""
+    from opsfn.routes.etl.routes import CHECK_MARGIN_MS
+
+    good, bad = "fhir_data/json/patients/patients_good.json", "fhir_data/json/one.json"
+    land(good, json.dumps([as_json(patient(1))]).encode())
+    land(bad, json.dumps({"resourceType": "Banana"}).encode())
+    hurried = Client(app, timeout_ms=CHECK_MARGIN_MS - 1_000)
+    for key in (good, bad):
+        with pytest.raises(RecordsFailed) as failed:
+            hurried.s3_put(BUCKET, key)
+        assert failed.value.codes == [DeadlineExceeded.code] and not failed.value.permanent
+    assert runs() == [] and pending() == 0
+    assert quarantined() == [] and inbox.messages() == []
+    assert sorted(keys()) == sorted([good, bad])  # both files stay where they landed
+    client = Client(app)  # the source's retry, with the whole timeout ahead
+    client.s3_put(BUCKET, good)
+    client.s3_put(BUCKET, bad)
+    assert [r["WorkflowRunProperties"]["key"] for r in runs()] == [good]
+    assert [m["quarantine-reason"] for m in quarantined()] == ["unknown_resource_type"]
+
+
+def test_the_deadline_guard_stops_a_check_mid_stream(app: App, lake: None, inbox: Inbox,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard runs per chunk read: time running out after the first chunk stops the check
+    before the second is read, and the file is neither started nor quarantined."""
+    from opsfn.routes.etl import landing
+    from opsfn.routes.etl.routes import CHECK_MARGIN_MS
+
+    key = "fhir_data/ndjson/Patient.ndjson"
+    line = json.dumps(as_json(patient(1))).encode() + b"\n"
+    land(key, line * 20)
+    monkeypatch.setattr(landing, "CHUNK_BYTES", len(line))
+    context = NearDeadline()
+    checked: list[int] = []
+    real = validate.check_ndjson
+
+    def clock_runs_out(chunks: Iterator[bytes], limit: int) -> validate.Verdict:
+        def counted() -> Iterator[bytes]:
+            for chunk in chunks:
+                checked.append(len(chunk))
+                context.left_ms = CHECK_MARGIN_MS - 1  # the deadline is near from now on
+                yield chunk
+        return real(counted(), limit)
+
+    monkeypatch.setattr(validate, "check_ndjson", clock_runs_out)
+    with pytest.raises(RecordsFailed) as failed:
+        app(s3_event(BUCKET, key), context)
+    assert failed.value.codes == [DeadlineExceeded.code]
+    assert checked == [len(line)]  # one chunk checked, the second never handed on
+    assert runs() == [] and quarantined() == [] and inbox.messages() == []
+    assert keys() == [key]
 
 
 # -- where files land: settings --------------------------------------------------------------------

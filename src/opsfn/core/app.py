@@ -30,7 +30,7 @@ from opsfn.core.observability import (
 from opsfn.core.registry import Registry
 from opsfn.core.router import HttpSpec, Route, Router
 from opsfn.core.settings import core_settings
-from opsfn.errors import InternalError, OpsfnError
+from opsfn.errors import InternalError, InvalidSetting, OpsfnError
 from opsfn.events.detect import HTTP_KINDS, detect
 
 Dispatcher = Callable[[dict[str, Any], Invocation], Any]
@@ -52,6 +52,8 @@ DISPATCH_HOMES: dict[str, str] = {
     "ses": "ses:dispatch_ses",
 }
 _DISPATCHERS: dict[str, Dispatcher] = {}
+
+EMPTY_EVENT_SETTING = "OPSFN_EMPTY_EVENT_ACTION"  # the action an empty event ``{}`` runs
 
 
 def dispatcher(kind: str) -> Dispatcher:
@@ -144,6 +146,8 @@ class App(Router):
         invocation: Invocation | None = None
         keys = None
         try:
+            if not event and isinstance(event, dict):  # {}: only then is the setting read
+                event = self.empty_event()
             detected = detect(event)
             kind = detected.kind
             invocation = Invocation(
@@ -175,6 +179,21 @@ class App(Router):
                 reset_invocation_keys(keys)
             if self.observers and invocation is not None:
                 self._notify(invocation)
+
+    def empty_event(self) -> dict[str, Any]:
+        """What an empty direct invoke ``{}`` stands for: ``{"action": OPSFN_EMPTY_EVENT_ACTION}``
+        when that setting names a registered action, else ``{}`` itself (refused by detection).
+
+        For callers that cannot send an action (a dashboard's ``Payload=json.dumps({})``, a CDK
+        trigger). A name that is no registered action is :class:`InvalidSetting`, raised before
+        anything runs.
+        """
+        name = core_settings().empty_event_action
+        if not name:
+            return {}
+        if name not in self.registry.actions:
+            raise InvalidSetting([EMPTY_EVENT_SETTING])
+        return {"action": name}
 
     def _notify(self, invocation: Invocation) -> None:
         for observer in self.observers:

@@ -291,6 +291,12 @@ class CoreSettings(SettingsSection):
         "The deployment's default authorizer (`iam` or `jwt`, the HTTP API's DefaultAuthorizer): "
         "what routes declared `auth=\"default\"` require of a caller (unset: any authenticated caller).",
     )
+    empty_event_action: str | None = env_field(
+        "OPSFN_EMPTY_EVENT_ACTION",
+        "The registered action an empty direct invoke (`{}`) runs, e.g. `start_database` for a "
+        "caller that sends no action (unset: `{}` is refused as an unsupported event; a name "
+        "that is no registered action is an invalid setting).",
+    )
     app: str | None = env_field(
         "OPSFN_APP",
         "The application the function serves: `module:attribute` naming an opsfn `App` (unset: the "

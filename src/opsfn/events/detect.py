@@ -112,7 +112,8 @@ def detect(event: Any) -> Detected:
     if not isinstance(event, dict):
         raise _unsupported(event, "the event is not a JSON object")
     if not event:
-        raise _unsupported(event, "empty event (a CDK trigger sends {}: give it an action)")
+        raise _unsupported(event, "empty event (a CDK trigger sends {}: give it an action, "
+                                   "or set OPSFN_EMPTY_EVENT_ACTION)")
     if "Records" in event:
         return Detected(_records_kind(event), event)
     if event.get("Event") == "s3:TestEvent" and "Bucket" in event:

@@ -248,6 +248,8 @@ _EXPLAINERS = {
 def explain(app: App, event: Any) -> list[str]:
     """Lines saying which kind the event is and which route(s) would run, or why none would."""
     try:
+        if isinstance(event, dict) and not event:
+            event = app.empty_event()  # {"action": OPSFN_EMPTY_EVENT_ACTION} when that is set
         detected = detect(event)
     except OpsfnError as error:
         return [f"kind: none ({error.message})"]
