@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from opsfn.handler import app
-from opsfn.tooling.infra_check import Checker, referenced
+from opsfn.tooling.infra_check import Checker, find_function, referenced
 
 from .conftest import Synthesized
 
@@ -216,3 +216,102 @@ def test_sns_subscriptions_are_read_as_sns_triggers(broken: Any) -> None:
     assert any("topic StrayTopic reaches no SNS route" in p for p in problems)
     assert any("subscription StraySubscription: no AWS::Lambda::Permission lets sns.amazonaws.com"
                in p for p in problems)
+
+
+
+# -- the operations parts, as CDK writes them ------------------------------------------------------
+def _function(template: Template) -> tuple[str, dict[str, Any]]:
+    name = find_function(template["Resources"])
+    return name, template["Resources"][name]["Properties"]
+
+
+def test_a_stage_access_log_that_writes_the_caller_in_one_branch(
+        broken: Any, synthesized: Synthesized) -> None:
+    (stage,) = synthesized.of_type("AWS::ApiGatewayV2::Stage")
+
+    def log(template: Template) -> None:
+        template["Resources"][stage]["Properties"]["AccessLogSettings"] = {
+            "DestinationArn": "arn:aws:logs:us-east-1:111111111111:log-group:access",
+            "Format": {"Fn::If": ["Verbose", '{"ip":"$context.identity.sourceIp",'
+                                             '"q":"$request.querystring.jobId"}',
+                                  '{"id":"$context.requestId","at":"$context.domainPrefix"}']}}
+
+    assert broken(log) == [
+        f"{stage} AccessLogSettings: the access log format writes $context.identity.sourceIp, "
+        "$request.querystring.jobId; access logs carry no query string, body, path, header or "
+        "caller identity"]
+
+
+def test_opsfn_tracing_without_lambda_tracing(broken: Any, synthesized: Synthesized) -> None:
+    function, _ = _function(synthesized.template)
+
+    def tracer_only(template: Template) -> None:
+        _function(template)[1]["Environment"]["Variables"]["OPSFN_TRACING"] = "true"
+
+    def lambda_only(template: Template) -> None:
+        _function(template)[1]["TracingConfig"] = {"Mode": "Active"}
+
+    assert broken(tracer_only) == [
+        f"function {function}: OPSFN_TRACING is true but tracing is PassThrough (Tracing: Active, "
+        "TracingConfig.Mode: Active)"]
+    assert broken(lambda_only) == [
+        f"function {function}: tracing is Active but OPSFN_TRACING is 'false' (set it to \"true\")"]
+
+
+def test_active_tracing_without_xray_in_the_role(broken: Any, synthesized: Synthesized) -> None:
+    function, props = _function(synthesized.template)
+    role = referenced(props["Role"])
+
+    def both(template: Template) -> None:
+        _function(template)[1]["TracingConfig"] = {"Mode": "Active"}
+        _function(template)[1]["Environment"]["Variables"]["OPSFN_TRACING"] = "true"
+
+    def both_and_allowed(template: Template) -> None:
+        both(template)
+        template["Resources"]["XRayPolicy"] = {"Type": "AWS::IAM::Policy", "Properties": {
+            "PolicyName": "xray", "Roles": [{"Ref": next(iter(role))}], "PolicyDocument": {
+                "Statement": [{"Effect": "Allow", "Action": ["xray:PutTraceSegments",
+                                                             "xray:PutTelemetryRecords"],
+                               "Resource": "*"}]}}}
+
+    assert broken(both) == [f"function {function}: tracing is Active but its role "
+                            f"{next(iter(role))} does not allow xray:PutTraceSegments"]
+    assert broken(both_and_allowed) == []
+
+
+def test_snapstart_on_a_function_that_mounts_efs(broken: Any, synthesized: Synthesized) -> None:
+    function, props = _function(synthesized.template)
+    assert props["FileSystemConfigs"]  # the example mounts the SSL file system
+
+    def snapstart(template: Template) -> None:
+        _function(template)[1]["SnapStart"] = {"ApplyOn": "PublishedVersions"}
+
+    assert broken(snapstart) == [f"function {function}: SnapStart ApplyOn PublishedVersions with "
+                                 "FileSystemConfigs; Lambda SnapStart does not support EFS"]
+
+
+def test_a_duration_alarm_in_milliseconds_past_the_timeout(broken: Any) -> None:
+    def milliseconds(threshold: int) -> Callable[[Template], None]:
+        def change(template: Template) -> None:
+            (props,) = (a["Properties"] for a in _of_type(template, "AWS::CloudWatch::Alarm").values()
+                        if "Metrics" in a["Properties"])
+            (duration,) = (m for m in props.pop("Metrics") if "MetricStat" in m)
+            props.update(duration["MetricStat"]["Metric"], Statistic="Maximum", Period=300,
+                         Threshold=threshold)
+        return change
+
+    assert broken(milliseconds(810000)) == []  # 90% of the example's 900 s
+    (problem,) = broken(milliseconds(1000000))
+    assert problem.startswith("alarm ") and problem.endswith(
+        ": Threshold 1000000 ms is not below the function's Timeout of 900 s; Lambda stops the "
+        "invocation before the alarm can fire")
+
+
+def test_zero_reserved_concurrency(broken: Any, synthesized: Synthesized) -> None:
+    function, _ = _function(synthesized.template)
+
+    def zero(template: Template) -> None:
+        _function(template)[1]["ReservedConcurrentExecutions"] = 0
+
+    assert broken(zero) == [f"function {function}: ReservedConcurrentExecutions is 0, so every "
+                            "invocation is throttled (remove it or reserve at least 1)"]

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from opsfn.core.observability import UNDELIVERED_ANSWERS
 from opsfn.handler import app
-from opsfn.tooling.infra_check import Checker
+from opsfn.tooling.infra_check import Checker, _operations_are_sound, load_template
 
 
 def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -196,3 +197,147 @@ def test_snapstart_with_efs_is_refused_before_anything_is_created(
     assert assertion["Assert"] == {"Fn::And": [{"Fn::Equals": [{"Ref": "EfsFileSystemId"}, ""]},
                                                {"Fn::Equals": [{"Ref": "SslFileSystemId"}, ""]}]}
     assert "does not support EFS" in assertion["AssertDescription"]
+
+
+# -- the operations parts: access logs, tracing, SnapStart, Duration, concurrency ----------------
+CLINIC_TEMPLATE = Path(__file__).resolve().parents[2] / "examples" / "clinic-app" / "template.yaml"
+
+
+def _operations_problems(template: dict[str, Any]) -> list[str]:
+    """What the operations checks alone say (a template of another app has other routes)."""
+    checker = Checker(app, template)
+    _operations_are_sound(checker)
+    return checker.problems
+
+
+def _function(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]["OpsFunction"]["Properties"]  # type: ignore[no-any-return]
+
+
+def test_the_shipped_templates_pass_the_operations_checks(template: dict[str, Any]) -> None:
+    assert _operations_problems(template) == []
+    assert _operations_problems(load_template(CLINIC_TEMPLATE)) == []
+
+
+@pytest.mark.parametrize("variable", ["$context.identity.sourceIp", "$request.querystring.jobId",
+                                      "$context.path", "$input.body", "$request.header.Authorization",
+                                      "$context.authorizer.claims.sub",
+                                      "$context.requestOverride.header.x"])
+def test_an_access_log_that_writes_the_request_or_the_caller_is_drift(
+        template: dict[str, Any], variable: str) -> None:
+    broken = copy.deepcopy(template)
+    on = broken["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]["Fn::If"][1]
+    on["Format"] = on["Format"].removesuffix("}") + f',"leak":"{variable}"}}'
+    assert Checker(app, broken).run() == [
+        f"HttpApi AccessLogSettings: the access log format writes {variable}; access logs carry "
+        "no query string, body, path, header or caller identity"]
+
+
+def test_a_rest_stage_access_log_is_read_in_every_branch(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    broken["Resources"]["RestStage"] = {"Type": "AWS::ApiGateway::Stage", "Properties": {
+        "AccessLogSetting": {"DestinationArn": "arn:aws:logs:us-east-1:1:log-group:x",
+                             "Format": {"Fn::If": ["HasAccessLogs", '{"id":"$context.requestId"}',
+                                                   {"Fn::Sub": '{"ip":"$context.identity.caller",'
+                                                               '"domain":"$context.domainPrefix"}'}]}}}}
+    assert Checker(app, broken).run() == [
+        "RestStage AccessLogSetting: the access log format writes $context.identity.caller; access "
+        "logs carry no query string, body, path, header or caller identity"]
+
+
+@pytest.mark.parametrize(("remove", "problem"), [
+    ("Tracing", "function OpsFunction: OPSFN_TRACING depends on the template but the function has "
+                "no Tracing (TracingConfig.Mode)"),
+    ("OPSFN_TRACING", "function OpsFunction: tracing depends on the template but OPSFN_TRACING is "
+                      "not in the function's environment")])
+def test_tracing_on_a_parameter_needs_both_sides(template: dict[str, Any], remove: str,
+                                                 problem: str) -> None:
+    broken = copy.deepcopy(template)
+    function = _function(broken)
+    function.pop(remove, None)
+    function["Environment"]["Variables"].pop(remove, None)
+    assert Checker(app, broken).run() == [problem]
+
+
+@pytest.mark.parametrize(("mode", "setting", "problem"), [
+    ("PassThrough", "true", "function OpsFunction: OPSFN_TRACING is true but tracing is PassThrough "
+                            "(Tracing: Active, TracingConfig.Mode: Active)"),
+    ("Active", "false", "function OpsFunction: tracing is Active but OPSFN_TRACING is 'false' (set "
+                        'it to "true")'),
+    ("Active", None, "function OpsFunction: tracing is Active but OPSFN_TRACING is not set (set it "
+                     'to "true")'),
+    ("Active", "true", None)])
+def test_literal_tracing_and_opsfn_tracing_agree(template: dict[str, Any], mode: str,
+                                                 setting: str | None, problem: str | None) -> None:
+    broken = copy.deepcopy(template)
+    function = _function(broken)
+    function["Tracing"] = mode
+    del function["Environment"]["Variables"]["OPSFN_TRACING"]
+    if setting is not None:
+        function["Environment"]["Variables"]["OPSFN_TRACING"] = setting
+    assert Checker(app, broken).run() == ([problem] if problem else [])
+
+
+def test_active_tracing_needs_a_role_that_may_send_segments(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    function = _function(broken)
+    function["Tracing"] = "Active"
+    function["Environment"]["Variables"]["OPSFN_TRACING"] = "true"
+    core = next(p for p in broken["Resources"]["OpsFunctionRole"]["Properties"]["Policies"]
+                if p["PolicyName"] == "core")
+    statements = core["PolicyDocument"]["Statement"]
+    statements[:] = [s for s in statements if "xray:PutTraceSegments" not in json.dumps(s)]
+    assert Checker(app, broken).run() == [
+        "function OpsFunction: tracing is Active but its role OpsFunctionRole does not allow "
+        "xray:PutTraceSegments"]
+
+
+def test_snapstart_with_efs_on_parameters_needs_the_rule(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    del broken["Rules"]["SnapStartWithoutEfs"]
+    assert Checker(app, broken).run() == [
+        "function OpsFunction: SnapStart with FileSystemConfigs depends on parameters but no Rules "
+        "entry refuses it (one naming ['SnapStart'] and ['EfsFileSystemId', 'SslFileSystemId', "
+        "'SubnetIds']); Lambda SnapStart does not support EFS"]
+
+
+def test_literal_snapstart_with_a_literal_mount_is_refused(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    function = _function(broken)
+    function["SnapStart"] = {"ApplyOn": "PublishedVersions"}
+    assert Checker(app, broken).run() == []  # the mounts still depend on parameters: the rule
+    function["FileSystemConfigs"] = [{"Arn": {"Fn::GetAtt": ["EfsAccessPoint", "Arn"]},
+                                      "LocalMountPath": "/mnt/opsfn"}]
+    assert Checker(app, broken).run() == [
+        "function OpsFunction: SnapStart ApplyOn PublishedVersions with FileSystemConfigs; Lambda "
+        "SnapStart does not support EFS"]
+
+
+def test_a_duration_alarm_at_the_timeout_is_drift(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    _function(broken)["Timeout"] = 900
+    assert Checker(app, broken).run() == []  # the shipped alarm is a share of the timeout
+    props = broken["Resources"]["FunctionDurationAlarm"]["Properties"]
+    duration = props.pop("Metrics")[0]["MetricStat"]
+    props.update(duration["Metric"], Statistic="Maximum", Period=300, Threshold=810000)
+    assert Checker(app, broken).run() == []  # 90% of 900 s
+    props["Threshold"] = 900000
+    assert Checker(app, broken).run() == [
+        "alarm FunctionDurationAlarm: Threshold 900000 ms is not below the function's Timeout of "
+        "900 s; Lambda stops the invocation before the alarm can fire"]
+
+
+def test_the_clinic_duration_alarm_is_compared_with_its_timeout() -> None:
+    clinic = load_template(CLINIC_TEMPLATE)
+    clinic["Resources"]["FunctionDurationAlarm"]["Properties"]["Threshold"] = 60000
+    assert _operations_problems(clinic) == [
+        "alarm FunctionDurationAlarm: Threshold 60000 ms is not below the function's Timeout of "
+        "60 s; Lambda stops the invocation before the alarm can fire"]
+
+
+def test_zero_reserved_concurrency_is_drift(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    _function(broken)["ReservedConcurrentExecutions"] = 0
+    assert Checker(app, broken).run() == [
+        "function OpsFunction: ReservedConcurrentExecutions is 0, so every invocation is throttled "
+        "(remove it or reserve at least 1)"]

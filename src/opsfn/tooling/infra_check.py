@@ -10,12 +10,17 @@ then resources of their own (``AWS::ApiGatewayV2::Route``, ``AWS::Events::Rule``
 ``AWS::Scheduler::Schedule``, ``AWS::Lambda::EventSourceMapping``, ``AWS::SNS::Subscription``)
 instead of events of an ``AWS::Serverless::Function``, and each must also be allowed to invoke
 the function (a Lambda permission for its service, or a scheduler role that may invoke it).
+
+The parts added for operations are checked in either form: access logs name no request content
+or caller, tracing agrees with ``OPSFN_TRACING`` (and the role may send), SnapStart never meets an
+EFS mount, a Duration alarm can fire before the timeout, and reserved concurrency is not 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,6 +59,23 @@ S3_DETAIL_TYPES: dict[str, str] = {
 BROWSER_UPLOAD_BUCKETS: dict[str, tuple[str, ...]] = {"UPLOAD_BUCKET": ("PUT", "POST")}
 # Variables Lambda or Powertools read themselves; they are not opsfn settings.
 FOREIGN_PREFIXES = ("POWERTOOLS_", "AWS_LAMBDA_", "PYTHON", "LD_")
+# Access-log variables refused in any API's log format (compared case-insensitively as prefixes
+# of each $variable). An access log is kept for LogRetentionDays and read by whoever operates the
+# stack, so it carries no query string (/get-results has the jobId there), body, request path,
+# header or who called (address, user agent, IAM caller, Cognito identity, JWT claims). The
+# route key, status and latencies say enough; $context.domainPrefix and the like are fine.
+ACCESS_LOG_REFUSED: tuple[str, ...] = (
+    "$context.path", "$request.", "$input", "$context.requestOverride", "$context.identity.",
+    "$context.authorizer",
+)
+# Where each API resource type keeps its access-log settings (HTTP APIs and REST APIs differ).
+ACCESS_LOG_PROPERTIES: dict[str, str] = {
+    "AWS::Serverless::HttpApi": "AccessLogSettings", "AWS::ApiGatewayV2::Stage": "AccessLogSettings",
+    "AWS::Serverless::Api": "AccessLogSetting", "AWS::ApiGateway::Stage": "AccessLogSetting",
+}
+# Policy actions that allow sending trace segments, and AWS managed policies that do.
+XRAY_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:*", "*"})
+XRAY_MANAGED_POLICIES = ("AWSXrayWriteOnlyAccess", "AWSXRayDaemonWriteAccess")
 
 
 # -- YAML with CloudFormation tags ----------------------------------------------------------------
@@ -424,14 +446,19 @@ def _add_resource_trigger(found: Declared, name: str, kind: str, props: dict[str
         found.invoke_grants.append((str(props.get("Principal")), referenced(props.get("SourceArn"))))
 
 
-def role_may_invoke(resources: dict[str, Any], role: str, function: str) -> bool:
-    """Whether an IAM role of the template allows ``lambda:InvokeFunction`` on ``function``."""
+def _role_documents(resources: dict[str, Any], role: str) -> list[Any]:
+    """The policy documents of a role: its inline policies and the ``AWS::IAM::Policy``s on it."""
     documents = [_dict(p).get("PolicyDocument") for p in
                  _dict(_dict(resources.get(role)).get("Properties")).get("Policies") or []]
     documents += [_dict(r.get("Properties")).get("PolicyDocument") for r in resources.values()
                   if isinstance(r, dict) and r.get("Type") == "AWS::IAM::Policy"
                   and role in {ref_target(x) for x in _dict(r.get("Properties")).get("Roles") or []}]
-    for document in documents:
+    return documents
+
+
+def role_may_invoke(resources: dict[str, Any], role: str, function: str) -> bool:
+    """Whether an IAM role of the template allows ``lambda:InvokeFunction`` on ``function``."""
+    for document in _role_documents(resources, role):
         statements = _dict(document).get("Statement")
         for entry in statements if isinstance(statements, list) else [statements]:
             statement = _dict(entry)
@@ -443,6 +470,24 @@ def role_may_invoke(resources: dict[str, Any], role: str, function: str) -> bool
                     {"lambda:InvokeFunction", "lambda:*", "*"} & set(actions) and \
                     any(t == "*" or function in referenced(t) for t in targets):
                 return True
+    return False
+
+
+def role_may_trace(resources: dict[str, Any], role: str) -> bool:
+    """Whether an IAM role of the template allows ``xray:PutTraceSegments``: a statement (or a
+    branch of a conditional one, as the SAM template has) or an AWS managed X-Ray policy."""
+    managed = _dict(_dict(resources.get(role)).get("Properties")).get("ManagedPolicyArns") or []
+    if any(name in json.dumps(arn) for arn in managed for name in XRAY_MANAGED_POLICIES):
+        return True
+    for document in _role_documents(resources, role):
+        statements = _dict(document).get("Statement")
+        for entry in statements if isinstance(statements, list) else [statements]:
+            branches = _dict(entry).get("Fn::If")
+            for statement in branches[1:] if isinstance(branches, list) else [entry]:
+                actions = _dict(statement).get("Action")
+                actions = [actions] if isinstance(actions, str) else actions or []
+                if _dict(statement).get("Effect") == "Allow" and XRAY_ACTIONS & set(actions):
+                    return True
     return False
 
 
@@ -539,6 +584,7 @@ class Checker:
         self._environment_is_known()
         self._cors_agrees()
         self._failures_are_visible()
+        self._operations_are_sound()
         self._triggers_may_invoke()
         return self.problems
 
@@ -757,6 +803,9 @@ class Checker:
     def _failures_are_visible(self) -> None:
         _failures_are_visible(self)
 
+    def _operations_are_sound(self) -> None:
+        _operations_are_sound(self)
+
     def _environment_is_known(self) -> None:
         from opsfn.core.settings import setting_variables
 
@@ -916,6 +965,235 @@ def _dead_letters_and_alias(checker: Checker) -> None:
     for name in found.unqualified_tokens:
         checker.problems.append(f"resource {name}: ServiceToken is the unqualified function; with "
                                 f"AutoPublishAlias it must be !Ref {found.function}.Alias")
+
+
+# -- operations: access logs, tracing, SnapStart, the Duration alarm, concurrency ------------------
+def _operations_are_sound(checker: Checker) -> None:
+    """The parts added for operations agree with the function and with each other."""
+    _access_logs_are_anonymous(checker)
+    _tracing_agrees(checker)
+    _snapstart_without_efs(checker)
+    _duration_alarm_can_fire(checker)
+    _concurrency_is_not_zero(checker)
+
+
+def function_properties(template: dict[str, Any], function: str) -> dict[str, Any]:
+    """The function's properties over SAM's ``Globals.Function`` (what SAM deploys)."""
+    resource = _dict(template["Resources"].get(function))
+    props = _dict(resource.get("Properties"))
+    if resource.get("Type") != "AWS::Serverless::Function":
+        return props
+    return {**_dict(_dict(template.get("Globals")).get("Function")), **props}
+
+
+def _number(value: Any) -> float | None:
+    """A literal number (CloudFormation takes numeric strings too); None for an expression."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in an expression (each branch of an ``Fn::If``, each part of a join)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict | list):
+        for inner in value.values() if isinstance(value, dict) else value:
+            yield from _strings(inner)
+
+
+def _access_log_formats(settings: Any) -> Iterator[str]:
+    """The text of every format access-log settings may use, each ``Fn::If`` branch included:
+    the parameter that turns logs on must not also be the one that makes them leak."""
+    branches = _dict(settings).get("Fn::If")
+    if isinstance(branches, list):
+        for branch in branches[1:]:
+            yield from _access_log_formats(branch)
+    elif "Format" in _dict(settings):
+        yield from _strings(settings["Format"])
+
+
+def _access_logs_are_anonymous(checker: Checker) -> None:
+    """No API logs what a request carried or who sent it (:data:`ACCESS_LOG_REFUSED`)."""
+    refused = tuple(prefix.lower() for prefix in ACCESS_LOG_REFUSED)
+    for name, res in checker.template["Resources"].items():
+        prop = ACCESS_LOG_PROPERTIES.get(str(_dict(res).get("Type")))
+        if prop is None:
+            continue
+        settings = _dict(_dict(res).get("Properties")).get(prop)
+        leaks = sorted({variable for text in _access_log_formats(settings)
+                        for variable in re.findall(r"\$[A-Za-z][\w.]*", text)
+                        if variable.lower().startswith(refused)})
+        if leaks:
+            checker.problems.append(f"{name} {prop}: the access log format writes "
+                                    f"{', '.join(leaks)}; access logs carry no query string, "
+                                    "body, path, header or caller identity")
+
+
+def _tracing_mode(props: dict[str, Any]) -> Any:
+    """SAM's ``Tracing`` or CloudFormation's ``TracingConfig.Mode``; None when neither is set."""
+    if "Tracing" in props:
+        return props["Tracing"]
+    config = props.get("TracingConfig")
+    return config.get("Mode") if isinstance(config, dict) and "Fn::If" not in config else config
+
+
+def _tracing_setting(value: Any) -> bool | None:
+    """``OPSFN_TRACING`` as the function reads it; None when the template computes it."""
+    from opsfn.core.settings import parse, setting_fields
+
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str | int | float):
+        return None
+    field = setting_fields()["OPSFN_TRACING"]
+    try:
+        return bool(parse(field, field.annotation, str(value)))
+    except ValueError:
+        return False  # the function refuses to start; it does not trace either
+
+
+def _tracing_agrees(checker: Checker) -> None:
+    """The tracer (``OPSFN_TRACING``) runs exactly when Lambda traces, and the role may send.
+
+    The tracer without Lambda tracing has no segment to add to; Lambda tracing without the
+    tracer has no route subsegments. When either side depends on a parameter (the SAM template
+    derives both from ``Tracing``) the values cannot be compared: both must be set.
+    """
+    function, env = checker.found.function, checker.found.env
+    props = function_properties(checker.template, function)
+    mode, setting = _tracing_mode(props), env.get("OPSFN_TRACING")
+    enabled = _tracing_setting(setting) if setting is not None else False
+    where = f"function {function}"
+    if (mode is not None and not isinstance(mode, str)) or enabled is None:
+        if mode is None:
+            checker.problems.append(f"{where}: OPSFN_TRACING depends on the template but the "
+                                    "function has no Tracing (TracingConfig.Mode)")
+        if setting is None:
+            checker.problems.append(f"{where}: tracing depends on the template but OPSFN_TRACING "
+                                    "is not in the function's environment")
+        return
+    active = mode == "Active"
+    if enabled and not active:
+        checker.problems.append(f"{where}: OPSFN_TRACING is true but tracing is {mode or 'not set'}"
+                                " (Tracing: Active, TracingConfig.Mode: Active)")
+    elif active and not enabled:
+        checker.problems.append(f"{where}: tracing is Active but OPSFN_TRACING is "
+                                f"{'not set' if setting is None else repr(setting)} (set it to \"true\")")
+    role = ref_target(props.get("Role"))
+    if active and enabled and role in checker.template["Resources"] and \
+            not role_may_trace(checker.template["Resources"], str(role)):
+        checker.problems.append(f"{where}: tracing is Active but its role {role} does not allow "
+                                "xray:PutTraceSegments")
+
+
+def _conditions_of(value: Any) -> set[str]:
+    """The conditions an expression names (``Fn::If``'s first item, ``Condition``)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Fn::If" and isinstance(inner, list) and inner and isinstance(inner[0], str):
+                found.add(inner[0])
+            if key == "Condition" and isinstance(inner, str):
+                found.add(inner)
+            found |= _conditions_of(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _conditions_of(inner)
+    return found
+
+
+def parameters_behind(template: dict[str, Any], value: Any) -> frozenset[str]:
+    """The parameters an expression depends on, through the conditions it names."""
+    conditions = _dict(template.get("Conditions"))
+    names: set[str] = set()
+    seen: set[str] = set()
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        names |= referenced(node)
+        for condition in _conditions_of(node) - seen:
+            seen.add(condition)
+            pending.append(conditions.get(condition))
+    return frozenset(names & set(_dict(template.get("Parameters"))))
+
+
+def _snapstart_without_efs(checker: Checker) -> None:
+    """SnapStart on published versions and an EFS mount never deploy together (Lambda refuses).
+
+    Both literal: refused here. If a side depends on parameters (the SAM template's ``SnapStart``
+    and ``EfsFileSystemId``/``SslFileSystemId``), CloudFormation must refuse the combination
+    before it creates anything: some ``Rules`` entry with assertions must reference a parameter
+    of every conditional side (in its ``RuleCondition`` or ``Assertions``). What the rule
+    asserts is not evaluated; that it exists and names those parameters is the check.
+    """
+    props = function_properties(checker.template, checker.found.function)
+    apply_on = _dict(props.get("SnapStart")).get("ApplyOn")
+    mounts = props.get("FileSystemConfigs")
+    if apply_on is None or (isinstance(apply_on, str) and apply_on != "PublishedVersions") or \
+            mounts in (None, []):
+        return  # no SnapStart, or no file system
+    where = f"function {checker.found.function}"
+    if apply_on == "PublishedVersions" and isinstance(mounts, list):
+        checker.problems.append(f"{where}: SnapStart ApplyOn PublishedVersions with "
+                                "FileSystemConfigs; Lambda SnapStart does not support EFS")
+        return
+    sides = [parameters_behind(checker.template, side) for side in (apply_on, mounts)
+             if not isinstance(side, str | list)]
+    rules = [rule for rule in _dict(checker.template.get("Rules")).values()
+             if _dict(rule).get("Assertions")]
+    if not any(all(side & referenced(rule) for side in sides) for rule in rules):
+        named = " and ".join(str(sorted(side)) for side in sides)
+        checker.problems.append(f"{where}: SnapStart with FileSystemConfigs depends on parameters "
+                                f"but no Rules entry refuses it (one naming {named}); Lambda "
+                                "SnapStart does not support EFS")
+
+
+def _alarm_value(props: dict[str, Any]) -> dict[str, Any] | None:
+    """The metric an alarm compares with its threshold; None for a math expression, whose
+    threshold is not in the metric's unit (the shipped alarms divide by the timeout)."""
+    if props.get("MetricName"):
+        return props
+    returned = [_dict(m) for m in props.get("Metrics") or []
+                if str(_dict(m).get("ReturnData", True)).lower() != "false"]
+    if len(returned) == 1 and "MetricStat" in returned[0]:
+        return _dict(_dict(returned[0]["MetricStat"]).get("Metric"))
+    return None
+
+
+def _duration_alarm_can_fire(checker: Checker) -> None:
+    """A Duration alarm (milliseconds) at or above the timeout never fires: Lambda stops the
+    invocation first. Compared only when both the Timeout and the Threshold are literals."""
+    function = checker.found.function
+    timeout = _number(function_properties(checker.template, function).get("Timeout"))
+    if timeout is None:
+        return
+    for name, res in checker.template["Resources"].items():
+        if _dict(res).get("Type") != "AWS::CloudWatch::Alarm":
+            continue
+        props = _dict(res.get("Properties"))
+        metric, threshold = _alarm_value(props), _number(props.get("Threshold"))
+        if metric is None or threshold is None or (metric.get("Namespace"), metric.get(
+                "MetricName")) != ("AWS/Lambda", "Duration"):
+            continue
+        dimensions = metric.get("Dimensions") or []
+        dims = {str(_dict(d).get("Name")): _dict(d).get("Value") for d in dimensions}
+        if ref_target(dims.get("FunctionName")) == function and threshold >= timeout * 1000:
+            checker.problems.append(f"alarm {name}: Threshold {threshold:.15g} ms is not below the "
+                                    f"function's Timeout of {timeout:.15g} s; Lambda stops the "
+                                    "invocation before the alarm can fire")
+
+
+def _concurrency_is_not_zero(checker: Checker) -> None:
+    """Zero reserved concurrency throttles every invocation: the function would never run."""
+    props = function_properties(checker.template, checker.found.function)
+    if _number(props.get("ReservedConcurrentExecutions")) == 0:
+        checker.problems.append(f"function {checker.found.function}: ReservedConcurrentExecutions "
+                                "is 0, so every invocation is throttled (remove it or reserve at "
+                                "least 1)")
 
 
 def _event_name(label: str) -> str:
