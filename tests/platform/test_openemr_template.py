@@ -29,6 +29,10 @@ STACK = {**NETWORK, "SslFileSystemId": SSL_FS, "SmtpSourceSecretArn": SOURCE,
          "SmtpTargetSecretField": "password", "SmtpSecretsKmsKeyArn": KEY,
          "ExportDbClusterId": "openemr-db", "ExportSource": "cluster",
          "ExportKmsKeyArn": KEY}
+# Everything docs/openemr.md documents: the SSL file system mounted, DataSync on the sites one, the relay.
+OPENEMR = {**STACK, "SyncEngine": "datasync", "DataSyncFileSystemId": SITES_FS,
+           "DataSyncSubdirectory": "/", "ReceiptRuleSetName": "openemr-rules",
+           "RelayForwardTo": "frontdesk@example.org", "RelayForwardFrom": "relay@example.org"}
 
 
 class Stack:
@@ -51,6 +55,12 @@ class Stack:
     @property
     def env(self) -> dict[str, Any]:
         return dict(self.function["Environment"]["Variables"])
+
+    def refused(self) -> set[str]:
+        """The rules CloudFormation would refuse these parameters by."""
+        return {name for name, spec in self.template["Rules"].items()
+                if self.ev.value(spec["RuleCondition"]) is True
+                and not all(self.ev.value(a["Assert"]) is True for a in spec["Assertions"])}
 
     def statements(self) -> dict[str, dict[str, Any]]:
         role = self.resource("OpsFunctionRole") or {}
@@ -148,18 +158,63 @@ def test_the_live_cluster_export_gets_the_cluster_arn() -> None:
     assert Stack({}).env["RDS_EXPORT_SOURCE"] == "snapshot"
 
 
+def test_the_documented_parameters_pass_every_rule_and_sync_the_sites_file_system() -> None:
+    stack = Stack(OPENEMR)
+    assert stack.refused() == set()
+    env = stack.env
+    assert stack.function["FileSystemConfigs"] == [{"Arn": AP_ARN, "LocalMountPath": "/mnt/ssl"}]
+    assert env["SSL_DIR"] == "/mnt/ssl"
+    sites_arn = f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:file-system/{SITES_FS}"
+    assert (env["SYNC_ENGINE"], env["SYNC_DATASYNC_EFS_ARN"],
+            env["SYNC_DATASYNC_EFS_SUBDIRECTORY"]) == ("datasync", sites_arn, "/")
+    assert env["SYNC_DATASYNC_SUBNET_ARN"].endswith(":subnet/subnet-0a")
+    assert env["SYNC_DATASYNC_SECURITY_GROUP_ARNS"].endswith(":security-group/sg-0efsonly")
+    # The SSL file system is not copied: DataSync reads the sites one only, the walk has no source.
+    assert "SYNC_SOURCE_DIR" not in env
+    assert not [k for k, v in env.items() if k.startswith("SYNC_") and SSL_FS in str(v)]
+    role = stack.resource("DataSyncRole") or {}
+    (read,) = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]
+               if s.get("Sid") == "ReadTheFileSystem"]
+    assert read["Resource"] == sites_arn
+    events = stack.function["Events"]
+    assert events["SyncEfsToS3"]["Properties"]["State"] == "ENABLED"
+    assert events["RotateSslMaterials"]["Properties"]["State"] == "ENABLED"
+    assert (env["SES_FORWARD_TO"], env["SES_FORWARD_FROM"]) == (
+        "frontdesk@example.org", "relay@example.org")
+    assert stack.resource("SslMaterials") is not None
+
+
 @pytest.mark.parametrize(("parameters", "rule"), [
     ({"SmtpUserName": "ses-smtp"}, "SmtpUserNeedsAnIdentity"),
     ({"SmtpSourceSecretArn": SOURCE}, "SmtpDeriveNeedsBothSecrets"),
+    ({**OPENEMR, "DataSyncFileSystemId": SSL_FS}, "DataSyncNeverCopiesTheSslFileSystem"),
+    ({**OPENEMR, "DataSyncFileSystemId": "", "EfsFileSystemId": SSL_FS},
+     "DataSyncNeverCopiesTheSslFileSystem"),
+    ({**OPENEMR, "DataSyncFileSystemId": ""}, "DataSyncNeedsAFileSystem"),
+    ({**NETWORK, "SyncEngine": "datasync"}, "DataSyncNeedsAFileSystem"),
 ])
 def test_rules_refuse_half_configurations(parameters: dict[str, str], rule: str) -> None:
     stack = Stack(parameters)
     spec = stack.template["Rules"][rule]
     assert stack.ev.value(spec["RuleCondition"]) is True
-    assert not all(stack.ev.value(a["Assert"]) for a in spec["Assertions"])
-    complete = Stack({**STACK, "SmtpUserName": "u", "SmtpIdentityArn": f"arn:aws:ses:{REGION}:"
+    assert stack.refused() == {rule}
+    complete = Stack({**OPENEMR, "SmtpUserName": "u", "SmtpIdentityArn": f"arn:aws:ses:{REGION}:"
                       f"{ACCOUNT}:identity/x.org"})
     assert all(complete.ev.value(a["Assert"]) for a in complete.template["Rules"][rule]["Assertions"])
+
+
+@pytest.mark.parametrize("datasync_fs", ["", SSL_FS, SITES_FS])
+@pytest.mark.parametrize("efs_fs", ["", SSL_FS, SITES_FS])
+def test_the_datasync_rules_refuse_what_the_template_would_copy(datasync_fs: str,
+                                                                efs_fs: str) -> None:
+    """The rules spell out the template's pick (DataSyncFileSystemId, else EfsFileSystemId)."""
+    stack = Stack({**OPENEMR, "DataSyncFileSystemId": datasync_fs, "EfsFileSystemId": efs_fs})
+    copied = stack.env["SYNC_DATASYNC_EFS_ARN"].rsplit("/", 1)[1]
+    expected = {"": {"DataSyncNeedsAFileSystem"}, SSL_FS: {"DataSyncNeverCopiesTheSslFileSystem"},
+                SITES_FS: set()}[copied]
+    assert stack.refused() == expected
+    assert Stack({**OPENEMR, "SyncEngine": "function", "DataSyncFileSystemId": datasync_fs,
+                  "EfsFileSystemId": efs_fs}).refused() == set()
 
 
 def _list(value: Any) -> list[Any]:
