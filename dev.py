@@ -4,7 +4,7 @@
     python3 dev.py local     # the whole stack on this machine: moto + HTTP on :3000 + upload page
     python3 dev.py test      # the test suite (what CI runs)
     python3 dev.py lint      # ruff and mypy --strict
-    python3 dev.py bench     # every benchmark under bench/
+    python3 dev.py bench [NAME [OPTIONS]]   # every benchmark under bench/, or bench/NAME.py
     python3 dev.py lock [--upgrade [PACKAGE ...]]   # rewrite locks/ (needs the package index)
 
 Each command first makes `.venv` (once) and installs there, whenever pyproject.toml or the lock
@@ -146,10 +146,18 @@ def cmd_lint(args: list[str]) -> int:
 
 
 def cmd_bench(args: list[str]) -> int:
+    """Every benchmark on its defaults, or one by name with its own options
+    (`dev.py bench cold_start --runs 11`): the benchmarks take different options."""
+    scripts = sorted((ROOT / "bench").glob("*.py"))
+    if args:
+        chosen = [s for s in scripts if s.stem == args[0].removesuffix(".py")]
+        if not chosen:
+            sys.exit(f"no benchmark {args[0]!r}; there are: {', '.join(s.stem for s in scripts)}")
+        scripts, args = chosen, args[1:]
     ensure_venv()
     ensure_system_packages()
     status = 0
-    for script in sorted((ROOT / "bench").glob("*.py")):
+    for script in scripts:
         say(f"bench/{script.name}")
         status |= run(PYTHON, script, *args)
     return status

@@ -60,6 +60,19 @@ def test_prefixes_apply_to_http_routes_only() -> None:
     assert {r.label for r in plain.registry.routes} >= {"GET /v2", "GET /v2/items/{item_id}"}
 
 
+def test_every_builtin_route_with_the_users_routes() -> None:
+    """The whole built-in set plus a user's router: both serve, and the user's routes join the
+    built-in ones in one registry (no domain is dropped to make room)."""
+    app = App([builtin(), ("/clinic", _router())])
+    labels = {r.label for r in app.registry.routes}
+    assert {r.label for r in builtin().routes} < labels
+    assert {"GET /clinic", "GET /clinic/items/{item_id}", "action:mine"} <= labels
+    client = Client(app)
+    assert client.get("/clinic/items/3").json() == {"id": 3}
+    assert client.invoke("mine") == {"mine": True}
+    assert client.get("/health").json()["status"] == "ok"
+
+
 @pytest.mark.parametrize("prefix", ["clinic", "/clinic/", "/{tenant}"])
 def test_bad_prefixes_are_refused(prefix: str) -> None:
     with pytest.raises(ValueError, match="prefix"):

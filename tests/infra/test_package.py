@@ -325,6 +325,29 @@ def test_zip_runs_read_only_from_its_bytecode_without_tooling(
 
 
 @pytest.mark.slow
+def test_the_zip_with_the_sdk_fits_the_direct_upload_limit(tmp_path: Path) -> None:
+    """x86_64 is the larger architecture (its wheels bundle more shared libraries); with the
+    SDK and bytecode it is within 1.2 MiB of the limit, so a new pin that pushes it over shows
+    here, not at deploy time."""
+    version = packaging.RUNTIME_PYTHON
+    interpreter = packaging.find_interpreter(version)
+    if interpreter is None:
+        version, interpreter = f"{sys.version_info[0]}.{sys.version_info[1]}", sys.executable
+    result = subprocess.run(
+        [sys.executable, "-m", "opsfn.tooling.cli", "package", "--arch", "x86_64", "--with-sdk",
+         "--python-version", version, "--compile-with", interpreter],
+        capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    zip_path = tmp_path / "dist" / "opsfn-lambda-x86_64.zip"
+    with zipfile.ZipFile(zip_path) as archive:
+        names = set(archive.namelist())
+    lock = locks.load(ROOT, version, "x86_64")
+    for name in ("boto3", "botocore"):
+        assert f"{name}-{lock.pins[name].version}.dist-info/METADATA" in names
+    assert zip_path.stat().st_size <= packaging.MAX_ZIPPED
+
+
+@pytest.mark.slow
 def test_sam_build_makefile_builds_a_compiled_tree(tmp_path: Path) -> None:
     if packaging.find_interpreter(packaging.RUNTIME_PYTHON) is None:
         pytest.skip(f"no Python {packaging.RUNTIME_PYTHON} on this machine to compile with")

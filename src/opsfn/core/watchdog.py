@@ -1,7 +1,8 @@
 """A timer for the custom-resource guard: run a callback if a deadline passes before it is cancelled.
 
 One daemon thread serves every deadline, because starting a ``threading.Timer`` per request costs
-150-300 us, an order of magnitude more than dispatching the whole event. Every change to the
+about 110-150 us (``bench/watchdog.py``: a hundred times arming and cancelling here, and ten times
+dispatching the whole event). Every change to the
 table of deadlines happens under one lock, and the thread plans its next look under the same lock,
 so nothing depends on the interpreter's atomicity. A callback is taken out of the table (under the
 lock) before it runs: it runs at most once, and a cancelled one never. Lambda freezes the process

@@ -48,10 +48,14 @@ def status(db: Database) -> str:
 def _call(db: Database, verb: Literal["start", "stop"]) -> None:
     client = aws.client("rds")
     try:
-        if db.kind == "cluster":
-            getattr(client, f"{verb}_db_cluster")(DBClusterIdentifier=db.identifier)
+        if db.kind == "cluster" and verb == "start":
+            client.start_db_cluster(DBClusterIdentifier=db.identifier)
+        elif db.kind == "cluster":
+            client.stop_db_cluster(DBClusterIdentifier=db.identifier)
+        elif verb == "start":
+            client.start_db_instance(DBInstanceIdentifier=db.identifier)
         else:
-            getattr(client, f"{verb}_db_instance")(DBInstanceIdentifier=db.identifier)
+            client.stop_db_instance(DBInstanceIdentifier=db.identifier)
     except client.exceptions.ClientError as exc:
         if kind_of(exc) == "conflict":  # RDS's Invalid...State: not now, in this state
             raise WrongState(verb) from None

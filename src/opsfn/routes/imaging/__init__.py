@@ -1,9 +1,13 @@
 """The image-analysis pipeline: bounded browser uploads, DICOM to PNG, Rekognition labels.
 
-``POST /request-upload`` creates a job and a presigned POST; the S3 ``ObjectCreated`` route on
-``uploads/`` processes the upload; ``GET /get-results`` reads the job. ``router`` joins the three
-and is built on first access, so that the handler (which registers routes from the manifest) can
-import one of the modules without the others.
+Replaces the image analysis backend's three functions (seed 001): Generate Upload URL
+(``lambda1-generate-upload-url``), Process Image (``lambda2-process-image``) and Get Results
+(``lambda3-get-results``). Public routes: ``POST /request-upload`` (creates a job and a presigned
+POST), the S3 ``ObjectCreated`` route on ``UPLOAD_BUCKET`` under ``uploads/`` (processes the
+upload) and ``GET /get-results?jobId=`` (reads the job).
+
+``router`` joins the three modules' routes and is built on first access, so that the handler
+(which registers routes from the manifest) can import one of the modules without the others.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_pascal
@@ -34,12 +34,16 @@ from opsfn.services import aws, locks
 from opsfn.services.aws_errors import kind_of
 from opsfn.services.settings import SharedSettings
 
+if TYPE_CHECKING:  # the stubs are a development dependency: types only
+    from mypy_boto3_ses import SESClient
+
 router = Router()
 
 PREFIX = "ses-active-rule-set"
 FIRST_ANSWER_TTL_S = 2 * 86400  # longer than CloudFormation waits and Lambda retries an event
 _RULE_SET = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9]$|^[A-Za-z0-9]$"
 _sleep: Callable[[float], None] = time.sleep  # replaced in tests to keep them fast
+_T = TypeVar("_T")
 
 
 class RuleSetProps(BaseModel):
@@ -96,15 +100,18 @@ def parse_physical_id(value: str | None) -> Activation | None:
 
 
 # -- SES calls with throttling retries -----------------------------------------------------------
-def ses_call(operation: str, context: Context | None = None, **kwargs: Any) -> Any:
-    """Call an SES operation, retrying throttling with 1, 2, 4, 8 s pauses within the time left."""
+def ses_call(operation: str, call: Callable[[SESClient], _T], context: Context | None = None) -> _T:
+    """Run ``call`` on the SES client, retrying throttling with 1, 2, 4, 8 s pauses in the time left.
+
+    ``call`` makes the one SES ``operation`` (named in errors) on the typed client it is given.
+    """
     from botocore.exceptions import ClientError
 
     attempts = SesSettings.current().ses_throttle_attempts
-    method = getattr(aws.client("ses"), operation)
+    ses = aws.client("ses")
     for attempt in range(attempts):
         try:
-            return method(**kwargs)
+            return call(ses)
         except ClientError as exc:
             if kind_of(exc) != "throttled":
                 raise
@@ -119,7 +126,8 @@ def ses_call(operation: str, context: Context | None = None, **kwargs: Any) -> A
 
 def active_rule_set(context: Context | None = None) -> str | None:
     """The name of the active receipt rule set, or None."""
-    reply = ses_call("describe_active_receipt_rule_set", context)
+    reply = ses_call("describe_active_receipt_rule_set",
+                     lambda ses: ses.describe_active_receipt_rule_set(), context)
     metadata = reply.get("Metadata") or {}
     name = metadata.get("Name")
     return str(name) if name else None
@@ -135,7 +143,8 @@ def activate(name: str, context: Context | None = None) -> None:
     from botocore.exceptions import ClientError
 
     try:  # SetActiveReceiptRuleSet itself reports a missing set: no extra call against 1/s
-        ses_call("set_active_receipt_rule_set", context, RuleSetName=name)
+        ses_call("set_active_receipt_rule_set",
+                 lambda ses: ses.set_active_receipt_rule_set(RuleSetName=name), context)
     except ClientError as exc:
         if kind_of(exc) == "not_found":  # RuleSetDoesNotExist
             raise _missing(name) from None
@@ -144,7 +153,7 @@ def activate(name: str, context: Context | None = None) -> None:
 
 def deactivate_all(context: Context | None = None) -> None:
     """Leave no rule set active (SetActiveReceiptRuleSet without a name)."""
-    ses_call("set_active_receipt_rule_set", context)
+    ses_call("set_active_receipt_rule_set", lambda ses: ses.set_active_receipt_rule_set(), context)
 
 
 def converge(name: str, previous_activation: Activation | None, context: Context | None = None,

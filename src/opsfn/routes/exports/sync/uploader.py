@@ -14,10 +14,14 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
 from opsfn.routes.exports.sync.fastput import FastPut
 from opsfn.routes.exports.sync.model import LocalFile
+
+if TYPE_CHECKING:  # the stubs are a development dependency: types only
+    from botocore.session import Session
+    from mypy_boto3_s3 import S3Client
 
 _READ_WHOLE = 1024 * 1024  # below this a file is read into memory; above it is streamed
 
@@ -31,6 +35,13 @@ class UploadOptions:
     concurrency: int = 16
     multipart_threshold: int = 16 * 1024 * 1024  # below two parts, one PutObject is cheaper
     multipart_chunk: int = 8 * 1024 * 1024
+
+
+class Encryption(TypedDict, total=False):
+    """The server-side encryption arguments every object is written with (PutObject's names)."""
+
+    ServerSideEncryption: Literal["AES256", "aws:kms"]
+    SSEKMSKeyId: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +59,7 @@ def metadata(mtime_ns: int, mode: int) -> dict[str, str]:
     return {"mtime": f"{seconds}.{nanos:09d}", "mode": f"{stat.S_IMODE(mode):04o}"}
 
 
-def s3_client(pool: int) -> Any:
+def s3_client(pool: int) -> S3Client:
     """An S3 client whose connection pool fits the upload threads (same config otherwise).
 
     Built on a plain botocore session: the sync needs no boto3 resources, and the CLI starts
@@ -61,11 +72,12 @@ def s3_client(pool: int) -> Any:
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     config = aws.config().merge(Config(max_pool_connections=pool))
-    return _session().create_client("s3", region_name=region, endpoint_url=endpoint, config=config)
+    made = _session().create_client("s3", region_name=region, endpoint_url=endpoint, config=config)
+    return cast("S3Client", made)  # botocore's create_client is typed for any service
 
 
 @lru_cache(maxsize=1)
-def _session() -> Any:
+def _session() -> Session:
     """One botocore session per process: it caches the loaded service models for every client."""
     from botocore.session import get_session
 
@@ -106,7 +118,7 @@ def stream_md5(handle: Any) -> str:
 class Uploader:
     """Bounded-concurrency uploads to one bucket; close() waits and frees the threads."""
 
-    def __init__(self, options: UploadOptions, client: Any | None = None) -> None:
+    def __init__(self, options: UploadOptions, client: S3Client | None = None) -> None:
         self.options = options
         self._client = client
         self._fast: FastPut | None = None
@@ -115,12 +127,11 @@ class Uploader:
         self._manager: Any = None
         self._manager_lock = threading.Lock()
         self._client_lock = threading.Lock()
-        self.sse: dict[str, str] = ({"ServerSideEncryption": "aws:kms",
-                                      "SSEKMSKeyId": options.kms_key_id}
-                                     if options.kms_key_id else {"ServerSideEncryption": "AES256"})
+        self.sse: Encryption = ({"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": options.kms_key_id}
+                                if options.kms_key_id else {"ServerSideEncryption": "AES256"})
 
     @property
-    def client(self) -> Any:
+    def client(self) -> S3Client:
         """The S3 client, made on first use: a sync that writes nothing may never need it."""
         with self._client_lock:
             if self._client is None:
