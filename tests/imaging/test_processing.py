@@ -364,22 +364,28 @@ def test_object_vanishing_while_it_is_labelled_ends_the_job(
     assert job_item(job_id)["error"] == processing.GONE_REASON  # type: ignore[index]
 
 
-def test_unreadable_existing_object_is_retried(client: Client,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rekognition failing to read an object that is still there is not the upload's fault."""
+def _labelling_fails_with(client: Client, monkeypatch: pytest.MonkeyPatch, code: str
+                          ) -> tuple[str, RecordsFailed]:
+    """Upload a PNG whose DetectLabels call fails with ``code``; the job id and the failure."""
     from botocore.exceptions import ClientError
 
     from opsfn.routes.imaging import labels
 
-    def denied(*_: Any, **__: Any) -> Any:
-        raise ClientError({"Error": {"Code": "InvalidS3ObjectException", "Message": "denied"}},
-                          "DetectLabels")
+    def failing(*_: Any, **__: Any) -> Any:
+        raise ClientError({"Error": {"Code": code, "Message": "no"}}, "DetectLabels")
 
-    monkeypatch.setattr(labels, "detect", denied)
+    monkeypatch.setattr(labels, "detect", failing)
     job_id = _upload(client, png_bytes(), "a.png", "image/png")
     with pytest.raises(RecordsFailed) as caught:
         client.s3_put(BUCKET, f"uploads/{job_id}/original")
-    assert not caught.value.permanent
+    return job_id, caught.value
+
+
+def test_unreadable_existing_object_is_retried(client: Client,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rekognition failing to read an object that is still there is not the upload's fault."""
+    job_id, failure = _labelling_fails_with(client, monkeypatch, "InvalidS3ObjectException")
+    assert not failure.permanent
     assert job_item(job_id)["status"] == "pending"  # type: ignore[index]
 
 
@@ -387,19 +393,8 @@ def test_a_permanent_aws_failure_ends_the_job_instead_of_waiting_for_a_retry(
         client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     """AccessDenied describes the deployment, not the moment: the event is parked, not retried,
     so the page is told ``error`` instead of polling ``pending`` forever."""
-    from botocore.exceptions import ClientError
-
-    from opsfn.routes.imaging import labels
-
-    def denied(*_: Any, **__: Any) -> Any:
-        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}},
-                          "DetectLabels")
-
-    monkeypatch.setattr(labels, "detect", denied)
-    job_id = _upload(client, png_bytes(), "a.png", "image/png")
-    with pytest.raises(RecordsFailed) as caught:
-        client.s3_put(BUCKET, f"uploads/{job_id}/original")
-    assert caught.value.permanent
+    job_id, failure = _labelling_fails_with(client, monkeypatch, "AccessDeniedException")
+    assert failure.permanent
     item = job_item(job_id)
     assert item is not None and item["status"] == "error"
     assert item["error"] == processing.FAILED_REASON
