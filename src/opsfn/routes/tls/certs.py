@@ -132,7 +132,7 @@ def generate(spec: CertSpec, now: dt.datetime | None = None) -> Materials:
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-    now = _utc(now or dt.datetime.now(dt.UTC)).replace(microsecond=0)  # DER: whole seconds
+    now = der.as_utc(now or dt.datetime.now(dt.UTC)).replace(microsecond=0)  # DER: whole seconds
     not_before, not_after = now - dt.timedelta(minutes=5), now + dt.timedelta(days=spec.validity_days)
     key = _new_key(spec.key_type)
     spki = key.public_key().public_bytes(serialization.Encoding.DER,
@@ -157,11 +157,6 @@ def generate(spec: CertSpec, now: dt.datetime | None = None) -> Materials:
         subject_alt_names=_names_as_described(spec.subject_alt_names),
         key_type=spec.key_type)
     return Materials(key_pem=key_pem, cert_pem=der.pem(cert_der), info=info)
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    """Aware UTC; a naive time is taken as UTC, as cryptography takes it."""
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def _names_as_described(names: tuple[str, ...]) -> tuple[str, ...]:

@@ -81,12 +81,17 @@ def named_bits(bits: Sequence[int]) -> bytes:
     return bit_string((value << unused).to_bytes(size, "big"), unused)
 
 
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """Aware UTC; a naive time is taken as UTC, as cryptography reads one."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
 def validity_time(moment: dt.datetime) -> bytes:
     """UTCTime for 1950-2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5), whole seconds.
 
     A naive ``moment`` is UTC (as cryptography reads one).
     """
-    utc = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    utc = as_utc(moment)
     if utc.year < 1950:
         raise ValueError("certificate times before 1950 cannot be encoded (RFC 5280)")
     if utc.year < 2050:

@@ -166,9 +166,10 @@ def valid_san(name: str) -> bool:
     """A DNS name (optionally ``*.``-prefixed) or an IP address (without a ``%zone``: a
     certificate's iPAddress carries only the address)."""
     try:
-        return ipaddress.ip_address(name) is not None and "%" not in name
+        ipaddress.ip_address(name)
     except ValueError:
         return len(name) <= 253 and bool(_DNS_NAME.match(name))
+    return "%" not in name
 
 
 def _split_names(text: str) -> tuple[str, ...]:
