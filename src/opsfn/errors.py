@@ -185,6 +185,18 @@ class RecordsFailed(OpsfnError):
         self.permanent = bool(causes) and all(cause.permanent for cause in causes)
 
 
+class UndeclaredAccess(OpsfnError):
+    """A route made an AWS call its ``access=`` does not declare (``OPSFN_ACCESS_CHECK=deny``).
+
+    The deployment's role is made from the declarations, so the same call would be refused by
+    IAM: the route's declaration is what needs fixing, not the input.
+    """
+
+    status = 500
+    code = "undeclared_access"
+    permanent = True
+
+
 class InternalError(OpsfnError):
     """A route raised something unexpected; the reply stays generic and the log names the type."""
 

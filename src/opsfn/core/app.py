@@ -130,7 +130,7 @@ class App(Router):
             spec = route.spec
             if prefix and isinstance(spec, HttpSpec):
                 self._add(Route(route.source, replace(spec, path=prefixed(prefix, spec.path)),
-                                route.func))
+                                route.func, access=route.access))
             else:
                 self._add(route)
 

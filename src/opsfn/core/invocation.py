@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from opsfn.core.access_check import running
 from opsfn.core.binding import binder_for
 from opsfn.core.observability import get_logger, log_unexpected
 from opsfn.core.settings import CoreSettings
@@ -116,7 +117,9 @@ def run_route(route: Route, invocation: Invocation, payload: Callable[[], Any], 
     failed = True
     try:
         kwargs = binder_for(route).bind(invocation)
-        result = _traced(route, kwargs) if invocation.settings.tracing else route.func(**kwargs)
+        with running(route):
+            result = (_traced(route, kwargs) if invocation.settings.tracing
+                      else route.func(**kwargs))
         failed = False
         return result
     except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error below

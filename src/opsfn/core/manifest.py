@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from opsfn.core import access
 from opsfn.core.router import (
     ActionSpec,
     CustomResourceSpec,
@@ -101,7 +102,7 @@ def spec_from_json(source: str, data: dict[str, Any]) -> Spec:
 def describe(routes: list[Route]) -> list[dict[str, Any]]:
     """The manifest entries of ``routes``, in registration order."""
     return [{"source": r.source, "module": r.func.__module__, "function": r.func.__qualname__,
-             "spec": spec_to_json(r.spec)} for r in routes]
+             "spec": spec_to_json(r.spec), "access": access.to_json(r.access)} for r in routes]
 
 
 def builtin_entries() -> list[dict[str, Any]]:
@@ -132,7 +133,8 @@ def load(path: Path = PATH, *, domains: tuple[str, ...] | None = None) -> Router
             continue
         spec = spec_from_json(entry["source"], entry["spec"])
         router.routes.append(Route(entry["source"], spec,
-                                   LazyFunction(entry["module"], entry["function"])))
+                                   LazyFunction(entry["module"], entry["function"]),
+                                   access=access.from_json(entry.get("access", []))))
     return router
 
 

@@ -4,14 +4,20 @@ A :class:`Router` only collects :class:`Route` declarations; the :class:`opsfn.c
 includes it indexes them for O(1) lookup. A route is reachable only from the sources it declares:
 an action from a direct invoke (and from the action queue when it opts in), an S3 route from S3
 events in any wrapping, and so on.
+
+Every decorator also takes ``access=``: the AWS actions the route calls and the resources it calls
+them on (:mod:`opsfn.access`). The IAM statements of a deployment are made from these
+declarations, and a call a route did not declare is refused in tests and reported in Lambda.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from opsfn.core.access import Access, Grant, flatten
 
 if TYPE_CHECKING:
     from opsfn.core.binding import Binder
@@ -52,6 +58,8 @@ def setting(variable: str) -> Setting:
 
 
 NameSpec = str | Setting
+AccessArg = Iterable[Grant] | None
+"""What ``access=`` takes: ``allow(...)`` grants (a service's group unpacked: ``*audit.ACCESS``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +148,7 @@ class Route:
     spec: Spec
     func: Callable[..., Any]
     binder: Binder | None = field(default=None, repr=False)  # built on first call
+    access: Access = ()  # the AWS calls it makes (opsfn.access), for IAM and the access check
     label: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
@@ -188,9 +197,11 @@ class Router:
     def _add(self, route: Route) -> None:
         self.routes.append(route)
 
-    def _register(self, source: Source, spec: Spec) -> Callable[[F], F]:
+    def _register(self, source: Source, spec: Spec, access: AccessArg) -> Callable[[F], F]:
+        grants = flatten(access)
+
         def decorator(func: F) -> F:
-            self._add(Route(source, spec, func))
+            self._add(Route(source, spec, func, access=grants))
             return func
 
         return decorator
@@ -208,78 +219,88 @@ class Router:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}: {chosen!r}")
         return chosen
 
-    def route(self, path: str, methods: tuple[str, ...] | list[str], *, auth: Auth | None = None
-              ) -> Callable[[F], F]:
+    def route(self, path: str, methods: tuple[str, ...] | list[str], *, auth: Auth | None = None,
+              access: AccessArg = None) -> Callable[[F], F]:
         """Serve ``path`` for each of ``methods``, to the callers ``auth`` admits."""
         if not path.startswith("/"):
             raise ValueError(f"HTTP path must start with '/': {path!r}")
         chosen = self._auth_for(path, auth)
+        grants = flatten(access)
 
         def decorator(func: F) -> F:
             for method in methods:
                 upper = method.upper()
                 if upper not in HTTP_METHODS:
                     raise ValueError(f"unknown HTTP method {method!r}")
-                self._add(Route("http", HttpSpec(upper, path, chosen), func))
+                self._add(Route("http", HttpSpec(upper, path, chosen), func, access=grants))
             return func
 
         return decorator
 
-    def get(self, path: str, *, auth: Auth | None = None) -> Callable[[F], F]:
+    def get(self, path: str, *, auth: Auth | None = None, access: AccessArg = None
+            ) -> Callable[[F], F]:
         """Serve GET ``path``."""
-        return self.route(path, ("GET",), auth=auth)
+        return self.route(path, ("GET",), auth=auth, access=access)
 
-    def post(self, path: str, *, auth: Auth | None = None) -> Callable[[F], F]:
+    def post(self, path: str, *, auth: Auth | None = None, access: AccessArg = None
+            ) -> Callable[[F], F]:
         """Serve POST ``path``."""
-        return self.route(path, ("POST",), auth=auth)
+        return self.route(path, ("POST",), auth=auth, access=access)
 
-    def put(self, path: str, *, auth: Auth | None = None) -> Callable[[F], F]:
+    def put(self, path: str, *, auth: Auth | None = None, access: AccessArg = None
+            ) -> Callable[[F], F]:
         """Serve PUT ``path``."""
-        return self.route(path, ("PUT",), auth=auth)
+        return self.route(path, ("PUT",), auth=auth, access=access)
 
-    def patch(self, path: str, *, auth: Auth | None = None) -> Callable[[F], F]:
+    def patch(self, path: str, *, auth: Auth | None = None, access: AccessArg = None
+            ) -> Callable[[F], F]:
         """Serve PATCH ``path``."""
-        return self.route(path, ("PATCH",), auth=auth)
+        return self.route(path, ("PATCH",), auth=auth, access=access)
 
-    def delete(self, path: str, *, auth: Auth | None = None) -> Callable[[F], F]:
+    def delete(self, path: str, *, auth: Auth | None = None, access: AccessArg = None
+            ) -> Callable[[F], F]:
         """Serve DELETE ``path``."""
-        return self.route(path, ("DELETE",), auth=auth)
+        return self.route(path, ("DELETE",), auth=auth, access=access)
 
     # -- everything else ------------------------------------------------------------------------
-    def action(self, name: str, *, queue: bool = False, description: str | None = None
-               ) -> Callable[[F], F]:
+    def action(self, name: str, *, queue: bool = False, description: str | None = None,
+               access: AccessArg = None) -> Callable[[F], F]:
         """A direct-invoke action ``{"action": name, ...}``; ``queue=True`` also via the action queue."""
         if not name or not name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"action names are letters, digits, '_' and '-': {name!r}")
-        return self._register("action", ActionSpec(name, queue, description))
+        return self._register("action", ActionSpec(name, queue, description), access)
 
     def s3(self, *, bucket: NameSpec, prefix: str = "", suffix: str = "",
-           events: tuple[str, ...] = ("ObjectCreated:*",)) -> Callable[[F], F]:
+           events: tuple[str, ...] = ("ObjectCreated:*",), access: AccessArg = None
+           ) -> Callable[[F], F]:
         """Object events of ``bucket`` (direct, via EventBridge, SQS, SNS or SNS inside SQS)."""
-        return self._register("s3", S3Spec(bucket, prefix, suffix, tuple(events)))
+        return self._register("s3", S3Spec(bucket, prefix, suffix, tuple(events)), access)
 
-    def schedule(self, name: str, *, expression: str | None = None) -> Callable[[F], F]:
+    def schedule(self, name: str, *, expression: str | None = None, access: AccessArg = None
+                 ) -> Callable[[F], F]:
         """An EventBridge rule or Scheduler schedule named ``name``."""
-        return self._register("schedule", ScheduleSpec(name, expression))
+        return self._register("schedule", ScheduleSpec(name, expression), access)
 
-    def eventbridge(self, *, source: str, detail_type: str | None = None) -> Callable[[F], F]:
+    def eventbridge(self, *, source: str, detail_type: str | None = None,
+                    access: AccessArg = None) -> Callable[[F], F]:
         """EventBridge events of ``source`` (and ``detail_type`` when given)."""
-        return self._register("eventbridge", EventBridgeSpec(source, detail_type))
+        return self._register("eventbridge", EventBridgeSpec(source, detail_type), access)
 
-    def custom_resource(self, resource_type: str) -> Callable[[F], F]:
+    def custom_resource(self, resource_type: str, *, access: AccessArg = None
+                        ) -> Callable[[F], F]:
         """A CloudFormation custom resource; answered exactly once per request."""
         if not resource_type.startswith("Custom::"):
             raise ValueError(f"custom resource types start with 'Custom::': {resource_type!r}")
-        return self._register("custom_resource", CustomResourceSpec(resource_type))
+        return self._register("custom_resource", CustomResourceSpec(resource_type), access)
 
-    def sqs(self, *, queue: NameSpec) -> Callable[[F], F]:
+    def sqs(self, *, queue: NameSpec, access: AccessArg = None) -> Callable[[F], F]:
         """Messages of the work queue ``queue``, one call per message."""
-        return self._register("sqs", SqsSpec(queue))
+        return self._register("sqs", SqsSpec(queue), access)
 
-    def sns(self, *, topic: NameSpec) -> Callable[[F], F]:
+    def sns(self, *, topic: NameSpec, access: AccessArg = None) -> Callable[[F], F]:
         """Messages of the topic ``topic`` (directly or through an SQS subscription)."""
-        return self._register("sns", SnsSpec(topic))
+        return self._register("sns", SnsSpec(topic), access)
 
-    def ses(self) -> Callable[[F], F]:
+    def ses(self, *, access: AccessArg = None) -> Callable[[F], F]:
         """Mail received by SES: a receipt rule's Lambda action (``aws:ses`` records) only."""
-        return self._register("ses", SesSpec())
+        return self._register("ses", SesSpec(), access)

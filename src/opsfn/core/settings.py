@@ -286,6 +286,11 @@ class CoreSettings(SettingsSection):
     aws_read_timeout: float = env_field(
         "OPSFN_AWS_READ_TIMEOUT", "Seconds to wait for an AWS answer.", 30.0, gt=0,
     )
+    access_check: Literal["log", "deny", "off"] = env_field(
+        "OPSFN_ACCESS_CHECK",
+        "An AWS call a route's `access=` does not declare: `log` it once per route and action "
+        "with the metric UndeclaredAwsCalls, `deny` it (UndeclaredAccess), or `off`.", "log",
+    )
     default_auth: Literal["iam", "jwt"] | None = env_field(
         "OPSFN_DEFAULT_AUTH",
         "The deployment's default authorizer (`iam` or `jwt`, the HTTP API's DefaultAuthorizer): "

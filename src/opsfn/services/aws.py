@@ -140,10 +140,18 @@ def client(service: str, region: str | None = None) -> Any:
             session: Any = _session[0]
             found = session.client(service, region_name=region, endpoint_url=endpoint,
                                    config=config())
+            watch_access(found)
             for unique_id, (event, handler) in _hooks.items():
                 found.meta.events.register_first(event, handler, unique_id=unique_id)
             _clients[key] = found
     return found
+
+
+def watch_access(made: Any) -> None:
+    """Hold every call of ``made`` (a botocore client) to the running route's declarations."""
+    from opsfn.core.access_check import before_call
+
+    made.meta.events.register("before-call", before_call, unique_id="opsfn-access-check")
 
 
 def register_hook(event: str, handler: Callable[..., Any], unique_id: str) -> None:

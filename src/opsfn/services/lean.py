@@ -138,6 +138,9 @@ def dynamodb_request(operation: str, payload: dict[str, Any], where: Target, now
 def dynamodb_call(operation: str, payload: dict[str, Any], environ: Mapping[str, str] | None = None
                   ) -> dict[str, Any] | UseSdk:
     """The decoded reply of a successful call, or USE_SDK (not possible here, or not a success)."""
+    from opsfn.core.access_check import check
+
+    check(f"dynamodb:{operation}")
     where = target("dynamodb", environ)
     if where is None:
         return USE_SDK

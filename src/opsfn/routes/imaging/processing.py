@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from opsfn.core.access import ANY, allow, bucket, objects, table
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router, setting
 from opsfn.errors import NotFound, OpsfnError, UpstreamError, ValidationFailed
@@ -249,7 +250,17 @@ def process(bucket: str, job_id: str) -> Outcome:
     return Outcome(kind, key, found, {"format": kind, "width": width, "height": height}, message)
 
 
-@router.s3(bucket=setting("UPLOAD_BUCKET"), prefix="uploads/", events=("ObjectCreated:*",))
+@router.s3(bucket=setting("UPLOAD_BUCKET"), prefix="uploads/", events=("ObjectCreated:*",), access=[
+    allow("s3:GetObject", "s3:PutObject", on=[objects("UPLOAD_BUCKET", "uploads/"),
+                                              objects("UPLOAD_BUCKET", "converted/")]),
+    allow("s3:DeleteObject", on=objects("UPLOAD_BUCKET", "uploads/"),
+          why="an upload over the size limit is deleted"),
+    allow("s3:ListBucket", on=bucket("UPLOAD_BUCKET"),
+          why="without it S3 answers 403, not 404, for an upload that vanished"),
+    allow("dynamodb:GetItem", "dynamodb:UpdateItem", on=table("TABLE_NAME")),
+    allow("rekognition:DetectLabels", on=ANY,
+          why="Rekognition's DetectLabels has no resource-level permission"),
+])
 def on_upload(obj: S3Object, context: Context) -> None:
     """Process one uploaded object exactly once per job, whatever the delivery count."""
     from opsfn.routes.imaging import jobs

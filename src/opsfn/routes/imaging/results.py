@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from opsfn.core.access import allow, objects, table
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router
 from opsfn.core.settings import core_settings
@@ -39,8 +40,10 @@ def image_url(key: str) -> str:
     """A short-lived SigV4 presigned GET for ``key`` in the upload bucket (no S3 client needed)."""
     import os
 
+    from opsfn.core.access_check import check
     from opsfn.routes.imaging.presign import current_credentials, presigned_get
 
+    check("s3:GetObject")  # the URL lets its holder do what the signer may
     settings = ImagingSettings.current()
     core = core_settings()
     region = core.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -50,7 +53,11 @@ def image_url(key: str) -> str:
                          endpoint_url=core.endpoint_url)
 
 
-@router.get("/get-results", auth="public")  # the jobId is an unguessable capability
+@router.get("/get-results", auth="public", access=[  # the jobId is an unguessable capability
+    allow("dynamodb:GetItem", on=table("TABLE_NAME")),
+    allow("s3:GetObject", on=[objects("UPLOAD_BUCKET", "uploads/"),  # the result's image URL
+                              objects("UPLOAD_BUCKET", "converted/")]),
+])
 def get_results(jobId: str, context: Context) -> dict[str, Any]:
     """The job as the browser sees it; 404 for an unknown jobId."""
     from opsfn.routes.imaging import jobs

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from opsfn.core.access import allow, objects, table
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router
 from opsfn.routes.imaging.settings import ImagingSettings
@@ -109,8 +110,10 @@ class UploadReply(BaseModel):
 def presigned_post(bucket: str, key: str, content_type: str, max_bytes: int, expires_in: int
                    ) -> dict[str, Any]:
     """A SigV4 presigned POST whose policy pins the key, the type and the size range."""
+    from opsfn.core.access_check import check
     from opsfn.services import aws, lean
 
+    check("s3:PutObject")  # the form lets its bearer do what the signer may
     conditions: list[Any] = [{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]]
     where = lean.target("s3")  # signed here when the SDK is not loaded yet (a cold start)
     if where is not None:
@@ -129,8 +132,10 @@ def presigned_put(bucket: str, key: str, content_type: str, size: int | None, ex
                   ) -> str:
     """A SigV4 presigned PUT whose signed headers are ``Content-Type`` (and ``Content-Length``
     when the size is known): S3 refuses a PUT whose headers differ from the signed values."""
+    from opsfn.core.access_check import check
     from opsfn.services import aws, lean
 
+    check("s3:PutObject")  # the URL lets its bearer do what the signer may
     where = lean.target("s3")  # signed here when the SDK is not loaded yet (a cold start)
     if where is not None:
         import datetime as dt
@@ -152,7 +157,10 @@ def put_headers(content_type: str, size: int | None) -> dict[str, str]:
     return headers
 
 
-@router.post("/request-upload", auth="public")  # the image page has no login
+@router.post("/request-upload", auth="public", access=[  # the image page has no login
+    allow("s3:PutObject", on=objects("UPLOAD_BUCKET", "uploads/")),  # what the upload forms allow
+    allow("dynamodb:PutItem", on=table("TABLE_NAME")),
+])
 def request_upload(body: UploadRequest, context: Context) -> UploadReply:
     """Create a pending job and hand the browser a typed upload slot, as a PUT and a POST."""
     from opsfn.errors import ValidationFailed

@@ -104,6 +104,9 @@ class FastPut:
         from botocore.auth import S3SigV4Auth
         from botocore.awsrequest import AWSRequest
 
+        from opsfn.core.access_check import check
+
+        check("s3:PutObject")
         assert self.base is not None
         request = AWSRequest("PUT", self.base + quote(key, safe="/~"), data=body, headers=headers)
         S3SigV4Auth(self.credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)

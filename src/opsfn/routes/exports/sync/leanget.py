@@ -124,6 +124,9 @@ def get_object(bucket: str, key: str, environ: Mapping[str, str] | None = None,
     bucket, a redirect to another region, a network error) goes to the SDK, which retries and
     reports it properly.
     """
+    from opsfn.core.access_check import check
+
+    check("s3:GetObject")
     env = os.environ if environ is None else environ
     credentials = env_credentials(env)
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""

@@ -8,6 +8,7 @@ manager, whose part queue bounds memory. Uploads run on a fixed pool of threads,
 
 from __future__ import annotations
 
+import contextvars
 import os
 import stat
 import threading
@@ -73,6 +74,7 @@ def s3_client(pool: int) -> S3Client:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     config = aws.config().merge(Config(max_pool_connections=pool))
     made = _session().create_client("s3", region_name=region, endpoint_url=endpoint, config=config)
+    aws.watch_access(made)
     return cast("S3Client", made)  # botocore's create_client is typed for any service
 
 
@@ -164,7 +166,8 @@ class Uploader:
 
     def submit(self, item: LocalFile, key: str) -> Future[Uploaded]:
         """Start uploading ``item`` to ``key``."""
-        return self._pool.submit(self._upload, item, key)
+        # The upload threads run in this route's context, so its access check covers them.
+        return self._pool.submit(contextvars.copy_context().run, self._upload, item, key)
 
     def _upload(self, item: LocalFile, key: str) -> Uploaded:
         with open(item.path, "rb") as handle:  # noqa: PTH123 - str paths from scandir

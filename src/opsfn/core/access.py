@@ -1,0 +1,235 @@
+"""What AWS a route may call: grants declared beside its trigger.
+
+A route lists the IAM actions it calls and the resources it calls them on. Resources are named
+through the settings (environment variables) that hold them, never as literal ARNs, so one
+declaration serves every deployment: the template generator turns ``table("TABLE_NAME")`` into the
+ARN of the table the template passes in ``TABLE_NAME``, and at run time the same reference
+resolves from the environment.
+
+    from opsfn.access import allow, objects, table
+
+    @router.post("/thumbnails", auth="iam", access=[
+        allow("s3:GetObject", "s3:PutObject", on=objects("IMAGE_BUCKET", "thumbs/")),
+        allow("dynamodb:UpdateItem", on=table("JOBS_TABLE")),
+    ])
+
+Shared services (the audit table, locks, idempotency markers, the alert topic) declare their
+grants once, as module constants, and a route that uses one unpacks that constant among its own
+(``access=[*audit.ACCESS, allow(...)]``).
+Everything here is plain data: it is written to the route manifest and read without importing
+any route module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "ANY",
+    "Access",
+    "Grant",
+    "Resource",
+    "allow",
+    "arn",
+    "arn_pattern",
+    "bucket",
+    "flatten",
+    "objects",
+    "parameter",
+    "queue",
+    "secret",
+    "table",
+]
+
+ResourceKind = Literal["any", "arn", "bucket", "table", "queue", "secret", "parameter", "pattern"]
+
+_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
+_SETTING = re.compile(r"^[A-Z][A-Z0-9_]*$")
+PLACEHOLDER = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)\}")
+"""``{NAME}`` in a pattern: an upper-case name is a setting, ``partition``, ``region`` and
+``account`` are the deployment's own."""
+PSEUDO = ("partition", "region", "account")
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """An AWS resource named through a setting.
+
+    ``kind`` says how the setting's value becomes an ARN (a bucket name, a table name, a queue
+    URL, an ARN as it is...); ``suffix`` is appended to that ARN (``/uploads/*`` for objects).
+    A ``pattern`` is a whole ARN template with ``{SETTING}`` and ``{region}``-style parts.
+    """
+
+    kind: ResourceKind
+    setting: str | None = None
+    suffix: str = ""
+
+    def settings(self) -> tuple[str, ...]:
+        """Every setting this resource is named through."""
+        names = [self.setting] if self.setting else []
+        names += [n for n in PLACEHOLDER.findall(self.suffix) if n not in PSEUDO]
+        return tuple(dict.fromkeys(names))
+
+    def __str__(self) -> str:
+        if self.kind == "any":
+            return "*"
+        if self.kind == "pattern":
+            return self.suffix
+        return f"{self.kind}({self.setting}){self.suffix}"
+
+
+ANY = Resource("any")
+"""Every resource: only for actions AWS offers no resource-level permission for."""
+
+
+def _setting(name: str) -> str:
+    if not _SETTING.match(name):
+        raise ValueError(f"resources are named by a setting (an environment variable): {name!r}")
+    return name
+
+
+def bucket(setting: str) -> Resource:
+    """The bucket whose name (or ``arn:aws:s3:::`` ARN) the setting holds: for ListBucket."""
+    return Resource("bucket", _setting(setting))
+
+
+def objects(setting: str, prefix: str = "") -> Resource:
+    """The objects under ``prefix`` in the bucket the setting names (``{SETTING}`` parts allowed
+    in the prefix, for a prefix that is itself a setting)."""
+    if prefix.startswith("/") or "*" in prefix:
+        raise ValueError(f"an object prefix has no leading '/' and no '*': {prefix!r}")
+    return Resource("bucket", _setting(setting), f"/{prefix}*")
+
+
+def table(setting: str) -> Resource:
+    """The DynamoDB table whose name the setting holds."""
+    return Resource("table", _setting(setting))
+
+
+def queue(setting: str) -> Resource:
+    """The SQS queue whose name, URL or ARN the setting holds."""
+    return Resource("queue", _setting(setting))
+
+
+def secret(setting: str) -> Resource:
+    """The Secrets Manager secret whose name the setting holds (a setting holding the secret's
+    ARN is an :func:`arn`)."""
+    return Resource("secret", _setting(setting))
+
+
+def parameter(setting: str) -> Resource:
+    """The SSM parameter whose name (``/a/b`` or ``b``) the setting holds."""
+    return Resource("parameter", _setting(setting))
+
+
+def arn(setting: str, suffix: str = "") -> Resource:
+    """A resource whose ARN the setting holds as it is (a topic, a role, a key)."""
+    return Resource("arn", _setting(setting), suffix)
+
+
+def arn_pattern(pattern: str) -> Resource:
+    """A whole ARN template: ``arn:{partition}:ecs:{region}:{account}:service/{ECS_CLUSTER}/*``."""
+    if not pattern.startswith("arn:{partition}:"):
+        raise ValueError(f"an ARN pattern starts with 'arn:{{partition}}:': {pattern!r}")
+    for name in PLACEHOLDER.findall(pattern):
+        if name not in PSEUDO:
+            _setting(name)
+    return Resource("pattern", None, pattern)
+
+
+Condition = tuple[tuple[str, str, str], ...]
+"""IAM condition entries as ``(operator, key, value)``; values may hold ``{SETTING}`` parts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Some IAM actions on some resources, under an optional condition."""
+
+    actions: tuple[str, ...]
+    resources: tuple[Resource, ...]
+    condition: Condition = ()
+    why: str = ""
+
+    def settings(self) -> tuple[str, ...]:
+        """Every setting the grant's resources and condition are named through."""
+        names: list[str] = []
+        for resource in self.resources:
+            names += resource.settings()
+        for _, _, value in self.condition:
+            names += [n for n in PLACEHOLDER.findall(value) if n not in PSEUDO]
+        return tuple(dict.fromkeys(names))
+
+
+Access = tuple[Grant, ...]
+
+
+def allow(*actions: str, on: Resource | Iterable[Resource] = (),
+          when: Mapping[str, Mapping[str, str]] | None = None, why: str = "") -> Grant:
+    """Allow ``actions`` (``service:Operation`` as IAM spells them) on ``on``.
+
+    ``on`` is required unless the actions have no resource-level permission, which ``ANY``
+    says explicitly, with ``why`` saying so. ``when`` is an IAM condition block
+    (``{"StringEquals": {"iam:PassedToService": "export.rds.amazonaws.com"}}``).
+    """
+    if not actions:
+        raise ValueError("allow() needs at least one action")
+    for action in actions:
+        if not _ACTION.match(action):
+            raise ValueError(f"an action is 'service:Operation' as IAM spells it: {action!r}")
+    resources = (on,) if isinstance(on, Resource) else tuple(on)
+    if not resources:
+        raise ValueError(f"allow({', '.join(actions)}) names no resource: pass on=..., or "
+                         "on=ANY for actions without resource-level permissions")
+    if ANY in resources and not why:
+        raise ValueError(f"allow({', '.join(actions)}, on=ANY) needs why=: say why no narrower "
+                         "resource can be named")
+    condition = tuple((op, key, value) for op, entries in (when or {}).items()
+                      for key, value in entries.items())
+    return Grant(tuple(actions), resources, condition, why)
+
+
+def flatten(access: Iterable[Grant] | None) -> Access:
+    """The grants as one tuple, each once, in the order first declared."""
+    grants: list[Grant] = []
+    for grant in access or ():
+        if not isinstance(grant, Grant):
+            raise TypeError(f"access= takes allow(...) grants (a service's group unpacked, as in "
+                            f"*audit.ACCESS): {grant!r}")
+        if grant not in grants:
+            grants.append(grant)
+    return tuple(grants)
+
+
+def actions_of(access: Access) -> frozenset[str]:
+    """Every action the grants allow (wildcards as written)."""
+    return frozenset(action for grant in access for action in grant.actions)
+
+
+# -- as data: the manifest stores declarations as JSON ----------------------------------------
+
+def to_json(access: Access) -> list[dict[str, Any]]:
+    """Grants as JSON data, in declaration order."""
+    out: list[dict[str, Any]] = []
+    for grant in access:
+        entry: dict[str, Any] = {"actions": list(grant.actions), "resources": [
+            {"kind": r.kind, **({"setting": r.setting} if r.setting else {}),
+             **({"suffix": r.suffix} if r.suffix else {})} for r in grant.resources]}
+        if grant.condition:
+            entry["condition"] = [list(c) for c in grant.condition]
+        if grant.why:
+            entry["why"] = grant.why
+        out.append(entry)
+    return out
+
+
+def from_json(data: list[dict[str, Any]]) -> Access:
+    """The inverse of :func:`to_json`."""
+    return tuple(Grant(
+        tuple(entry["actions"]),
+        tuple(Resource(r["kind"], r.get("setting"), r.get("suffix", "")) for r in entry["resources"]),
+        tuple((op, key, value) for op, key, value in entry.get("condition", ())),
+        entry.get("why", ""),
+    ) for entry in data)
