@@ -24,6 +24,8 @@ def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    # Every AWS call a route makes must be one its access= declares (opsfn.access).
+    monkeypatch.setenv("OPSFN_ACCESS_CHECK", "deny")
     if not os.environ.get("OPSFN_TEST_KEEP_ENDPOINT"):
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     aws.reset()

@@ -17,7 +17,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-                        "POWERTOOLS_METRICS_DISABLED": "true",
+                        "POWERTOOLS_METRICS_DISABLED": "true", "OPSFN_ACCESS_CHECK": "deny",
                         "CLINIC_REFERRALS_BUCKET": BUCKET, "CLINIC_NAME": "Northside"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

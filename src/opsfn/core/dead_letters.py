@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from opsfn.core.access import allow, queue
 from opsfn.core.jsonable import dumps
 from opsfn.core.observability import get_logger
 from opsfn.errors import OpsfnError
@@ -26,6 +27,9 @@ from opsfn.errors import OpsfnError
 MAX_MESSAGE_BYTES = 256 * 1024  # SQS's limit for one message
 # source -> "module:function" giving the form of its event that may be kept (imported when used)
 KEPT_FORMS = {"ses": "opsfn.events.ses:redrivable"}
+
+ACCESS = (allow("sqs:GetQueueUrl", "sqs:SendMessage", on=queue("OPSFN_FAILED_EVENTS_QUEUE")),)
+"""What parking needs: part of every deployment's role, whatever its routes."""
 
 
 def kept_form(source: str, payload: Any) -> Any:

@@ -10,8 +10,13 @@ from __future__ import annotations
 import re
 import string
 
+from opsfn.core.access import allow, arn
 from opsfn.services import aws
 from opsfn.services.settings import SharedSettings
+
+ACCESS = (allow("sns:Publish", on=arn("ALERT_TOPIC_ARN")),)
+"""What :func:`publish` to the alert topic needs: list it in the ``access=`` of a route that
+alerts."""
 
 SUBJECT_MAX = 99
 MESSAGE_MAX = 200_000  # SNS allows 256 KiB; leave room for the framing text

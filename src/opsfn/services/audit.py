@@ -12,8 +12,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from opsfn.core.access import allow
+from opsfn.core.access import table as table_named
 from opsfn.services import aws
 from opsfn.services.settings import SharedSettings
+
+ACCESS = (allow("dynamodb:PutItem", on=table_named("AUDIT_TABLE")),)
+"""What writing audit records needs: list it in the ``access=`` of a route that audits."""
 
 
 def record(action: str, target: str, result: dict[str, Any], *, incident_id: str | None = None,

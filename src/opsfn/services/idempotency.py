@@ -24,11 +24,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from opsfn.core.access import allow
+from opsfn.core.access import table as table_named
 from opsfn.core.observability import get_logger
 from opsfn.errors import Conflict, UpstreamError
 from opsfn.services import aws
 from opsfn.services.aws_errors import error_code, kind_of
 from opsfn.services.settings import SharedSettings
+
+ACCESS = (allow("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem", on=table_named("IDEMPOTENCY_TABLE")),)
+"""What :func:`run_once` needs: list it in the ``access=`` of a route that uses it."""
 
 IN_PROGRESS = "INPROGRESS"
 COMPLETED = "COMPLETED"

@@ -10,9 +10,15 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from opsfn.core.access import allow
+from opsfn.core.access import table as table_named
 from opsfn.errors import Conflict
 from opsfn.services import aws
 from opsfn.services.settings import SharedSettings
+
+ACCESS = (allow("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem",
+                on=table_named("LOCK_TABLE")),)
+"""What taking and releasing locks needs: list it in the ``access=`` of a route that locks."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from opsfn import Context, CustomResourceRequest, CustomResourceResult, Response, Router, S3Object, setting
+from opsfn.access import allow, objects
 from opsfn.errors import InvalidContent
 from opsfn.services import aws
 
@@ -48,7 +49,9 @@ def _bucket() -> str:
     return ClinicSettings.current().required("CLINIC_REFERRALS_BUCKET")
 
 
-@router.post("/referrals", auth="jwt")
+@router.post("/referrals", auth="jwt", access=[
+    allow("s3:PutObject", on=objects("CLINIC_REFERRALS_BUCKET", REFERRALS)),
+])
 def submit_referral(referral: Referral, context: Context) -> Response:
     """Store a referral for triage; the reply names it by a random id only."""
     referral_id = uuid.uuid4().hex
@@ -60,7 +63,10 @@ def submit_referral(referral: Referral, context: Context) -> Response:
     return Response(status=202, body={"referralId": referral_id, "status": "received"})
 
 
-@router.s3(bucket=setting("CLINIC_REFERRALS_BUCKET"), prefix=REFERRALS, suffix=".json")
+@router.s3(bucket=setting("CLINIC_REFERRALS_BUCKET"), prefix=REFERRALS, suffix=".json", access=[
+    allow("s3:GetObject", on=objects("CLINIC_REFERRALS_BUCKET", REFERRALS)),
+    allow("s3:PutObject", on=objects("CLINIC_REFERRALS_BUCKET", TRIAGE)),
+])
 def triage_referral(obj: S3Object, context: Context) -> dict[str, object]:
     """Put a stored referral in its department's queue, with the day it is due by."""
     s3 = aws.client("s3")
@@ -82,7 +88,9 @@ def triage_referral(obj: S3Object, context: Context) -> dict[str, object]:
     return result
 
 
-@router.custom_resource("Custom::ClinicDirectory")
+@router.custom_resource("Custom::ClinicDirectory", access=[
+    allow("s3:PutObject", "s3:DeleteObject", on=objects("CLINIC_REFERRALS_BUCKET", "directory/")),
+])
 def clinic_directory(props: DirectoryProperties, request: CustomResourceRequest
                      ) -> CustomResourceResult:
     """The clinic's public directory object: written on Create/Update, removed on Delete."""

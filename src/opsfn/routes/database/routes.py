@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from opsfn.core.access import ANY, allow, arn_pattern, table
 from opsfn.core.binding import validation_error
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router
@@ -59,6 +60,22 @@ class StopInput(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     reason: str | None = Field(default=None, max_length=200)
+
+
+# The database is an instance or a cluster, whichever is configured.
+_INSTANCE = arn_pattern("arn:{partition}:rds:{region}:{account}:db:{DB_INSTANCE_ID}")
+_CLUSTER = arn_pattern("arn:{partition}:rds:{region}:{account}:cluster:{DB_CLUSTER_ID}")
+READ = [allow("rds:DescribeDBInstances", on=_INSTANCE), allow("rds:DescribeDBClusters", on=_CLUSTER),
+        # its state (last start, use, stop) lives in the lock table, beside its locks
+        allow("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+              on=table("LOCK_TABLE"))]
+START = [*READ, *locks.ACCESS, *audit.ACCESS, allow("rds:StartDBInstance", on=_INSTANCE),
+         allow("rds:StartDBCluster", on=_CLUSTER)]
+STOP = [*READ, *locks.ACCESS, *audit.ACCESS, allow("rds:StopDBInstance", on=_INSTANCE),
+        allow("rds:StopDBCluster", on=_CLUSTER)]
+SIGNALS = [allow("dynamodb:GetItem", on=table("DB_ACTIVITY_TABLE")),
+           allow("cloudwatch:GetMetricStatistics", on=ANY,
+                 why="CloudWatch metric reads have no resource-level permission")]
 
 
 def _now() -> datetime:
@@ -125,14 +142,15 @@ def start_database(context: Context) -> tuple[int, dict[str, Any]]:
     return 202, {**_status_body(db, "starting"), "restartId": restart_id}
 
 
-@router.post("/database/start")
+@router.post("/database/start", access=START)
 def start_http(context: Context) -> Response:
     """Start the database (202), report it (200) or refuse while a start runs (409)."""
     status, body = start_database(context)
     return Response(status=status, body=body)
 
 
-@router.action("start_database", description="Start the database; the body POST /database/start answers.")
+@router.action("start_database", description="Start the database; the body POST /database/start answers.",
+               access=START)
 def start_action(context: Context) -> dict[str, Any]:
     """Start from a direct invoke: ``starting`` with a restartId, or the status when already up."""
     return start_database(context)[1]
@@ -154,13 +172,14 @@ def database_status() -> dict[str, Any]:
     return body
 
 
-@router.get("/database/status")
+@router.get("/database/status", access=READ)
 def status_http() -> dict[str, Any]:
     """Status, progress (stopped 0, starting 50, available 100) and the auto-stop figures."""
     return database_status()
 
 
-@router.action("database_status", description="The body GET /database/status answers.")
+@router.action("database_status", description="The body GET /database/status answers.",
+               access=READ)
 def status_action() -> dict[str, Any]:
     """Status from a direct invoke."""
     return database_status()
@@ -181,7 +200,7 @@ def record(activity: ActivityInput, loc: str) -> dict[str, Any]:
             "lastActivity": state.iso(saved.last_activity) if saved.last_activity else None}
 
 
-@router.post("/database/activity")
+@router.post("/database/activity", access=READ)
 def activity_http(request: HttpRequest) -> dict[str, Any]:
     """Record use; an empty body means "now"."""
     try:
@@ -192,7 +211,8 @@ def activity_http(request: HttpRequest) -> dict[str, Any]:
     return record(activity, "body")
 
 
-@router.action("record_activity", description="Record database use (optional at, source).")
+@router.action("record_activity", description="Record database use (optional at, source).",
+               access=READ)
 def activity_action(payload: ActivityInput) -> dict[str, Any]:
     """Record use from a direct invoke."""
     return record(payload, "payload")
@@ -224,7 +244,8 @@ def stop_database(db: rds.Database, reason: str, context: Context,
     return {**_status_body(db, "stopping"), "stopped": True, "reason": reason}
 
 
-@router.action("stop_database", description="Stop the database now (says so when already stopped).")
+@router.action("stop_database", description="Stop the database now (says so when already stopped).",
+               access=STOP)
 def stop_action(payload: StopInput, context: Context) -> dict[str, Any]:
     """An operator's stop."""
     db = rds.configured()
@@ -253,7 +274,7 @@ def latest_activity(db: rds.Database, saved: store.DbState, now: datetime,
             {name: state.iso(moment) if moment else None for name, moment in seen.items()})
 
 
-@router.schedule("database-auto-stop", expression="rate(5 minutes)")
+@router.schedule("database-auto-stop", expression="rate(5 minutes)", access=[*STOP, *SIGNALS])
 def auto_stop(event: ScheduleEvent, context: Context) -> dict[str, Any]:
     """Stop the database when idle or up too long; only ever when available."""
     db = rds.configured()

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from opsfn.core.access import allow, arn_pattern, objects, table
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router, setting
 from opsfn.errors import DeadlineExceeded
@@ -78,7 +79,19 @@ def _deadline_guard(context: Context) -> Callable[[], None]:
     return tick
 
 
-@router.s3(bucket=setting("LANDING_BUCKET"))
+# Requesting a run: start the workflow, or keep one pending (in the lock table) while one runs.
+RUNS = [*idempotency.ACCESS,
+        allow("glue:GetWorkflowRuns", "glue:StartWorkflowRun", on=arn_pattern(
+            "arn:{partition}:glue:{region}:{account}:workflow/{GLUE_WORKFLOW_NAME}")),
+        allow("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+              on=table("LOCK_TABLE"))]
+
+
+@router.s3(bucket=setting("LANDING_BUCKET"), access=[
+    *RUNS, *alerts.ACCESS,
+    allow("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+          on=objects("LANDING_BUCKET"), why="read landed files, move bad ones to quarantine"),
+])
 def on_landing(obj: S3Object, context: Context) -> dict[str, Any]:
     """A landed FHIR file (LANDING_PREFIX and a landing suffix): quarantine it or request a run."""
     settings = EtlSettings.current()
@@ -108,7 +121,7 @@ def on_landing(obj: S3Object, context: Context) -> dict[str, Any]:
     return _once(f"glue-request#{event}", work, context)
 
 
-@router.schedule("etl-scheduled-run", expression="rate(1 hour)")
+@router.schedule("etl-scheduled-run", expression="rate(1 hour)", access=RUNS)
 def scheduled_run(event: ScheduleEvent, context: Context) -> dict[str, Any]:
     """The schedule requests a run (and so also drains a pending one)."""
     props = runs.run_properties("schedule", event.id or "schedule")
@@ -127,7 +140,8 @@ def _alert(detail: GlueJobStateChange) -> dict[str, Any]:
     return {"alerted": True, "messageId": message_id}
 
 
-@router.eventbridge(source="aws.glue", detail_type="Glue Job State Change")
+@router.eventbridge(source="aws.glue", detail_type="Glue Job State Change",
+                    access=[*RUNS, *alerts.ACCESS])
 def job_state_change(detail: GlueJobStateChange, event: EventBridgeEvent,
                      context: Context) -> dict[str, Any]:
     """Alert on failed, timed-out and stopped jobs; a finished job starts a pending run."""

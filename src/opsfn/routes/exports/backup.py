@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from opsfn.core.access import ANY, allow, arn, arn_pattern
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router
 from opsfn.errors import NotFound
@@ -109,7 +110,13 @@ def job_status(job_id: str) -> dict[str, Any]:
     return summarize_job(dict(job))
 
 
-@router.action("start_backup_job", description="On-demand AWS Backup job of the configured resource.")
+@router.action("start_backup_job", description="On-demand AWS Backup job of the configured resource.",
+               access=[
+                   allow("backup:StartBackupJob", on=arn_pattern(
+                       "arn:{partition}:backup:{region}:{account}:backup-vault:{BACKUP_VAULT_NAME}")),
+                   allow("iam:PassRole", on=arn("BACKUP_ROLE_ARN"),
+                         when={"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}}),
+               ])
 def start_backup_job(payload: StartBackupRequest, context: Context) -> dict[str, Any]:
     """Start a backup job; the idempotency token makes retries safe."""
     result = start_backup(payload, context.request_id or "no-request-id")
@@ -117,7 +124,9 @@ def start_backup_job(payload: StartBackupRequest, context: Context) -> dict[str,
     return result
 
 
-@router.action("backup_job_status", description="State and percent of an AWS Backup job.")
+@router.action("backup_job_status", description="State and percent of an AWS Backup job.",
+               access=[allow("backup:DescribeBackupJob", on=ANY,
+                             why="AWS Backup jobs have no resource-level permission")])
 def backup_job_status(payload: BackupStatusRequest, context: Context) -> dict[str, Any]:
     """Report one backup job."""
     return job_status(payload.backup_job_id)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from opsfn.core.access import ANY, allow, arn, arn_pattern
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router
 from opsfn.errors import NotFound, ValidationFailed
@@ -350,7 +351,24 @@ def _export(payload: ExportRequest, context: Context, now: datetime | None = Non
     return result
 
 
-@router.action("export_rds_snapshot",
+_RDS = "arn:{partition}:rds:{region}:{account}:"
+STATUS = [allow("rds:DescribeExportTasks", on=ANY,
+                why="RDS export tasks have no resource-level permission")]
+EXPORT = [
+    *STATUS,
+    allow("rds:DescribeDBClusterSnapshots", "rds:DescribeDBSnapshots", "rds:DescribeDBClusters",
+          on=[arn_pattern(_RDS + "cluster:*"), arn_pattern(_RDS + "db:*"),
+              arn_pattern(_RDS + "cluster-snapshot:*"), arn_pattern(_RDS + "snapshot:*")],
+          why="the newest snapshot of the configured cluster or instance is looked for"),
+    allow("rds:StartExportTask", on=ANY, why="RDS export tasks have no resource-level permission"),
+    allow("iam:PassRole", on=arn("RDS_EXPORT_ROLE_ARN"),
+          when={"StringEquals": {"iam:PassedToService": "export.rds.amazonaws.com"}}),
+    allow("kms:DescribeKey", "kms:CreateGrant", on=arn("RDS_EXPORT_KMS_KEY_ID"),
+          why="RDS encrypts the export with it on the function's behalf"),
+]
+
+
+@router.action("export_rds_snapshot", access=EXPORT,
                description="Export the newest (or a given) RDS snapshot, or the live DB cluster, to "
                            "S3; idempotent.")
 def export_rds_snapshot(payload: ExportRequest, context: Context) -> dict[str, Any]:
@@ -358,13 +376,14 @@ def export_rds_snapshot(payload: ExportRequest, context: Context) -> dict[str, A
     return _export(payload, context)
 
 
-@router.action("export_status", description="Status and percent of an RDS export.")
+@router.action("export_status", description="Status and percent of an RDS export.",
+               access=STATUS)
 def export_status_action(payload: StatusRequest, context: Context) -> dict[str, Any]:
     """Report one export as a JSON-safe summary."""
     return export_status(payload)
 
 
-@router.schedule("export-rds-snapshot", expression="cron(0 4 * * ? *)")
+@router.schedule("export-rds-snapshot", expression="cron(0 4 * * ? *)", access=EXPORT)
 def export_rds_snapshot_schedule(event: ScheduleEvent, context: Context) -> dict[str, Any]:
     """Nightly export of the configured source (RDS_EXPORT_SOURCE), in the window it fired for."""
     return _export(ExportRequest(), context, schedule_time(event.time))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from opsfn.core.access import allow, arn, arn_pattern, parameter
 from opsfn.core.invocation import Context
 from opsfn.core.observability import get_logger
 from opsfn.core.router import Router
@@ -33,6 +34,23 @@ from opsfn.services import alerts, audit, idempotency
 from opsfn.services.aws_errors import error_code
 
 router = Router()
+
+# Every action reads its targets, keeps its first result and writes an audit record.
+ACTING = [*audit.ACCESS, *idempotency.ACCESS,
+          allow("ssm:GetParameter", on=parameter("INCIDENT_TARGETS_PARAMETER"))]
+ECS_SERVICES = arn_pattern("arn:{partition}:ecs:{region}:{account}:service/{ECS_CLUSTER_NAME}/*")
+DB_INSTANCE = arn_pattern("arn:{partition}:rds:{region}:{account}:db:{DB_INSTANCE_ID}")
+DB_CLUSTER = arn_pattern("arn:{partition}:rds:{region}:{account}:cluster:{DB_CLUSTER_ID}")
+CACHE = [
+    arn_pattern("arn:{partition}:elasticache:{region}:{account}:replicationgroup:"
+                "{CACHE_REPLICATION_GROUP_ID}"),
+    arn_pattern("arn:{partition}:elasticache:{region}:{account}:cluster:"
+                "{CACHE_REPLICATION_GROUP_ID}-*"),
+]
+TAGGED_INSTANCES = allow(
+    "ec2:RebootInstances", on=arn_pattern("arn:{partition}:ec2:{region}:{account}:instance/*"),
+    when={"StringEquals": {"aws:ResourceTag/opsfn-incident-target": "true"}},
+    why="only instances tagged as incident targets")
 
 Work = Callable[[Any], dict[str, Any]]
 NO_TARGET = "-"  # the audit record's target when the payload names none
@@ -137,7 +155,8 @@ def _no_dry_run(action: str) -> OpsfnError:
         "loc": "payload.dryRun", "msg": "only clear_cache supports dryRun", "type": "unsupported"}])
 
 
-@router.action("restart_service", description="ECS forced deployment or EC2 reboot of a target.")
+@router.action("restart_service", description="ECS forced deployment or EC2 reboot of a target.",
+               access=[*ACTING, allow("ecs:UpdateService", on=ECS_SERVICES), TAGGED_INSTANCES])
 def restart_service(payload: IncidentRequest, context: Context) -> dict[str, Any]:
     """Restart the target; returns the new deployment id (ECS) or the rebooted instances."""
     if payload.dry_run:
@@ -153,7 +172,13 @@ def restart_service(payload: IncidentRequest, context: Context) -> dict[str, Any
     return _perform("restart_service", payload, context, work)
 
 
-@router.action("scale_up", description="Scale a database, ECS service or cache up by priority.")
+@router.action("scale_up", description="Scale a database, ECS service or cache up by priority.",
+               access=[*ACTING, allow("ecs:DescribeServices", "ecs:UpdateService", on=ECS_SERVICES),
+                       allow("rds:DescribeDBInstances", "rds:ModifyDBInstance", on=DB_INSTANCE),
+                       allow("rds:DescribeDBClusters", on=DB_CLUSTER),
+                       allow("elasticache:DescribeReplicationGroups",
+                             "elasticache:ModifyReplicationGroup",
+                             "elasticache:IncreaseReplicaCount", on=CACHE)])
 def scale_up(payload: IncidentRequest, context: Context) -> dict[str, Any]:
     """Scale the target up (never down); reports before and after."""
     if payload.dry_run:
@@ -173,7 +198,10 @@ def scale_up(payload: IncidentRequest, context: Context) -> dict[str, Any]:
     return _perform("scale_up", payload, context, work)
 
 
-@router.action("clear_cache", description="Flush Redis (dryRun counts keys) or reboot ElastiCache.")
+@router.action("clear_cache", description="Flush Redis (dryRun counts keys) or reboot ElastiCache.",
+               access=[*ACTING, allow("elasticache:DescribeReplicationGroups",
+                                      "elasticache:RebootCacheCluster", on=CACHE),
+                       allow("secretsmanager:GetSecretValue", on=arn("REDIS_SECRET_ARN"))])
 def clear_cache(payload: IncidentRequest, context: Context) -> dict[str, Any]:
     """Flush the cache over TLS with the password from Secrets Manager, or reboot the group."""
 
@@ -190,7 +218,8 @@ def clear_cache(payload: IncidentRequest, context: Context) -> dict[str, Any]:
     return _perform("clear_cache", payload, context, work)
 
 
-@router.action("notify_human", description="Publish the incident to the alert SNS topic.")
+@router.action("notify_human", description="Publish the incident to the alert SNS topic.",
+               access=[*ACTING, *alerts.ACCESS])
 def notify_human(payload: IncidentRequest, context: Context) -> dict[str, Any]:
     """Tell a human: SNS publish with a valid subject and the priority as a message attribute."""
     if payload.dry_run:
@@ -207,7 +236,8 @@ def notify_human(payload: IncidentRequest, context: Context) -> dict[str, Any]:
     return _perform("notify_human", payload, context, work, needs_target=False)
 
 
-@router.action("none", description="Do nothing (the incident analysis chose no action); audited.")
+@router.action("none", description="Do nothing (the incident analysis chose no action); audited.",
+               access=ACTING)
 def no_action(payload: IncidentRequest, context: Context) -> dict[str, Any]:
     """Answer success having done nothing; the audit record says nothing was done."""
     if payload.dry_run:

@@ -24,6 +24,14 @@ class IncidentSettings(SettingsSection):
         "How long the first result of (incidentId, action) is replayed to duplicates (s).",
         86_400, ge=60,
     )
+    ecs_cluster_name: str | None = env_field(
+        "ECS_CLUSTER_NAME",
+        "The ECS cluster whose services incident actions may restart and scale (their IAM scope).",
+    )
+    cache_replication_group_id: str | None = env_field(
+        "CACHE_REPLICATION_GROUP_ID",
+        "The ElastiCache replication group incident actions may scale and reboot (their IAM scope).",
+    )
     redis_secret_arn: str | None = env_field(
         "REDIS_SECRET_ARN",
         "Secrets Manager secret with the Redis password (plain or JSON with password/auth_token); "

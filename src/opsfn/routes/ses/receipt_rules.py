@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_pascal
 
+from opsfn.core.access import ANY, allow
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router
 from opsfn.core.settings import core_settings
@@ -205,7 +206,12 @@ def _first_answer_record(request: CustomResourceRequest) -> str | None:
 
 
 # -- routes ---------------------------------------------------------------------------------------
-@router.custom_resource("Custom::ActiveReceiptRuleSet")
+RULE_SETS = [*locks.ACCESS, allow(
+    "ses:DescribeActiveReceiptRuleSet", "ses:DescribeReceiptRuleSet", "ses:SetActiveReceiptRuleSet",
+    on=ANY, why="SES receipt rule sets have no resource-level permission")]
+
+
+@router.custom_resource("Custom::ActiveReceiptRuleSet", access=RULE_SETS)
 def active_receipt_rule_set_resource(props: RuleSetProps, request: CustomResourceRequest,
                                      context: Context) -> CustomResourceResult:
     """Activate on Create/Update (remembering the previous set); undo on Delete while still ours."""
@@ -225,7 +231,7 @@ def active_receipt_rule_set_resource(props: RuleSetProps, request: CustomResourc
     )
 
 
-@router.action("activate_receipt_rule_set",
+@router.action("activate_receipt_rule_set", access=RULE_SETS,
                description="Make a receipt rule set the active one; replies with the previous one.")
 def activate_receipt_rule_set(payload: ActivateInput, context: Context) -> ActivateResult:
     """Direct invoke: activate ``rule_set_name`` (a no-op when it is already active)."""

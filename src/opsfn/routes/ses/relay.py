@@ -21,6 +21,7 @@ import re
 from email.utils import parseaddr
 from typing import Any
 
+from opsfn.core.access import allow, arn_pattern, objects
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router
 from opsfn.errors import InvalidContent, InvalidSetting, NotFound, PayloadTooLarge, ValidationFailed
@@ -151,7 +152,13 @@ def _reply(message_id: str, outcome: str, repeated: bool, plan: _Plan, context: 
     return reply
 
 
-@router.ses()
+@router.ses(access=[
+    *idempotency.ACCESS,
+    allow("s3:GetObject", on=objects("SES_INBOUND_BUCKET", "{SES_INBOUND_PREFIX}")),
+    allow("ses:SendRawEmail", on=arn_pattern("arn:{partition}:ses:{region}:{account}:identity/*"),
+          when={"StringEquals": {"ses:FromAddress": "{SES_FORWARD_FROM}"}},
+          why="sends only as the forwarding address, from any identity that verifies it"),
+])
 def relay_inbound_mail(message: SesMessage, context: Context) -> dict[str, Any]:
     """Forward one received message (once), unless a blocking verdict failed or it is too large."""
     if not _MESSAGE_ID.fullmatch(message.message_id):

@@ -24,6 +24,22 @@ class SesSettings(SettingsSection):
         "SES_SMTP_SECRET_ID",
         "Default secret of `rotate_smtp_credential`; the one `finish-smtp-rotation` advances."
     )
+    smtp_user_name: str | None = env_field(
+        "SES_SMTP_USER_NAME",
+        "The IAM user of the SMTP credential: the only user the function may manage (IAM scope).",
+    )
+    smtp_source_secret_arn: str | None = env_field(
+        "SES_SMTP_SOURCE_SECRET_ARN",
+        "A secret the SMTP password is derived from, read only (IAM scope of the derive variant).",
+    )
+    smtp_target_secret_arn: str | None = env_field(
+        "SES_SMTP_TARGET_SECRET_ARN",
+        "The secret a derived SMTP password is written to (IAM scope of the derive variant).",
+    )
+    smtp_secrets_kms_key_arn: str | None = env_field(
+        "SES_SMTP_SECRETS_KMS_KEY_ARN",
+        "Customer key of those secrets, used only through Secrets Manager (IAM scope).",
+    )
     smtp_rotation_grace_seconds: int = env_field(
         "SES_SMTP_ROTATION_GRACE_SECONDS",
         "After a rotation the old IAM key keeps working this long (containers started before it "

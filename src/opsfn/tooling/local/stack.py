@@ -344,6 +344,7 @@ class LocalStack:
         os.environ.update(env)
         os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        os.environ.setdefault("OPSFN_ACCESS_CHECK", "deny")  # an undeclared call fails here first
         os.environ["OPSFN_LOCAL"] = "1"
         return env
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from opsfn.core.access import ANY, allow, arn, arn_pattern, bucket, objects, queue, table
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router
 from opsfn.errors import Conflict, InvalidSetting, NotFound, ValidationFailed
@@ -31,7 +32,7 @@ from opsfn.routes.exports.sync.queue import enqueue
 from opsfn.routes.exports.sync.remote import Target, normalise_prefix
 from opsfn.routes.exports.sync.walk import excluded_dirs
 from opsfn.routes.tls.settings import TlsSettings
-from opsfn.services import locks
+from opsfn.services import idempotency, locks
 
 if TYPE_CHECKING:
     from opsfn.routes.exports.sync.engine import Outcome, SyncJob
@@ -252,7 +253,30 @@ def _finish(request: SyncRequest, run_id: str, outcome: Outcome, shards: int, co
             "invocation": outcome.counters.as_dict()}
 
 
-@router.action(ACTION, queue=True,
+_DATASYNC = "arn:{partition}:datasync:{region}:{account}:"
+STATUS = [allow("s3:GetObject", on=objects("SYNC_BUCKET", "{SYNC_STATE_PREFIX}")),
+          allow("dynamodb:GetItem", on=table("LOCK_TABLE")),  # whether a sync holds its lock
+          allow("datasync:ListTasks", on=ANY, why="DataSync listing has no resource-level permission"),
+          allow("datasync:DescribeTask", "datasync:DescribeTaskExecution",
+                on=arn_pattern(_DATASYNC + "task/*"))]
+SYNC = [
+    *locks.ACCESS,  # one sync of a tree at a time; one DataSync task created per configuration
+    allow("s3:ListBucket", on=bucket("SYNC_BUCKET")),
+    allow("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+          on=[objects("SYNC_BUCKET", "{SYNC_PREFIX}"), objects("SYNC_BUCKET", "{SYNC_STATE_PREFIX}")]),
+    allow("sqs:GetQueueUrl", "sqs:SendMessage", "sqs:SendMessageBatch", on=queue("OPSFN_ACTION_QUEUE"),
+          why="a sync that runs out of time continues as an action queue work item"),
+    allow("datasync:CreateLocationEfs", "datasync:CreateLocationS3", "datasync:ListTasks", on=ANY,
+          why="DataSync creation and listing have no resource-level permission"),
+    allow("datasync:CreateTask", "datasync:DescribeTask", "datasync:StartTaskExecution",
+          "datasync:DescribeTaskExecution", "datasync:TagResource",
+          on=[arn_pattern(_DATASYNC + "task/*"), arn_pattern(_DATASYNC + "location/*")]),
+    allow("iam:PassRole", on=[arn("SYNC_DATASYNC_S3_ROLE_ARN"), arn("SYNC_DATASYNC_EFS_ROLE_ARN")],
+          when={"StringEquals": {"iam:PassedToService": "datasync.amazonaws.com"}}),
+]
+
+
+@router.action(ACTION, queue=True, access=SYNC,
                description="Incremental copy of the file system to S3; continues via the action queue.")
 def sync_efs_to_s3(payload: SyncRequest, context: Context) -> dict[str, Any]:
     """Sync (a share of) the source tree; queue deliveries are continuations and shards."""
@@ -262,7 +286,8 @@ def sync_efs_to_s3(payload: SyncRequest, context: Context) -> dict[str, Any]:
     return run_request(payload, context, trigger="queue" if context.source == "sqs" else "invoke")
 
 
-@router.schedule("sync-efs-to-s3", expression="rate(1 day)")
+@router.schedule("sync-efs-to-s3", expression="rate(1 day)",
+                 access=[*SYNC, *idempotency.ACCESS])
 def sync_efs_to_s3_schedule(event: ScheduleEvent, context: Context) -> dict[str, Any]:
     """The scheduled sync with the configured options, once per firing.
 
@@ -274,8 +299,6 @@ def sync_efs_to_s3_schedule(event: ScheduleEvent, context: Context) -> dict[str,
     """
     if not event.id:
         return run_request(SyncRequest(), context, trigger="schedule")
-    from opsfn.services import idempotency
-
     once = idempotency.run_once(
         f"sync-schedule:{event.id}", lambda: run_request(SyncRequest(), context,
                                                          trigger="schedule"),
@@ -308,7 +331,7 @@ def _function_status(prefix: str | None) -> dict[str, Any]:
             **(last or {"last_complete": None, "manifest_bytes": 0})}
 
 
-@router.action("sync_status",
+@router.action("sync_status", access=STATUS,
                description="Progress of the EFS to S3 sync (DataSync execution figures).")
 def sync_status(payload: StatusRequest, context: Context) -> dict[str, Any]:
     """Report the sync: a DataSync execution's progress and figures, or the in-function state."""

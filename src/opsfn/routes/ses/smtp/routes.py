@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opsfn.core.access import allow, arn, arn_pattern, secret
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router
 from opsfn.events import CustomResourceRequest, CustomResourceResult, ScheduleEvent
@@ -18,11 +19,34 @@ from opsfn.routes.ses.smtp.provision import (
 )
 from opsfn.routes.ses.smtp.rotation import finish, rotate
 from opsfn.routes.ses.smtp.secrets import delete_secret_if_owned
+from opsfn.services import locks
 
 router = Router()
 
 
-@router.custom_resource("Custom::SmtpCredential")
+# The credential's IAM user and secret, or the secrets a derived password is read from and
+# written to: each named by a setting, nothing else.
+SMTP = [
+    *locks.ACCESS,  # one rotation at a time
+    allow("secretsmanager:CreateSecret", "secretsmanager:PutSecretValue",
+          "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
+          "secretsmanager:TagResource", "secretsmanager:DeleteSecret",
+          "secretsmanager:RestoreSecret", "secretsmanager:UpdateSecretVersionStage",
+          on=secret("SES_SMTP_SECRET_ID")),
+    allow("iam:CreateUser", "iam:GetUser", "iam:DeleteUser", "iam:TagUser", "iam:ListUserTags",
+          "iam:PutUserPolicy", "iam:DeleteUserPolicy", "iam:CreateAccessKey",
+          "iam:ListAccessKeys", "iam:DeleteAccessKey",
+          on=arn_pattern("arn:{partition}:iam::{account}:user/{SES_SMTP_USER_NAME}")),
+    allow("secretsmanager:GetSecretValue", on=arn("SES_SMTP_SOURCE_SECRET_ARN")),
+    allow("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+          "secretsmanager:PutSecretValue", on=arn("SES_SMTP_TARGET_SECRET_ARN")),
+    allow("kms:Decrypt", "kms:GenerateDataKey", on=arn("SES_SMTP_SECRETS_KMS_KEY_ARN"),
+          when={"StringEquals": {"kms:ViaService": "secretsmanager.{region}.amazonaws.com"}},
+          why="Secrets Manager uses the secrets' key on the function's behalf"),
+]
+
+
+@router.custom_resource("Custom::SmtpCredential", access=SMTP)
 def smtp_credential_resource(props: SmtpCredentialProps, request: CustomResourceRequest,
                              context: Context) -> CustomResourceResult:
     """Create/Update converge the credential; Delete removes only what this resource owns."""
@@ -50,7 +74,7 @@ def smtp_credential_resource(props: SmtpCredentialProps, request: CustomResource
     return CustomResourceResult(physical_resource_id=owner, data=data)
 
 
-@router.action("rotate_smtp_credential", queue=True,
+@router.action("rotate_smtp_credential", queue=True, access=SMTP,
                description="New IAM key as AWSPENDING, then AWSCURRENT; the old key is deleted "
                            "after SES_SMTP_ROTATION_GRACE_SECONDS.")
 def rotate_smtp_credential(payload: RotateInput, context: Context) -> RotateResult:
@@ -58,7 +82,7 @@ def rotate_smtp_credential(payload: RotateInput, context: Context) -> RotateResu
     return rotate(payload, context)
 
 
-@router.schedule("finish-smtp-rotation", expression="rate(1 hour)")
+@router.schedule("finish-smtp-rotation", expression="rate(1 hour)", access=SMTP)
 def finish_smtp_rotation(event: ScheduleEvent, context: Context) -> dict[str, Any]:
     """Hourly: promote a pending key of SES_SMTP_SECRET_ID and delete an old one past its grace."""
     return finish(None, context).model_dump()
