@@ -201,8 +201,8 @@ def test_suggestions_fill_every_gap(template: dict[str, Any]) -> None:
 
     broken = copy.deepcopy(template)
     events = broken["Resources"]["OpsFunction"]["Properties"]["Events"]
-    for name in ("HttpGetResults", "EtlScheduledRun", "GlueJobStateChange", "UploadedImage",
-                 "LandedFhirFile"):
+    for name in ("HttpGetResults", "EtlScheduledRun", "GlueJobStateChange", "OnUpload",
+                 "OnLanding"):
         del events[name]
     del broken["Resources"]["SslMaterials"]
     assert len(Checker(app, broken).run()) == 6

@@ -48,10 +48,23 @@ ResourceKind = Literal["any", "arn", "bucket", "table", "queue", "secret", "para
 
 _ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
 _SETTING = re.compile(r"^[A-Z][A-Z0-9_]*$")
-PLACEHOLDER = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)\}")
+PLACEHOLDER = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)(?:\|([a-z]+))?\}")
 """``{NAME}`` in a pattern: an upper-case name is a setting, ``partition``, ``region`` and
-``account`` are the deployment's own."""
+``account`` are the deployment's own. ``{NAME|domain}`` is the part after the ``@`` of an
+address a setting holds (an SES identity is an address or its domain)."""
 PSEUDO = ("partition", "region", "account")
+FILTERS = ("domain",)
+_NAME = re.compile(r"^[A-Za-z0-9]{1,128}$")
+
+
+def placeholders(text: str) -> list[tuple[str, str]]:
+    """The ``(name, filter)`` pairs of ``text``'s placeholders (filter ``""`` when none)."""
+    return [(name, kind or "") for name, kind in PLACEHOLDER.findall(text)]
+
+
+def setting_names(text: str) -> list[str]:
+    """The settings ``text``'s placeholders name."""
+    return [name for name, _ in placeholders(text) if name not in PSEUDO]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +83,7 @@ class Resource:
     def settings(self) -> tuple[str, ...]:
         """Every setting this resource is named through."""
         names = [self.setting] if self.setting else []
-        names += [n for n in PLACEHOLDER.findall(self.suffix) if n not in PSEUDO]
+        names += setting_names(self.suffix)
         return tuple(dict.fromkeys(names))
 
     def __str__(self) -> str:
@@ -134,9 +147,11 @@ def arn_pattern(pattern: str) -> Resource:
     """A whole ARN template: ``arn:{partition}:ecs:{region}:{account}:service/{ECS_CLUSTER}/*``."""
     if not pattern.startswith("arn:{partition}:"):
         raise ValueError(f"an ARN pattern starts with 'arn:{{partition}}:': {pattern!r}")
-    for name in PLACEHOLDER.findall(pattern):
+    for name, kind in placeholders(pattern):
         if name not in PSEUDO:
             _setting(name)
+        if kind and kind not in FILTERS:
+            raise ValueError(f"unknown placeholder filter |{kind} in {pattern!r}")
     return Resource("pattern", None, pattern)
 
 
@@ -152,14 +167,16 @@ class Grant:
     resources: tuple[Resource, ...]
     condition: Condition = ()
     why: str = ""
+    name: str = ""  # the statement's Sid in generated policies
+    if_set: tuple[str, ...] = ()  # granted only where one of these settings is set
 
     def settings(self) -> tuple[str, ...]:
         """Every setting the grant's resources and condition are named through."""
-        names: list[str] = []
+        names: list[str] = list(self.if_set)
         for resource in self.resources:
             names += resource.settings()
         for _, _, value in self.condition:
-            names += [n for n in PLACEHOLDER.findall(value) if n not in PSEUDO]
+            names += setting_names(value)
         return tuple(dict.fromkeys(names))
 
 
@@ -167,12 +184,16 @@ Access = tuple[Grant, ...]
 
 
 def allow(*actions: str, on: Resource | Iterable[Resource] = (),
-          when: Mapping[str, Mapping[str, str]] | None = None, why: str = "") -> Grant:
+          when: Mapping[str, Mapping[str, str]] | None = None, why: str = "", name: str = "",
+          if_set: str | Iterable[str] = ()) -> Grant:
     """Allow ``actions`` (``service:Operation`` as IAM spells them) on ``on``.
 
     ``on`` is required unless the actions have no resource-level permission, which ``ANY``
     says explicitly, with ``why`` saying so. ``when`` is an IAM condition block
-    (``{"StringEquals": {"iam:PassedToService": "export.rds.amazonaws.com"}}``).
+    (``{"StringEquals": {"iam:PassedToService": "export.rds.amazonaws.com"}}``). ``name`` is the
+    statement's Sid where policies are generated. ``if_set`` names settings of which one must be
+    set for the grant to exist at all (a feature that is off needs no permission, even one on
+    ``ANY``); a grant whose resources are named by settings already follows them.
     """
     if not actions:
         raise ValueError("allow() needs at least one action")
@@ -188,7 +209,11 @@ def allow(*actions: str, on: Resource | Iterable[Resource] = (),
                          "resource can be named")
     condition = tuple((op, key, value) for op, entries in (when or {}).items()
                       for key, value in entries.items())
-    return Grant(tuple(actions), resources, condition, why)
+    if name and not _NAME.match(name):
+        raise ValueError(f"a statement name (Sid) is letters and digits: {name!r}")
+    required = (if_set,) if isinstance(if_set, str) else tuple(if_set)
+    return Grant(tuple(actions), resources, condition, why, name,
+                 tuple(_setting(s) for s in required))
 
 
 def flatten(access: Iterable[Grant] | None) -> Access:
@@ -221,6 +246,10 @@ def to_json(access: Access) -> list[dict[str, Any]]:
             entry["condition"] = [list(c) for c in grant.condition]
         if grant.why:
             entry["why"] = grant.why
+        if grant.name:
+            entry["name"] = grant.name
+        if grant.if_set:
+            entry["if_set"] = list(grant.if_set)
         out.append(entry)
     return out
 
@@ -232,4 +261,6 @@ def from_json(data: list[dict[str, Any]]) -> Access:
         tuple(Resource(r["kind"], r.get("setting"), r.get("suffix", "")) for r in entry["resources"]),
         tuple((op, key, value) for op, key, value in entry.get("condition", ())),
         entry.get("why", ""),
+        entry.get("name", ""),
+        tuple(entry.get("if_set", ())),
     ) for entry in data)

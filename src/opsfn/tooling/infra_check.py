@@ -1337,3 +1337,6 @@ def register(subparsers: Any) -> None:
 
     add_app_argument(chk)
     chk.set_defaults(func=cmd_infra_check)
+    from opsfn.tooling.generate.template import register as register_template
+
+    register_template(sub)

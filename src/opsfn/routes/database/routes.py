@@ -74,7 +74,8 @@ START = [*READ, *locks.ACCESS, *audit.ACCESS, allow("rds:StartDBInstance", on=_I
 STOP = [*READ, *locks.ACCESS, *audit.ACCESS, allow("rds:StopDBInstance", on=_INSTANCE),
         allow("rds:StopDBCluster", on=_CLUSTER)]
 SIGNALS = [allow("dynamodb:GetItem", on=table("DB_ACTIVITY_TABLE")),
-           allow("cloudwatch:GetMetricStatistics", on=ANY,
+           allow("cloudwatch:GetMetricStatistics", on=ANY, if_set=("DB_INSTANCE_ID", "DB_CLUSTER_ID"),
+                 name="ConnectionsMetricHasNoResourceLevelPermissions",
                  why="CloudWatch metric reads have no resource-level permission")]
 
 

@@ -112,9 +112,9 @@ def job_status(job_id: str) -> dict[str, Any]:
 
 @router.action("start_backup_job", description="On-demand AWS Backup job of the configured resource.",
                access=[
-                   allow("backup:StartBackupJob", on=arn_pattern(
+                   allow("backup:StartBackupJob", name="OneVault", on=arn_pattern(
                        "arn:{partition}:backup:{region}:{account}:backup-vault:{BACKUP_VAULT_NAME}")),
-                   allow("iam:PassRole", on=arn("BACKUP_ROLE_ARN"),
+                   allow("iam:PassRole", on=arn("BACKUP_ROLE_ARN"), name="PassOnlyTheBackupRole",
                          when={"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}}),
                ])
 def start_backup_job(payload: StartBackupRequest, context: Context) -> dict[str, Any]:
@@ -125,7 +125,8 @@ def start_backup_job(payload: StartBackupRequest, context: Context) -> dict[str,
 
 
 @router.action("backup_job_status", description="State and percent of an AWS Backup job.",
-               access=[allow("backup:DescribeBackupJob", on=ANY,
+               access=[allow("backup:DescribeBackupJob", on=ANY, if_set="BACKUP_VAULT_NAME",
+                             name="BackupJobStatusHasNoResourceLevelPermissions",
                              why="AWS Backup jobs have no resource-level permission")])
 def backup_job_status(payload: BackupStatusRequest, context: Context) -> dict[str, Any]:
     """Report one backup job."""

@@ -352,18 +352,22 @@ def _export(payload: ExportRequest, context: Context, now: datetime | None = Non
 
 
 _RDS = "arn:{partition}:rds:{region}:{account}:"
-STATUS = [allow("rds:DescribeExportTasks", on=ANY,
+_TASKS = "ExportTasksHaveNoResourceLevelPermissions"
+_ON = "RDS_EXPORT_KMS_KEY_ID"  # exports are configured with their key
+STATUS = [allow("rds:DescribeExportTasks", on=ANY, name=_TASKS, if_set=_ON,
                 why="RDS export tasks have no resource-level permission")]
 EXPORT = [
     *STATUS,
     allow("rds:DescribeDBClusterSnapshots", "rds:DescribeDBSnapshots", "rds:DescribeDBClusters",
           on=[arn_pattern(_RDS + "cluster:*"), arn_pattern(_RDS + "db:*"),
               arn_pattern(_RDS + "cluster-snapshot:*"), arn_pattern(_RDS + "snapshot:*")],
+          name="FindSnapshots", if_set=_ON,
           why="the newest snapshot of the configured cluster or instance is looked for"),
-    allow("rds:StartExportTask", on=ANY, why="RDS export tasks have no resource-level permission"),
-    allow("iam:PassRole", on=arn("RDS_EXPORT_ROLE_ARN"),
+    allow("rds:StartExportTask", on=ANY, name=_TASKS, if_set=_ON,
+          why="RDS export tasks have no resource-level permission"),
+    allow("iam:PassRole", on=arn("RDS_EXPORT_ROLE_ARN"), name="PassOnlyTheExportRole", if_set=_ON,
           when={"StringEquals": {"iam:PassedToService": "export.rds.amazonaws.com"}}),
-    allow("kms:DescribeKey", "kms:CreateGrant", on=arn("RDS_EXPORT_KMS_KEY_ID"),
+    allow("kms:DescribeKey", "kms:CreateGrant", on=arn("RDS_EXPORT_KMS_KEY_ID"), name="ExportKey",
           why="RDS encrypts the export with it on the function's behalf"),
 ]
 

@@ -258,7 +258,7 @@ def process(bucket: str, job_id: str) -> Outcome:
     allow("s3:ListBucket", on=bucket("UPLOAD_BUCKET"),
           why="without it S3 answers 403, not 404, for an upload that vanished"),
     allow("dynamodb:GetItem", "dynamodb:UpdateItem", on=table("TABLE_NAME")),
-    allow("rekognition:DetectLabels", on=ANY,
+    allow("rekognition:DetectLabels", on=ANY, name="RekognitionHasNoResourceLevelPermissions",
           why="Rekognition's DetectLabels has no resource-level permission"),
 ])
 def on_upload(obj: S3Object, context: Context) -> None:

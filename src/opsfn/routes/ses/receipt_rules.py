@@ -208,7 +208,8 @@ def _first_answer_record(request: CustomResourceRequest) -> str | None:
 # -- routes ---------------------------------------------------------------------------------------
 RULE_SETS = [*locks.ACCESS, allow(
     "ses:DescribeActiveReceiptRuleSet", "ses:DescribeReceiptRuleSet", "ses:SetActiveReceiptRuleSet",
-    on=ANY, why="SES receipt rule sets have no resource-level permission")]
+    on=ANY, why="SES receipt rule sets have no resource-level permission",
+    name="SesReceiptRuleSetsHaveNoResourceLevelPermissions", if_set="SES_RECEIPT_RULE_SET")]
 
 
 @router.custom_resource("Custom::ActiveReceiptRuleSet", access=RULE_SETS)

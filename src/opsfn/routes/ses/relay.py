@@ -154,10 +154,14 @@ def _reply(message_id: str, outcome: str, repeated: bool, plan: _Plan, context: 
 
 @router.ses(access=[
     *idempotency.ACCESS,
-    allow("s3:GetObject", on=objects("SES_INBOUND_BUCKET", "{SES_INBOUND_PREFIX}")),
-    allow("ses:SendRawEmail", on=arn_pattern("arn:{partition}:ses:{region}:{account}:identity/*"),
+    allow("s3:GetObject", on=objects("SES_INBOUND_BUCKET", "{SES_INBOUND_PREFIX}"),
+          name="ReadReceivedMail"),
+    allow("ses:SendRawEmail", name="SendOnlyAsTheForwardingIdentity",
+          on=[arn_pattern("arn:{partition}:ses:{region}:{account}:identity/{SES_FORWARD_FROM}"),
+              arn_pattern("arn:{partition}:ses:{region}:{account}:identity/"
+                          "{SES_FORWARD_FROM|domain}")],
           when={"StringEquals": {"ses:FromAddress": "{SES_FORWARD_FROM}"}},
-          why="sends only as the forwarding address, from any identity that verifies it"),
+          why="the address, or its domain, whichever identity SES verified"),
 ])
 def relay_inbound_mail(message: SesMessage, context: Context) -> dict[str, Any]:
     """Forward one received message (once), unless a blocking verdict failed or it is too large."""

@@ -40,6 +40,11 @@ class SesSettings(SettingsSection):
         "SES_SMTP_SECRETS_KMS_KEY_ARN",
         "Customer key of those secrets, used only through Secrets Manager (IAM scope).",
     )
+    receipt_rule_set: str | None = env_field(
+        "SES_RECEIPT_RULE_SET",
+        "The receipt rule set this deployment makes active: the SES rule-set calls, which have no "
+        "resource-level permission, are granted only when it is set.",
+    )
     smtp_rotation_grace_seconds: int = env_field(
         "SES_SMTP_ROTATION_GRACE_SECONDS",
         "After a rotation the old IAM key keeps working this long (containers started before it "

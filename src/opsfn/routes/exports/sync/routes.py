@@ -254,11 +254,15 @@ def _finish(request: SyncRequest, run_id: str, outcome: Outcome, shards: int, co
 
 
 _DATASYNC = "arn:{partition}:datasync:{region}:{account}:"
+_ANY_NAME = "DataSyncCreateAndListHaveNoResourceLevelPermissions"
+_TASKS_NAME = "DataSyncTasksAndLocationsOfThisAccount"
+_ON = "SYNC_DATASYNC_S3_ROLE_ARN"  # set only where DataSync is the engine
 STATUS = [allow("s3:GetObject", on=objects("SYNC_BUCKET", "{SYNC_STATE_PREFIX}")),
           allow("dynamodb:GetItem", on=table("LOCK_TABLE")),  # whether a sync holds its lock
-          allow("datasync:ListTasks", on=ANY, why="DataSync listing has no resource-level permission"),
-          allow("datasync:DescribeTask", "datasync:DescribeTaskExecution",
-                on=arn_pattern(_DATASYNC + "task/*"))]
+          allow("datasync:ListTasks", on=ANY, name=_ANY_NAME, if_set=_ON,
+                why="DataSync listing has no resource-level permission"),
+          allow("datasync:DescribeTask", "datasync:DescribeTaskExecution", name=_TASKS_NAME,
+                if_set=_ON, on=arn_pattern(_DATASYNC + "task/*"))]
 SYNC = [
     *locks.ACCESS,  # one sync of a tree at a time; one DataSync task created per configuration
     allow("s3:ListBucket", on=bucket("SYNC_BUCKET")),
@@ -267,11 +271,13 @@ SYNC = [
     allow("sqs:GetQueueUrl", "sqs:SendMessage", "sqs:SendMessageBatch", on=queue("OPSFN_ACTION_QUEUE"),
           why="a sync that runs out of time continues as an action queue work item"),
     allow("datasync:CreateLocationEfs", "datasync:CreateLocationS3", "datasync:ListTasks", on=ANY,
+          name=_ANY_NAME, if_set=_ON,
           why="DataSync creation and listing have no resource-level permission"),
     allow("datasync:CreateTask", "datasync:DescribeTask", "datasync:StartTaskExecution",
-          "datasync:DescribeTaskExecution", "datasync:TagResource",
+          "datasync:DescribeTaskExecution", "datasync:TagResource", name=_TASKS_NAME, if_set=_ON,
           on=[arn_pattern(_DATASYNC + "task/*"), arn_pattern(_DATASYNC + "location/*")]),
     allow("iam:PassRole", on=[arn("SYNC_DATASYNC_S3_ROLE_ARN"), arn("SYNC_DATASYNC_EFS_ROLE_ARN")],
+          name="PassOnlyTheDataSyncRole",
           when={"StringEquals": {"iam:PassedToService": "datasync.amazonaws.com"}}),
 ]
 

@@ -1,0 +1,1 @@
+"""Deployment files generated from the route registry: the SAM template and its IAM."""

@@ -1,0 +1,264 @@
+"""``opsfn infra template``: the shipped templates are its output, and what it writes follows from
+the routes (their triggers, auth and access) and nothing else."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsfn.access import ANY, allow, arn_pattern, objects, table
+from opsfn.core.app import App, builtin
+from opsfn.core.router import Router, setting
+from opsfn.handler import app as builtin_app
+from opsfn.tooling.generate.iam import domain_of
+from opsfn.tooling.generate.sources import UnmappedSetting
+from opsfn.tooling.generate.template import generate
+from opsfn.tooling.infra_check import parse_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ROOT / "infra" / "base.yaml"
+EXAMPLE = ROOT / "examples" / "clinic-app"
+
+
+def _cli(*args: str, cwd: Path = ROOT, pythonpath: str | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = {**os.environ}
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    return subprocess.run([sys.executable, "-m", "opsfn.tooling.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_shipped_template_is_current() -> None:
+    done = _cli("infra", "template", "--check")
+    assert done.returncode == 0, "run: opsfn infra template\n" + done.stderr
+
+
+def test_the_example_template_is_current() -> None:
+    done = _cli("infra", "template", "--app", "clinic_app.app:app", "--base", "base.yaml",
+                "--check", cwd=EXAMPLE, pythonpath=str(EXAMPLE / "src"))
+    assert done.returncode == 0, done.stderr
+
+
+def _base() -> dict[str, Any]:
+    return parse_yaml(BASE.read_text())
+
+
+def _function(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]["OpsFunction"]["Properties"]
+
+
+def _policies(template: dict[str, Any]) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for entry in template["Resources"]["OpsFunctionRole"]["Properties"]["Policies"]:
+        policy = entry["Fn::If"][1] if isinstance(entry, dict) and "Fn::If" in entry else entry
+        found[policy["PolicyName"]] = policy["PolicyDocument"]["Statement"]
+    return found
+
+
+def _unwrapped(statement: Any) -> tuple[dict[str, Any], list[str]]:
+    conditions: list[str] = []
+    while isinstance(statement, dict) and "Fn::If" in statement:
+        conditions.append(statement["Fn::If"][0])
+        statement = statement["Fn::If"][1]
+    return statement, conditions
+
+
+def _actions(statements: list[Any]) -> set[str]:
+    found: set[str] = set()
+    for raw in statements:
+        statement, _ = _unwrapped(raw)
+        action = statement["Action"]
+        found |= {action} if isinstance(action, str) else set(action)
+    return found
+
+
+def test_each_domain_policy_holds_exactly_its_routes_declared_actions() -> None:
+    template = generate(builtin_app, _base())
+    policies = _policies(template)
+    declared: dict[str, set[str]] = {}
+    for route in builtin_app.registry.routes:
+        declared.setdefault(domain_of(route), set()).update(
+            a for g in route.access for a in g.actions)
+    for domain, actions in declared.items():
+        if actions:
+            assert _actions(policies[domain]) == actions, domain
+        else:
+            assert domain not in policies
+    assert _actions(policies["framework"]) == {"sqs:GetQueueUrl", "sqs:SendMessage"}
+
+
+def test_statements_follow_the_condition_of_their_settings() -> None:
+    database = _policies(generate(builtin_app, _base()))["database"]
+    conditions = {}
+    for raw in database:
+        statement, wrapped = _unwrapped(raw)
+        conditions[str(statement["Resource"])] = wrapped
+    locks = str({"Fn::GetAtt": ["LocksTable", "Arn"]})
+    assert conditions[locks] == []  # the lock table is always there
+    instance = next(k for k in conditions if ":db:${DatabaseInstanceId}" in k)
+    cluster = next(k for k in conditions if ":cluster:${DatabaseClusterId}" in k)
+    activity = next(k for k in conditions if "DatabaseActivityTable" in k)
+    assert conditions[instance] == ["HasDbInstance"]
+    assert conditions[cluster] == ["HasDbCluster"]
+    assert conditions[activity] == ["HasActivityTable"]
+
+
+def _app_with(router: Router) -> App:
+    return App([builtin(), router])
+
+
+def test_a_new_route_adds_its_event_its_statements_and_nothing_else() -> None:
+    base = _base()
+    before = generate(builtin_app, base)
+    router = Router()
+
+    @router.schedule("nightly-report", expression="cron(0 2 * * ? *)", access=[
+        allow("s3:PutObject", on=objects("SYNC_BUCKET", "reports/")),
+        allow("dynamodb:Query", on=table("AUDIT_TABLE")),
+    ])
+    def nightly_report() -> None:
+        """A route of the kind an application adds."""
+
+    after = generate(_app_with(router), base)
+    new_events = set(_function(after)["Events"]) - set(_function(before)["Events"])
+    assert new_events == {"NightlyReport"}
+    event = _function(after)["Events"]["NightlyReport"]["Properties"]
+    assert event["ScheduleExpression"] == "cron(0 2 * * ? *)" and event["State"] == "ENABLED"
+    added = {k: v for k, v in _policies(after).items() if k not in _policies(before)}
+    assert list(added) == ["tests"]  # the top package of the route's module
+    (policy,) = added.values()
+    assert _actions(policy) == {"s3:PutObject", "dynamodb:Query"}
+    unchanged = copy.deepcopy(after)
+    for key in ("Events", "Environment"):
+        _function(unchanged)[key] = _function(before)[key]
+    unchanged["Resources"]["OpsFunctionRole"] = before["Resources"]["OpsFunctionRole"]
+    assert unchanged == before
+
+
+def test_http_routes_become_api_events_with_their_authorizer() -> None:
+    router = Router()
+
+    @router.get("/reports/{reportId}", auth="jwt")
+    def get_report(reportId: str) -> dict[str, str]:
+        return {"reportId": reportId}
+
+    @router.post("/reports", auth="default")
+    def make_report() -> dict[str, str]:
+        return {}
+
+    events = _function(generate(_app_with(router), _base()))["Events"]
+    assert events["HttpGetReportsReportId"]["Properties"] == {
+        "ApiId": {"Ref": "HttpApi"}, "Method": "GET", "Path": "/reports/{reportId}",
+        "Auth": {"Authorizer": "JwtAuthorizer"}}
+    assert "Auth" not in events["HttpPostReports"]["Properties"]  # the API's default
+
+
+def test_s3_routes_filter_on_their_bucket_prefix_and_suffix() -> None:
+    router = Router()
+
+    @router.s3(bucket=setting("LANDING_BUCKET"), prefix="csv/", suffix=".csv")
+    def on_csv() -> None:
+        """Landed CSV files."""
+
+    pattern = _function(generate(_app_with(router), _base()))["Events"]["OnCsv"]["Properties"][
+        "Pattern"]
+    assert pattern["detail"] == {"bucket": {"name": [{"Ref": "LandingBucket"}]},
+                                 "object": {"key": [{"wildcard": "csv/*.csv"}]}}
+
+
+def test_an_unmapped_setting_without_a_default_becomes_a_parameter() -> None:
+    router = Router()
+
+    @router.action("read_report", access=[allow("s3:GetObject", on=objects("REPORT_BUCKET"))])
+    def read_report() -> None:
+        """Reads a bucket the base does not know."""
+
+    template = generate(_app_with(router), _base())
+    assert template["Parameters"]["ReportBucket"]["Default"] == ""
+    assert template["Conditions"]["HasReportBucket"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ReportBucket"}, ""]}]}
+    assert _function(template)["Environment"]["Variables"]["REPORT_BUCKET"] == {
+        "Fn::If": ["HasReportBucket", {"Ref": "ReportBucket"}, {"Ref": "AWS::NoValue"}]}
+    statements = next(v for k, v in _policies(template).items() if k.startswith("test"))
+    assert _unwrapped(statements[0])[1] == ["HasReportBucket"]
+
+
+def test_a_policy_of_conditional_statements_only_exists_under_them() -> None:
+    router = Router()
+
+    @router.action("describe_cluster", access=[
+        allow("rds:DescribeDBClusters", on=arn_pattern(
+            "arn:{partition}:rds:{region}:{account}:cluster:{DB_CLUSTER_ID}"))])
+    def describe_cluster() -> None:
+        """Only meaningful with a cluster."""
+
+    template = generate(App([router]), _base())
+    policy = next(p for p in template["Resources"]["OpsFunctionRole"]["Properties"]["Policies"]
+                  if isinstance(p, dict) and "Fn::If" in p
+                  and p["Fn::If"][1]["PolicyName"] == "tests")
+    assert policy["Fn::If"][0] == "HasDbCluster"
+    router2 = Router()
+
+    @router2.action("describe_both", access=[
+        allow("rds:DescribeDBClusters", on=arn_pattern(
+            "arn:{partition}:rds:{region}:{account}:cluster:{DB_CLUSTER_ID}")),
+        allow("rds:DescribeDBInstances", on=arn_pattern(
+            "arn:{partition}:rds:{region}:{account}:db:{DB_INSTANCE_ID}"))])
+    def describe_both() -> None:
+        """Either database."""
+
+    template = generate(App([router2]), _base())
+    policy = next(p for p in template["Resources"]["OpsFunctionRole"]["Properties"]["Policies"]
+                  if isinstance(p, dict) and "Fn::If" in p
+                  and p["Fn::If"][1]["PolicyName"] == "tests")
+    assert template["Conditions"][policy["Fn::If"][0]] == {
+        "Fn::Or": [{"Condition": "HasDbCluster"}, {"Condition": "HasDbInstance"}]}
+
+
+def test_star_resources_are_only_where_declared_with_a_reason() -> None:
+    template = generate(builtin_app, _base())
+    generated = {domain_of(r) for r in builtin_app.registry.routes} | {"framework"}
+    starred = set()
+    for name, statements in _policies(template).items():
+        if name not in generated:
+            continue  # the base's own (logs, X-Ray, file system mounts)
+        for raw in statements:
+            statement, _ = _unwrapped(raw)
+            if statement["Resource"] == "*":
+                action = statement["Action"]
+                starred |= {action} if isinstance(action, str) else set(action)
+    declared = {a for r in builtin_app.registry.routes for g in r.access if ANY in g.resources
+                for a in g.actions}
+    assert starred == declared
+    assert all(g.why for r in builtin_app.registry.routes for g in r.access if ANY in g.resources)
+
+
+def test_a_setting_with_neither_a_value_nor_a_default_in_a_pattern_is_refused() -> None:
+    router = Router()
+
+    @router.action("odd", access=[allow("sns:Publish", on=arn_pattern(
+        "arn:{partition}:sns:{region}:{account}:{NOWHERE_TOPIC}"))])
+    def odd() -> None:
+        """Names a setting nothing maps."""
+
+    base = _base()
+    base["Metadata"]["opsfn"]["settings"]["NOWHERE_TOPIC"] = {"value": {"Ref": "AlertTopic"}}
+    generate(App([router]), base)  # mapped: fine
+    del base["Metadata"]["opsfn"]["settings"]["NOWHERE_TOPIC"]
+    template = generate(App([router]), base)  # unmapped: a parameter
+    assert "NowhereTopic" in template["Parameters"]
+
+
+def test_unmapped_setting_error_names_it() -> None:
+    from opsfn.tooling.generate.iam import Namer
+
+    with pytest.raises(UnmappedSetting, match="MISSING_THING"):
+        Namer({}, lambda _name: None, "a route").source("MISSING_THING")
