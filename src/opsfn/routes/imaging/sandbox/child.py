@@ -92,8 +92,9 @@ def warm_up() -> None:
         work.image_size(picture.getvalue(), kind.lower(), 64)
 
 
-def answer(request: dict[str, Any], data: bytes) -> tuple[dict[str, Any], list[bytes]]:
-    """The reply header and frames for one request; every failure becomes a safe reason."""
+def answer(request: dict[str, Any], data: bytes) -> tuple[dict[str, Any], list[list[bytes]]]:
+    """The reply header and the frames' pieces for one request; every failure becomes a safe
+    reason."""
     from opsfn.routes.imaging.sandbox import work
 
     try:
@@ -105,9 +106,9 @@ def answer(request: dict[str, Any], data: bytes) -> tuple[dict[str, Any], list[b
         return {"ok": False, "reason": work.TOO_LARGE}, []
     except Exception:  # noqa: BLE001 - never say more than that it failed
         return {"ok": False, "reason": FAILED}, []
-    blobs = {name: value for name, value in (("image", decoded.image),
-                                             ("label_copy", decoded.label_copy))
-             if value is not None}
+    blobs = {name: value for name, value in (("image", decoded.image_parts),
+                                             ("label_copy", [decoded.label_copy or b""]))
+             if value and value[0]}
     reply = {"ok": True, "width": decoded.width, "height": decoded.height,
              "metadata": decoded.metadata, "blobs": list(blobs)}
     return reply, list(blobs.values())
@@ -130,21 +131,22 @@ def serve(limits: dict[str, int]) -> None:
 
     apply_limits(limits)
     request_fd, reply_fd = private_pipes()
+    requests = os.fdopen(request_fd, "rb")
     os.umask(0o077)
     warm_up()
     framing.write_all(reply_fd, [READY])
-    request = framing.parse_header(framing.read_frame(request_fd, REQUEST_MAX))
+    request = framing.parse_header(framing.read_frame(requests, REQUEST_MAX))
     size = request.get("size")
     if not isinstance(size, int) or size < 0:
         raise framing.FrameError("malformed request")
-    data = framing.read_exact(request_fd, size)
+    data = framing.read_exact(requests, size)
     reply, blobs = answer(request, data)
     del data
     reply.update(pid=os.getpid(), peak_rss_kib=peak_rss_kib(), limits=current_limits(),
                  credential_variables=sorted(k for k in os.environ if k.startswith("AWS_")))
     parts = framing.header(reply)
-    for payload in blobs:
-        parts += framing.blob(payload)
+    for pieces in blobs:
+        parts += framing.blob(*pieces)
     framing.write_all(reply_fd, parts)
 
 

@@ -201,7 +201,8 @@ def _decoded(raw: bytes, limit: int, job: Job) -> Decoded:
     if (job.kind == "dicom") != ("image" in blobs):
         raise ValueError("image")
     variables = header.get("credential_variables", [])
-    return Decoded(width, height, metadata, image=blobs.get("image"),
+    image = blobs.get("image")
+    return Decoded(width, height, metadata, image_parts=[image] if image is not None else [],
                    label_copy=blobs.get("label_copy"), decoder_pid=int(header["pid"]),
                    credential_variables=[str(v) for v in variables],
                    peak_rss_kib=int(header.get("peak_rss_kib", 0)),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from typing import Any
+from typing import Any, BinaryIO
 
 PREFIX = struct.Struct(">Q")
 HEADER_MAX = 1 << 20  # a JSON header is never larger than this
@@ -30,9 +30,9 @@ def header(value: dict[str, Any]) -> list[bytes]:
     return [prefix(len(payload)), payload]
 
 
-def blob(payload: bytes) -> list[bytes]:
-    """Bytes as a frame, without copying them."""
-    return [prefix(len(payload)), payload]
+def blob(*parts: bytes) -> list[bytes]:
+    """Bytes given in pieces as one frame, without joining them."""
+    return [prefix(sum(len(part) for part in parts)), *parts]
 
 
 def write_all(fd: int, parts: list[bytes]) -> None:
@@ -43,25 +43,21 @@ def write_all(fd: int, parts: list[bytes]) -> None:
             view = view[os.write(fd, view):]
 
 
-def read_exact(fd: int, size: int) -> bytes:
-    """Exactly ``size`` bytes from a blocking descriptor; FrameError when the stream ends first."""
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    done = 0
-    while done < size:
-        count = os.readv(fd, [view[done:]])
-        if count == 0:
-            raise FrameError("the stream ended inside a frame")
-        done += count
-    return bytes(buffer)
+def read_exact(stream: BinaryIO, size: int) -> bytes:
+    """Exactly ``size`` bytes from a buffered blocking stream (which reads a large request
+    straight into the one bytes object it returns); FrameError when the stream ends first."""
+    data = stream.read(size)
+    if len(data) != size:
+        raise FrameError("the stream ended inside a frame")
+    return data
 
 
-def read_frame(fd: int, limit: int) -> bytes:
-    """One frame's payload from a blocking descriptor, refusing one longer than ``limit``."""
-    size = PREFIX.unpack(read_exact(fd, PREFIX.size))[0]
+def read_frame(stream: BinaryIO, limit: int) -> bytes:
+    """One frame's payload, refusing one longer than ``limit``."""
+    size = PREFIX.unpack(read_exact(stream, PREFIX.size))[0]
     if size > limit:
         raise FrameError("a frame is larger than its limit")
-    return read_exact(fd, size)
+    return read_exact(stream, size)
 
 
 def parse_header(payload: bytes) -> dict[str, Any]:

@@ -59,12 +59,19 @@ class Decoded:
     width: int
     height: int
     metadata: dict[str, Any]
-    image: bytes | None = None
+    image_parts: list[bytes] = field(default_factory=list)  # the PNG in pieces, never joined twice
     label_copy: bytes | None = None
     decoder_pid: int = 0
     credential_variables: list[str] = field(default_factory=list)
     peak_rss_kib: int = 0
     decoder_limits: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def image(self) -> bytes | None:
+        """The PNG rendering (DICOM only), in one piece."""
+        if not self.image_parts:
+            return None
+        return self.image_parts[0] if len(self.image_parts) == 1 else b"".join(self.image_parts)
 
 
 def image_size(data: bytes, kind: str, max_pixels: int) -> tuple[int, int]:
@@ -112,20 +119,25 @@ def _label_copy(browser_image: bytes, width: int, height: int, job: Job) -> byte
 
 
 def _dicom(data: bytes, job: Job) -> Decoded:
-    from opsfn.routes.imaging.render import BadDicom, Limits, render_dicom
+    from opsfn.routes.imaging.render import BadDicom, Limits
+    from opsfn.routes.imaging.render.dicom import render_chunks
 
     try:
-        rendered = render_dicom(data, Limits(job.max_pixel_bytes, job.max_frame_pixels))
+        chunks, width, height, info = render_chunks(data, Limits(job.max_pixel_bytes,
+                                                                 job.max_frame_pixels))
+        parts = list(chunks)  # decoding happens here; kept in pieces to spare a copy
     except BadDicom as exc:
         raise Unusable(str(exc)) from None
     except MemoryError:
         raise Unusable(TOO_LARGE) from None
     except Exception:  # noqa: BLE001 - pydicom raises anything on hostile files
         raise Unusable(UNDECODABLE_DICOM) from None
-    width, height = rendered.width, rendered.height
-    metadata = {**rendered.metadata, "width": width, "height": height}
-    copy = _label_copy(rendered.png, width, height, job)
-    return Decoded(width, height, metadata, image=rendered.png, label_copy=copy)
+    metadata = {**info, "width": width, "height": height}
+    decoded = Decoded(width, height, metadata, image_parts=parts)
+    if job.label_max_side is not None:
+        parts[:] = [b"".join(parts)]
+        decoded.label_copy = _label_copy(parts[0], width, height, job)
+    return decoded
 
 
 def run(data: bytes, job: Job) -> Decoded:
