@@ -25,7 +25,6 @@ from opsfn.routes.imaging.sandbox.work import Decoded, Job
 
 TIMED_OUT = "decoding the file took longer than its time limit"
 CPU_LIMIT = "decoding the file used more than its CPU time limit"
-FILE_LIMIT = "decoding the file wrote more than its file size limit"
 STOPPED = "the decoder stopped without an answer (a crash or a resource limit)"
 OVERFLOW = "the decoder's output exceeded its limit"
 MALFORMED = "the decoder's answer was malformed"
@@ -154,10 +153,9 @@ def reply_limit(job: Job) -> int:
 
 
 def _run(worker: Worker, data: bytes, job: Job, deadline: float) -> Decoded:
-    limit = reply_limit(job)
     request = [*framing.header({"job": job.to_dict(), "size": len(data)}), data]
     try:
-        raw = worker.exchange(request, deadline, 2 * limit + framing.HEADER_MAX + 64)
+        raw = worker.exchange(request, deadline, 2 * reply_limit(job) + framing.HEADER_MAX + 64)
         status = worker.finish(deadline)
     except TimedOut:
         raise InvalidContent(TIMED_OUT) from None
@@ -165,23 +163,25 @@ def _run(worker: Worker, data: bytes, job: Job, deadline: float) -> Decoded:
         raise InvalidContent(OVERFLOW) from None
     if status != 0:
         raise InvalidContent(_stopped_reason(status))
+    return parse_reply(raw, job)
+
+
+def _stopped_reason(status: int) -> str:
+    # RLIMIT_FSIZE needs no case: Python ignores SIGXFSZ, so the write fails (an exception).
+    return CPU_LIMIT if status == -signal.SIGXCPU else STOPPED
+
+
+def parse_reply(raw: bytes, job: Job) -> Decoded:
+    """The child's reply, or InvalidContent: its refusal, or MALFORMED."""
     try:
-        return _decoded(raw, limit, job)
+        return _decoded(raw, job)
     except (framing.FrameError, KeyError, TypeError, ValueError):
         raise InvalidContent(MALFORMED) from None
 
 
-def _stopped_reason(status: int) -> str:
-    if status == -signal.SIGXCPU:
-        return CPU_LIMIT
-    if status == -signal.SIGXFSZ:
-        return FILE_LIMIT
-    return STOPPED
-
-
-def _decoded(raw: bytes, limit: int, job: Job) -> Decoded:
+def _decoded(raw: bytes, job: Job) -> Decoded:
     """The reply, checked field by field: the child is not trusted to answer sensibly."""
-    frames = framing.split(raw, limit, 1 + len(BLOB_NAMES))
+    frames = framing.split(raw, reply_limit(job), 1 + len(BLOB_NAMES))
     if not frames or len(frames[0]) > framing.HEADER_MAX:
         raise framing.FrameError("no header")
     header = framing.parse_header(frames[0])
