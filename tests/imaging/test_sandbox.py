@@ -141,6 +141,15 @@ def test_the_environment_is_an_allow_list() -> None:
     assert unexpected == {"TMPDIR", "HOME"}
 
 
+def test_the_parent_is_not_dumpable_once_a_child_started() -> None:
+    """Same-user processes may read a dumpable process's /proc/<pid>/environ (the credentials)."""
+    import ctypes
+
+    sandbox.decode(dicom_bytes(), DICOM_JOB)
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(spawn.PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
+
+
 def test_the_child_is_exec_d_in_isolated_mode() -> None:
     command = spawn.command(spawn.Limits(1, 1))
     assert command[0] == sys.executable and command[1:3] == ["-I", "-B"]

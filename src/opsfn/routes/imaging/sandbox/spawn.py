@@ -12,6 +12,7 @@ directory as ``TMPDIR``, ``HOME`` and working directory, removed when it is clos
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import selectors
@@ -39,6 +40,7 @@ BOOTSTRAP = (
     "main(sys.argv[3])\n"
 )
 _CHUNK = 1 << 20
+PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,24 @@ class TimedOut(Exception):
 
 class Overflow(Exception):
     """The child wrote more than its reply may hold (it has been killed)."""
+
+
+@functools.cache
+def protect_parent() -> bool:
+    """Make this (credentialed) process non-dumpable, once, before its first child starts.
+
+    The child runs as the same user, and Linux lets a process of the same user read another's
+    ``/proc/<pid>/environ`` and ``mem`` (where the AWS credentials are) only while that one is
+    dumpable. Non-dumpable, those files belong to root and ptrace is refused, which also means no
+    core dump of the function process. True when the flag is set.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
 
 
 def child_environment(source: Mapping[str, str], tmpdir: str) -> dict[str, str]:
@@ -80,6 +100,7 @@ class Worker:
     its temporary directory removed)."""
 
     def __init__(self, limits: Limits) -> None:
+        protect_parent()
         self.limits = limits
         self.tmpdir = tempfile.mkdtemp(prefix="opsfn-sandbox-")
         try:
