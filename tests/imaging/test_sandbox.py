@@ -374,3 +374,23 @@ def test_importing_the_handler_loads_no_decoder() -> None:
                            check=True, timeout=60, env={**os.environ, "PYTHONPATH": os.pathsep.join(
                                p for p in sys.path if p)})
     assert reply.stdout.strip() == "[]"
+
+
+def test_a_greyscale_copy_for_rekognition_is_what_the_rgb_first_order_gave() -> None:
+    """The copy is resized before it becomes RGB (less memory in the child); same bytes."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from opsfn.routes.imaging import labels
+
+    rows = np.add.outer(np.arange(900) * 7, np.arange(1300) * 3) % 251
+    grey = Image.fromarray(rows.astype(np.uint8), "L")
+    source = io.BytesIO()
+    grey.save(source, "PNG")
+    expected = io.BytesIO()
+    grey.convert("RGB").resize((800, 554), Image.Resampling.LANCZOS).save(expected, "JPEG",
+                                                                          quality=90)
+    copy = labels.downscale_jpeg(source.getvalue(), 800, 1 << 26)
+    assert copy == expected.getvalue()
