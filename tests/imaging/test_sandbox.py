@@ -252,12 +252,40 @@ def test_a_child_past_the_wall_clock_limit_is_killed(monkeypatch: pytest.MonkeyP
     assert time.monotonic() - started < 10
 
 
-def test_a_child_that_cannot_start_within_its_memory_fails_the_upload(
+def test_a_sandbox_that_cannot_start_is_not_the_upload_s_fault(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.errors import InternalError
+
     monkeypatch.setenv("IMAGING_SANDBOX_MEMORY_MIB", "64")  # too little to import numpy
-    with pytest.raises(InvalidContent) as caught:
+    with pytest.raises(InternalError) as caught:
         sandbox.decode(dicom_bytes(), DICOM_JOB)
-    assert caught.value.message == sandbox.STOPPED
+    assert not caught.value.permanent and caught.value.message == sandbox.NOT_STARTED
+
+
+def test_a_spare_that_died_before_it_was_ready_is_replaced() -> None:
+    spare = spawn.Worker(sandbox.limits_from_settings())
+    spare.proc.kill()  # before it could write its ready byte
+    spare.proc.wait()
+    sandbox._spares.worker = spare
+    decoded = sandbox.decode(dicom_bytes(), DICOM_JOB)
+    assert decoded.image and decoded.decoder_pid != spare.pid
+
+
+@pytest.mark.usefixtures("resources")
+def test_an_upload_the_sandbox_could_not_start_for_is_retried(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.errors import RecordsFailed
+
+    monkeypatch.setenv("IMAGING_SANDBOX_MEMORY_MIB", "64")
+    job_id = _upload(client, dicom_bytes(), "scan.dcm")
+    with pytest.raises(RecordsFailed):
+        client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    item = job_item(job_id)
+    assert item is not None and item["status"] == "pending" and item.get("retryable")
+    monkeypatch.setenv("IMAGING_SANDBOX_MEMORY_MIB", "1024")
+    client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    item = job_item(job_id)
+    assert item is not None and item["status"] == "complete"
 
 
 def synthetic_dicom(rows: int, columns: int, bits: int) -> bytes:

@@ -3,9 +3,11 @@
 A child decodes one upload and exits, so nothing one upload does can reach another. To keep the
 steady-state cost small, a spare child is started after each decode (while the caller goes on to
 S3 and Rekognition) and waits on its stdin with numpy, pydicom and Pillow already imported.
-Whatever goes wrong in the child (a crash, a timeout, a limit, an exception, a malformed reply)
-fails that upload at once with a permanent ``InvalidContent`` whose reason is one of the fixed
-sentences below or the decoder's own safe reason, never the file's content.
+Whatever goes wrong in the child once it has the upload (a crash, a timeout, a limit, an
+exception, a malformed reply) fails that upload at once with a permanent ``InvalidContent`` whose
+reason is one of the fixed sentences below or the decoder's own safe reason, never the file's
+content. A child that dies before it is ready never saw the upload: a fresh one is tried, and if
+that cannot start either the error is ``InternalError``, retried like any failure of the world.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-from opsfn.errors import InvalidContent
+from opsfn.errors import InternalError, InvalidContent
 from opsfn.routes.imaging.sandbox import framing
 from opsfn.routes.imaging.sandbox.spawn import Limits, MiB, Overflow, TimedOut, Worker
 from opsfn.routes.imaging.sandbox.work import Decoded, Job
@@ -28,6 +30,7 @@ CPU_LIMIT = "decoding the file used more than its CPU time limit"
 STOPPED = "the decoder stopped without an answer (a crash or a resource limit)"
 OVERFLOW = "the decoder's output exceeded its limit"
 MALFORMED = "the decoder's answer was malformed"
+NOT_STARTED = "the decoding sandbox could not start"
 FAILED = "the file could not be decoded"
 BLOB_NAMES = ("image", "label_copy")
 # A reason from the child is shown and logged: plain words only, so that even a subverted
@@ -78,9 +81,18 @@ def decode(data: bytes, job: Job, *, keep_spare: bool = True) -> Decoded:
     if settings.imaging_sandbox == "inline":
         return _inline(data, job)
     limits = limits_from_settings()
+    timeout = settings.imaging_sandbox_timeout_s
     worker = _take(limits)
     try:
-        return _run(worker, data, job, time.monotonic() + settings.imaging_sandbox_timeout_s)
+        try:
+            return _run(worker, data, job, timeout)
+        except _NotStarted:  # a spare can die for reasons of its own: one more, fresh
+            worker.close()
+            worker = Worker(limits)
+            try:
+                return _run(worker, data, job, timeout)
+            except _NotStarted:
+                raise InternalError(NOT_STARTED) from None
     finally:
         worker.close()
         if keep_spare:
@@ -152,16 +164,26 @@ def reply_limit(job: Job) -> int:
     return 3 * job.max_frame_pixels + (3 * job.max_frame_pixels >> 4) + 16 * MiB
 
 
-def _run(worker: Worker, data: bytes, job: Job, deadline: float) -> Decoded:
+class _NotStarted(Exception):
+    """The child ended or timed out before it was ready: it never read the upload, so the
+    failure is the sandbox's (worth a retry), not the upload's."""
+
+
+def _run(worker: Worker, data: bytes, job: Job, timeout: float) -> Decoded:
+    deadline = time.monotonic() + timeout
     request = [*framing.header({"job": job.to_dict(), "size": len(data)}), data]
     try:
         raw = worker.exchange(request, deadline, 2 * reply_limit(job) + framing.HEADER_MAX + 64)
         status = worker.finish(deadline)
     except TimedOut:
+        if not worker.ready:
+            raise _NotStarted from None
         raise InvalidContent(TIMED_OUT) from None
     except Overflow:
         raise InvalidContent(OVERFLOW) from None
     if status != 0:
+        if not worker.ready:
+            raise _NotStarted
         raise InvalidContent(_stopped_reason(status))
     return parse_reply(raw, job)
 

@@ -136,7 +136,8 @@ class Worker:
 
     def exchange(self, parts: list[bytes], deadline: float, limit: int) -> bytes:
         """Write ``parts`` while reading everything the child writes until it closes its end;
-        the reply without the ready byte. TimedOut or Overflow (child killed) otherwise."""
+        the reply without the ready byte (``ready`` says whether it came). TimedOut or Overflow
+        (child killed) otherwise."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         out_fd, in_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         os.set_blocking(out_fd, False)
@@ -159,8 +160,9 @@ class Worker:
                         continue
                     piece = os.read(in_fd, _CHUNK)
                     if not piece:
-                        return self._strip_ready(received)
+                        return bytes(received)
                     received += piece
+                    self._take_ready(received)
                     if len(received) > limit:
                         self.kill()
                         raise Overflow
@@ -180,11 +182,11 @@ class Worker:
             pending.pop(0)
         return not pending
 
-    def _strip_ready(self, received: bytearray) -> bytes:
+    def _take_ready(self, received: bytearray) -> None:
+        """Consume the ready byte at the start of the stream, once."""
         if not self.ready and received[:1] == READY:
             self.ready = True
             del received[:1]
-        return bytes(received)
 
     def finish(self, deadline: float) -> int:
         """The child's exit status (negative: the signal that ended it); killed at the deadline."""
