@@ -25,7 +25,6 @@ from typing import Any
 
 READY = b"R"
 REQUEST_MAX = 1 << 16
-FAILED = "the file could not be decoded"
 
 
 def apply_limits(limits: dict[str, int]) -> None:
@@ -105,7 +104,7 @@ def answer(request: dict[str, Any], data: bytes) -> tuple[dict[str, Any], list[l
     except MemoryError:
         return {"ok": False, "reason": work.TOO_LARGE}, []
     except Exception:  # noqa: BLE001 - never say more than that it failed
-        return {"ok": False, "reason": FAILED}, []
+        return {"ok": False, "reason": work.FAILED}, []
     blobs = {name: value for name, value in (("image", decoded.image_parts),
                                              ("label_copy", [decoded.label_copy or b""]))
              if value and value[0]}

@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from opsfn.errors import InternalError, InvalidContent
-from opsfn.routes.imaging.sandbox import framing
+from opsfn.routes.imaging.sandbox import framing, work
 from opsfn.routes.imaging.sandbox.spawn import Limits, MiB, Overflow, TimedOut, Worker
 from opsfn.routes.imaging.sandbox.work import Decoded, Job
 
@@ -31,12 +31,11 @@ STOPPED = "the decoder stopped without an answer (a crash or a resource limit)"
 OVERFLOW = "the decoder's output exceeded its limit"
 MALFORMED = "the decoder's answer was malformed"
 NOT_STARTED = "the decoding sandbox could not start"
-FAILED = "the file could not be decoded"
+FAILED = work.FAILED
 BLOB_NAMES = ("image", "label_copy")
 # A reason from the child is shown and logged: plain words only, so that even a subverted
 # decoder cannot pass on more than a short sentence of them.
 _SAFE_REASON = re.compile(r"[A-Za-z0-9 ,.()'/_-]{1,160}")
-
 
 
 class _Spares:
@@ -104,8 +103,6 @@ def decode(data: bytes, job: Job, *, keep_spare: bool = True) -> Decoded:
 
 def _inline(data: bytes, job: Job) -> Decoded:
     """The debugging mode: the same work and the same errors, in this process."""
-    from opsfn.routes.imaging.sandbox import work
-
     try:
         decoded = work.run(data, job)
     except work.Unusable as exc:

@@ -15,6 +15,7 @@ CORRUPT = "the image data is corrupt or truncated"
 TOO_MANY_PIXELS = "the image dimensions exceed the configured limit"
 UNDECODABLE_DICOM = "the DICOM file could not be decoded"
 TOO_LARGE = "the image is too large to decode"
+FAILED = "the file could not be decoded"
 KINDS = ("dicom", "png", "jpeg")
 
 
