@@ -11,10 +11,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from opsfn.errors import InvalidContent
+from opsfn.routes.imaging import processing
 from opsfn.routes.imaging.sandbox import client as sandbox
 from opsfn.routes.imaging.sandbox import framing, spawn, work
 from opsfn.routes.imaging.sandbox.work import Decoded, Job
@@ -162,6 +164,23 @@ def test_one_child_per_upload_and_the_next_one_is_the_spare() -> None:
     second = sandbox.decode(dicom_bytes("MR_small.dcm"), DICOM_JOB)
     assert second.decoder_pid == spare
     assert sandbox.spare_pid() not in (None, first.decoder_pid, second.decoder_pid)
+
+
+@pytest.mark.usefixtures("resources")
+def test_the_first_upload_starts_its_child_before_reading_the_object(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = spy_decodes(monkeypatch)
+    started: list[int | None] = []
+    original = processing._read_object
+
+    def reading(*args: Any, **kwargs: Any) -> bytes:
+        started.append(sandbox.spare_pid())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(processing, "_read_object", reading)
+    job_id = _upload(client, dicom_bytes(), "scan.dcm")
+    client.s3_put(BUCKET, f"uploads/{job_id}/original")
+    assert started[0] is not None and started[0] == seen[0].decoder_pid
 
 
 def test_no_child_or_temporary_directory_outlives_its_use(tmp_path: Path) -> None:

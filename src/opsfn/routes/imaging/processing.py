@@ -192,17 +192,18 @@ def _labels(bucket: str, job_id: str, key: str, decoded: Decoded, *, kind: str
 
 def process(bucket: str, job_id: str) -> Outcome:
     """Everything one upload needs, in order; raises BadContent for unusable uploads."""
+    from opsfn.routes.imaging.sandbox import client
     from opsfn.routes.imaging.sniff import sniff
     from opsfn.services import aws
 
     settings = ImagingSettings.current()
     key = f"uploads/{job_id}/original"
+    client.start_spare()  # its imports overlap the HEAD and GET below
     check_size(bucket, key, settings.imaging_max_upload_bytes)
     data = _read_object(bucket, key, settings.imaging_max_upload_bytes)
     kind = sniff(data[:512])
     if kind is None:
         raise BadContent("the file is not a JPEG, PNG or DICOM image")
-    from opsfn.routes.imaging.sandbox import client
     from opsfn.routes.imaging.sandbox.work import Job
 
     decoded = client.decode(data, Job(kind, settings.imaging_max_pixel_bytes,

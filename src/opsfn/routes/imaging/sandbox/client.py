@@ -129,6 +129,16 @@ def _replenish(limits: Limits) -> None:
     _spares.fill(limits)
 
 
+def start_spare() -> None:
+    """Start the spare now if there is none (without waiting), so that its imports overlap
+    whatever the caller does before it decodes: the first upload of an environment then does
+    not wait for them in full."""
+    from opsfn.routes.imaging.settings import ImagingSettings
+
+    if ImagingSettings.current().imaging_sandbox == "process":
+        _replenish(limits_from_settings())
+
+
 def prepare(timeout: float = 30.0) -> int | None:
     """Start the spare if there is none and wait until it is ready; its pid (None when it did
     not become ready). For benchmarks and tests; the product starts spares itself."""
