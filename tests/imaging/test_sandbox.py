@@ -109,6 +109,30 @@ def test_uploads_are_decoded_by_a_child_without_credentials(
     assert seen[0].decoder_limits["core"] == 0
 
 
+@pytest.mark.usefixtures("resources")
+def test_no_decoder_runs_in_the_function_process(client: Client,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every decoder entry point broken here: uploads still complete, so none ran here."""
+    import pydicom
+    from PIL import Image
+
+    from opsfn.routes.imaging.render import dicom
+
+    def forbidden(*_: Any, **__: Any) -> Any:
+        raise AssertionError("decoded in the function process")
+
+    for target, name in ((Image, "open"), (pydicom, "dcmread"), (dicom, "render_chunks"),
+                         (work, "run"), (work, "image_size")):
+        monkeypatch.setattr(target, name, forbidden)
+    for data, name, ctype in ((dicom_bytes(), "scan.dcm", ""),
+                              (jpeg_bytes((5000, 300)), "wide.jpg", "image/jpeg")):
+        job_id = _upload(client, data, name, ctype)
+        client.s3_put(BUCKET, f"uploads/{job_id}/original")
+        item = job_item(job_id)
+        assert item is not None and item["status"] == "complete", item
+    assert aws.client("s3").head_object(Bucket=BUCKET, Key=f"converted/{job_id}/labels.jpg")
+
+
 def test_the_rendering_is_the_in_process_renderer_s_to_the_byte() -> None:
     from opsfn.routes.imaging.render import render_dicom
 
