@@ -104,17 +104,20 @@ def image_size(data: bytes, kind: str, max_pixels: int) -> tuple[int, int]:
     return width, height
 
 
-def _label_copy(browser_image: bytes, width: int, height: int, job: Job) -> bytes | None:
-    """The JPEG copy Rekognition reads when it cannot take the image itself, else None."""
+def _label_copy(parts: list[bytes], width: int, height: int, job: Job) -> bytes | None:
+    """The JPEG copy Rekognition reads when it cannot take the image (given in pieces) itself,
+    else None. The pieces are joined, in place, only when a copy is made."""
     from opsfn.routes.imaging import labels
 
     side = job.label_max_side
     if side is None or labels.too_small(width, height):
         return None
-    if not labels.needs_copy(len(browser_image), width, height, side):
+    if not labels.needs_copy(sum(len(part) for part in parts), width, height, side):
         return None
+    if len(parts) > 1:
+        parts[:] = [b"".join(parts)]
     try:
-        return labels.downscale_jpeg(browser_image, side, job.max_frame_pixels)
+        return labels.downscale_jpeg(parts[0], side, job.max_frame_pixels)
     except Exception:  # noqa: BLE001 - a decoder failure means the image is broken
         raise Unusable(CORRUPT) from None
 
@@ -134,11 +137,8 @@ def _dicom(data: bytes, job: Job) -> Decoded:
     except Exception:  # noqa: BLE001 - pydicom raises anything on hostile files
         raise Unusable(UNDECODABLE_DICOM) from None
     metadata = {**info, "width": width, "height": height}
-    decoded = Decoded(width, height, metadata, image_parts=parts)
-    if job.label_max_side is not None:
-        parts[:] = [b"".join(parts)]
-        decoded.label_copy = _label_copy(parts[0], width, height, job)
-    return decoded
+    copy = _label_copy(parts, width, height, job)
+    return Decoded(width, height, metadata, image_parts=parts, label_copy=copy)
 
 
 def run(data: bytes, job: Job) -> Decoded:
@@ -147,4 +147,4 @@ def run(data: bytes, job: Job) -> Decoded:
         return _dicom(data, job)
     width, height = image_size(data, job.kind, job.max_frame_pixels)
     metadata = {"format": job.kind, "width": width, "height": height}
-    return Decoded(width, height, metadata, label_copy=_label_copy(data, width, height, job))
+    return Decoded(width, height, metadata, label_copy=_label_copy([data], width, height, job))
