@@ -221,6 +221,37 @@ def test_no_child_or_temporary_directory_outlives_its_use(tmp_path: Path) -> Non
     assert list(tmp_path.glob("opsfn-sandbox-*")) == []
 
 
+def test_a_parent_killed_outright_leaves_no_child_or_directory(tmp_path: Path) -> None:
+    """No atexit runs on SIGKILL: the spare reads EOF, removes its TMPDIR and exits."""
+    script = ("import os, sys\n"
+              "from opsfn.routes.imaging.sandbox import client\n"
+              "print(client.prepare(), flush=True)\n"
+              "sys.stdin.read()\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    parent = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, env=env)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    assert len(list(tmp_path.glob("opsfn-sandbox-*"))) == 1
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(child)
+    assert list(tmp_path.glob("opsfn-sandbox-*")) == []
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (an orphan waits for init to reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
 def test_the_mutated_vr_that_pydicom_cannot_read_is_refused_for_good() -> None:
     from opsfn.routes.imaging.render import render_dicom
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 READY = b"R"
+TMPDIR_PREFIX = "opsfn-sandbox-"
 REQUEST_MAX = 1 << 16
 
 
@@ -156,4 +157,15 @@ def main(config: str) -> None:
         serve(json.loads(config))
         status = 0
     finally:
+        remove_own_tmpdir()
         os._exit(status)
+
+
+def remove_own_tmpdir() -> None:
+    """Remove this child's TMPDIR on the way out. The parent removes it too once it has reaped
+    the child; this covers a parent killed without cleaning up (the child then reads EOF)."""
+    import shutil
+
+    tmpdir = Path(os.environ.get("TMPDIR", ""))
+    if tmpdir.name.startswith(TMPDIR_PREFIX) and tmpdir.is_dir():
+        shutil.rmtree(tmpdir, ignore_errors=True)

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from opsfn.routes.imaging.sandbox.child import READY
+from opsfn.routes.imaging.sandbox.child import READY, TMPDIR_PREFIX
 
 MiB = 1024 * 1024
 ALLOWED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "LD_LIBRARY_PATH",
@@ -102,7 +102,7 @@ class Worker:
     def __init__(self, limits: Limits) -> None:
         protect_parent()
         self.limits = limits
-        self.tmpdir = tempfile.mkdtemp(prefix="opsfn-sandbox-")
+        self.tmpdir = tempfile.mkdtemp(prefix=TMPDIR_PREFIX)
         try:
             self.proc = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
                 command(limits), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
