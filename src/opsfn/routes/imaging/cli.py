@@ -1,4 +1,4 @@
-"""``opsfn dicom2png IN.dcm OUT.png``: the pipeline's renderer for people, same output as the route."""
+"""``opsfn dicom2png IN.dcm OUT.png``: the pipeline's renderer for people, same path as the route."""
 
 from __future__ import annotations
 
@@ -11,37 +11,46 @@ from typing import Any
 def cmd_dicom2png(args: argparse.Namespace) -> int:
     """Render the first frame of IN to OUT; exit 1 with the reason when it cannot.
 
-    The PNG is streamed into a temporary file next to OUT and renamed at the end, so a failure
-    never leaves half a file behind and the encoded image is never held in memory whole.
+    The file is decoded by the same sandbox child as uploads (no AWS credentials, resource
+    limits; ``IMAGING_SANDBOX``), since a file given to this command may come from anyone too.
+    The PNG is written to a temporary file next to OUT and renamed at the end, so a failure never
+    leaves half a file behind.
     """
     import os
     import tempfile
 
-    from opsfn.routes.imaging.render import BadDicom, Limits
-    from opsfn.routes.imaging.render.dicom import render_chunks
+    from opsfn.errors import InvalidContent
+    from opsfn.routes.imaging.sandbox import client
+    from opsfn.routes.imaging.sandbox.work import Job
 
-    limits = Limits(max_pixel_bytes=args.max_pixel_bytes, max_frame_pixels=args.max_frame_pixels)
     output = Path(args.output)
-    handle, temporary = tempfile.mkstemp(prefix=".dicom2png-", dir=output.parent)
     try:
-        with os.fdopen(handle, "wb") as out:
-            chunks, width, height, info = render_chunks(str(args.input), limits)
-            for piece in chunks:
-                out.write(piece)
-        umask = os.umask(0)
-        os.umask(umask)
-        Path(temporary).chmod(0o666 & ~umask)
-        Path(temporary).replace(output)
-    except BadDicom as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        data = Path(args.input).read_bytes()
+        decoded = client.decode(data, Job("dicom", args.max_pixel_bytes, args.max_frame_pixels),
+                                keep_spare=False)
+    except InvalidContent as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
         return 1
     except OSError as exc:
         sys.stderr.write(f"error: {exc.strerror}: {exc.filename or args.input}\n")
         return 1
+    assert decoded.image is not None  # a DICOM reply always carries its rendering
+    handle, temporary = tempfile.mkstemp(prefix=".dicom2png-", dir=output.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(decoded.image)
+        umask = os.umask(0)
+        os.umask(umask)
+        Path(temporary).chmod(0o666 & ~umask)
+        Path(temporary).replace(output)
+    except OSError as exc:
+        sys.stderr.write(f"error: {exc.strerror}: {exc.filename or args.output}\n")
+        return 1
     finally:
         Path(temporary).unlink(missing_ok=True)
     if args.verbose:
-        sys.stderr.write(f"{width}x{height} {info}\n")
+        info = {k: v for k, v in decoded.metadata.items() if k not in ("width", "height")}
+        sys.stderr.write(f"{decoded.width}x{decoded.height} {info}\n")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""S3 ``ObjectCreated`` on ``uploads/``: size check, sniff, render DICOM, label, finish the job.
+"""S3 ``ObjectCreated`` on ``uploads/``: size check, sniff, decode in the sandbox, label, finish.
 
 At-least-once delivery is expected: the job is claimed with a conditional update first, so a
 repeated event for a job that is processing or done changes nothing and calls nothing. The
@@ -8,20 +8,25 @@ What can never work (not an image, broken DICOM, too large, the object gone) end
 ``error`` for good and the record succeeds; anything else (AWS errors, crashes) puts the job back
 to ``pending`` and re-raises, so the event is retried and alarms see it. Only ``converted/...``
 keys are written, which the route's ``uploads/`` prefix never matches.
+The uploaded bytes are decoded only in a sandbox child (``sandbox.client``) that holds no AWS
+credentials; whatever fails there refuses the upload (``InvalidContent``) for good.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsfn.core.access import ANY, allow, bucket, objects, table
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router, setting
-from opsfn.errors import NotFound, OpsfnError, UpstreamError, ValidationFailed
+from opsfn.errors import InvalidContent, NotFound, OpsfnError, UpstreamError, ValidationFailed
 from opsfn.events.s3 import S3Object
 from opsfn.routes.imaging.settings import ImagingSettings
+
+if TYPE_CHECKING:
+    from opsfn.routes.imaging.sandbox.work import Decoded
 
 router = Router()
 
@@ -151,52 +156,21 @@ def _read_object(bucket: str, key: str, max_bytes: int) -> bytes:
     return data
 
 
-def _image_size(data: bytes, kind: str, max_pixels: int) -> tuple[int, int]:
-    """Width and height of a JPEG/PNG from its header, refusing bombs and broken files."""
-    import io
-    import warnings
-
-    from PIL import Image
-
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                if image.format != kind.upper():
-                    raise BadContent("the image data does not match its format")
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise BadContent("the image dimensions exceed the configured limit")
-                image.verify()
-    except BadContent:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise BadContent("the image dimensions exceed the configured limit") from None
-    except Exception:  # noqa: BLE001 - Pillow raises many types for broken files
-        raise BadContent("the image data is corrupt or truncated") from None
-    return width, height
-
-
-def _labels(bucket: str, job_id: str, key: str, data: bytes, *, width: int, height: int,
-            kind: str) -> tuple[list[dict[str, Any]], str | None]:
-    """Labels for the browser image (a downscaled copy when Rekognition could not take it), and
-    the message that says why there are none when the reason is known."""
+def _labels(bucket: str, job_id: str, key: str, decoded: Decoded, *, kind: str
+            ) -> tuple[list[dict[str, Any]], str | None]:
+    """Labels for the browser image (from the sandbox's downscaled copy when Rekognition could
+    not take it), and the message that says why there are none when the reason is known."""
     from opsfn.routes.imaging import labels
 
     settings = ImagingSettings.current()
-    if labels.too_small(width, height):
+    if labels.too_small(decoded.width, decoded.height):
         return [], labels.TOO_SMALL_MESSAGE
-    if labels.needs_copy(len(data), width, height, settings.imaging_label_max_side):
-        try:
-            copy = labels.downscale_jpeg(data, settings.imaging_label_max_side,
-                                         settings.imaging_max_frame_pixels)
-        except Exception:  # noqa: BLE001 - a decoder failure means the image is broken
-            raise BadContent("the image data is corrupt or truncated") from None
+    if decoded.label_copy is not None:
         from opsfn.services import aws
 
         key = converted_key(job_id, "labels.jpg")
-        aws.client("s3").put_object(Bucket=bucket, Key=key, Body=copy, ContentType="image/jpeg")
+        aws.client("s3").put_object(Bucket=bucket, Key=key, Body=decoded.label_copy,
+                                    ContentType="image/jpeg")
     try:
         found = labels.detect(bucket, key, max_labels=settings.imaging_max_labels,
                               min_confidence=settings.imaging_min_confidence)
@@ -219,35 +193,31 @@ def _labels(bucket: str, job_id: str, key: str, data: bytes, *, width: int, heig
 
 def process(bucket: str, job_id: str) -> Outcome:
     """Everything one upload needs, in order; raises BadContent for unusable uploads."""
+    from opsfn.routes.imaging.sandbox import client
     from opsfn.routes.imaging.sniff import sniff
     from opsfn.services import aws
 
     settings = ImagingSettings.current()
     key = f"uploads/{job_id}/original"
+    client.start_spare()  # its imports overlap the HEAD and GET below
     check_size(bucket, key, settings.imaging_max_upload_bytes)
     data = _read_object(bucket, key, settings.imaging_max_upload_bytes)
     kind = sniff(data[:512])
     if kind is None:
         raise BadContent("the file is not a JPEG, PNG or DICOM image")
-    if kind == "dicom":
-        from opsfn.routes.imaging.render import BadDicom, Limits, render_dicom
+    from opsfn.routes.imaging.sandbox.work import Job
 
-        try:
-            rendered = render_dicom(data, Limits(settings.imaging_max_pixel_bytes,
-                                                 settings.imaging_max_frame_pixels))
-        except BadDicom as exc:
-            raise BadContent(str(exc)) from None
-        del data
+    decoded = client.decode(data, Job(kind, settings.imaging_max_pixel_bytes,
+                                      settings.imaging_max_frame_pixels,
+                                      settings.imaging_label_max_side))
+    del data
+    image_key = key
+    if decoded.image is not None:  # DICOM: the browser gets the rendering
         image_key = converted_key(job_id)
-        aws.client("s3").put_object(Bucket=bucket, Key=image_key, Body=rendered.png,
+        aws.client("s3").put_object(Bucket=bucket, Key=image_key, Body=decoded.image,
                                     ContentType="image/png")
-        found, message = _labels(bucket, job_id, image_key, rendered.png, width=rendered.width,
-                                 height=rendered.height, kind=kind)
-        metadata = {**rendered.metadata, "width": rendered.width, "height": rendered.height}
-        return Outcome(kind, image_key, found, metadata, message)
-    width, height = _image_size(data, kind, settings.imaging_max_frame_pixels)
-    found, message = _labels(bucket, job_id, key, data, width=width, height=height, kind=kind)
-    return Outcome(kind, key, found, {"format": kind, "width": width, "height": height}, message)
+    found, message = _labels(bucket, job_id, image_key, decoded, kind=kind)
+    return Outcome(kind, image_key, found, decoded.metadata, message)
 
 
 @router.s3(bucket=setting("UPLOAD_BUCKET"), prefix="uploads/", events=("ObjectCreated:*",), access=[
@@ -278,9 +248,10 @@ def on_upload(obj: S3Object, context: Context) -> None:
         return
     try:
         outcome = process(obj.bucket, job_id)
-    except BadContent as exc:
-        jobs.fail(job_id, exc.reason)
-        context.logger.info("upload rejected", extra={"job_id": job_id, "reason": exc.reason})
+    except (BadContent, InvalidContent) as exc:
+        reason = exc.reason if isinstance(exc, BadContent) else exc.message
+        jobs.fail(job_id, reason)
+        context.logger.info("upload rejected", extra={"job_id": job_id, "reason": reason})
         return
     except Exception as exc:
         if _is_permanent(exc):  # parked, never retried: the page must not wait for a retry

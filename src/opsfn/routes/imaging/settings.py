@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from opsfn.core.settings import MiB, SettingsSection, env_field
 
 __all__ = ["ImagingSettings"]
@@ -55,4 +57,28 @@ class ImagingSettings(SettingsSection):
         "IMAGING_LABEL_MAX_SIDE",
         "Images with a longer side (pixels) are downscaled to this in a copy sent to Rekognition.",
         4096, ge=80,
+    )
+    imaging_sandbox: Literal["process", "inline"] = env_field(
+        "IMAGING_SANDBOX",
+        "Where uploaded bytes are decoded: `process`, a child process started by exec without "
+        "AWS credentials and under the limits below (the default everywhere); `inline`, in the "
+        "function's own process, for debugging only.",
+        "process",
+    )
+    imaging_sandbox_timeout_s: float = env_field(
+        "IMAGING_SANDBOX_TIMEOUT_S",
+        "Wall-clock limit of one decode in the sandbox child (seconds); the child is killed and "
+        "the upload refused past it.",
+        120.0, gt=0, le=900,
+    )
+    imaging_sandbox_cpu_s: int = env_field(
+        "IMAGING_SANDBOX_CPU_S",
+        "CPU time limit of the sandbox child (seconds, RLIMIT_CPU, counted from its start).",
+        90, ge=1, le=900,
+    )
+    imaging_sandbox_memory_mib: int = env_field(
+        "IMAGING_SANDBOX_MEMORY_MIB",
+        "Address-space limit of the sandbox child (MiB, RLIMIT_AS): a decode needing more fails "
+        "its upload.",
+        1024, ge=64,
     )
