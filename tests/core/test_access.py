@@ -122,6 +122,7 @@ def test_manifest_entries_name_the_access() -> None:
                                            "elasticfilesystem:DescribeFileSystems"),
     ("dynamodb", "GetItem", "dynamodb:GetItem"), ("sesv2", "SendEmail", "ses:SendEmail"),
     ("cloudwatch", "GetMetricStatistics", "cloudwatch:GetMetricStatistics"),
+    ("sqs", "SendMessageBatch", "sqs:SendMessage"), ("sns", "PublishBatch", "sns:Publish"),
 ])
 def test_iam_actions_of_sdk_operations(service: str, operation: str, expected: str) -> None:
     assert iam_action(service, operation) == expected
@@ -228,3 +229,69 @@ def test_the_sdk_free_paths_are_checked_too(monkeypatch: pytest.MonkeyPatch) -> 
 
     with pytest.raises(UndeclaredAccess, match="dynamodb:GetItem"):
         Client(App([router])).handle(invoke_event("lean_read"))
+
+
+# -- declarations resolved where the values are known (the construct now, the function later) ---
+def _resolver(values: dict[str, str]) -> Any:
+    from opsfn.core.access_policy import Resolver
+    from opsfn.core.settings import setting_default
+
+    return Resolver(values.get, {"partition": "aws", "region": "eu-west-1", "account": "1"},
+                    defaults=setting_default)
+
+
+def test_resolved_statements_name_the_configured_resources() -> None:
+    from opsfn.core.access_policy import statements
+
+    grants = [
+        allow("s3:GetObject", on=objects("SYNC_BUCKET", "{SYNC_PREFIX}")),
+        allow("sqs:SendMessage", on=queue("OPSFN_ACTION_QUEUE")),
+        allow("ssm:GetParameter", on=parameter("INCIDENT_TARGETS_PARAMETER")),
+        allow("secretsmanager:GetSecretValue", on=secret("SES_SMTP_SECRET_ID"), name="Smtp"),
+    ]
+    found = statements(grants, _resolver({
+        "SYNC_BUCKET": "archive", "OPSFN_ACTION_QUEUE": "https://sqs.eu-west-1/1/actions",
+        "INCIDENT_TARGETS_PARAMETER": "/ops/targets", "SES_SMTP_SECRET_ID": "opsfn/smtp"}))
+    assert [s["Resource"] for s in found] == [
+        "arn:aws:s3:::archive/efs/*",  # SYNC_PREFIX's default
+        "arn:aws:sqs:eu-west-1:1:actions",
+        "arn:aws:ssm:eu-west-1:1:parameter/ops/targets",
+        "arn:aws:secretsmanager:eu-west-1:1:secret:opsfn/smtp-??????"]
+    assert found[3]["Sid"] == "Smtp" and found[0]["Action"] == "s3:GetObject"
+
+
+def test_what_is_not_configured_is_not_granted() -> None:
+    from opsfn.core.access_policy import statements
+
+    grants = [
+        allow("rds:DescribeDBInstances", on=arn_pattern(
+            "arn:{partition}:rds:{region}:{account}:db:{DB_INSTANCE_ID}")),
+        allow("cloudwatch:GetMetricStatistics", on=ANY, why="no resource-level permission",
+              if_set=("DB_INSTANCE_ID", "DB_CLUSTER_ID")),
+    ]
+    assert statements(grants, _resolver({})) == []
+    found = statements(grants, _resolver({"DB_CLUSTER_ID": "c"}))
+    assert [s["Action"] for s in found] == ["cloudwatch:GetMetricStatistics"]
+
+
+def test_domains_conditions_and_lists_of_arns() -> None:
+    from opsfn.core.access_policy import statements
+
+    grants = [
+        allow("ses:SendRawEmail", on=[
+            arn_pattern("arn:{partition}:ses:{region}:{account}:identity/{SES_FORWARD_FROM}"),
+            arn_pattern("arn:{partition}:ses:{region}:{account}:identity/{SES_FORWARD_FROM|domain}")],
+            when={"StringEquals": {"ses:FromAddress": "{SES_FORWARD_FROM}"}}),
+        allow("kms:Decrypt", on=access.arn("SES_SMTP_SECRETS_KMS_KEY_ARN"), name="Keys"),
+        allow("kms:Decrypt", on=access.arn("RDS_EXPORT_KMS_KEY_ID"), name="Keys"),
+    ]
+    found = statements(grants, _resolver({
+        "SES_FORWARD_FROM": "relay@mail.example.org",
+        "SES_SMTP_SECRETS_KMS_KEY_ARN": "arn:aws:kms:eu-west-1:1:key/a, arn:aws:kms:eu-west-1:1:key/b",
+        "RDS_EXPORT_KMS_KEY_ID": "arn:aws:kms:eu-west-1:1:key/c"}))
+    assert found[0]["Resource"] == ["arn:aws:ses:eu-west-1:1:identity/relay@mail.example.org",
+                                    "arn:aws:ses:eu-west-1:1:identity/mail.example.org"]
+    assert found[0]["Condition"] == {"StringEquals": {"ses:FromAddress": "relay@mail.example.org"}}
+    assert found[1] == {"Sid": "Keys", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": [
+        "arn:aws:kms:eu-west-1:1:key/a", "arn:aws:kms:eu-west-1:1:key/b",
+        "arn:aws:kms:eu-west-1:1:key/c"]}

@@ -2,8 +2,9 @@
 
 Like :mod:`opsfn.tooling`, this runs on the deployer's machine, never in Lambda: ``opsfn package``
 leaves it out of the zip (aws-cdk-lib is not there). See docs/openemr.md for a whole stack and
-infra/cdk/app.py for an app that synthesizes one. The construct and its tables are imported on
-first use, so :mod:`opsfn.cdk.code` (the package build) works without aws-cdk-lib.
+infra/cdk/app.py for an app that synthesizes one. The construct's triggers and IAM come from an
+app's route registry (``app="module:attribute"``, the built-in routes by default). The construct
+is imported on first use, so :mod:`opsfn.cdk.code` (the package build) works without aws-cdk-lib.
 """
 
 from __future__ import annotations
@@ -12,15 +13,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from opsfn.cdk.api import HTTP_ROUTES, HttpRoute
     from opsfn.cdk.code import build_package
     from opsfn.cdk.construct import OpsFunction
-    from opsfn.cdk.triggers import SCHEDULES, ScheduleRow
 
-_HOMES = {"OpsFunction": "construct", "HTTP_ROUTES": "api", "HttpRoute": "api",
-          "SCHEDULES": "triggers", "ScheduleRow": "triggers", "build_package": "code"}
+_HOMES = {"OpsFunction": "construct", "build_package": "code"}
 
-__all__ = ["HTTP_ROUTES", "SCHEDULES", "HttpRoute", "OpsFunction", "ScheduleRow", "build_package"]
+__all__ = ["OpsFunction", "build_package"]
 
 
 def __getattr__(name: str) -> Any:

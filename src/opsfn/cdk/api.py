@@ -1,14 +1,12 @@
-"""The HTTP API (payload 2.0): one route per HTTP route, each with the authorization it declares.
+"""The HTTP API (payload 2.0): one route per HTTP route of the registry, each with the
+authorization it declares.
 
-The routes are listed here as the SAM template lists its HttpApi events, not read from the
-registry: ``opsfn infra check`` then proves the two agree. Routes whose auth is ``default`` take
-the API's default authorizer (IAM, or JWT with ``default_auth="jwt"``), which the function checks
-again against ``OPSFN_DEFAULT_AUTH``.
+Routes whose auth is ``default`` take the API's default authorizer (IAM, or JWT with
+``default_auth="jwt"``), which the function checks again against ``OPSFN_DEFAULT_AUTH``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, cast
 
 from aws_cdk import Duration, Stack
@@ -19,26 +17,11 @@ from aws_cdk.aws_apigatewayv2_authorizers import HttpIamAuthorizer, HttpJwtAutho
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
+from opsfn.core.router import HttpSpec, Route
+
 DefaultAuth = Literal["iam", "jwt"]
 # what the image page sends, and what a signed (SigV4) or JWT caller adds
 CORS_HEADERS = ("content-type", "authorization", "x-amz-date", "x-amz-security-token", "x-api-key")
-
-
-@dataclass(frozen=True, slots=True)
-class HttpRoute:
-    method: str
-    path: str
-    auth: Literal["public", "default"]
-
-
-HTTP_ROUTES: tuple[HttpRoute, ...] = (
-    HttpRoute("GET", "/health", "public"),
-    HttpRoute("POST", "/request-upload", "public"),  # the image page has no login
-    HttpRoute("GET", "/get-results", "public"),  # the jobId is an unguessable capability
-    HttpRoute("POST", "/database/start", "default"),
-    HttpRoute("GET", "/database/status", "default"),
-    HttpRoute("POST", "/database/activity", "default"),
-)
 
 
 def _jwt_authorizer(scope: Construct, issuer: str | None,
@@ -62,14 +45,21 @@ def _jwt_authorizer(scope: Construct, issuer: str | None,
                              identity_source=["$request.header.Authorization"])
 
 
-def create_http_api(scope: Construct, function: lambda_.IFunction, *, allowed_origin: str,
-                    default_auth: DefaultAuth, jwt_issuer: str | None,
+def create_http_api(scope: Construct, function: lambda_.IFunction, routes: list[Route], *,
+                    allowed_origin: str, default_auth: DefaultAuth, jwt_issuer: str | None,
                     jwt_audience: str | None) -> apigw.HttpApi:
-    """The API, its CORS rules and throttling, and the routes of :data:`HTTP_ROUTES`."""
-    authorizer: apigw.IHttpRouteAuthorizer = HttpIamAuthorizer() if default_auth == "iam" else \
-        _jwt_authorizer(scope, jwt_issuer, jwt_audience)
+    """The API, its CORS rules and throttling, and one route per HTTP route of ``routes``."""
+    made: dict[str, apigw.IHttpRouteAuthorizer] = {}
+
+    def authorizer_for(auth: str) -> apigw.IHttpRouteAuthorizer:
+        if auth not in made:
+            made[auth] = (apigw.HttpNoneAuthorizer() if auth == "public" else HttpIamAuthorizer()
+                          if auth == "iam" else _jwt_authorizer(scope, jwt_issuer, jwt_audience))
+        return made[auth]
+
+    default = authorizer_for(default_auth)
     api = apigw.HttpApi(
-        scope, "HttpApi", default_authorizer=authorizer,
+        scope, "HttpApi", default_authorizer=default,
         cors_preflight=apigw.CorsPreflightOptions(
             allow_origins=allowed_origin.split(","),  # one origin, *, or a comma-separated list
             allow_methods=[apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST,
@@ -80,8 +70,10 @@ def create_http_api(scope: Construct, function: lambda_.IFunction, *, allowed_or
         cast(apigw.CfnStage, stage.node.default_child).add_property_override(
             "DefaultRouteSettings", {"ThrottlingBurstLimit": 50, "ThrottlingRateLimit": 20})
     integration = HttpLambdaIntegration("OpsFunction", function)
-    for route in HTTP_ROUTES:
-        api.add_routes(path=route.path, methods=[apigw.HttpMethod(route.method)],
-                       integration=integration,
-                       authorizer=apigw.HttpNoneAuthorizer() if route.auth == "public" else None)
+    for route in routes:
+        spec = route.spec
+        if isinstance(spec, HttpSpec):
+            api.add_routes(path=spec.path, methods=[apigw.HttpMethod(spec.method)],
+                           integration=integration,
+                           authorizer=None if spec.auth == "default" else authorizer_for(spec.auth))
     return api

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import jsii
-from aws_cdk import CfnOutput, CustomResource, Duration, Fn, IStableAnyProducer, Lazy, Stack, Token
+from aws_cdk import CfnOutput, CustomResource, Duration, IStableAnyProducer, Lazy, Stack, Token
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_efs as efs
@@ -36,8 +36,11 @@ from opsfn.cdk import arns, policies
 from opsfn.cdk.alarms import create_alarms
 from opsfn.cdk.api import DefaultAuth, create_http_api
 from opsfn.cdk.code import code_path
+from opsfn.cdk.route_access import RoutePolicies, by_domain, documents
 from opsfn.cdk.storage import Storage, create_storage, private_bucket
 from opsfn.cdk.triggers import action_queue_mapping, create_rules, create_schedules
+from opsfn.core.app import App
+from opsfn.core.router import ActionSpec, Route
 
 HANDLER = "opsfn.handler.lambda_handler"
 SERVICE = NAMESPACE = "opsfn"  # POWERTOOLS_SERVICE_NAME and _METRICS_NAMESPACE, as in the template
@@ -58,14 +61,22 @@ class _Variables:
         return dict(sorted(self._variables.items()))
 
 
+def _registry_of(app: str | App | None) -> Any:
+    """The registry of ``app`` (``module:attribute``, an App, or the built-in routes)."""
+    if isinstance(app, App):
+        return app.registry
+    if app is None:
+        from opsfn.handler import app as builtin_app
+
+        return builtin_app.registry
+    from opsfn.core.discovery import load_reference
+
+    loaded: App = load_reference(app)
+    return loaded.registry
+
+
 def _name_of(rule_set: ses.IReceiptRuleSet | str) -> str:
     return rule_set if isinstance(rule_set, str) else rule_set.receipt_rule_set_name
-
-
-def _domain_of(address: str) -> str:
-    if Token.is_unresolved(address):
-        return Fn.select(1, Fn.split("@", address))
-    return address.rsplit("@", 1)[1]
 
 
 class OpsFunction(Construct):
@@ -88,7 +99,7 @@ class OpsFunction(Construct):
                  default_auth: DefaultAuth = "iam", jwt_issuer: str | None = None,
                  jwt_audience: str | None = None, function_url: bool = False,
                  tracing: bool = False, service_name: str = SERVICE,
-                 metrics_namespace: str = NAMESPACE) -> None:
+                 metrics_namespace: str = NAMESPACE, app: str | App | None = None) -> None:
         super().__init__(scope, id)
         from opsfn.routes.etl.settings import EtlSettings
 
@@ -103,8 +114,10 @@ class OpsFunction(Construct):
         self._rule_set_activations: list[tuple[str, CustomResource]] = []
         self._relay_rules: list[tuple[str, ses.CfnReceiptRule]] = []
         self._smtp_user = False
-        self._secrets_keys: set[str] = set()
-        self._secrets_key_statement: iam.PolicyStatement | None = None
+        self._secrets_keys: list[str] = []
+        self.routes: list[Route] = list(_registry_of(app).routes)
+        self.environment: dict[str, str] = {}
+        self.arns: dict[str, str] = {}  # settings whose resource's ARN is not made from its name
         quarantine = str(EtlSettings.fields()["quarantine_prefix"].default)
         self.storage: Storage = create_storage(
             self, allowed_origin=allowed_origin, upload_expiry_days=upload_expiry_days,
@@ -112,9 +125,9 @@ class OpsFunction(Construct):
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
         self.role = self._create_role(tracing)
         self.export_role = self._create_export_role()
-        self.environment: dict[str, str] = self._base_environment(
+        self.environment.update(self._base_environment(
             log_level, allowed_origin, default_auth, landing_prefix, tracing=tracing,
-            service_name=service_name, metrics_namespace=metrics_namespace)
+            service_name=service_name, metrics_namespace=metrics_namespace))
         timeout = timeout or Duration.seconds(900)
         self.function = lambda_.Function(
             self, "Function", code=lambda_.Code.from_asset(str(code_path(code, architecture))),
@@ -134,14 +147,15 @@ class OpsFunction(Construct):
                 on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(
                     destination=self.storage.failed_events.queue_arn)))
         self.api: apigw.HttpApi = create_http_api(
-            self, self.function, allowed_origin=allowed_origin, default_auth=default_auth,
-            jwt_issuer=jwt_issuer, jwt_audience=jwt_audience)
-        self.rules = create_rules(self, self.function, self.storage.failed_events,
-                                  upload=self.storage.upload, landing=self.storage.landing)
+            self, self.function, self.routes, allowed_origin=allowed_origin,
+            default_auth=default_auth, jwt_issuer=jwt_issuer, jwt_audience=jwt_audience)
+        self.rules = create_rules(self, self.function, self.storage.failed_events, self.routes,
+                                  self._setting_value)
         self.schedules: dict[str, scheduler.CfnSchedule] = create_schedules(
-            self, self.function, self.storage.schedule_dead_letters)
-        action_queue_mapping(self, self.function, self.storage.action_queue,
-                             action_queue_concurrency)
+            self, self.function, self.storage.schedule_dead_letters, self.routes)
+        if any(isinstance(r.spec, ActionSpec) and r.spec.queue for r in self.routes):
+            action_queue_mapping(self, self.function, self.storage.action_queue,
+                                 action_queue_concurrency)
         if function_url:  # SigV4-signed callers only
             self.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
         if alert_email:
@@ -161,22 +175,39 @@ class OpsFunction(Construct):
         CfnOutput(self, "ArchiveBucketName", value=self.storage.archive.bucket_name)
 
     # -- the parts every deployment has ----------------------------------------------------------
+    def _setting_value(self, variable: str) -> str:
+        value = self.environment.get(variable)
+        if not value:
+            raise ValueError(f"a route listens to the resource named by {variable}, which the "
+                             "construct does not set")
+        return value
+
     @property
     def _cfn(self) -> lambda_.CfnFunction:
         return cast(lambda_.CfnFunction, self.function.node.default_child)
 
     def _create_role(self, tracing: bool) -> iam.Role:
+        """The role: the construct's own policies (logs, the action queue's mapping, the failure
+        destination, traces), then one per domain from the routes' ``access=`` (at synth)."""
+        from opsfn.core.dead_letters import ACCESS as FRAMEWORK
+
         s = self.storage
-        core = policies.core_policies(policies.CoreArns(
-            log_group=self.log_group.log_group_arn, action_queue=s.action_queue.queue_arn,
-            failed_events_queue=s.failed_events.queue_arn, locks_table=s.locks.table_arn,
-            idempotency_table=s.idempotency.table_arn, audit_table=s.audit.table_arn,
-            alert_topic=s.alert_topic.topic_arn, jobs_table=s.jobs.table_arn,
-            upload_bucket=s.upload.bucket_arn, landing_bucket=s.landing.bucket_arn,
-            archive_bucket=s.archive.bucket_arn, tracing=tracing))
-        return iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        inline_policies={name: iam.PolicyDocument(statements=statements)
-                                         for name, statements in core.items()})
+        own = {name: iam.PolicyDocument(statements=statements) for name, statements in
+               policies.core_policies(self.log_group.log_group_arn, s.action_queue.queue_arn,
+                                      s.failed_events.queue_arn, tracing=tracing).items()}
+        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        inline_policies=own)
+        self.arns.update({
+            "OPSFN_ACTION_QUEUE": s.action_queue.queue_arn,
+            "OPSFN_FAILED_EVENTS_QUEUE": s.failed_events.queue_arn,
+            "UPLOAD_BUCKET": s.upload.bucket_arn, "TABLE_NAME": s.jobs.table_arn,
+            "LOCK_TABLE": s.locks.table_arn, "AUDIT_TABLE": s.audit.table_arn,
+            "IDEMPOTENCY_TABLE": s.idempotency.table_arn, "SYNC_BUCKET": s.archive.bucket_arn,
+            "RDS_EXPORT_BUCKET": s.archive.bucket_arn, "LANDING_BUCKET": s.landing.bucket_arn})
+        cast(iam.CfnRole, role.node.default_child).add_property_override(
+            "Policies", Lazy.any(RoutePolicies(documents(own), by_domain(self.routes, FRAMEWORK),
+                                               self.environment, self.arns)))
+        return role
 
     def _immutable_role(self, in_vpc: bool) -> iam.IRole:
         """The role as the function sees it: CDK may not add statements to it on its own.
@@ -359,7 +390,6 @@ class OpsFunction(Construct):
                  "ArnLike": {"aws:SourceArn": arns.account_arn("datasync", "*")}}),
             inline_policies={"sync-copy": iam.PolicyDocument(statements=policies.datasync_role(
                 self.storage.archive.bucket_arn, source.file_system_arn))})
-        self._policy("datasync", policies.datasync(role.role_arn))
         if not mounted:
             self.environment.pop("SYNC_SOURCE_DIR", None)  # the walk has nothing to copy then
         self.environment.update(
@@ -410,8 +440,8 @@ class OpsFunction(Construct):
         if derive:
             if source_secret is None or target_secret is None:
                 raise ValueError("source_secret and target_secret go together")
-            self._policy("smtp-and-ses", policies.smtp_derive(_full_arn(source_secret),
-                                                              _full_arn(target_secret)))
+            self.environment.update(SES_SMTP_SOURCE_SECRET_ARN=_full_arn(source_secret),
+                                    SES_SMTP_TARGET_SECRET_ARN=_full_arn(target_secret))
             self._allow_secrets_keys(keys)
             props: dict[str, Any] = {"SourceSecretId": source_secret.secret_arn,
                                      "SourceSecretKeyField": source_field,
@@ -425,24 +455,19 @@ class OpsFunction(Construct):
             raise ValueError("smtp_credential(user_name=...) is already configured")
         self._smtp_user = True
         name = secret_name or f"opsfn/{Stack.of(self).stack_name}/smtp"
-        self._policy("smtp-and-ses", policies.smtp_user(name, user_name))
         self._allow_secrets_keys(keys)
-        self.environment["SES_SMTP_SECRET_ID"] = name
+        self.environment.update(SES_SMTP_SECRET_ID=name, SES_SMTP_USER_NAME=user_name)
         self.enable_schedule("finish-smtp-rotation")
         return self._custom_resource("SmtpCredential", "Custom::SmtpCredential", {
             "UserName": user_name, "IdentityArn": identity_arn, "SecretName": name})
 
     def _allow_secrets_keys(self, keys: Sequence[kms.IKey]) -> None:
-        """One statement for every KMS key the SMTP secrets use (a Sid is unique in a policy)."""
+        """Every KMS key the SMTP secrets use, in the setting that names them."""
         for key in keys:
-            if key.key_arn in self._secrets_keys:
-                continue
-            self._secrets_keys.add(key.key_arn)
-            if self._secrets_key_statement is None:
-                self._secrets_key_statement = policies.secrets_key(key.key_arn)
-                self._policy("smtp-and-ses", [self._secrets_key_statement])
-            else:
-                self._secrets_key_statement.add_resources(key.key_arn)
+            if key.key_arn not in self._secrets_keys:
+                self._secrets_keys.append(key.key_arn)
+        if self._secrets_keys:
+            self.environment["SES_SMTP_SECRETS_KMS_KEY_ARN"] = ",".join(self._secrets_keys)
 
     def active_receipt_rule_set(self, rule_set: ses.IReceiptRuleSet | str, *,
                                 restore_previous_on_delete: bool = True) -> CustomResource:
@@ -452,7 +477,7 @@ class OpsFunction(Construct):
         set that would drop it.
         """
         name = _name_of(rule_set)
-        self._policy("smtp-and-ses", [policies.receipt_rule_sets()])
+        self.environment.setdefault("SES_RECEIPT_RULE_SET", name)
         resource = self._custom_resource(
             f"ActiveReceiptRuleSet{len(self._rule_set_activations) or ''}",
             "Custom::ActiveReceiptRuleSet",
@@ -512,8 +537,7 @@ class OpsFunction(Construct):
         if policy is not None:  # SES checks at rule creation that it may write and invoke
             rule.node.add_dependency(policy)
         rule.node.add_dependency(permission)
-        self._policy("mail-relay", policies.mail_relay(bucket.bucket_arn, INBOUND_PREFIX,
-                                                       forward_from, _domain_of(forward_from)))
+        self.arns["SES_INBOUND_BUCKET"] = bucket.bucket_arn
         self.environment.update(SES_INBOUND_BUCKET=bucket.bucket_name,
                                 SES_FORWARD_TO=",".join(forward_to), SES_FORWARD_FROM=forward_from)
         self._relay_rules.append((set_name, rule))
@@ -537,7 +561,6 @@ class OpsFunction(Construct):
             raise ValueError("give cluster or instance")
         if source == "cluster" and cluster is None:
             raise ValueError("source='cluster' exports a DB cluster: give cluster")
-        self._policy("rds-export", policies.rds_export(self.export_role.role_arn, kms_key.key_arn))
         self.environment.update(RDS_EXPORT_KMS_KEY_ID=kms_key.key_arn, RDS_EXPORT_SOURCE=source)
         if cluster is not None:
             self.environment.update(RDS_EXPORT_CLUSTER_ID=cluster.cluster_identifier,

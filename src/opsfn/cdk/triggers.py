@@ -9,41 +9,26 @@ construct's helpers enable it. A schedule target without ``Input`` delivers Sche
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from opsfn.cdk import policies
+from opsfn.core.router import EventBridgeSpec, Route, S3Spec, ScheduleSpec, Setting
+from opsfn.tooling.generate.events import camel
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduleRow:
-    id: str
-    name: str
-    expression: str
-
-
-SCHEDULES: tuple[ScheduleRow, ...] = (
-    ScheduleRow("RotateSslMaterials", "rotate-ssl-materials", "rate(2 days)"),
-    ScheduleRow("DatabaseAutoStop", "database-auto-stop", "rate(5 minutes)"),
-    ScheduleRow("ExportRdsSnapshot", "export-rds-snapshot", "cron(0 4 * * ? *)"),
-    ScheduleRow("SyncEfsToS3", "sync-efs-to-s3", "rate(1 day)"),
-    ScheduleRow("FinishSmtpRotation", "finish-smtp-rotation", "rate(1 hour)"),
-    ScheduleRow("EtlScheduledRun", "etl-scheduled-run", "rate(1 hour)"),
-)
-
-
-def create_schedules(scope: Construct, function: lambda_.IFunction, dead_letters: sqs.IQueue
-                     ) -> dict[str, scheduler.CfnSchedule]:
-    """The group, the role that may invoke only this function, and every schedule (disabled).
+def create_schedules(scope: Construct, function: lambda_.IFunction, dead_letters: sqs.IQueue,
+                     routes: list[Route]) -> dict[str, scheduler.CfnSchedule]:
+    """The group, the role that may invoke only this function, and one schedule (disabled) per
+    schedule route.
 
     An invocation Scheduler could not deliver after its retries goes to ``dead_letters``.
     """
@@ -56,9 +41,12 @@ def create_schedules(scope: Construct, function: lambda_.IFunction, dead_letters
         inline_policies={"invoke-opsfn": iam.PolicyDocument(
             statements=policies.scheduler_role(function.function_arn, dead_letters.queue_arn))})
     found: dict[str, scheduler.CfnSchedule] = {}
-    for row in SCHEDULES:
-        found[row.name] = scheduler.CfnSchedule(
-            scope, row.id, name=row.name, group_name=group.ref, schedule_expression=row.expression,
+    for spec in (r.spec for r in routes if isinstance(r.spec, ScheduleSpec)):
+        if spec.expression is None:
+            raise ValueError(f"schedule {spec.name} has no expression to deploy")
+        found[spec.name] = scheduler.CfnSchedule(
+            scope, camel(spec.name), name=spec.name, group_name=group.ref,
+            schedule_expression=spec.expression,
             state="DISABLED",
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
@@ -77,32 +65,36 @@ def _rule(scope: Construct, id: str, function: lambda_.IFunction, failed_events:
         max_event_age=Duration.hours(24))])
 
 
-def s3_object_created(bucket: s3.IBucket, *, prefix: str = "",
+def s3_object_created(bucket_name: str, *, prefix: str = "",
                       suffix: str = "") -> events.EventPattern:
     """The pattern of S3's EventBridge notification for new objects under prefix...suffix."""
-    key: list[dict[str, str]] = []
-    if prefix:
-        key.append({"prefix": prefix})
-    if suffix:
-        key.append({"suffix": suffix})
-    detail: dict[str, object] = {"bucket": {"name": [bucket.bucket_name]}}
-    if key:
-        detail["object"] = {"key": key}
+    detail: dict[str, object] = {"bucket": {"name": [bucket_name]}}
+    if prefix and suffix:
+        detail["object"] = {"key": [{"wildcard": f"{prefix}*{suffix}"}]}
+    elif prefix or suffix:
+        detail["object"] = {"key": [{"prefix": prefix} if prefix else {"suffix": suffix}]}
     return events.EventPattern(source=["aws.s3"], detail_type=["Object Created"], detail=detail)
 
 
-def create_rules(scope: Construct, function: lambda_.IFunction, failed_events: sqs.IQueue, *,
-                 upload: s3.IBucket, landing: s3.IBucket) -> list[events.Rule]:
-    """Uploaded images, landed FHIR files (JSON, arrays, NDJSON) and Glue job state changes."""
-    return [
-        _rule(scope, "UploadedImage", function, failed_events,
-              s3_object_created(upload, prefix="uploads/")),
-        # every object of the landing bucket: the function matches LANDING_PREFIX and the
-        # suffix settings itself, so a changed layout needs no new rule
-        _rule(scope, "LandedFhirFile", function, failed_events, s3_object_created(landing)),
-        _rule(scope, "GlueJobStateChange", function, failed_events,
-              events.EventPattern(source=["aws.glue"], detail_type=["Glue Job State Change"])),
-    ]
+def create_rules(scope: Construct, function: lambda_.IFunction, failed_events: sqs.IQueue,
+                 routes: list[Route], value_of: Callable[[str], str]) -> list[events.Rule]:
+    """One rule per S3 route (its bucket the value of the setting that names it) and per
+    EventBridge route, named as the SAM template names their events."""
+    found: list[events.Rule] = []
+    for route in routes:
+        spec = route.spec
+        if isinstance(spec, S3Spec):
+            bucket = value_of(spec.bucket.variable) if isinstance(spec.bucket, Setting) \
+                else spec.bucket
+            found.append(_rule(scope, camel(route.func.__name__), function, failed_events,
+                               s3_object_created(bucket, prefix=spec.prefix, suffix=spec.suffix)))
+        elif isinstance(spec, EventBridgeSpec):
+            pattern = events.EventPattern(
+                source=[spec.source],
+                detail_type=[spec.detail_type] if spec.detail_type else None)
+            found.append(_rule(scope, camel(spec.detail_type or spec.source), function,
+                               failed_events, pattern))
+    return found
 
 
 def action_queue_mapping(scope: Construct, function: lambda_.IFunction, queue: sqs.IQueue,

@@ -94,6 +94,15 @@ class Resource:
         return f"{self.kind}({self.setting}){self.suffix}"
 
 
+ARN_FORMS: dict[str, str] = {
+    "bucket": "arn:{partition}:s3:::{name}",
+    "table": "arn:{partition}:dynamodb:{region}:{account}:table/{name}",
+    "queue": "arn:{partition}:sqs:{region}:{account}:{name}",
+    "secret": "arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-??????",
+    "parameter": "arn:{partition}:ssm:{region}:{account}:parameter/{name}",
+}
+"""The ARN of each kind of resource named by the setting holding its name."""
+
 ANY = Resource("any")
 """Every resource: only for actions AWS offers no resource-level permission for."""
 

@@ -49,6 +49,12 @@ _S3_ACTIONS = {
     "CompleteMultipartUpload": "PutObject", "CopyObject": "PutObject",
     "UploadPartCopy": "PutObject", "DeleteObjects": "DeleteObject",
 }
+# Batch operations that IAM authorizes by the single operation's action.
+_BATCHES = {
+    "sqs": {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+            "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"},
+    "sns": {"PublishBatch": "Publish"},
+}
 # Calls that need no permission at all.
 _UNGATED = frozenset({"sts:GetCallerIdentity"})
 
@@ -57,6 +63,7 @@ def iam_action(service: str, operation: str) -> str:
     """The IAM action a call of ``operation`` on the SDK's ``service`` needs."""
     if service == "s3":
         operation = _S3_ACTIONS.get(operation, operation)
+    operation = _BATCHES.get(service, {}).get(operation, operation)
     return f"{_IAM_PREFIX.get(service, service)}:{operation}"
 
 

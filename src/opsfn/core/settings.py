@@ -365,6 +365,15 @@ def setting_fields() -> dict[str, EnvField]:
     return found
 
 
+def setting_default(variable: str) -> str | None:
+    """A setting's default as its variable would hold it (None: no default, or not a setting)."""
+    field = setting_fields().get(variable)
+    if field is None or field.default is None:
+        return None
+    default = field.default
+    return str(default).lower() if isinstance(default, bool) else str(default)
+
+
 def setting_variables() -> list[tuple[str, str, str]]:
     """(variable, default, description) for every setting, for docs and the CLI."""
     return [(field.env, "" if field.default is None else str(field.default), field.description)

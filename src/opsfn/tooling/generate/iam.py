@@ -13,20 +13,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from opsfn.core.access import PLACEHOLDER, PSEUDO, Grant, Resource
+from opsfn.core.access import ARN_FORMS, PLACEHOLDER, PSEUDO, Grant, Resource
 from opsfn.core.router import Route
 from opsfn.tooling.generate.sources import NO_VALUE, SettingSource, UnmappedSetting
 
 _PSEUDO_SUB = {"partition": "${AWS::Partition}", "region": "${AWS::Region}",
                "account": "${AWS::AccountId}"}
-_ARN_OF = {
-    "bucket": "arn:${AWS::Partition}:s3:::${Name}",
-    "table": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${Name}",
-    "queue": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${Name}",
-    "secret": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
-              "${Name}-??????",
-    "parameter": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${Name}",
-}
+_ARN_OF = {kind: form.replace("{partition}", "${AWS::Partition}")
+           .replace("{region}", "${AWS::Region}").replace("{account}", "${AWS::AccountId}")
+           .replace("{name}", "${Name}") for kind, form in ARN_FORMS.items()}
 
 Default = Callable[[str], str | None]
 """A setting's default value, for settings the base leaves unmapped."""

@@ -268,7 +268,7 @@ SYNC = [
     allow("s3:ListBucket", on=bucket("SYNC_BUCKET")),
     allow("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
           on=[objects("SYNC_BUCKET", "{SYNC_PREFIX}"), objects("SYNC_BUCKET", "{SYNC_STATE_PREFIX}")]),
-    allow("sqs:GetQueueUrl", "sqs:SendMessage", "sqs:SendMessageBatch", on=queue("OPSFN_ACTION_QUEUE"),
+    allow("sqs:GetQueueUrl", "sqs:SendMessage", on=queue("OPSFN_ACTION_QUEUE"),
           why="a sync that runs out of time continues as an action queue work item"),
     allow("datasync:CreateLocationEfs", "datasync:CreateLocationS3", "datasync:ListTasks", on=ANY,
           name=_ANY_NAME, if_set=_ON,
