@@ -1,0 +1,243 @@
+"""One Lambda execution environment: the function in its own process under ``awslambdaric``.
+
+The process is started as Lambda's python3.13 runtime starts it: ``python3.13 -m awslambdaric
+HANDLER`` in the code directory, with the runtime's variables (``AWS_LAMBDA_RUNTIME_API``,
+``_HANDLER``, ``LAMBDA_TASK_ROOT``, ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``, ``AWS_LAMBDA_LOG_FORMAT``,
+``AWS_LAMBDA_INITIALIZATION_TYPE``...). Its init runs once; events then go through the Runtime API
+one at a time. An event that outlives the timeout stops the environment, as Lambda does, and the
+caller gets ``Task timed out after N.NN seconds``. Everything the process writes is kept, line by
+line, and each invocation gets the lines written while it ran.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opsfn.tooling.local.lambda_python import RUNTIME_PYTHON, LambdaPython
+from opsfn.tooling.local.runtime_api import RuntimeApi
+
+ON_DEMAND = "on-demand"
+SNAP_START = "snap-start"
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionConfig:
+    """What Lambda knows of the function when it starts an environment."""
+
+    name: str
+    handler: str = "opsfn.handler.lambda_handler"
+    memory_mb: int = 128
+    timeout_s: float = 3.0
+    region: str = "us-east-1"
+    account: str = "123456789012"
+    environment: dict[str, str] = field(default_factory=dict)
+    log_format: str = "Text"  # LoggingConfig.LogFormat
+    application_log_level: str | None = None  # LoggingConfig.ApplicationLogLevel (JSON only)
+    snap_start: bool = False
+
+    @property
+    def arn(self) -> str:
+        """The function's ARN."""
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
+
+
+@dataclass
+class Result:
+    """One invocation as the caller of Lambda's Invoke sees it, with its log lines."""
+
+    request_id: str
+    ok: bool
+    payload: Any
+    error_type: str | None
+    lines: list[str]
+    ms: float
+    timed_out: bool = False
+
+
+class _Output:
+    """Reads the process's stdout and stderr into lines; ``settle`` waits until every byte
+    written so far has been read."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.lines: list[str] = []
+        self._partial: dict[int, bytes] = {}
+        self._rounds = 0
+        self._changed = threading.Condition()
+        self._selector = selectors.DefaultSelector()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                os.set_blocking(stream.fileno(), False)
+                self._selector.register(stream, selectors.EVENT_READ)
+        self._open = len(self._selector.get_map())
+        self._thread = threading.Thread(target=self._read, name="environment-output", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while self._open:
+            ready = self._selector.select(timeout=0.01)
+            for key, _ in ready:
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    self._selector.unregister(key.fileobj)
+                    self._open -= 1
+                    chunk = b"\n" if self._partial.get(key.fd) else b""
+                self._take(key.fd, chunk)
+            with self._changed:
+                self._rounds += 1
+                self._changed.notify_all()
+        with self._changed:
+            self._rounds = -1  # closed: settle returns at once
+            self._changed.notify_all()
+
+    def _take(self, fd: int, chunk: bytes) -> None:
+        data = self._partial.pop(fd, b"") + chunk
+        *complete, rest = data.split(b"\n")
+        if rest:
+            self._partial[fd] = rest
+        if complete:
+            with self._changed:
+                self.lines.extend(line.decode(errors="replace").rstrip("\r")
+                                  for line in complete)
+
+    def settle(self, timeout: float = 1.0) -> None:
+        """Return once a read round that started after this call has finished."""
+        with self._changed:
+            start = self._rounds
+            if start < 0:
+                return
+            self._changed.wait_for(lambda: self._rounds < 0 or self._rounds >= start + 2,
+                                   timeout)
+
+    def count(self) -> int:
+        """Lines read so far."""
+        with self._changed:
+            return len(self.lines)
+
+    def since(self, start: int) -> list[str]:
+        """The lines read after the first ``start``."""
+        with self._changed:
+            return self.lines[start:]
+
+
+class Environment:
+    """An execution environment: ``start`` runs the init, ``invoke`` one event at a time."""
+
+    def __init__(self, python: LambdaPython, code_dir: Path, function: FunctionConfig, *,
+                 layers: tuple[Path, ...] = (),
+                 extra_environment: dict[str, str] | None = None) -> None:
+        self.python = python
+        self.code_dir = code_dir
+        self.layers = layers  # directories importable after the code, as /opt/python is
+        self.function = function
+        self.extra_environment = dict(extra_environment or {})
+        self.api = RuntimeApi()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.output: _Output | None = None
+        self.init_ms: float | None = None
+        self.lock = threading.Lock()
+        self.stopped = False
+
+    def environment(self) -> dict[str, str]:
+        """The variables Lambda's python3.13 runtime gives the process (then the function's)."""
+        fn = self.function
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC",
+            "LAMBDA_TASK_ROOT": str(self.code_dir), "LAMBDA_RUNTIME_DIR": str(self.python.runtime_dir),
+            "PYTHONPATH": os.pathsep.join([str(self.code_dir), *map(str, self.layers),
+                                           str(self.python.runtime_dir)]),
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{RUNTIME_PYTHON}",
+            "AWS_LAMBDA_RUNTIME_API": self.api.address, "_HANDLER": fn.handler,
+            "AWS_LAMBDA_FUNCTION_NAME": fn.name, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d')}/[$LATEST]"
+                                          f"{uuid.uuid4().hex}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": SNAP_START if fn.snap_start else ON_DEMAND,
+            "AWS_REGION": fn.region, "AWS_DEFAULT_REGION": fn.region,
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": "local",
+        }
+        if fn.log_format.upper() == "JSON":
+            env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+            env["AWS_LAMBDA_LOG_LEVEL"] = (fn.application_log_level or "INFO").upper()
+        return {**env, **fn.environment, **self.extra_environment}
+
+    def start(self, timeout_s: float = 60.0) -> float:
+        """Start the process and wait for its init (Lambda's init limit is 10 s; a local
+        machine gets more); returns the init time in ms, or raises with the process's output."""
+        self.api.start()
+        started = time.monotonic()
+        self.process = subprocess.Popen(  # noqa: S603 - the runtime's own command line
+            [self.python.interpreter, "-S", "-s", "-m", "awslambdaric", self.function.handler],
+            cwd=self.code_dir, env=self.environment(), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.output = _Output(self.process)
+        deadline = started + timeout_s
+        while not self.api.init.ready.wait(0.05):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                break
+        if not self.api.init.ready.is_set() or self.api.init.error is not None:
+            self.output.settle()
+            lines = "\n".join(self.output.since(0)[-40:])
+            error = self.api.init.error
+            self.stop()
+            raise RuntimeError(f"the environment's init failed ({error or 'no /next'}):\n{lines}")
+        self.init_ms = ((self.api.init.ready_at or time.monotonic()) - started) * 1000
+        return self.init_ms
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process is still there to take events."""
+        return not self.stopped and self.process is not None and self.process.poll() is None
+
+    def invoke(self, event: bytes, *, request_id: str | None = None,
+               client_context: str | None = None) -> Result:
+        """Run one event; past the function's timeout the environment is stopped."""
+        if self.output is None or self.process is None:
+            raise RuntimeError("the environment has not started")
+        with self.lock:
+            first = self.output.count()
+            started = time.monotonic()
+            invocation = self.api.submit(event, timeout_s=self.function.timeout_s,
+                                         function_arn=self.function.arn, request_id=request_id,
+                                         client_context=client_context)
+            deadline = started + self.function.timeout_s
+            while not invocation.done.wait(0.02):
+                if time.monotonic() >= deadline or self.process.poll() is not None:
+                    break
+            ms = (time.monotonic() - started) * 1000
+            self.output.settle()
+            lines = self.output.since(first)
+            if invocation.done.is_set():
+                return Result(invocation.request_id, invocation.ok, invocation.result(),
+                              invocation.error_type, lines, ms)
+            timed_out = self.process.poll() is None
+            code = self.process.poll()
+            self.stop()
+            if timed_out:
+                message = (f"RequestId: {invocation.request_id} Error: Task timed out after "
+                           f"{self.function.timeout_s:.2f} seconds")
+                return Result(invocation.request_id, False,
+                              {"errorType": "Sandbox.Timedout", "errorMessage": message},
+                              "Sandbox.Timedout", lines, ms, timed_out=True)
+            message = (f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
+                       f"exit status {code}")
+            return Result(invocation.request_id, False,
+                          {"errorType": "Runtime.ExitError", "errorMessage": message},
+                          "Runtime.ExitError", lines, ms)
+
+    def stop(self) -> None:
+        """Stop the process and the Runtime API (what Lambda does to a timed-out environment)."""
+        self.stopped = True
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.api.close()
