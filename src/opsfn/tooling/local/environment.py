@@ -63,39 +63,65 @@ class Result:
 
 
 class _Output:
-    """Reads the process's stdout and stderr into lines; ``settle`` waits until every byte
-    written so far has been read."""
+    """Reads the process's stdout and stderr into lines; :meth:`settle` returns once every byte
+    written before it was called has been read (the reader is woken through a pipe of its own,
+    so an invocation's lines are complete without waiting for a poll interval)."""
 
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self.lines: list[str] = []
         self._partial: dict[int, bytes] = {}
-        self._rounds = 0
+        self._asked = 0  # settle() calls so far
+        self._served = 0  # settle() calls whose bytes have all been read (-1: closed)
         self._changed = threading.Condition()
         self._selector = selectors.DefaultSelector()
+        self._open = 0
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 os.set_blocking(stream.fileno(), False)
-                self._selector.register(stream, selectors.EVENT_READ)
-        self._open = len(self._selector.get_map())
+                self._selector.register(stream.fileno(), selectors.EVENT_READ)
+                self._open += 1
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        self._selector.register(self._wake_read, selectors.EVENT_READ)
         self._thread = threading.Thread(target=self._read, name="environment-output", daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
         while self._open:
-            ready = self._selector.select(timeout=0.01)
-            for key, _ in ready:
-                chunk = os.read(key.fd, 65536)
-                if not chunk:
-                    self._selector.unregister(key.fileobj)
-                    self._open -= 1
-                    chunk = b"\n" if self._partial.get(key.fd) else b""
-                self._take(key.fd, chunk)
-            with self._changed:
-                self._rounds += 1
-                self._changed.notify_all()
+            asked = None
+            for key, _ in self._selector.select(timeout=1.0):
+                if key.fd == self._wake_read:
+                    os.read(self._wake_read, 4096)
+                    with self._changed:
+                        asked = self._asked
+                    continue
+                self._drain(key.fd)
+            if asked is not None:  # what was written before those calls is in the pipes now
+                for key, _ in self._selector.select(timeout=0):
+                    if key.fd != self._wake_read:
+                        self._drain(key.fd)
+                with self._changed:
+                    self._served = max(self._served, asked)
+                    self._changed.notify_all()
         with self._changed:
-            self._rounds = -1  # closed: settle returns at once
+            self._served = -1  # closed: settle returns at once
             self._changed.notify_all()
+        self._selector.close()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+
+    def _drain(self, fd: int) -> None:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            if not chunk:
+                self._selector.unregister(fd)
+                self._open -= 1
+                self._take(fd, b"\n" if self._partial.get(fd) else b"")
+                return
+            self._take(fd, chunk)
 
     def _take(self, fd: int, chunk: bytes) -> None:
         data = self._partial.pop(fd, b"") + chunk
@@ -108,13 +134,17 @@ class _Output:
                                   for line in complete)
 
     def settle(self, timeout: float = 1.0) -> None:
-        """Return once a read round that started after this call has finished."""
+        """Return once what the process wrote before this call has been read."""
         with self._changed:
-            start = self._rounds
-            if start < 0:
+            if self._served < 0:
                 return
-            self._changed.wait_for(lambda: self._rounds < 0 or self._rounds >= start + 2,
-                                   timeout)
+            self._asked += 1
+            ticket = self._asked
+            try:
+                os.write(self._wake_write, b"!")
+            except OSError:
+                return
+            self._changed.wait_for(lambda: self._served < 0 or self._served >= ticket, timeout)
 
     def count(self) -> int:
         """Lines read so far."""

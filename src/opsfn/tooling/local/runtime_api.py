@@ -10,6 +10,7 @@ exactly as Lambda starts it, instead of being called in this one.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -158,6 +159,12 @@ def _handler_for(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
         """The Runtime API's paths (HTTP/1.1: the client keeps its connection)."""
 
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in two writes; without this, Nagle's algorithm and the
+            # client's delayed ACK hold the body back ~40 ms on every event.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, format: str, *args: Any) -> None:
             return  # the environment's own output is what matters
