@@ -64,14 +64,15 @@ def echo(item: Echo, context: Context) -> dict[str, Any]:
     lambda_context = context.lambda_context
     return {"word": item.word, "memory": getattr(lambda_context, "memory_limit_in_mb", None),
             "function": getattr(lambda_context, "function_name", None),
-            "request_id": context.request_id, "pid": os.getpid()}
+            "request_id": context.request_id, "pid": os.getpid(),
+            "setting": os.environ.get("RIC_SETTING")}
 
 
 @router.action("ric_nap")
 def nap(item: Nap, context: Context) -> dict[str, Any]:
     _say(context, "nap")
     time.sleep(item.seconds)
-    return {"slept": item.seconds}
+    return {"slept": item.seconds, "pid": os.getpid()}
 
 
 @router.get("/ric/hello", auth="public")

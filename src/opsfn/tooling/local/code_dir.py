@@ -1,5 +1,8 @@
 """The function's code directory for an out-of-process run: the shipped zip, or a light tree.
 
+``opsfn local`` runs :func:`function_code` (opsfn from this checkout, and the application)
+with :func:`function_dependencies` (the locked libraries and the SDK, cached) after it.
+
 Lambda unpacks the zip into a read-only ``/var/task``. :func:`from_zip` does the same with the
 zip ``opsfn package`` built. :func:`light_tree` is quicker: the modules ``opsfn package`` ships
 (the same selection), the locked pydantic for Python 3.13 on this machine (cached) and the
@@ -12,6 +15,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from opsfn.tooling.local.lambda_python import RUNTIME_PYTHON, RuntimeUnavailable, cache_root
@@ -99,5 +103,58 @@ def light_tree(into: Path, *, modules: tuple[Path, ...] = (), interpreter: str |
         copy(module, into / module.name)
     if interpreter is not None:
         packaging.compile_tree(into, interpreter, version)
+    make_read_only(into)
+    return into
+
+
+def function_dependencies(*, interpreter: str, version: str = RUNTIME_PYTHON,
+                          log: Callable[[str], None] | None = None) -> Path:
+    """Everything the function imports besides opsfn, as ``opsfn package`` installs it for this
+    machine, with the SDK (the runtime's part on Lambda): read-only in the cache, rebuilt when
+    the lock changes. opsfn itself is copied fresh for each run (:func:`function_code`)."""
+    import hashlib
+
+    from opsfn.tooling import locks, packaging
+    from opsfn.tooling.local.lambda_python import machine
+
+    root = packaging.project_root()
+    arch = "arm64" if machine() == "aarch64" else "x86_64"
+    digest = hashlib.sha256(locks.lock_path(root, version, arch).read_bytes()).hexdigest()[:16]
+    target = cache_root() / f"function-deps-py{version}-{arch}-{digest}"
+    if (target / ".complete").is_file():
+        return target / "site"
+    partial = target.with_name(target.name + ".partial")
+    if partial.exists():
+        make_writable(partial)
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    try:
+        packaging.build(arch, python_version=version, tree_dir=partial / "site",
+                        compile_with=interpreter, make_zip=False, with_sdk=True, log=log)
+    except packaging.PackageError as error:
+        raise RuntimeUnavailable(f"the function's libraries could not be installed: {error}"
+                                 ) from None
+    shutil.rmtree(partial / "site" / "opsfn")  # copied fresh for each run
+    make_read_only(partial / "site")
+    (partial / ".complete").write_text(digest + "\n")
+    partial.rename(target)
+    return target / "site"
+
+
+def function_code(into: Path, *, interpreter: str, modules: tuple[Path, ...] = (),
+                  version: str = RUNTIME_PYTHON) -> Path:
+    """opsfn as ``opsfn package`` ships it from this checkout (compiled for ``version``) and
+    ``modules`` (an application's packages, compiled as they are imported), read-only."""
+    from opsfn.tooling import packaging
+
+    into.mkdir(parents=True, exist_ok=True)
+    packaging.copy_package(packaging.project_root(), into)
+    packaging.compile_tree(into / "opsfn", interpreter, version)
+    for module in modules:
+        if module.is_dir():
+            shutil.copytree(module, into / module.name, ignore=shutil.ignore_patterns(
+                "__pycache__", "*.pyc", "node_modules", ".*"))
+        else:
+            shutil.copy2(module, into / module.name)
     make_read_only(into)
     return into
