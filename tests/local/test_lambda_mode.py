@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -81,6 +82,7 @@ def test_a_timed_out_call_stops_its_environment(ric_stack: LocalRun, lam: Any) -
     assert payload["errorType"] == "Sandbox.Timedout"
     assert payload["errorMessage"].endswith("Task timed out after 2.00 seconds")
     assert "Task timed out after 2.00 seconds" in log and "Status: timeout" in log
+    assert re.search(r"\tMax Memory Used: [1-9]\d* MB\t", log)  # read before it was stopped
     after, _, error = call(lam, {"action": "ric_echo", "word": "after"})
     assert error is None and after["word"] == "after"
     assert after["pid"] != before["pid"]  # the nap ran where "before" did; that one is gone

@@ -60,6 +60,21 @@ class Result:
     lines: list[str]
     ms: float
     timed_out: bool = False
+    max_memory_mb: int | None = None  # the process's peak resident memory so far
+
+
+def max_rss_mb(pid: int | None) -> int | None:
+    """A process's peak resident memory (``VmHWM``) in MB, as REPORT's Max Memory Used; None
+    when unknown (not Linux, or the process is gone)."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return max(1, int(line.split()[1]) // 1024)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 class _Output:
@@ -246,9 +261,10 @@ class Environment:
             ms = (time.monotonic() - started) * 1000
             self.output.settle()
             lines = self.output.since(first)
+            memory = max_rss_mb(self.process.pid)
             if invocation.done.is_set():
                 return Result(invocation.request_id, invocation.ok, invocation.result(),
-                              invocation.error_type, lines, ms)
+                              invocation.error_type, lines, ms, max_memory_mb=memory)
             timed_out = self.process.poll() is None
             code = self.process.poll()
             self.stop()
@@ -257,7 +273,8 @@ class Environment:
                            f"{self.function.timeout_s:.2f} seconds")
                 return Result(invocation.request_id, False,
                               {"errorType": "Sandbox.Timedout", "errorMessage": message},
-                              "Sandbox.Timedout", lines, ms, timed_out=True)
+                              "Sandbox.Timedout", lines, ms, timed_out=True,
+                              max_memory_mb=memory)
             message = (f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
                        f"exit status {code}")
             return Result(invocation.request_id, False,

@@ -38,19 +38,6 @@ def _to_stderr(text: str) -> None:
         sys.stderr.flush()
 
 
-def max_rss_mb(pid: int | None) -> int | None:
-    """The process's peak resident memory (``VmHWM``), in MB; None when unknown."""
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return max(1, int(line.split()[1]) // 1024)
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
 def detected_kind(event: Any) -> str | None:
     """The kind the function detects for ``event`` (the same cheap key checks, run here)."""
     from opsfn.errors import OpsfnError
@@ -231,8 +218,7 @@ class ProcessRuntime:
         else:
             outcome.error = result.payload if isinstance(result.payload, dict) else {
                 "errorType": result.error_type or "Unhandled", "errorMessage": str(result.payload)}
-        pid = environment.process.pid if environment.process else None
-        outcome.logs = report_lines(outcome, result, self.config.memory_mb, max_rss_mb(pid),
+        outcome.logs = report_lines(outcome, result, self.config.memory_mb, result.max_memory_mb,
                                     init_ms)
         if result.lines:
             self.echo("\n".join(result.lines) + "\n")

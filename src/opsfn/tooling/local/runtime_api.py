@@ -67,8 +67,9 @@ class RuntimeApi:
         self._closed = False
         self.server = ThreadingHTTPServer((host, port), _handler_for(self))
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, name="runtime-api",
-                                        daemon=True)
+        # A short poll: stopping a timed-out environment waits for it before the caller's answer.
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={
+            "poll_interval": 0.05}, name="runtime-api", daemon=True)
 
     @property
     def address(self) -> str:
