@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -287,3 +289,39 @@ def test_an_init_failure_is_reported_through_init_error(lambda_python: LambdaPyt
     assert environment.api.init.error is not None
     assert environment.api.init.error_type is not None
     assert "no_such_module" in str(failed.value)
+
+
+def test_managed_instances_workers_take_events_side_by_side(
+        lambda_python: LambdaPython, code_dir: Path, layers: tuple[Path, ...]) -> None:
+    """AWS_LAMBDA_MAX_CONCURRENCY: the client forks that many workers, each initialised on its
+    own; one environment then runs that many events at once, each logging its lines once."""
+    environment = Environment(lambda_python, code_dir, FunctionConfig(
+        "ric-fn", memory_mb=MEMORY_MB, timeout_s=30, max_concurrency=2,
+        environment=dict(BASE_ENV)), layers=layers)
+    environment.start()
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda _: invoke(environment, {"action": "ric_nap",
+                                                                   "seconds": 1.5}), range(2)))
+        elapsed = time.monotonic() - started
+    finally:
+        environment.stop()
+    assert all(result.ok for result in results), [r.payload for r in results]
+    assert len({result.payload["pid"] for result in results}) == 2  # two workers
+    assert environment.process is not None
+    assert environment.process.pid not in {result.payload["pid"] for result in results}
+    assert elapsed < 2.9  # side by side, not one after the other (2 x 1.5 s)
+    for result in results:
+        assert_logged_once_lmi(result, "nap")
+
+
+def assert_logged_once_lmi(result: Result, what: str) -> None:
+    """Each route line once, as JSON (Managed Instances log JSON only), for this request."""
+    for message in (f"ric {what} ran", f"ric {what} warned"):
+        assert sum(message in line for line in result.lines) == 1, (message, result.lines)
+    ours = opsfn_lines(result)
+    assert [line["message"] for line in ours if line["message"].startswith("ric ")] == \
+        [f"ric {what} ran", f"ric {what} warned"]
+    assert {line["function_request_id"] for line in ours} == {result.request_id}
+    assert all(line["timestamp"].endswith("Z") for line in ours)  # the JSON format's time

@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -95,3 +96,31 @@ def test_typed_errors_are_the_runtimes_payload(lam: Any) -> None:
     assert (payload["errorType"], payload["errorMessage"]) == ("NotFound", "no such word")
     errors = [json.loads(line) for line in log.splitlines() if '"level": "ERROR"' in line]
     assert [e["errorType"] for e in errors] == ["NotFound"]  # the runtime's JSON error line
+
+
+def test_managed_instances_run_events_side_by_side_in_one_environment(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """CapacityProviderConfig: one environment, PerExecutionEnvironmentMaxConcurrency workers."""
+    try:
+        find_lambda_python()
+    except RuntimeUnavailable as why:
+        pytest.skip(f"the Lambda runtime's Python cannot be had here: {why}")
+    run = start_local(tmp_path_factory.mktemp("ric-managed"), "--app", "tests.local.ric_app:app",
+                      "--template", str(ROOT / "tests" / "local" / "ric_managed_template.yaml"))
+    try:
+        lam = aws_client(run, "lambda", endpoint=run.url)
+        call(lam, {"action": "ric_echo", "word": "warm"})  # the environment and its workers
+        started = time.monotonic()
+        with ThreadPoolExecutor(3) as pool:
+            replies = list(pool.map(lambda _: call(lam, {"action": "ric_nap", "seconds": 1.5}),
+                                    range(3)))
+        elapsed = time.monotonic() - started
+        log = run.log()
+    finally:
+        _finish(run)
+    assert [error for _, _, error in replies] == [None, None, None]
+    assert len({payload["pid"] for payload, _, _ in replies}) == 3  # three workers
+    assert elapsed < 4.0  # side by side: one after the other would be 4.5 s
+    assert log.count("init of 3 worker(s)") == 1  # one environment took all three
+    for _, tail, _ in replies:
+        assert tail.count("ric nap warned") == 1 and tail.count("ric nap ran") == 1

@@ -4,7 +4,9 @@ The process is started as Lambda's python3.13 runtime starts it: ``python3.13 -m
 HANDLER`` in the code directory, with the runtime's variables (``AWS_LAMBDA_RUNTIME_API``,
 ``_HANDLER``, ``LAMBDA_TASK_ROOT``, ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``, ``AWS_LAMBDA_LOG_FORMAT``,
 ``AWS_LAMBDA_INITIALIZATION_TYPE``...). Its init runs once; events then go through the Runtime API
-one at a time. An event that outlives the timeout stops the environment, as Lambda does, and the
+one at a time (with Lambda Managed Instances, up to ``AWS_LAMBDA_MAX_CONCURRENCY`` at once, each
+in a worker the client forks). An event that outlives the timeout stops the environment, as Lambda
+does, and the
 caller gets ``Task timed out after N.NN seconds``. Everything the process writes is kept, line by
 line, and each invocation gets the lines written while it ran.
 """
@@ -42,6 +44,14 @@ class FunctionConfig:
     log_format: str = "Text"  # LoggingConfig.LogFormat
     application_log_level: str | None = None  # LoggingConfig.ApplicationLogLevel (JSON only)
     snap_start: bool = False
+    # Lambda Managed Instances: AWS_LAMBDA_MAX_CONCURRENCY forked workers take events side by
+    # side in one environment (Python 3.13+; JSON logs only).
+    max_concurrency: int | None = None
+
+    @property
+    def capacity(self) -> int:
+        """Events one environment takes at once."""
+        return max(1, self.max_concurrency or 1)
 
     @property
     def arn(self) -> str:
@@ -187,7 +197,7 @@ class Environment:
         self.process: subprocess.Popen[bytes] | None = None
         self.output: _Output | None = None
         self.init_ms: float | None = None
-        self.lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(function.capacity)
         self.stopped = False
 
     def environment(self) -> dict[str, str]:
@@ -210,9 +220,11 @@ class Environment:
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_SESSION_TOKEN": "local",
         }
-        if fn.log_format.upper() == "JSON":
+        if fn.log_format.upper() == "JSON" or fn.max_concurrency:
             env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
             env["AWS_LAMBDA_LOG_LEVEL"] = (fn.application_log_level or "INFO").upper()
+        if fn.max_concurrency:
+            env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(fn.max_concurrency)
         return {**env, **fn.environment, **self.extra_environment}
 
     def start(self, timeout_s: float = 60.0) -> float:
@@ -248,7 +260,7 @@ class Environment:
         """Run one event; past the function's timeout the environment is stopped."""
         if self.output is None or self.process is None:
             raise RuntimeError("the environment has not started")
-        with self.lock:
+        with self.slots:
             first = self.output.count()
             started = time.monotonic()
             invocation = self.api.submit(event, timeout_s=self.function.timeout_s,
@@ -261,6 +273,8 @@ class Environment:
             ms = (time.monotonic() - started) * 1000
             self.output.settle()
             lines = self.output.since(first)
+            if self.function.capacity > 1:  # other events' lines interleave: keep this one's
+                lines = [line for line in lines if invocation.request_id in line]
             memory = max_rss_mb(self.process.pid)
             if invocation.done.is_set():
                 return Result(invocation.request_id, invocation.ok, invocation.result(),

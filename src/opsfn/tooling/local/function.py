@@ -19,6 +19,9 @@ _NAME = re.compile(
     r"|(?P<partial_account>\d{12}):function:)?(?P<name>[A-Za-z0-9_.-]+)"
     r"(?::(?P<qualifier>\$LATEST|[A-Za-z0-9_-]+))?$")
 LATEST = "$LATEST"
+# Events one Lambda Managed Instances environment takes at once when the template leaves
+# PerExecutionEnvironmentMaxConcurrency out (locally: enough to show events side by side).
+MANAGED_DEFAULT_CONCURRENCY = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,7 @@ class FunctionInfo:
     log_group: str | None = None
     snap_start: bool = False  # SnapStart.ApplyOn PublishedVersions: a snapshot's init phase
     reserved_concurrency: int | None = None  # the most environments at once
+    max_concurrency: int | None = None  # Lambda Managed Instances: events per environment
 
     @property
     def arn(self) -> str:
@@ -122,6 +126,9 @@ def function_info(template: dict[str, Any], logical_id: str, evaluator: Evaluato
     logging = logging if isinstance(logging, dict) else {}
     snap_start = evaluator.value(props.get("SnapStart"))
     reserved = evaluator.value(props.get("ReservedConcurrentExecutions"))
+    capacity = evaluator.value(props.get("CapacityProviderConfig"))
+    managed = capacity.get("LambdaManagedInstancesCapacityProviderConfig") \
+        if isinstance(capacity, dict) else None
     return FunctionInfo(
         name=name if isinstance(name, str) and name else logical_id,
         region=evaluator.region,
@@ -138,4 +145,7 @@ def function_info(template: dict[str, Any], logical_id: str, evaluator: Evaluato
         log_group=_text(logging.get("LogGroup")),
         snap_start=isinstance(snap_start, dict) and
         snap_start.get("ApplyOn") == "PublishedVersions",
-        reserved_concurrency=_number(reserved, 0) or None)
+        reserved_concurrency=_number(reserved, 0) or None,
+        max_concurrency=(_number(managed.get("PerExecutionEnvironmentMaxConcurrency"),
+                                 MANAGED_DEFAULT_CONCURRENCY)
+                         if isinstance(managed, dict) else None))

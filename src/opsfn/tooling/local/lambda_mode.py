@@ -57,12 +57,15 @@ class LambdaMode:
             timeout_s=float(function.timeout_s), region=function.region,
             environment=environment, log_format=function.log_format,
             application_log_level=function.application_log_level,
-            snap_start=function.snap_start)
+            snap_start=function.snap_start and not function.max_concurrency,
+            max_concurrency=function.max_concurrency)
         limit = function.reserved_concurrency or DEFAULT_MAX_ENVIRONMENTS
         self.log(f"the function runs as Lambda runs it: {self.python.interpreter} -m awslambdaric "
                  f"{function.handler}, up to {limit} environment(s), {function.memory_mb} MB, "
                  f"timeout {function.timeout_s} s, {function.log_format} logs"
-                 + (", SnapStart" if function.snap_start else ""))
+                 + (", SnapStart" if function.snap_start else "")
+                 + (f", {function.max_concurrency} events per environment (Lambda Managed "
+                    "Instances)" if function.max_concurrency else ""))
         return ProcessRuntime(self.python, self.code_dir, config, self.log,
                               layers=(self.libraries,), max_environments=limit)
 

@@ -104,8 +104,7 @@ class ProcessRuntime:
     max_environments: int = DEFAULT_MAX_ENVIRONMENTS
     echo: Callable[[str], None] = field(default=_to_stderr)
     on_outcome: list[Callable[[Outcome, str], None]] = field(default_factory=list)
-    _idle: list[Environment] = field(default_factory=list)
-    _running: list[Environment] = field(default_factory=list)
+    _load: dict[Environment, int] = field(default_factory=dict)  # events in flight in each
     _starting: int = 0
     _changed: threading.Condition = field(default_factory=threading.Condition)
     _started: int = 0
@@ -130,20 +129,24 @@ class ProcessRuntime:
     def environments(self) -> int:
         """Environments alive now (busy or idle)."""
         with self._changed:
-            return len([e for e in self._running + self._idle if e.alive])
+            return len([e for e in self._load if e.alive])
 
     def _acquire(self) -> tuple[Environment, float | None]:
-        """An idle environment, else a new one (init included), within the concurrency limit."""
+        """An environment with room for an event (the most recently used first: the others may
+        then go cold, as on Lambda), else a new one (init included), within the limit."""
+        capacity = self.config.capacity
         with self._changed:
             while True:
                 if self._closed:
                     raise RuntimeError("the local function is stopped")
-                self._idle = [e for e in self._idle if e.alive]
-                if self._idle:
-                    environment = self._idle.pop()
-                    self._running.append(environment)
+                for gone in [e for e in self._load if not e.alive and not self._load[e]]:
+                    del self._load[gone]
+                free = [e for e in self._load if e.alive and self._load[e] < capacity]
+                if free:
+                    environment = free[-1]
+                    self._load[environment] += 1
                     return environment, None
-                if len(self._running) + self._starting < self.max_environments:
+                if len(self._load) + self._starting < self.max_environments:
                     self._starting += 1
                     break
                 self._changed.wait()
@@ -159,19 +162,21 @@ class ProcessRuntime:
             self._starting -= 1
             self._started += 1
             number = self._started
-            self._running.append(environment)
+            self._load[environment] = 1
         kind = "SnapStart init (snapshot hooks, then restore)" if self.config.snap_start \
-            else "init"
+            else f"init of {capacity} worker(s)" if capacity > 1 else "init"
         self.log(f"environment {number} of {self.config.name}: {kind} {init_ms:.0f} ms "
                  f"(pid {environment.process.pid if environment.process else '?'})")
         return environment, init_ms
 
     def _release(self, environment: Environment) -> None:
         with self._changed:
-            if environment in self._running:
-                self._running.remove(environment)
-            if environment.alive and not self._closed:
-                self._idle.append(environment)
+            if environment in self._load:
+                self._load[environment] -= 1
+                if not environment.alive and not self._load[environment]:
+                    del self._load[environment]
+                else:  # most recently used last: _acquire takes it first
+                    self._load[environment] = self._load.pop(environment)
             self._changed.notify_all()
 
     def __call__(self, event: Any, label: str, quiet: bool = False) -> tuple[bool, Any]:
@@ -228,8 +233,8 @@ class ProcessRuntime:
         """Stop every environment."""
         with self._changed:
             self._closed = True
-            everything = self._idle + self._running
-            self._idle, self._running = [], []
+            everything = list(self._load)
+            self._load.clear()
             self._changed.notify_all()
         for environment in everything:
             environment.stop()
