@@ -325,3 +325,30 @@ def assert_logged_once_lmi(result: Result, what: str) -> None:
         [f"ric {what} ran", f"ric {what} warned"]
     assert {line["function_request_id"] for line in ours} == {result.request_id}
     assert all(line["timestamp"].endswith("Z") for line in ours)  # the JSON format's time
+
+
+@pytest.mark.parametrize("log_format", ["Text", "JSON"])
+def test_with_lambdas_telemetry_descriptor_no_frame_repeats_a_line(
+        lambda_python: LambdaPython, code_dir: Path, layers: tuple[Path, ...],
+        log_format: str) -> None:
+    """On Lambda the runtime's root handler writes framed events to _LAMBDA_TELEMETRY_LOG_FD
+    while the function's own lines go to stdout and stderr: both reach the log, so a line the
+    handler also took would be there twice. Its frames hold only the runtime's own events."""
+    environment = Environment(lambda_python, code_dir, FunctionConfig(
+        "ric-fn", memory_mb=MEMORY_MB, timeout_s=30, log_format=log_format,
+        environment=dict(BASE_ENV)), layers=layers, telemetry=True)
+    environment.start()
+    try:
+        result = invoke(environment, {"action": "ric_echo", "word": "x", "fail": "missing"})
+    finally:
+        environment.stop()
+    assert not result.ok and result.payload["errorType"] == "NotFound"
+    assert_logged_once(result, "action")
+    assert not any("ric action" in frame.message for frame in result.frames)
+    (error,) = result.frames  # the runtime's error event, one frame however many lines
+    if log_format == "JSON":
+        assert error.json and json.loads(error.message)["errorType"] == "NotFound"
+        assert error.frame_type == 0xA55A0016  # JSON, ERROR
+    else:
+        assert not error.json and error.message.startswith("[ERROR] NotFound: no such word\n")
+        assert error.frame_type == 0xA55A0017  # text, ERROR

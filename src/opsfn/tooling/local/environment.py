@@ -70,6 +70,7 @@ class Result:
     lines: list[str]
     ms: float
     timed_out: bool = False
+    frames: list[Frame] = field(default_factory=list)  # the runtime's, with a telemetry fd
     max_memory_mb: int | None = None  # the process's peak resident memory so far
 
 
@@ -87,13 +88,32 @@ def max_rss_mb(pid: int | None) -> int | None:
     return None
 
 
-class _Output:
-    """Reads the process's stdout and stderr into lines; :meth:`settle` returns once every byte
-    written before it was called has been read (the reader is woken through a pipe of its own,
-    so an invocation's lines are complete without waiting for a poll interval)."""
+FRAME_HEADER = 16  # type (4 bytes), length (4), timestamp in microseconds (8); big-endian
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One log event the runtime wrote to the telemetry descriptor, as Lambda receives it."""
+
+    frame_type: int  # 0xA55A0003 + level (text) or 0xA55A0002 + level (JSON)
+    message: str
+
+    @property
+    def json(self) -> bool:
+        """Whether the runtime marked it as a JSON log event."""
+        return self.frame_type & 1 == 0
+
+
+class _Output:
+    """Reads the process's stdout and stderr into lines, and the runtime's telemetry frames when
+    it has the descriptor; :meth:`settle` returns once every byte written before it was called has
+    been read (the reader is woken through a pipe of its own, so an invocation's lines are
+    complete without waiting for a poll interval)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], telemetry_fd: int | None = None) -> None:
         self.lines: list[str] = []
+        self.frames: list[Frame] = []
+        self._telemetry_fd = telemetry_fd
         self._partial: dict[int, bytes] = {}
         self._asked = 0  # settle() calls so far
         self._served = 0  # settle() calls whose bytes have all been read (-1: closed)
@@ -105,6 +125,10 @@ class _Output:
                 os.set_blocking(stream.fileno(), False)
                 self._selector.register(stream.fileno(), selectors.EVENT_READ)
                 self._open += 1
+        if telemetry_fd is not None:
+            os.set_blocking(telemetry_fd, False)
+            self._selector.register(telemetry_fd, selectors.EVENT_READ)
+            self._open += 1
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         self._selector.register(self._wake_read, selectors.EVENT_READ)
@@ -134,6 +158,8 @@ class _Output:
         self._selector.close()
         os.close(self._wake_read)
         os.close(self._wake_write)
+        if self._telemetry_fd is not None:
+            os.close(self._telemetry_fd)
 
     def _drain(self, fd: int) -> None:
         while True:
@@ -149,6 +175,9 @@ class _Output:
             self._take(fd, chunk)
 
     def _take(self, fd: int, chunk: bytes) -> None:
+        if fd == self._telemetry_fd:
+            self._take_frames(chunk)
+            return
         data = self._partial.pop(fd, b"") + chunk
         *complete, rest = data.split(b"\n")
         if rest:
@@ -157,6 +186,21 @@ class _Output:
             with self._changed:
                 self.lines.extend(line.decode(errors="replace").rstrip("\r")
                                   for line in complete)
+
+    def _take_frames(self, chunk: bytes) -> None:
+        data = self._partial.pop(-1, b"") + chunk
+        while len(data) >= FRAME_HEADER:
+            length = int.from_bytes(data[4:8], "big")
+            if len(data) < FRAME_HEADER + length:
+                break
+            frame = Frame(int.from_bytes(data[:4], "big"),
+                          data[FRAME_HEADER:FRAME_HEADER + length].decode(errors="replace"))
+            data = data[FRAME_HEADER + length:]
+            with self._changed:
+                self.frames.append(frame)
+                self.lines.append(frame.message.rstrip("\n"))  # one event, even over lines
+        if data:
+            self._partial[-1] = data
 
     def settle(self, timeout: float = 1.0) -> None:
         """Return once what the process wrote before this call has been read."""
@@ -181,16 +225,29 @@ class _Output:
         with self._changed:
             return self.lines[start:]
 
+    def frames_since(self, start: int) -> list[Frame]:
+        """The telemetry frames read after the first ``start``."""
+        with self._changed:
+            return self.frames[start:]
+
+    def frame_count(self) -> int:
+        """Telemetry frames read so far."""
+        with self._changed:
+            return len(self.frames)
+
 
 class Environment:
     """An execution environment: ``start`` runs the init, ``invoke`` one event at a time."""
 
     def __init__(self, python: LambdaPython, code_dir: Path, function: FunctionConfig, *,
-                 layers: tuple[Path, ...] = (),
+                 layers: tuple[Path, ...] = (), telemetry: bool = False,
                  extra_environment: dict[str, str] | None = None) -> None:
         self.python = python
         self.code_dir = code_dir
         self.layers = layers  # directories importable after the code, as /opt/python is
+        # Lambda gives the runtime a descriptor for framed log events (_LAMBDA_TELEMETRY_LOG_FD);
+        # without it the runtime's handler writes to stdout.
+        self.telemetry = telemetry
         self.function = function
         self.extra_environment = dict(extra_environment or {})
         self.api = RuntimeApi()
@@ -232,11 +289,18 @@ class Environment:
         machine gets more); returns the init time in ms, or raises with the process's output."""
         self.api.start()
         started = time.monotonic()
+        env = self.environment()
+        reader = writer = None
+        if self.telemetry:
+            reader, writer = os.pipe()
+            env["_LAMBDA_TELEMETRY_LOG_FD"] = str(writer)
         self.process = subprocess.Popen(  # noqa: S603 - the runtime's own command line
             [self.python.interpreter, "-S", "-s", "-m", "awslambdaric", self.function.handler],
-            cwd=self.code_dir, env=self.environment(), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.output = _Output(self.process)
+            cwd=self.code_dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, pass_fds=(writer,) if writer is not None else ())
+        if writer is not None:
+            os.close(writer)  # the process holds it: end of file once it exits
+        self.output = _Output(self.process, reader)
         deadline = started + timeout_s
         while not self.api.init.ready.wait(0.05):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -262,6 +326,7 @@ class Environment:
             raise RuntimeError("the environment has not started")
         with self.slots:
             first = self.output.count()
+            first_frame = self.output.frame_count()
             started = time.monotonic()
             invocation = self.api.submit(event, timeout_s=self.function.timeout_s,
                                          function_arn=self.function.arn, request_id=request_id,
@@ -273,12 +338,15 @@ class Environment:
             ms = (time.monotonic() - started) * 1000
             self.output.settle()
             lines = self.output.since(first)
+            frames = self.output.frames_since(first_frame)
             if self.function.capacity > 1:  # other events' lines interleave: keep this one's
                 lines = [line for line in lines if invocation.request_id in line]
+                frames = [frame for frame in frames if invocation.request_id in frame.message]
             memory = max_rss_mb(self.process.pid)
             if invocation.done.is_set():
                 return Result(invocation.request_id, invocation.ok, invocation.result(),
-                              invocation.error_type, lines, ms, max_memory_mb=memory)
+                              invocation.error_type, lines, ms, max_memory_mb=memory,
+                              frames=frames)
             timed_out = self.process.poll() is None
             code = self.process.poll()
             self.stop()
