@@ -5,9 +5,9 @@ Each environment is ``python3.13 -m awslambdaric`` on the function's code
 one event at a time; an event that arrives while every environment is busy gets a new one, up to
 the function's reserved concurrency (past it, the event waits for one to be free). A timed-out
 event stops its environment; the next event starts another. The runtime's own log events come
-framed through the telemetry descriptor, as on Lambda, so a multi-line error is one event. The outcome of each invocation has
-the shape :class:`~opsfn.tooling.local.runtime.Runtime` gives in process, so the Lambda API, the
-triggers and the activity panel do not know which runs.
+framed through the telemetry descriptor, as on Lambda, so a multi-line error is one event. The
+outcome of each invocation has the shape :class:`~opsfn.tooling.local.runtime.Runtime` gives in
+process, so the Lambda API, the triggers and the activity panel do not know which runs.
 """
 
 from __future__ import annotations
