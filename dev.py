@@ -138,9 +138,11 @@ def cmd_local(args: list[str]) -> int:
 def ensure_lambda_python() -> None:
     """A Python 3.13 (the Lambda runtime's) and awslambdaric for it, for the tests that run the
     function as Lambda does: uv installs the interpreter when none is found, opsfn installs the
-    client into its cache."""
+    client and the function's locked libraries for it into its cache (opsfn local's first start
+    would otherwise build them)."""
     probe = ("from opsfn.tooling.local.lambda_python import find_lambda_python;"
-             "print(find_lambda_python())")
+             "from opsfn.tooling.local.code_dir import function_dependencies;"
+             "function_dependencies(interpreter=find_lambda_python().interpreter)")
     if subprocess.call([str(PYTHON), "-c", probe], cwd=ROOT, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL) == 0:
         return

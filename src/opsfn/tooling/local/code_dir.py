@@ -12,6 +12,7 @@ some routes import. Either is made read-only, as ``/var/task`` is.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import zipfile
@@ -63,7 +64,7 @@ def _light_dependencies(root: Path, version: str, arch: str) -> Path:
     target = cache_root() / f"light-py{version}-{arch}-{key}"
     if (target / ".complete").is_file():
         return target
-    partial = target.with_name(target.name + ".partial")
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     requirements = partial / "requirements.txt"
@@ -76,9 +77,19 @@ def _light_dependencies(root: Path, version: str, arch: str) -> Path:
         raise RuntimeUnavailable("pip could not install the locked pydantic for Python "
                                  f"{version}: {(done.stderr or done.stdout)[-800:]}")
     (partial / ".complete").write_text(key + "\n")
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+    _publish(partial, target)
     return target
+
+
+def _publish(partial: Path, target: Path) -> None:
+    """Move a finished cache entry into place; when another process finished first, keep its."""
+    try:
+        partial.rename(target)
+    except OSError:
+        make_writable(partial)
+        shutil.rmtree(partial, ignore_errors=True)
+    if not (target / ".complete").is_file():
+        raise RuntimeUnavailable(f"{target} is incomplete; remove it and try again")
 
 
 def light_tree(into: Path, *, modules: tuple[Path, ...] = (), interpreter: str | None = None,
@@ -123,7 +134,7 @@ def function_dependencies(*, interpreter: str, version: str = RUNTIME_PYTHON,
     target = cache_root() / f"function-deps-py{version}-{arch}-{digest}"
     if (target / ".complete").is_file():
         return target / "site"
-    partial = target.with_name(target.name + ".partial")
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     if partial.exists():
         make_writable(partial)
         shutil.rmtree(partial)
@@ -137,7 +148,7 @@ def function_dependencies(*, interpreter: str, version: str = RUNTIME_PYTHON,
     shutil.rmtree(partial / "site" / "opsfn")  # copied fresh for each run
     make_read_only(partial / "site")
     (partial / ".complete").write_text(digest + "\n")
-    partial.rename(target)
+    _publish(partial, target)
     return target / "site"
 
 
