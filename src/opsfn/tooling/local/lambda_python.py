@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RUNTIME_PYTHON = "3.13"
-# The interface client of the Lambda Python runtime, and what its bootstrap imports.
-RIC_REQUIREMENTS = ("awslambdaric==4.2.2", "simplejson>=3.20.1", "snapshot-restore-py>=1.0.0")
+# The interface client of the Lambda Python runtime and what its bootstrap imports, pinned so
+# every machine runs the same client (installed with --no-deps: nothing else comes along).
+RIC_REQUIREMENTS = ("awslambdaric==4.2.2", "simplejson==4.3.0", "snapshot-restore-py==1.0.0")
 
 
 class RuntimeUnavailable(Exception):
@@ -48,15 +49,18 @@ def cache_root(environ: dict[str, str] | None = None) -> Path:
 
 def runtime_dir_for(version: str = RUNTIME_PYTHON, root: Path | None = None) -> Path:
     """Where the interface client for ``version`` is (or will be) installed."""
-    pins = "-".join(r.replace("==", "").replace(">=", "") for r in RIC_REQUIREMENTS[:1])
-    return (root or cache_root()) / f"runtime-py{version}-{machine()}-{pins}"
+    import hashlib
+
+    pins = hashlib.sha256(" ".join(RIC_REQUIREMENTS).encode()).hexdigest()[:12]
+    client = RIC_REQUIREMENTS[0].replace("==", "")
+    return (root or cache_root()) / f"runtime-py{version}-{machine()}-{client}-{pins}"
 
 
 def install_command(target: Path, version: str) -> list[str]:
     """pip, of this interpreter, installing the client's wheels for ``version`` into ``target``."""
     abi = "cp" + version.replace(".", "")
     return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--no-compile", "--target", str(target), "--only-binary=:all:",
+            "--no-compile", "--no-deps", "--target", str(target), "--only-binary=:all:",
             "--implementation", "cp", "--python-version", version, "--abi", abi,
             "--abi", "abi3", "--abi", "none", "--platform", f"manylinux2014_{machine()}",
             "--platform", f"manylinux_2_17_{machine()}", *RIC_REQUIREMENTS]
