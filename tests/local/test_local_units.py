@@ -210,3 +210,14 @@ def test_managed_instances_concurrency_comes_from_the_capacity_provider_config()
     function = function_info(template, "RicFunction", Evaluator(template, "us-east-1"), {},
                              "2026-01-01T00:00:00.000+0000")
     assert (function.max_concurrency, function.memory_mb, function.log_format) == (3, 2048, "Text")
+
+
+def test_the_runtimes_error_type_names_the_typed_errors_code() -> None:
+    from opsfn.tooling.local.process_runtime import typed_code
+
+    assert typed_code("NotFound") == "not_found"
+    assert typed_code("ValidationFailed") == "validation_failed"
+    assert typed_code("Sandbox.Timedout") is None
+    assert typed_code("KeyError") is None  # not an opsfn error
+    assert typed_code("OpsfnError") == "internal_error"
+    assert typed_code(None) is None

@@ -52,6 +52,17 @@ def detected_kind(event: Any) -> str | None:
         return None
 
 
+def typed_code(error_type: Any) -> str | None:
+    """The stable code of the opsfn error the runtime named (``errorType`` is its class name);
+    its field-level details stay in the function's process, as on Lambda."""
+    from opsfn import errors
+
+    found = getattr(errors, error_type, None) if isinstance(error_type, str) else None
+    if isinstance(found, type) and issubclass(found, errors.OpsfnError):
+        return found.code
+    return None
+
+
 def _observed(lines: list[str]) -> tuple[str | None, dict[str, bool]]:
     """(kind opsfn detected, route -> succeeded) read from the function's own output: the
     ``source`` of its log lines and its EMF metric documents."""
@@ -225,6 +236,7 @@ class ProcessRuntime:
         else:
             outcome.error = result.payload if isinstance(result.payload, dict) else {
                 "errorType": result.error_type or "Unhandled", "errorMessage": str(result.payload)}
+            outcome.code = typed_code(outcome.error.get("errorType"))
         outcome.logs = report_lines(outcome, result, self.config.memory_mb, result.max_memory_mb,
                                     init_ms)
         if result.lines:
