@@ -221,3 +221,19 @@ def test_the_runtimes_error_type_names_the_typed_errors_code() -> None:
     assert typed_code("KeyError") is None  # not an opsfn error
     assert typed_code("OpsfnError") == "internal_error"
     assert typed_code(None) is None
+
+
+def test_without_the_source_checkout_opsfn_local_keeps_the_function_in_process(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.tooling import packaging
+    from opsfn.tooling.local import lambda_mode
+    from opsfn.tooling.local.lambda_python import RuntimeUnavailable
+
+    def no_checkout() -> Path:
+        raise packaging.PackageError("opsfn package needs the source checkout")
+
+    monkeypatch.setattr(packaging, "project_root", no_checkout)
+    monkeypatch.setattr(lambda_mode, "find_lambda_python", lambda: lambda_mode.LambdaPython(
+        "python3.13", Path("runtime")))  # found: the checkout is what is missing
+    with pytest.raises(RuntimeUnavailable, match="source checkout"):
+        lambda_mode.prepare(None, lambda message: None)

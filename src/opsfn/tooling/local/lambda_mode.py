@@ -76,16 +76,24 @@ class LambdaMode:
 
 
 def prepare(reference: str | None, log: Log) -> LambdaMode:
-    """Find or install what the out-of-process function needs (RuntimeUnavailable: why not)."""
-    python = find_lambda_python()
-    libraries = function_dependencies(interpreter=python.interpreter, log=log)
-    package = application_package(reference)
+    """Find or install what the out-of-process function needs (RuntimeUnavailable: why not,
+    e.g. no Python 3.13, no package index, or opsfn installed without its source checkout)."""
+    from opsfn.tooling.packaging import PackageError
+
+    try:
+        python = find_lambda_python()
+        libraries = function_dependencies(interpreter=python.interpreter, log=log)
+        package = application_package(reference)
+    except PackageError as error:
+        raise RuntimeUnavailable(str(error)) from None
     scratch = Path(tempfile.mkdtemp(prefix="opsfn-local-task-"))
     try:
         code = function_code(scratch / "task", interpreter=python.interpreter,
                              modules=(package,) if package else ())
-    except Exception:
+    except Exception as error:
         make_writable(scratch)
         shutil.rmtree(scratch, ignore_errors=True)
+        if isinstance(error, PackageError):
+            raise RuntimeUnavailable(str(error)) from None
         raise
     return LambdaMode(python, code, libraries, log)
