@@ -135,7 +135,8 @@ class Environment:
         self.process = subprocess.Popen(  # noqa: S603 - the runtime's own command line
             [self.python.interpreter, "-S", "-s", "-m", "awslambdaric", self.function.handler],
             cwd=self.code_dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, pass_fds=(writer,) if writer is not None else ())
+            stderr=subprocess.PIPE, pass_fds=(writer,) if writer is not None else (),
+            start_new_session=True)  # Ctrl-C stops opsfn local, which then stops environments
         if writer is not None:
             os.close(writer)  # the process holds it: end of file once it exits
         self.output = ProcessOutput(self.process, reader)
