@@ -237,3 +237,11 @@ def test_without_the_source_checkout_opsfn_local_keeps_the_function_in_process(
         "python3.13", Path("runtime")))  # found: the checkout is what is missing
     with pytest.raises(RuntimeUnavailable, match="source checkout"):
         lambda_mode.prepare(None, lambda message: None)
+
+
+def test_a_message_received_twice_is_in_its_batch_once_with_the_latest_receipt() -> None:
+    first = [{"MessageId": "a", "ReceiptHandle": "a1"}, {"MessageId": "b", "ReceiptHandle": "b1"}]
+    more = [{"MessageId": "a", "ReceiptHandle": "a2"}, {"MessageId": "c", "ReceiptHandle": "c1"}]
+    assert deliveries.merge_batch(first, more) == [
+        {"MessageId": "a", "ReceiptHandle": "a2"}, {"MessageId": "b", "ReceiptHandle": "b1"},
+        {"MessageId": "c", "ReceiptHandle": "c1"}]

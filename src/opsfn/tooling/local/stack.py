@@ -65,6 +65,7 @@ LOCAL_PARAMETERS: dict[str, str] = {
     "ExportDbInstanceId": "opsfn-local-db", "ExportKmsKeyArn": "create",
 }
 EFS_MOUNT = "/mnt/opsfn"
+VISIBILITY_MARGIN_S = 0.3  # a batching window ends this long before its messages' visibility
 _RATE = re.compile(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -493,12 +494,15 @@ class LocalStack:
         batch = self._receive(url, trigger.batch_size, 1)
         if not batch or trigger.window_s <= 0:
             return batch
-        deadline = time.monotonic() + trigger.window_s
+        # The window closes before the first messages' visibility timeout ends: past it they
+        # would be received again into the same batch (locally both can be a second).
+        window = min(trigger.window_s, max(0.0, self.visibility_timeout - VISIBILITY_MARGIN_S))
+        deadline = time.monotonic() + window
         while len(batch) < trigger.batch_size and time.monotonic() < deadline:
             more = self._receive(url, trigger.batch_size - len(batch), 0)
             if more is None:
                 return None
-            batch += more
+            batch = deliveries.merge_batch(batch, more)
             if not more:
                 time.sleep(0.05)
         return batch
