@@ -236,7 +236,7 @@ def test_without_the_source_checkout_opsfn_local_keeps_the_function_in_process(
     monkeypatch.setattr(lambda_mode, "find_lambda_python", lambda: lambda_mode.LambdaPython(
         "python3.13", Path("runtime")))  # found: the checkout is what is missing
     with pytest.raises(RuntimeUnavailable, match="source checkout"):
-        lambda_mode.prepare(None, lambda message: None)
+        lambda_mode.prepare(None, lambda message: None, Path("state"))
 
 
 def test_a_message_received_twice_is_in_its_batch_once_with_the_latest_receipt() -> None:

@@ -93,13 +93,13 @@ def _serve_until_stopped(stack: Any, server: Any, base: str) -> None:
         stack.stop()
 
 
-def _lambda_mode(reference: str | None) -> Any:
+def _lambda_mode(reference: str | None, state_dir: Path) -> Any:
     """The out-of-process function's parts, or None (said why) to run it in this process."""
     from opsfn.tooling.local.lambda_mode import prepare
     from opsfn.tooling.local.lambda_python import RuntimeUnavailable
 
     try:
-        return prepare(reference, _log)
+        return prepare(reference, _log, state_dir)
     except RuntimeUnavailable as why:
         _log(f"the function runs in this process (--in-process): {why}")
         return None
@@ -134,7 +134,7 @@ def cmd_local(args: argparse.Namespace) -> int:
                          "port) or another number\n")
         return 2
     reference = app_reference(args)
-    mode = None if args.in_process else _lambda_mode(reference)
+    mode = None if args.in_process else _lambda_mode(reference, Path(args.state_dir))
     stack = LocalStack(template, args.endpoint_url or "", region=region,
                        parameters=_parameters(args.parameter), schedules=not args.no_schedules,
                        log=_log, state_dir=Path(args.state_dir), app=app,

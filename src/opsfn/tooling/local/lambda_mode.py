@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,13 +70,20 @@ class LambdaMode:
 
     def close(self) -> None:
         """Remove the code directory."""
-        make_writable(self.code_dir.parent)
-        shutil.rmtree(self.code_dir.parent, ignore_errors=True)
+        remove_tree(self.code_dir)
 
 
-def prepare(reference: str | None, log: Log) -> LambdaMode:
+def remove_tree(tree: Path) -> None:
+    """Remove a read-only code directory (left by an earlier run, or this one's)."""
+    if tree.exists():
+        make_writable(tree)
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def prepare(reference: str | None, log: Log, state_dir: Path) -> LambdaMode:
     """Find or install what the out-of-process function needs (RuntimeUnavailable: why not,
-    e.g. no Python 3.13, no package index, or opsfn installed without its source checkout)."""
+    e.g. no Python 3.13, no package index, or opsfn installed without its source checkout).
+    The code directory is ``STATE_DIR/function``, made anew on every start."""
     from opsfn.tooling.packaging import PackageError
 
     try:
@@ -86,13 +92,13 @@ def prepare(reference: str | None, log: Log) -> LambdaMode:
         package = application_package(reference)
     except PackageError as error:
         raise RuntimeUnavailable(str(error)) from None
-    scratch = Path(tempfile.mkdtemp(prefix="opsfn-local-task-"))
+    code_dir = (state_dir / "function").resolve()
+    remove_tree(code_dir)  # an earlier run's, stopped before it could clean up
     try:
-        code = function_code(scratch / "task", interpreter=python.interpreter,
+        code = function_code(code_dir, interpreter=python.interpreter,
                              modules=(package,) if package else ())
     except Exception as error:
-        make_writable(scratch)
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(code_dir)
         if isinstance(error, PackageError):
             raise RuntimeUnavailable(str(error)) from None
         raise
