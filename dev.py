@@ -13,7 +13,9 @@ Python and machine (hash-checked: the versions the Lambda zip ships), then the p
 its development tools with those pins as constraints. `test` also installs the Debian packages
 some tests need (redis-server, dcmtk, chromium,
 nodejs and npm for the CDK synth and the JavaScript SDK) when it runs as root on a Debian-like system;
-elsewhere those tests say what is missing and are skipped.
+elsewhere those tests say what is missing and are skipped. It also makes sure of a Python 3.13 (uv
+installs one when none is found) and awslambdaric for it (in opsfn's cache), to run the function
+as Lambda's runtime does.
 """
 
 from __future__ import annotations
@@ -133,9 +135,29 @@ def cmd_local(args: list[str]) -> int:
     return run(BIN / "opsfn", "local", *args)
 
 
+def ensure_lambda_python() -> None:
+    """A Python 3.13 (the Lambda runtime's) and awslambdaric for it, for the tests that run the
+    function as Lambda does: uv installs the interpreter when none is found, opsfn installs the
+    client and the function's locked libraries for it into its cache (opsfn local's first start
+    would otherwise build them)."""
+    probe = ("from opsfn.tooling.local.lambda_python import find_lambda_python;"
+             "from opsfn.tooling.local.code_dir import function_dependencies;"
+             "function_dependencies(interpreter=find_lambda_python().interpreter)")
+    if subprocess.call([str(PYTHON), "-c", probe], cwd=ROOT, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL) == 0:
+        return
+    uv = BIN / "uv"
+    say("installing Python 3.13 (the Lambda runtime's) with uv")
+    if (uv.exists() or run(PYTHON, "-m", "pip", "install", "--quiet", "uv>=0.5") == 0) and \
+            run(uv, "python", "install", "3.13") == 0 and run(PYTHON, "-c", probe) == 0:
+        return
+    say("no Python 3.13 with awslambdaric: the tests that run the function under it are skipped")
+
+
 def cmd_test(args: list[str]) -> int:
     ensure_venv()
     ensure_system_packages()
+    ensure_lambda_python()
     return run(PYTHON, "-m", "pytest", *args)
 
 

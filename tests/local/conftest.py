@@ -48,8 +48,22 @@ class LocalRun:
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def prepare_lambda_runtime() -> None:
+    """What opsfn local builds on its first start to run the function under awslambdaric (the
+    locked libraries for Python 3.13, cached), built before a stack's start-up deadline runs."""
+    from opsfn.tooling.local.code_dir import function_dependencies
+    from opsfn.tooling.local.lambda_python import RuntimeUnavailable, find_lambda_python
+
+    try:
+        function_dependencies(interpreter=find_lambda_python().interpreter)
+    except RuntimeUnavailable:
+        pass  # opsfn local then says why and calls the handler in its own process
+
+
 def start_local(workdir: Path, *args: str, pythonpath: tuple[str, ...] = ()) -> LocalRun:
     """`opsfn local` on free ports in ``workdir``, ready (custom resources done) when returned."""
+    if "--in-process" not in args:
+        prepare_lambda_runtime()
     port = free_port()
     paths = (*pythonpath, str(ROOT), os.environ.get("PYTHONPATH"))
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",

@@ -63,7 +63,10 @@ def test_log_tail_is_the_calls_log_base64(lam: Any) -> None:
     assert log.startswith(f"START RequestId: {request_id} Version: $LATEST")
     assert f"END RequestId: {request_id}" in log
     assert f"REPORT RequestId: {request_id}\tDuration: " in log
-    assert '"message":"event failed"' in log and "[ERROR] NotFound" in log
+    assert '"message":"event failed"' in log
+    # The template's LoggingConfig is JSON: the runtime's error line is one JSON object.
+    errors = [json.loads(line) for line in log.splitlines() if '"level": "ERROR"' in line]
+    assert [(e["errorType"], e["requestId"]) for e in errors] == [("NotFound", request_id)]
     plain = lam.invoke(FunctionName=FUNCTION, Payload=b'{"action": "health"}')
     assert "LogResult" not in plain
 

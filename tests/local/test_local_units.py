@@ -174,3 +174,74 @@ def test_destination_record_and_activity_summary() -> None:
     assert log.wait(3, 0.01) == []
     log.close()
     assert log.wait(0, 1) is None
+
+
+@pytest.mark.parametrize(("parameters", "expected"), [
+    ({}, {"log_format": "JSON", "application_log_level": None, "system_log_level": None,
+          "snap_start": False, "reserved_concurrency": None}),
+    ({"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "DEBUG",
+      "SnapStart": "On", "ReservedConcurrency": "3"},
+     {"log_format": "JSON", "application_log_level": "WARN", "system_log_level": "DEBUG",
+      "snap_start": True, "reserved_concurrency": 3}),
+    ({"LogFormat": "Text", "ApplicationLogLevel": "WARN"},  # levels need JSON: not passed on
+     {"log_format": "Text", "application_log_level": None, "system_log_level": None,
+      "snap_start": False, "reserved_concurrency": None}),
+])
+def test_the_function_runs_with_the_templates_logging_snapstart_and_concurrency(
+        parameters: dict[str, str], expected: dict[str, object]) -> None:
+    from opsfn.tooling.infra_check import default_template, load_template
+    from opsfn.tooling.local.function import function_info
+    from opsfn.tooling.local.template_eval import Evaluator
+
+    template = load_template(default_template())
+    function = function_info(template, "OpsFunction", Evaluator(template, "us-east-1", parameters),
+                             {}, "2026-01-01T00:00:00.000+0000")
+    assert {key: getattr(function, key) for key in expected} == expected
+    assert function.max_concurrency is None
+    assert function.logging_config()["LogFormat"] == expected["log_format"]
+
+
+def test_managed_instances_concurrency_comes_from_the_capacity_provider_config() -> None:
+    from opsfn.tooling.infra_check import load_template
+    from opsfn.tooling.local.function import function_info
+    from opsfn.tooling.local.template_eval import Evaluator
+
+    template = load_template(Path(__file__).parent / "ric_managed_template.yaml")
+    function = function_info(template, "RicFunction", Evaluator(template, "us-east-1"), {},
+                             "2026-01-01T00:00:00.000+0000")
+    assert (function.max_concurrency, function.memory_mb, function.log_format) == (3, 2048, "Text")
+
+
+def test_the_runtimes_error_type_names_the_typed_errors_code() -> None:
+    from opsfn.tooling.local.process_runtime import typed_code
+
+    assert typed_code("NotFound") == "not_found"
+    assert typed_code("ValidationFailed") == "validation_failed"
+    assert typed_code("Sandbox.Timedout") is None
+    assert typed_code("KeyError") is None  # not an opsfn error
+    assert typed_code("OpsfnError") == "internal_error"
+    assert typed_code(None) is None
+
+
+def test_without_the_source_checkout_opsfn_local_keeps_the_function_in_process(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsfn.tooling import packaging
+    from opsfn.tooling.local import lambda_mode
+    from opsfn.tooling.local.lambda_python import RuntimeUnavailable
+
+    def no_checkout() -> Path:
+        raise packaging.PackageError("opsfn package needs the source checkout")
+
+    monkeypatch.setattr(packaging, "project_root", no_checkout)
+    monkeypatch.setattr(lambda_mode, "find_lambda_python", lambda: lambda_mode.LambdaPython(
+        "python3.13", Path("runtime")))  # found: the checkout is what is missing
+    with pytest.raises(RuntimeUnavailable, match="source checkout"):
+        lambda_mode.prepare(None, lambda message: None, Path("state"))
+
+
+def test_a_message_received_twice_is_in_its_batch_once_with_the_latest_receipt() -> None:
+    first = [{"MessageId": "a", "ReceiptHandle": "a1"}, {"MessageId": "b", "ReceiptHandle": "b1"}]
+    more = [{"MessageId": "a", "ReceiptHandle": "a2"}, {"MessageId": "c", "ReceiptHandle": "c1"}]
+    assert deliveries.merge_batch(first, more) == [
+        {"MessageId": "a", "ReceiptHandle": "a2"}, {"MessageId": "b", "ReceiptHandle": "b1"},
+        {"MessageId": "c", "ReceiptHandle": "c1"}]

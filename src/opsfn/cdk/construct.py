@@ -79,6 +79,25 @@ def _name_of(rule_set: ses.IReceiptRuleSet | str) -> str:
     return rule_set if isinstance(rule_set, str) else rule_set.receipt_rule_set_name
 
 
+def logging_config(log_format: str, application_log_level: str | None,
+                   system_log_level: str | None) -> dict[str, Any]:
+    """The function's LoggingConfig, as the SAM template's LogFormat, ApplicationLogLevel and
+    SystemLogLevel set it (Lambda takes the two levels with the JSON format only)."""
+    if log_format not in ("JSON", "Text"):
+        raise ValueError("log_format must be JSON or Text")
+    json_logs = log_format == "JSON"
+    if not json_logs and (application_log_level or system_log_level):
+        raise ValueError("application_log_level and system_log_level need log_format JSON")
+    config: dict[str, Any] = {"logging_format": lambda_.LoggingFormat.JSON if json_logs
+                              else lambda_.LoggingFormat.TEXT}
+    if application_log_level:
+        config["application_log_level_v2"] = lambda_.ApplicationLogLevel[
+            application_log_level.upper()]
+    if system_log_level:
+        config["system_log_level_v2"] = lambda_.SystemLogLevel[system_log_level.upper()]
+    return config
+
+
 class OpsFunction(Construct):
     """The opsfn function, its resources and every trigger its routes declare.
 
@@ -99,7 +118,10 @@ class OpsFunction(Construct):
                  default_auth: DefaultAuth = "iam", jwt_issuer: str | None = None,
                  jwt_audience: str | None = None, function_url: bool = False,
                  tracing: bool = False, service_name: str = SERVICE,
-                 metrics_namespace: str = NAMESPACE, app: str | App | None = None) -> None:
+                 metrics_namespace: str = NAMESPACE,
+                 log_format: Literal["JSON", "Text"] = "JSON",
+                 application_log_level: str | None = None, system_log_level: str | None = None,
+                 log_group: logs.ILogGroup | None = None, app: str | App | None = None) -> None:
         super().__init__(scope, id)
         from opsfn.routes.etl.settings import EtlSettings
 
@@ -122,7 +144,9 @@ class OpsFunction(Construct):
         self.storage: Storage = create_storage(
             self, allowed_origin=allowed_origin, upload_expiry_days=upload_expiry_days,
             quarantine_expiry_days=quarantine_expiry_days, quarantine_prefix=quarantine)
-        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
+        # An existing group (log_group) instead of the function's own, as LogGroupName does.
+        self.log_group: logs.ILogGroup = log_group or logs.LogGroup(self, "Logs",
+                                                                     retention=log_retention)
         self.role = self._create_role(tracing)
         self.export_role = self._create_export_role()
         self.environment.update(self._base_environment(
@@ -136,7 +160,8 @@ class OpsFunction(Construct):
             timeout=timeout, role=self._immutable_role(vpc is not None),
             tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.PASS_THROUGH,
             description="opsfn - every trigger, typed routes", log_group=self.log_group,
-            logging_format=lambda_.LoggingFormat.JSON, vpc=vpc, vpc_subnets=vpc_subnets,
+            **logging_config(log_format, application_log_level, system_log_level),
+            vpc=vpc, vpc_subnets=vpc_subnets,
             security_groups=list(security_groups) if security_groups else None)
         self._cfn.environment = lambda_.CfnFunction.EnvironmentProperty(
             variables=Lazy.any(_Variables(self.environment)))

@@ -26,6 +26,7 @@ from opsfn.core.observability import (
     reset_invocation_keys,
     safe_frames,
     set_invocation_keys,
+    update_invocation_keys,
 )
 from opsfn.core.registry import Registry
 from opsfn.core.router import HttpSpec, Route, Router
@@ -144,7 +145,11 @@ class App(Router):
         cold, self._cold = self._cold, False
         kind = "unknown"
         invocation: Invocation | None = None
-        keys = None
+        # Lambda's request id on every line of the call, even one logged before detection (the
+        # key Powertools' inject_lambda_context adds), so a line is found from the REPORT line.
+        lambda_request_id = getattr(lambda_context, "aws_request_id", None)
+        keys = set_invocation_keys(cold_start=cold, function_request_id=lambda_request_id
+                                   if isinstance(lambda_request_id, str) else None)
         try:
             if not event and isinstance(event, dict):  # {}: only then is the setting read
                 event = self.empty_event()
@@ -154,8 +159,7 @@ class App(Router):
                 self.registry, kind, lambda_context, started=started,
                 request_id=_request_id(kind, detected.event, lambda_context),
                 settings=core_settings(), cold_start=cold)
-            keys = set_invocation_keys(cold_start=cold, source=kind,
-                                       correlation_id=invocation.request_id or None)
+            update_invocation_keys(source=kind, correlation_id=invocation.request_id or None)
             return dispatcher(kind)(detected.event, invocation)
         except OpsfnError as error:
             if kind in ASYNC_KINDS and invocation is not None and park(
@@ -175,8 +179,7 @@ class App(Router):
                     emit_route_metrics(invocation.stats)
                 except Exception:  # noqa: BLE001, S110 - metrics must never fail a request
                     pass
-            if keys is not None:
-                reset_invocation_keys(keys)
+            reset_invocation_keys(keys)
             if self.observers and invocation is not None:
                 self._notify(invocation)
 

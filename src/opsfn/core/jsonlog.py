@@ -4,7 +4,12 @@
 user-agent hook): 100-200 ms of a cold start, paid by the first line an invocation logs. The lines
 here have the same keys in the same order (``level``, ``location``, ``message``, ``timestamp``,
 ``service``, then the line's and the call's keys), the same timestamp format, and honour the same
-variables (``POWERTOOLS_SERVICE_NAME``, ``POWERTOOLS_LOG_LEVEL``, else ``AWS_LAMBDA_LOG_LEVEL``).
+variables (``POWERTOOLS_SERVICE_NAME``, ``POWERTOOLS_LOG_LEVEL``).
+
+Under the Lambda runtime (:mod:`opsfn.core.lambda_logging`) the lines stay off the root logger,
+whose handler the runtime owns, so each line is written once; Lambda's application log level
+(``AWS_LAMBDA_LOG_LEVEL``) wins over ``POWERTOOLS_LOG_LEVEL``, as in Powertools; and with the JSON
+log format the timestamp is RFC 3339, the form Lambda reads a line's time and level from.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import os
 import sys
 import time
 from typing import Any
+
+from opsfn.core import lambda_logging
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` or the filter.
 _RECORD_FIELDS = frozenset({
@@ -28,12 +35,17 @@ _RECORD_FIELDS = frozenset({
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; ``None`` values are left out, as Powertools does."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, *, rfc3339: bool = False) -> None:
         super().__init__()
         self.service = service
+        self.rfc3339 = rfc3339
 
     def formatTime(self, record: Any, datefmt: str | None = None) -> str:
-        """``2026-01-02 03:04:05,678+0000``, as Powertools writes it."""
+        """``2026-01-02 03:04:05,678+0000`` as Powertools writes it, or with ``rfc3339``
+        ``2026-01-02T03:04:05.678Z`` (UTC), which Lambda's JSON log format can parse."""
+        if self.rfc3339:
+            moment = time.gmtime(record.created)
+            return time.strftime(f"%Y-%m-%dT%H:%M:%S.{int(record.msecs):03d}Z", moment)
         moment = time.localtime(record.created)
         return time.strftime(f"%Y-%m-%d %H:%M:%S,{int(record.msecs):03d}%z", moment)
 
@@ -63,10 +75,14 @@ class JsonLogger:
     def __init__(self, service: str, keys: logging.Filter | Any) -> None:
         self.service = service
         self.logger = logging.getLogger(service)
-        level = (os.environ.get("POWERTOOLS_LOG_LEVEL") or os.environ.get("AWS_LAMBDA_LOG_LEVEL")
-                 or "INFO").upper()
-        self.logger.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
-        self.registered_formatter = JsonFormatter(service)
+        self.logger.setLevel(lambda_logging.application_level(os.environ))
+        under_runtime = lambda_logging.under_lambda_runtime(os.environ)
+        if under_runtime:
+            # The runtime's handler on the root logger would write every line a second time
+            # (as text, or as JSON around this JSON); Powertools stops propagation the same way.
+            self.logger.propagate = False
+        self.registered_formatter = JsonFormatter(
+            service, rfc3339=under_runtime and lambda_logging.json_format(os.environ))
         ours = [h for h in self.logger.handlers if getattr(h, "opsfn_json", False)]
         if ours:
             ours[0].setFormatter(self.registered_formatter)

@@ -51,6 +51,14 @@ def set_invocation_keys(**keys: Any) -> contextvars.Token[dict[str, Any] | None]
     return _invocation_keys.set(keys)
 
 
+def update_invocation_keys(**keys: Any) -> None:
+    """Add keys to the current call's (once the event's source is known); outside a call,
+    nothing happens."""
+    current = _invocation_keys.get()
+    if current is not None:
+        current.update(keys)
+
+
 def reset_invocation_keys(token: contextvars.Token[dict[str, Any] | None]) -> None:
     """Forget the keys :func:`set_invocation_keys` set (the end of the call)."""
     _invocation_keys.reset(token)

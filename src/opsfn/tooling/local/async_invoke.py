@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from opsfn.tooling.local.runtime import Outcome, Runtime
+from opsfn.tooling.local.runtime import FunctionRuntime, Outcome
 
 Log = Callable[[str], None]
 Send = Callable[[str, dict[str, Any]], None]  # (destination ARN, record)
@@ -66,7 +66,7 @@ class _Item:
 class AsyncInvoker:
     """One worker that runs queued events, retrying failures and reporting them."""
 
-    def __init__(self, runtime: Runtime, config: InvokeConfig, send: Send, log: Log, *,
+    def __init__(self, runtime: FunctionRuntime, config: InvokeConfig, send: Send, log: Log, *,
                  retry_seconds: float = 1.0) -> None:
         self.runtime = runtime
         self.config = config

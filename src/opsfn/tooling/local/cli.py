@@ -93,13 +93,25 @@ def _serve_until_stopped(stack: Any, server: Any, base: str) -> None:
         stack.stop()
 
 
+def _lambda_mode(reference: str | None, state_dir: Path) -> Any:
+    """The out-of-process function's parts, or None (said why) to run it in this process."""
+    from opsfn.tooling.local.lambda_mode import prepare
+    from opsfn.tooling.local.lambda_python import RuntimeUnavailable
+
+    try:
+        return prepare(reference, _log, state_dir)
+    except RuntimeUnavailable as why:
+        _log(f"the function runs in this process (--in-process): {why}")
+        return None
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     """Run the local stack until interrupted (or fire a schedule on a running one)."""
     if args.local_command == "fire":
         from opsfn.tooling.local.client import fire_local
 
         return fire_local(args.name, args.url)
-    from opsfn.tooling.app_option import load_app
+    from opsfn.tooling.app_option import app_reference, load_app
     from opsfn.tooling.infra_check import default_template
     from opsfn.tooling.local.server import make_server
     from opsfn.tooling.local.stack import LocalStack
@@ -121,11 +133,14 @@ def cmd_local(args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: port {args.moto_port} is in use; give --moto-port 0 (any free "
                          "port) or another number\n")
         return 2
+    reference = app_reference(args)
+    mode = None if args.in_process else _lambda_mode(reference, Path(args.state_dir))
     stack = LocalStack(template, args.endpoint_url or "", region=region,
                        parameters=_parameters(args.parameter), schedules=not args.no_schedules,
                        log=_log, state_dir=Path(args.state_dir), app=app,
                        retry_seconds=args.async_retry_seconds,
-                       visibility_timeout=args.visibility_timeout)
+                       visibility_timeout=args.visibility_timeout,
+                       runtime_factory=mode.factory if mode else None, app_reference=reference)
     try:
         server = make_server(stack, args.host, args.port, mounts)
     except OSError as exc:
@@ -140,6 +155,8 @@ def cmd_local(args: argparse.Namespace) -> int:
     finally:
         if moto is not None:
             moto.stop()
+        if mode is not None:
+            mode.close()
         _log("stopped")
     return 0
 
@@ -165,6 +182,9 @@ def register(subparsers: Any) -> None:
     local.add_argument("--async-retry-seconds", type=float, default=1.0, metavar="SECONDS",
                        help="a failed asynchronous invocation is retried after this and twice "
                             "this (Lambda: about 1 and 2 minutes); default 1")
+    local.add_argument("--in-process", action="store_true",
+                       help="call the handler in this process, one event at a time, instead of "
+                            "in execution environments of its own under awslambdaric")
     local.add_argument("--visibility-timeout", type=int, default=30, metavar="SECONDS",
                        help="visibility timeout of the template's queues: a failed message is "
                             "received again after it (default 30)")

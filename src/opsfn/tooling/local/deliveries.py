@@ -103,6 +103,16 @@ def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str
     } for m in messages]}
 
 
+def merge_batch(batch: list[dict[str, Any]], more: list[dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+    """``batch`` with the messages of ``more``: a message received again is there once, with its
+    latest receipt handle (the only one that deletes it)."""
+    merged = {message["MessageId"]: message for message in batch}
+    for message in more:
+        merged[message["MessageId"]] = message
+    return list(merged.values())
+
+
 def failed_ids(ok: bool, result: Any, messages: list[dict[str, Any]], partial: bool) -> set[str]:
     """The messages of a batch that stay on the queue, as Lambda's event source mapping decides:
     all of them when the invocation failed; with ``ReportBatchItemFailures`` the ones the reply

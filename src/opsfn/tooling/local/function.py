@@ -19,6 +19,9 @@ _NAME = re.compile(
     r"|(?P<partial_account>\d{12}):function:)?(?P<name>[A-Za-z0-9_.-]+)"
     r"(?::(?P<qualifier>\$LATEST|[A-Za-z0-9_-]+))?$")
 LATEST = "$LATEST"
+# Events one Lambda Managed Instances environment takes at once when the template leaves
+# PerExecutionEnvironmentMaxConcurrency out (locally: enough to show events side by side).
+MANAGED_DEFAULT_CONCURRENCY = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,13 @@ class FunctionInfo:
     architectures: tuple[str, ...] = ("arm64",)
     environment: dict[str, str] = field(default_factory=dict)
     last_modified: str = "1970-01-01T00:00:00.000+0000"
+    log_format: str = "Text"  # LoggingConfig, as the runtime's variables carry it
+    application_log_level: str | None = None
+    system_log_level: str | None = None
+    log_group: str | None = None
+    snap_start: bool = False  # SnapStart.ApplyOn PublishedVersions: a snapshot's init phase
+    reserved_concurrency: int | None = None  # the most environments at once
+    max_concurrency: int | None = None  # Lambda Managed Instances: events per environment
 
     @property
     def arn(self) -> str:
@@ -80,8 +90,17 @@ class FunctionInfo:
                           f"{digest[20:32]}",
             "State": "Active", "LastUpdateStatus": "Successful", "PackageType": "Zip",
             "Architectures": list(self.architectures), "EphemeralStorage": {"Size": 512},
-            "LoggingConfig": {"LogFormat": "JSON", "LogGroup": f"/aws/lambda/{self.name}"},
+            "LoggingConfig": self.logging_config(),
         }
+
+    def logging_config(self) -> dict[str, str]:
+        """``LoggingConfig`` as GetFunctionConfiguration returns it."""
+        config = {"LogFormat": self.log_format,
+                  "LogGroup": self.log_group or f"/aws/lambda/{self.name}"}
+        if self.log_format == "JSON":
+            config["ApplicationLogLevel"] = self.application_log_level or "INFO"
+            config["SystemLogLevel"] = self.system_log_level or "INFO"
+        return config
 
 
 def _number(value: Any, default: int) -> int:
@@ -89,6 +108,10 @@ def _number(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def function_info(template: dict[str, Any], logical_id: str, evaluator: Evaluator,
@@ -99,6 +122,13 @@ def function_info(template: dict[str, Any], logical_id: str, evaluator: Evaluato
     props = {**globals_, **(resource.get("Properties") or {})}
     name = evaluator.value(props.get("FunctionName"))
     architectures = evaluator.value(props.get("Architectures")) or ["x86_64"]
+    logging = evaluator.value(props.get("LoggingConfig"))
+    logging = logging if isinstance(logging, dict) else {}
+    snap_start = evaluator.value(props.get("SnapStart"))
+    reserved = evaluator.value(props.get("ReservedConcurrentExecutions"))
+    capacity = evaluator.value(props.get("CapacityProviderConfig"))
+    managed = capacity.get("LambdaManagedInstancesCapacityProviderConfig") \
+        if isinstance(capacity, dict) else None
     return FunctionInfo(
         name=name if isinstance(name, str) and name else logical_id,
         region=evaluator.region,
@@ -108,4 +138,14 @@ def function_info(template: dict[str, Any], logical_id: str, evaluator: Evaluato
         timeout_s=_number(evaluator.value(props.get("Timeout")), 3),
         description=str(evaluator.value(props.get("Description")) or ""),
         architectures=tuple(str(a) for a in architectures),
-        environment=dict(environment), last_modified=last_modified)
+        environment=dict(environment), last_modified=last_modified,
+        log_format="JSON" if str(logging.get("LogFormat", "")).upper() == "JSON" else "Text",
+        application_log_level=_text(logging.get("ApplicationLogLevel")),
+        system_log_level=_text(logging.get("SystemLogLevel")),
+        log_group=_text(logging.get("LogGroup")),
+        snap_start=isinstance(snap_start, dict) and
+        snap_start.get("ApplyOn") == "PublishedVersions",
+        reserved_concurrency=_number(reserved, 0) or None,
+        max_concurrency=(_number(managed.get("PerExecutionEnvironmentMaxConcurrency"),
+                                 MANAGED_DEFAULT_CONCURRENCY)
+                         if isinstance(managed, dict) else None))

@@ -17,7 +17,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 Log = Callable[[str], None]
 TAIL_BYTES = 4096  # Lambda returns the last 4 KB of the execution log
@@ -85,6 +85,24 @@ class Outcome:
                 "code": self.code, "details": self.details}
 
 
+class FunctionRuntime(Protocol):
+    """What runs the local function: :class:`Runtime` in this process, or
+    :class:`~opsfn.tooling.local.process_runtime.ProcessRuntime` in environments of its own."""
+
+    on_outcome: list[Callable[[Outcome, str], None]]
+
+    @property
+    def function_arn(self) -> str:
+        """The function's ARN."""
+
+    def run(self, event: Any, label: str, *, quiet: bool = False, client_context: Any = None,
+            request_id: str | None = None) -> Outcome:
+        """Invoke the function with ``event``."""
+
+    def __call__(self, event: Any, label: str, quiet: bool = False) -> tuple[bool, Any]:
+        """(ok, result or typed error dict)."""
+
+
 class _Capture(logging.Handler):
     """Keeps the log lines one invocation writes from its own thread."""
 
@@ -129,6 +147,15 @@ def error_payload(error: BaseException, request_id: str, *, skip_frames: int = 1
             "stackTrace": traceback.format_list(frames)}
 
 
+def error_line(error: dict[str, Any], log_format: str) -> str:
+    """The line the Python runtime logs for a failed invocation: ``[ERROR] Type: message`` in
+    the text format, one JSON object in the JSON format."""
+    if log_format.upper() == "JSON":
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return json.dumps({"timestamp": stamp, "level": "ERROR", **error})
+    return f"[ERROR] {error.get('errorType')}: {error.get('errorMessage')}"
+
+
 @dataclass
 class Runtime:
     """Runs ``app`` like one Lambda execution environment: one invocation at a time."""
@@ -139,6 +166,7 @@ class Runtime:
     function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:opsfn"
     timeout_ms: int = 900_000
     memory_mb: int = 1024
+    log_format: str = "Text"  # the function's LoggingConfig.LogFormat: how the error line reads
     on_outcome: list[Callable[[Outcome, str], None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _observed: dict[str, Any] = field(default_factory=dict)
@@ -202,8 +230,7 @@ class Runtime:
             outcome.error = error_payload(error, request_id)
             if isinstance(error, OpsfnError):
                 outcome.code, outcome.details = error.code, error.details
-            capture.lines.append(f"[ERROR] {outcome.error['errorType']}: "
-                                 f"{outcome.error['errorMessage']}")
+            capture.lines.append(error_line(outcome.error, self.log_format))
         finally:
             root.removeHandler(capture)
         outcome.ms = (time.perf_counter() - started) * 1000

@@ -14,8 +14,10 @@ as the template would, and delivers every trigger the way AWS would:
 * asynchronous invocations are retried and then sent to the ``OnFailure`` destination;
 * ``rate(...)`` schedules fire on their rate, and custom resources run a stack Create at start.
 
-Every invocation goes through :class:`~opsfn.tooling.local.runtime.Runtime`, one at a time, and
-is recorded for the upload page's activity panel.
+Every invocation goes through :class:`~opsfn.tooling.local.runtime.Runtime`, one at a time, in
+this process, or, given a ``runtime_factory``, through execution environments of their own under
+the Lambda runtime's client (:mod:`opsfn.tooling.local.process_runtime`); each is recorded for the
+upload page's activity panel.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from opsfn.tooling.local.activity import Activity
 from opsfn.tooling.local.async_invoke import AsyncInvoker, InvokeConfig, send_to_destination
 from opsfn.tooling.local.function import FunctionInfo, function_info
 from opsfn.tooling.local.lambda_api import LambdaApi
-from opsfn.tooling.local.runtime import Outcome, Runtime
+from opsfn.tooling.local.runtime import FunctionRuntime, Outcome, Runtime
 from opsfn.tooling.local.template_eval import ACCOUNT, Evaluator
 
 S3_EVENTS_QUEUE = "opsfn-local-s3-events"
@@ -63,10 +65,14 @@ LOCAL_PARAMETERS: dict[str, str] = {
     "ExportDbInstanceId": "opsfn-local-db", "ExportKmsKeyArn": "create",
 }
 EFS_MOUNT = "/mnt/opsfn"
+VISIBILITY_MARGIN_S = 0.3  # a batching window ends this long before its messages' visibility
 _RATE = re.compile(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 Log = Callable[[str], None]
+# Builds the out-of-process runtime from the function as the template declares it and the
+# environment the stack resolved for it.
+RuntimeFactory = Callable[[FunctionInfo, dict[str, str]], FunctionRuntime]
 
 # Errors that mean "it is already there" (a second run against the same --endpoint-url).
 EXISTS_CODES = frozenset({"BucketAlreadyOwnedByYou", "ResourceInUseException",
@@ -159,7 +165,9 @@ class LocalStack:
     def __init__(self, template_path: Path, endpoint_url: str, *, region: str = "us-east-1",
                  parameters: dict[str, str] | None = None, schedules: bool = True,
                  log: Log | None = None, state_dir: Path | None = None, app: Any = None,
-                 retry_seconds: float = 1.0, visibility_timeout: int = 30) -> None:
+                 retry_seconds: float = 1.0, visibility_timeout: int = 30,
+                 runtime_factory: RuntimeFactory | None = None,
+                 app_reference: str | None = None) -> None:
         self.template = load_template(template_path)
         self.declared: Declared = declared_triggers(self.template)
         self.endpoint_url = endpoint_url
@@ -178,9 +186,12 @@ class LocalStack:
             app = default_app
         self.app = app
         self.activity = Activity()
-        self.runtime = Runtime(app, self.log, self.function_name, self.function_arn)
+        self.in_process = Runtime(app, self.log, self.function_name, self.function_arn)
+        self.runtime: FunctionRuntime = self.in_process
         self.runtime.on_outcome.append(self.activity.record)
-        self.invoke = self.runtime
+        self.invoke: FunctionRuntime = self.runtime
+        self.runtime_factory = runtime_factory
+        self.app_reference = app_reference
         self.async_invoker: AsyncInvoker | None = None
         self.function: FunctionInfo = FunctionInfo(self.function_name, region)
         self.lambda_api = LambdaApi(lambda: self.function, self._role, self._invoke_sync,
@@ -338,6 +349,14 @@ class LocalStack:
                 env[name] = text
         return env
 
+    def function_environment(self, env: dict[str, str]) -> dict[str, str]:
+        """What the function's own process gets beside the runtime's variables: the template's
+        environment, the local endpoint and the application."""
+        extra = {"AWS_ENDPOINT_URL": self.endpoint_url, "OPSFN_LOCAL": "1"}
+        if self.app_reference:
+            extra["OPSFN_APP"] = self.app_reference
+        return {**env, **extra}
+
     def apply_environment(self) -> dict[str, str]:
         """Set the process environment the in-process handler reads."""
         env = self.environment()
@@ -476,12 +495,15 @@ class LocalStack:
         batch = self._receive(url, trigger.batch_size, 1)
         if not batch or trigger.window_s <= 0:
             return batch
-        deadline = time.monotonic() + trigger.window_s
+        # The window closes before the first messages' visibility timeout ends: past it they
+        # would be received again into the same batch (locally both can be a second).
+        window = min(trigger.window_s, max(0.0, self.visibility_timeout - VISIBILITY_MARGIN_S))
+        deadline = time.monotonic() + window
         while len(batch) < trigger.batch_size and time.monotonic() < deadline:
             more = self._receive(url, trigger.batch_size - len(batch), 0)
             if more is None:
                 return None
-            batch += more
+            batch = deliveries.merge_batch(batch, more)
             if not more:
                 time.sleep(0.05)
         return batch
@@ -583,8 +605,13 @@ class LocalStack:
         self.function = function_info(
             self.template, self.declared.function, self.evaluator, env,
             datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000"))
-        self.runtime.timeout_ms = self.function.timeout_s * 1000
-        self.runtime.memory_mb = self.function.memory_mb
+        self.in_process.timeout_ms = self.function.timeout_s * 1000
+        self.in_process.memory_mb = self.function.memory_mb
+        self.in_process.log_format = self.function.log_format
+        if self.runtime_factory is not None:
+            self.runtime = self.runtime_factory(self.function, self.function_environment(env))
+            self.runtime.on_outcome.append(self.activity.record)
+            self.invoke = self.runtime
         self.async_invoker = AsyncInvoker(self.runtime, self.invoke_config(),
                                           send_to_destination(self.client), self.log,
                                           retry_seconds=self.retry_seconds)
@@ -608,6 +635,9 @@ class LocalStack:
     def stop(self) -> None:
         """Stop pollers, timers, the asynchronous worker and the activity streams."""
         self._stop.set()
+        stop = getattr(self.runtime, "stop", None)
+        if callable(stop):
+            stop()
         self.activity.close()
         if self.async_invoker is not None:
             self.async_invoker.stop()
