@@ -1,7 +1,8 @@
 """The one Lambda entry point: ``opsfn.handler.lambda_handler``.
 
 Importing this module builds the app the function serves: the application ``OPSFN_APP`` names
-(``module:attribute``, an :class:`~opsfn.core.app.App`), or else every built-in route. Built-in
+(``module:attribute``, an :class:`~opsfn.core.app.App`), or else every built-in route; limited
+to the group ``OPSFN_ROUTES`` names when a deployment splits routes over functions. Built-in
 routes are registered from the route manifest (:mod:`opsfn.core.manifest`) without importing the
 route modules: each is imported the first time one of its routes runs. Nothing heavy (AWS SDK,
 pydantic, imaging, crypto, cache) loads at import.
@@ -19,6 +20,8 @@ from typing import Any
 
 from opsfn.core import snapstart
 from opsfn.core.discovery import find_app
+from opsfn.core.groups import SETTING as GROUP_SETTING
+from opsfn.core.groups import limited
 
 ENTRY = "opsfn.handler.lambda_handler"
 
@@ -36,7 +39,7 @@ if is_lambda_entry():
     # Lambda's entry: a process that imports opsfn as a library keeps its environment.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-app = find_app(entry_points=False)
+app = limited(find_app(entry_points=False), os.environ.get(GROUP_SETTING))
 snapstart.register(app)  # only in a SnapStart init phase: warm before, reset after the snapshot
 
 

@@ -13,9 +13,9 @@ import pytest
 
 from opsfn.access import ANY, allow, arn_pattern, objects, table
 from opsfn.core.app import App, builtin
+from opsfn.core.groups import domain_of
 from opsfn.core.router import Router, setting
 from opsfn.handler import app as builtin_app
-from opsfn.tooling.generate.iam import domain_of
 from opsfn.tooling.generate.sources import UnmappedSetting
 from opsfn.tooling.generate.template import generate
 from opsfn.tooling.infra_check import parse_yaml
@@ -262,3 +262,96 @@ def test_unmapped_setting_error_names_it() -> None:
 
     with pytest.raises(UnmappedSetting, match="MISSING_THING"):
         Namer({}, lambda _name: None, "a route").source("MISSING_THING")
+
+
+# -- a group of routes deployed as a function of its own ------------------------------------------
+def _role_actions(template: dict[str, Any], role: str, generated_only: bool = True
+                  ) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for entry in template["Resources"][role]["Properties"]["Policies"]:
+        policy = entry["Fn::If"][1] if "Fn::If" in entry else entry
+        if generated_only and policy["PolicyName"] in ("logs", "core", "efs", "ssl-efs"):
+            continue
+        found[policy["PolicyName"]] = _actions(policy["PolicyDocument"]["Statement"])
+    return found
+
+
+def _resources(statements: list[Any]) -> list[Any]:
+    return [_unwrapped(s)[0]["Resource"] for s in statements]
+
+
+def test_a_split_function_has_exactly_its_routes_triggers_and_statements() -> None:
+    from opsfn.core.groups import select
+
+    template = generate(builtin_app, _base(), groups={"ImagingFunction": {
+        "routes": ["imaging"], "memory": 3008, "timeout": 120, "reserved_concurrency": 10}})
+    resources = template["Resources"]
+    imaging = resources["ImagingFunction"]["Properties"]
+    main = resources["OpsFunction"]["Properties"]
+    assert imaging["Environment"]["Variables"]["OPSFN_ROUTES"] == "imaging"
+    assert main["Environment"]["Variables"]["OPSFN_ROUTES"] == "-imaging"
+    assert (imaging["MemorySize"], imaging["Timeout"], imaging["ReservedConcurrentExecutions"]) \
+        == (3008, 120, 10)
+    assert "FileSystemConfigs" not in imaging and imaging["Role"] == {
+        "Fn::GetAtt": ["ImagingFunctionRole", "Arn"]}
+    whole = generate(builtin_app, _base())
+    every = _function(whole)["Events"]
+    assert set(imaging["Events"]) == {"HttpPostRequestUpload", "OnUpload", "HttpGetResults"}
+    assert set(imaging["Events"]) | set(main["Events"]) == set(every)
+    assert not set(imaging["Events"]) & set(main["Events"])
+    for name, event in imaging["Events"].items():
+        assert event == every[name]
+    # Its role: the imaging routes' declarations (and the framework's parking), nothing else.
+    own = _role_actions(template, "ImagingFunctionRole")
+    assert set(own) == {"framework", "imaging"}
+    declared = {a for r in select(builtin_app.registry.routes, "imaging") for g in r.access
+                for a in g.actions}
+    assert own["imaging"] == declared
+    statements = next(p["PolicyDocument"]["Statement"] for p in
+                      resources["ImagingFunctionRole"]["Properties"]["Policies"]
+                      if p.get("PolicyName") == "imaging")
+    named = {str(r) for r in _resources(statements)}
+    assert all("UploadBucket" in r or "JobsTable" in r or r == "*" for r in named), named
+    assert "imaging" not in _role_actions(template, "OpsFunctionRole")
+    assert _role_actions(template, "OpsFunctionRole")["database"] == \
+        _role_actions(whole, "OpsFunctionRole")["database"]
+    # What any function needs, and no more: no action queue, no file system.
+    base_own = _role_actions(template, "ImagingFunctionRole", generated_only=False)
+    assert set(base_own) == {"logs", "core", "framework", "imaging"}
+    assert _actions(next(p["PolicyDocument"]["Statement"] for p in resources[
+        "ImagingFunctionRole"]["Properties"]["Policies"] if p.get("PolicyName") == "core")) == {
+        "sqs:SendMessage", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert {"ImagingFunctionFunctionErrorsAlarm", "ImagingFunctionFunctionDurationAlarm"} <= set(
+        resources)
+
+
+def test_the_split_template_lints_clean(tmp_path: Path) -> None:
+    from cfnlint.api import lint_file
+
+    from opsfn.tooling.generate import cfn_yaml
+
+    path = tmp_path / "split.yaml"
+    path.write_text(cfn_yaml.dumps(generate(builtin_app, _base(), groups={
+        "ImagingFunction": {"routes": ["imaging"]},
+        "OperationsFunction": {"routes": ["incidents", "database"], "memory": 512}})))
+    assert [f"{m.rule.id} {m.message}" for m in lint_file(path)] == []
+
+
+def test_groups_that_cannot_be_split_are_refused() -> None:
+    with pytest.raises(ValueError, match="answered through resources"):
+        generate(builtin_app, _base(), groups={"TlsFunction": {"routes": ["tls"]}})
+    with pytest.raises(ValueError, match="names no route"):
+        generate(builtin_app, _base(), groups={"X": {"routes": ["imagin"]}})
+    with pytest.raises(ValueError, match="another group"):
+        generate(builtin_app, _base(), groups={"A": {"routes": ["imaging"]},
+                                              "B": {"routes": ["GET /get-results"]}})
+
+
+def test_the_command_takes_groups() -> None:
+    done = _cli("infra", "template", "--group", "ImagingFunction=imaging", "--output", "-")
+    assert done.returncode == 0, done.stderr
+    resources = parse_yaml(done.stdout)["Resources"]
+    assert resources["ImagingFunction"]["Properties"]["Environment"]["Variables"][
+        "OPSFN_ROUTES"] == "imaging"
+    refused = _cli("infra", "template", "--group", "Imaging Function=imaging", "--output", "-")
+    assert refused.returncode != 0 and "NAME=ROUTES" in refused.stderr

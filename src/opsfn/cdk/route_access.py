@@ -31,7 +31,7 @@ def _domain(address: str) -> str:
 
 def by_domain(routes: list[Route], framework: tuple[Grant, ...]) -> dict[str, list[Grant]]:
     """Each domain's grants (``framework`` first), in declaration order, each once."""
-    from opsfn.tooling.generate.iam import domain_of
+    from opsfn.core.groups import domain_of
 
     found: dict[str, list[Grant]] = {"framework": list(framework)} if framework else {}
     for route in routes:

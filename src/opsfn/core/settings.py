@@ -286,6 +286,11 @@ class CoreSettings(SettingsSection):
     aws_read_timeout: float = env_field(
         "OPSFN_AWS_READ_TIMEOUT", "Seconds to wait for an AWS answer.", 30.0, gt=0,
     )
+    routes: str | None = env_field(
+        "OPSFN_ROUTES",
+        "The routes this function serves when a deployment splits them over functions: domains, "
+        "route keys or functions, comma-separated; `-` leaves one out (unset: every route).",
+    )
     access_check: Literal["log", "deny", "off"] = env_field(
         "OPSFN_ACCESS_CHECK",
         "An AWS call a route's `access=` does not declare: `log` it once per route and action "

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opsfn.core.access import ARN_FORMS, PLACEHOLDER, PSEUDO, Grant, Resource
+from opsfn.core.groups import domain_of
 from opsfn.core.router import Route
 from opsfn.tooling.generate.sources import NO_VALUE, SettingSource, UnmappedSetting
 
@@ -223,14 +224,6 @@ def _document(statement: _Statement) -> Any:
     for condition in reversed(statement.when):
         value = {"Fn::If": [condition, value, NO_VALUE]}
     return value
-
-
-def domain_of(route: Route) -> str:
-    """The policy a route's statements go to: its built-in domain, or its top package."""
-    module = route.func.__module__
-    if module.startswith("opsfn.routes."):
-        return module.split(".")[2]
-    return module.split(".")[0].replace("_", "-")
 
 
 def policies(routes: Iterable[Route], namer_for: Callable[[str], Namer],

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from opsfn.core.app import App
+from opsfn.core.groups import SETTING as GROUP_SETTING
 from opsfn.core.router import Route, Setting
 from opsfn.core.settings import setting_default
 from opsfn.tooling.generate import cfn_yaml
 from opsfn.tooling.generate.events import camel, events
+from opsfn.tooling.generate.groups import add_group_function, split_routes
 from opsfn.tooling.generate.iam import Namer, policies
 from opsfn.tooling.generate.sources import NO_VALUE, SettingSource, conditional, read_sources
 
@@ -66,9 +68,13 @@ def _parameters_for_unmapped(routes: list[Route], sources: dict[str, SettingSour
         sources[variable] = SettingSource({"Ref": name}, None, condition)
 
 
-def generate(app: App, base: dict[str, Any], base_name: str = str(DEFAULT_BASE)
-             ) -> dict[str, Any]:
-    """The complete template of ``app`` on ``base`` (which is left unchanged)."""
+def generate(app: App, base: dict[str, Any], base_name: str = str(DEFAULT_BASE),
+             groups: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The complete template of ``app`` on ``base`` (which is left unchanged).
+
+    ``groups`` (added to the base's ``Metadata.opsfn.groups``) moves groups of routes to
+    functions of their own: ``{"ImagingFunction": {"routes": ["imaging"], "memory": 3008}}``.
+    """
     from opsfn.core.dead_letters import ACCESS as FRAMEWORK
 
     template = copy.deepcopy(base)
@@ -83,31 +89,39 @@ def generate(app: App, base: dict[str, Any], base_name: str = str(DEFAULT_BASE)
     resources = template["Resources"]
     function_id = metadata["function"]
     function = resources[function_id]["Properties"]
+    split = split_routes(routes, {**(metadata.get("groups") or {}), **(groups or {})})
 
     def namer(who: str) -> Namer:
         return Namer(sources, setting_default, who)
-
-    generated = events(routes, metadata.get("triggers", {}), namer("a trigger"))
-    clash = sorted(set(generated) & set(function.get("Events") or {}))
-    if clash:
-        raise ValueError(f"{base_name} already has the events {clash} that routes make")
-    function["Events"] = {**(function.get("Events") or {}), **generated}
 
     variables = function.setdefault("Environment", {}).setdefault("Variables", {})
     for variable, source in sources.items():
         if variable not in variables:
             variables[variable] = conditional(source.condition, source.value)
-
-    found, conditions = policies(routes, lambda domain: namer(f"the {domain} routes' access"),
-                                 FRAMEWORK)
-    template.setdefault("Conditions", {}).update(conditions)
+    pristine = copy.deepcopy(resources[function_id])  # what a group's function starts from
     role_id = metadata.get("role")
-    if role_id:
-        role = resources[role_id]["Properties"]
-        role["Policies"] = [*(role.get("Policies") or []), *found]
-    else:  # SAM's own role: policy documents in the function's Policies
-        documents = [_as_document(policy) for policy in found]
-        function["Policies"] = [*(function.get("Policies") or []), *documents]
+    pristine_role = copy.deepcopy(resources[role_id]) if role_id else None
+    if split.groups:
+        variables[GROUP_SETTING] = split.rest_spec()
+
+    def wire(props: dict[str, Any], own: list[Route], role: dict[str, Any] | None) -> None:
+        generated = events(own, metadata.get("triggers", {}), namer("a trigger"))
+        clash = sorted(set(generated) & set(props.get("Events") or {}))
+        if clash:
+            raise ValueError(f"{base_name} already has the events {clash} that routes make")
+        props["Events"] = {**(props.get("Events") or {}), **generated}
+        found, conditions = policies(own, lambda d: namer(f"the {d} routes' access"), FRAMEWORK)
+        template.setdefault("Conditions", {}).update(conditions)
+        if role is not None:
+            role["Policies"] = [*(role.get("Policies") or []), *found]
+        else:  # SAM's own role: policy documents in the function's Policies
+            documents = [_as_document(policy) for policy in found]
+            props["Policies"] = [*(props.get("Policies") or []), *documents]
+
+    wire(function, split.rest, resources[role_id]["Properties"] if role_id else None)
+    for name, group in split.groups.items():
+        add_group_function(template, function_id, name, group, function=pristine,
+                           role=pristine_role, wire=wire)
     return template
 
 
@@ -118,13 +132,24 @@ def _as_document(policy: Any) -> Any:
     return policy["PolicyDocument"]
 
 
-def render(app: App, base_path: Path) -> str:
+def render(app: App, base_path: Path, groups: dict[str, dict[str, Any]] | None = None) -> str:
     """The generated template's text."""
     from opsfn.tooling.infra_check import parse_yaml
 
     base = parse_yaml(base_path.read_text())
-    return cfn_yaml.dumps(generate(app, base, base_path.name),
+    return cfn_yaml.dumps(generate(app, base, base_path.name, groups),
                           HEADER.format(base=base_path.name))
+
+
+def parse_groups(values: list[str] | None) -> dict[str, dict[str, Any]]:
+    """``--group ImagingFunction=imaging[,GET /get-results]`` as the generator takes groups."""
+    groups: dict[str, dict[str, Any]] = {}
+    for value in values or []:
+        name, sep, routes = value.partition("=")
+        if not sep or not name.isalnum() or not routes.strip():
+            raise SystemExit(f"--group takes NAME=ROUTES (a logical id, then entries): {value!r}")
+        groups[name] = {"routes": [part.strip() for part in routes.split(",") if part.strip()]}
+    return groups
 
 
 def cmd_infra_template(args: argparse.Namespace) -> int:
@@ -137,11 +162,14 @@ def cmd_infra_template(args: argparse.Namespace) -> int:
     if not base.is_file():
         sys.stderr.write(f"error: no base template at {base} (give --base)\n")
         return 2
-    text = render(load_app(args), base)
+    text = render(load_app(args), base, parse_groups(args.group))
     if args.check:
         if not output.is_file() or output.read_text() != text:
             sys.stderr.write(f"{output} is stale: run opsfn infra template\n")
             return 1
+        return 0
+    if str(output) == "-":
+        sys.stdout.write(text)
         return 0
     output.write_text(text)
     sys.stdout.write(f"wrote {output}\n")
@@ -154,7 +182,11 @@ def register(infra: Any) -> None:
 
     gen = infra.add_parser("template", help="write the SAM template from the routes and a base")
     gen.add_argument("--base", help="hand-written base template (default infra/base.yaml)")
-    gen.add_argument("--output", help="where to write (default: template.yaml beside the base)")
+    gen.add_argument("--output", help="where to write, - for standard output (default: "
+                                      "template.yaml beside the base)")
     gen.add_argument("--check", action="store_true", help="exit 1 when the output is stale")
+    gen.add_argument("--group", action="append", metavar="NAME=ROUTES",
+                     help="deploy these routes (domains, keys, functions) as a function of their "
+                          "own named NAME; repeatable (Metadata.opsfn.groups does the same)")
     add_app_argument(gen)
     gen.set_defaults(func=cmd_infra_template)
