@@ -17,6 +17,7 @@ from opsfn.core.binding import binder_for
 from opsfn.core.observability import get_logger, log_unexpected
 from opsfn.core.settings import CoreSettings
 from opsfn.errors import InternalError, OpsfnError
+from opsfn.events.kinds import Kind, Via
 from opsfn.services.aws_errors import from_aws_error
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class Invocation:
                  "payload_loc", "raw_json", "registry", "request_id", "route", "settings",
                  "source", "started", "stats")
 
-    def __init__(self, registry: Registry, kind: str, lambda_context: Any, *, started: float,
+    def __init__(self, registry: Registry, kind: Kind, lambda_context: Any, *, started: float,
                  request_id: str, settings: CoreSettings, cold_start: bool = False) -> None:
         self.registry = registry
         self.kind = kind
@@ -51,7 +52,7 @@ class Invocation:
         self.stats: dict[str, list[float]] = {}
         self.caller: str | None = None  # the authenticated caller (a subject or an IAM ARN)
         # The route call in progress (set by run_route):
-        self.source = kind  # the kind the route was reached from (``sqs``, ``sns_sqs``, ...)
+        self.source: Via = kind  # the path the route's input took (``sqs``, ``sns_sqs``, ...)
         self.route = ""
         self.payload: Callable[[], Any] = _no_payload
         self.payload_loc = "payload"
@@ -104,7 +105,7 @@ def _traced(route: Route, kwargs: dict[str, Any]) -> Any:
 
 
 def run_route(route: Route, invocation: Invocation, payload: Callable[[], Any], payload_loc: str,
-              envelope: Any = None, *, source: str | None = None,
+              envelope: Any = None, *, source: Via | None = None,
               raw_json: Callable[[], bytes] | None = None) -> Any:
     """Call ``route`` with what this source offers; raises only OpsfnError subclasses."""
     invocation.source = source or invocation.kind

@@ -12,7 +12,6 @@ from typing import Generic, TypeVar
 from opsfn.core.environ import EnvWatch
 from opsfn.core.paths import PathIndex
 from opsfn.core.router import (
-    SOURCES,
     ActionSpec,
     CustomResourceSpec,
     EventBridgeSpec,
@@ -26,6 +25,7 @@ from opsfn.core.router import (
     SnsSpec,
     SqsSpec,
 )
+from opsfn.events.kinds import SOURCES
 
 T = TypeVar("T")
 K = TypeVar("K")

@@ -18,17 +18,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from opsfn.core.access import Access, Grant, flatten
+from opsfn.events.kinds import Source
 
 if TYPE_CHECKING:
     from opsfn.core.binding import Binder
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-Source = Literal["http", "action", "s3", "schedule", "eventbridge", "custom_resource", "sqs", "sns",
-                 "ses"]
-SOURCES: tuple[Source, ...] = (
-    "http", "action", "s3", "schedule", "eventbridge", "custom_resource", "sqs", "sns", "ses",
-)
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 Auth = Literal["public", "iam", "jwt", "default"]

@@ -9,21 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from opsfn.errors import UnsupportedEvent
+from opsfn.events.kinds import HTTP_KINDS, KINDS, Kind
 
-Kind = Literal[
-    "http_v1", "http_v2", "function_url", "alb", "s3", "s3_eventbridge", "sqs", "sns",
-    "schedule", "eventbridge", "custom_resource", "invoke", "ses",
-]
-
-KINDS: Final[tuple[str, ...]] = (
-    "http_v1", "http_v2", "function_url", "alb", "s3", "s3_eventbridge", "sqs", "sns",
-    "schedule", "eventbridge", "custom_resource", "invoke", "ses",
-)
-
-HTTP_KINDS: Final = frozenset({"http_v1", "http_v2", "function_url", "alb"})
+__all__ = ["HTTP_KINDS", "KINDS", "Detected", "Kind", "describe_keys", "detect"]
 
 _RECORD_SOURCES: Final = {"aws:s3": "s3", "aws:sqs": "sqs", "aws:sns": "sns", "aws:ses": "ses"}
 _CUSTOM_RESOURCE_TYPES: Final = frozenset({"Create", "Update", "Delete"})

@@ -15,6 +15,7 @@ from opsfn.core.registry import Registry
 from opsfn.core.router import Route
 from opsfn.errors import NotFound
 from opsfn.events.invoke import split_action
+from opsfn.events.kinds import Via
 
 _NAMES_SHOWN = 40
 
@@ -29,7 +30,7 @@ def find_action(registry: Registry, name: str) -> Route:
     return route
 
 
-def run_action(route: Route, payload: dict[str, Any], invocation: Invocation, source: str,
+def run_action(route: Route, payload: dict[str, Any], invocation: Invocation, source: Via,
                envelope: Any = None) -> Any:
     """Run an action with its payload and return a JSON-safe result."""
     return to_jsonable(run_route(route, invocation, lambda: payload, "payload", envelope,

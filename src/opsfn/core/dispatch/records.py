@@ -18,6 +18,7 @@ from opsfn.core.registry import last_name
 from opsfn.core.router import ActionSpec, S3Spec
 from opsfn.errors import NotExposed, NotFound, OpsfnError, RecordsFailed, ValidationFailed
 from opsfn.events import s3 as s3_events
+from opsfn.events.kinds import Via
 from opsfn.events.s3 import S3Object
 from opsfn.events.sns import SnsMessage, parse_envelope
 from opsfn.events.sns import parse_record as parse_sns_record
@@ -33,7 +34,7 @@ def _matches(spec: S3Spec, obj: S3Object) -> bool:
     )
 
 
-def run_s3_object(obj: S3Object, invocation: Invocation, source: str) -> int:
+def run_s3_object(obj: S3Object, invocation: Invocation, source: Via) -> int:
     """Run every route whose bucket, prefix, suffix and event match; returns how many ran."""
     routes = invocation.registry.s3.get(obj.bucket)
     if not routes:
@@ -53,7 +54,7 @@ def run_s3_object(obj: S3Object, invocation: Invocation, source: str) -> int:
     return ran
 
 
-def _run_objects(objects: list[S3Object], invocation: Invocation, source: str
+def _run_objects(objects: list[S3Object], invocation: Invocation, source: Via
                  ) -> tuple[int, list[OpsfnError]]:
     ran, failures = 0, []
     for obj in objects:
@@ -92,7 +93,7 @@ def dispatch_s3_eventbridge(event: dict[str, Any], invocation: Invocation
     return {"processed": ran, "records": 1}
 
 
-def handle_sns_message(message: SnsMessage, invocation: Invocation, source: str) -> None:
+def handle_sns_message(message: SnsMessage, invocation: Invocation, source: Via) -> None:
     """An SNS message: S3 notifications go to S3 routes, anything else to the topic's route."""
     inner = message.json()
     objects = s3_events.objects_in(inner, source)
