@@ -152,6 +152,48 @@ def function_dependencies(*, interpreter: str, version: str = RUNTIME_PYTHON,
     return target / "site"
 
 
+def application_dependencies(reference: str | None, *, version: str = RUNTIME_PYTHON
+                             ) -> Path | None:
+    """What an application's project needs besides opsfn (its ``pyproject.toml`` dependencies,
+    the lock's packages held at their pins), installed for Lambda's platform once into the cache,
+    as ``opsfn package --app`` installs it; None for opsfn's own routes or a project that needs
+    nothing more. The cache entry is keyed by the requirements and the lock."""
+    import hashlib
+
+    from opsfn.tooling import app_package, packaging
+    from opsfn.tooling.local.lambda_python import machine
+
+    if not reference or reference.partition(":")[0].split(".")[0] == "opsfn":
+        return None
+    try:
+        project = app_package.read_project(app_package.project_of(reference))
+    except packaging.PackageError:
+        return None  # a module outside any project: nothing declared beyond opsfn
+    if not project.dependencies:
+        return None
+    root = packaging.project_root()
+    arch = "arm64" if machine() == "aarch64" else "x86_64"
+    lock_text = packaging.lock_requirements(root, arch, version, with_sdk=True)
+    key = hashlib.sha256("\n".join([*sorted(project.dependencies), lock_text]).encode()
+                         ).hexdigest()[:16]
+    target = cache_root() / f"app-deps-py{version}-{arch}-{key}"
+    if (target / ".complete").is_file():
+        return target / "site"
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    (partial / "site").mkdir(parents=True)
+    try:
+        packaging.install_constrained(list(project.dependencies), lock_text, partial / "site",
+                                      partial, arch=arch, python_version=version)
+    except packaging.PackageError as error:
+        raise RuntimeUnavailable(str(error)) from None
+    shutil.rmtree(partial / "app-site", ignore_errors=True)
+    make_read_only(partial / "site")
+    (partial / ".complete").write_text(key + "\n")
+    _publish(partial, target)
+    return target / "site"
+
+
 def function_code(into: Path, *, interpreter: str, modules: tuple[Path, ...] = (),
                   version: str = RUNTIME_PYTHON) -> Path:
     """opsfn as ``opsfn package`` ships it from this checkout (compiled for ``version``) and

@@ -13,7 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from opsfn.tooling.local.code_dir import function_code, function_dependencies, make_writable
+from opsfn.tooling.local.code_dir import (
+    application_dependencies,
+    function_code,
+    function_dependencies,
+    make_writable,
+)
 from opsfn.tooling.local.environment import FunctionConfig
 from opsfn.tooling.local.function import FunctionInfo
 from opsfn.tooling.local.lambda_python import LambdaPython, RuntimeUnavailable, find_lambda_python
@@ -46,7 +51,7 @@ class LambdaMode:
 
     python: LambdaPython
     code_dir: Path
-    libraries: Path
+    libraries: tuple[Path, ...]  # the locked libraries, then the application's own
     log: Log
 
     def factory(self, function: FunctionInfo, environment: dict[str, str]) -> ProcessRuntime:
@@ -66,7 +71,7 @@ class LambdaMode:
                  + (f", {function.max_concurrency} events per environment (Lambda Managed "
                     "Instances)" if function.max_concurrency else ""))
         return ProcessRuntime(self.python, self.code_dir, config, self.log,
-                              layers=(self.libraries,), max_environments=limit)
+                              layers=self.libraries, max_environments=limit)
 
     def close(self) -> None:
         """Remove the code directory."""
@@ -90,6 +95,7 @@ def prepare(reference: str | None, log: Log, state_dir: Path) -> LambdaMode:
         python = find_lambda_python()
         libraries = function_dependencies(interpreter=python.interpreter, log=log)
         package = application_package(reference)
+        own = application_dependencies(reference)
     except PackageError as error:
         raise RuntimeUnavailable(str(error)) from None
     code_dir = (state_dir / "function").resolve()
@@ -102,4 +108,4 @@ def prepare(reference: str | None, log: Log, state_dir: Path) -> LambdaMode:
         if isinstance(error, PackageError):
             raise RuntimeUnavailable(str(error)) from None
         raise
-    return LambdaMode(python, code, libraries, log)
+    return LambdaMode(python, code, (libraries, *((own,) if own else ())), log)
