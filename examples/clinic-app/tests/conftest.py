@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 BUCKET = "clinic-referrals"
+LAB_QUEUE = "clinic-lab-results"
+NOTICES_TOPIC = "arn:aws:sns:us-east-1:123456789012:clinic-notices"
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +20,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
                         "POWERTOOLS_METRICS_DISABLED": "true", "OPSFN_ACCESS_CHECK": "deny",
-                        "CLINIC_REFERRALS_BUCKET": BUCKET, "CLINIC_NAME": "Northside"}.items():
+                        "CLINIC_REFERRALS_BUCKET": BUCKET, "CLINIC_NAME": "Northside",
+                        "CLINIC_LAB_RESULTS_QUEUE": LAB_QUEUE,
+                        "CLINIC_NOTICES_TOPIC": NOTICES_TOPIC}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():

@@ -1,4 +1,5 @@
-"""The application the function serves: opsfn's health routes and the clinic's, under /clinic.
+"""The application the function serves: opsfn's health routes, the clinic's HTTP routes under
+/clinic and its other triggers (an action, a schedule, an EventBridge event, a queue, a topic).
 
 The template names it for Lambda (``OPSFN_APP: clinic_app.app:app``); the ``opsfn.apps`` entry
 point in pyproject.toml lets ``opsfn`` commands find it without ``--app``.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from opsfn import App, builtin
 
+from clinic_app import operations
 from clinic_app.routes import router
 
-app = App([builtin("health"), ("/clinic", router)])
+app = App([builtin("health"), ("/clinic", router), operations.router])

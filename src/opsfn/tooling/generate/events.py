@@ -84,12 +84,14 @@ def _s3(spec: S3Spec, wiring: Mapping[str, Any], namer: Namer) -> dict[str, Any]
 def _schedule(spec: ScheduleSpec, wiring: Mapping[str, Any]) -> dict[str, Any]:
     if spec.expression is None:
         raise ValueError(f"schedule {spec.name} has no expression: the template needs one")
-    props: dict[str, Any] = {"Name": spec.name, "GroupName": {"Ref": wiring["group"]},
-                             "ScheduleExpression": spec.expression}
+    props: dict[str, Any] = {"Name": spec.name, "ScheduleExpression": spec.expression}
+    if "group" in wiring:  # a group of the stack's own: the names are the routes' names
+        props["GroupName"] = {"Ref": wiring["group"]}
     enabled_when = (wiring.get("enabled_when") or {}).get(spec.name)
     props["State"] = ("ENABLED" if enabled_when is None
                       else {"Fn::If": [enabled_when, "ENABLED", "DISABLED"]})
-    props["RoleArn"] = {"Fn::GetAtt": [wiring["role"], "Arn"]}
+    if "role" in wiring:  # else SAM makes one that may invoke only this function
+        props["RoleArn"] = {"Fn::GetAtt": [wiring["role"], "Arn"]}
     if "retry" in wiring:
         props["RetryPolicy"] = wiring["retry"]
     if "dead_letter" in wiring:
@@ -114,7 +116,7 @@ def events(routes: Iterable[Route], wiring: Mapping[str, Any], namer: Namer) -> 
         elif isinstance(spec, S3Spec):
             add(camel(route.func.__name__), _s3(spec, wiring.get("rules", {}), namer))
         elif isinstance(spec, ScheduleSpec):
-            add(camel(spec.name), _schedule(spec, wiring["schedules"]))
+            add(camel(spec.name), _schedule(spec, wiring.get("schedules", {})))
         elif isinstance(spec, EventBridgeSpec):
             pattern: dict[str, Any] = {"source": [spec.source]}
             if spec.detail_type:
