@@ -101,7 +101,7 @@ TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "template.yaml"
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     """infra/template.yaml as written (intrinsics kept as tagged values)."""
-    from opsfn.tooling.infra_check import load_template
+    from opsfn.tooling.template_reader import load_template
 
     return load_template(TEMPLATE)
 

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from opsfn.handler import app
-from opsfn.tooling.infra_check import Checker, referenced
+from opsfn.tooling.ops_rules import Checker
+from opsfn.tooling.template_reader import referenced
 
 from .conftest import cdk_missing, node_environment
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from opsfn.handler import app
-from opsfn.tooling.infra_check import check, declared_triggers, load_template, referenced
+from opsfn.tooling.infra_check import check
+from opsfn.tooling.template_reader import declared_triggers, load_template, referenced
 
 from .conftest import ROOT, Synthesized
 

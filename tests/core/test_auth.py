@@ -15,7 +15,8 @@ from opsfn.core.invocation import Context
 from opsfn.core.router import HttpSpec, Route, Router
 from opsfn.errors import Unauthorized
 from opsfn.handler import app as real_app
-from opsfn.tooling.infra_check import Checker, load_template
+from opsfn.tooling.ops_rules import Checker
+from opsfn.tooling.template_reader import load_template
 from tests.conftest import TEMPLATE
 
 SHAPES = ("http_v1", "http_v2", "function_url", "alb")
@@ -181,23 +182,25 @@ def test_the_shipped_template_gives_every_route_its_declared_authorizer() -> Non
     assert _problems(lambda resources: None) == []
 
 
-def test_a_public_route_whose_none_authorizer_is_removed_is_drift() -> None:
-    problems = _problems(lambda r: _events(r)["HttpGetHealth"]["Properties"].pop("Auth"))
-    assert any("GET /health" in p and "declares auth 'public'" in p and "admits iam" in p
-               for p in problems)
+def test_every_http_event_carries_the_authorizer_its_route_declares() -> None:
+    """The events are generated from the declarations: public is NONE, iam AWS_IAM, jwt the JWT
+    authorizer, and default names none (the API's DefaultAuthorizer answers)."""
+    events = _events(load_template(TEMPLATE)["Resources"])
+    wanted = {"public": {"Authorizer": "NONE"}, "iam": {"Authorizer": "AWS_IAM"},
+              "jwt": {"Authorizer": "JwtAuthorizer"}, "default": None}
+    http = [r for r in real_app.registry.routes if r.source == "http"]
+    assert len(http) == 6
+    for route in http:
+        (event,) = [e["Properties"] for e in events.values() if e["Type"] == "HttpApi"
+                    and (e["Properties"]["Method"], e["Properties"]["Path"]) == (
+                        route.spec.method, route.spec.path)]  # type: ignore[union-attr]
+        assert event.get("Auth") == wanted[route.spec.auth], route.label  # type: ignore[union-attr]
 
 
-def test_an_operator_route_opened_in_the_template_is_drift() -> None:
-    def open_start(resources: dict[str, Any]) -> None:
-        _events(resources)["HttpPostDatabaseStart"]["Properties"]["Auth"] = {"Authorizer": "NONE"}
-
-    problems = _problems(open_start)
-    assert any("POST /database/start" in p and "names NONE" in p for p in problems)
-
-
-def test_an_api_without_its_default_authorizer_is_drift() -> None:
+def test_an_api_without_its_default_authorizer_is_refused() -> None:
     problems = _problems(lambda r: r["HttpApi"]["Properties"]["Auth"].pop("DefaultAuthorizer"))
-    assert sum("has no DefaultAuthorizer" in p for p in problems) == 3
+    assert sum("admits public but the function's OPSFN_DEFAULT_AUTH is 'iam'" in p
+               for p in problems) == 3
 
 
 def test_the_in_function_default_must_match_the_api_default() -> None:
@@ -205,10 +208,10 @@ def test_the_in_function_default_must_match_the_api_default() -> None:
         resources["HttpApi"]["Properties"]["Auth"]["DefaultAuthorizer"] = "JwtAuthorizer"
 
     problems = _problems(switch)
-    assert sum("defaults to jwt but the function's OPSFN_DEFAULT_AUTH is 'iam'" in p
+    assert sum("admits jwt but the function's OPSFN_DEFAULT_AUTH is 'iam'" in p
                for p in problems) == 3
 
 
-def test_an_unsigned_function_url_is_drift() -> None:
+def test_an_unsigned_function_url_is_refused() -> None:
     problems = _problems(lambda r: r["OpsFunctionUrl"]["Properties"].update(AuthType="NONE"))
     assert any("function URL OpsFunctionUrl" in p and "AWS_IAM" in p for p in problems)

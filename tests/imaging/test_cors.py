@@ -19,7 +19,7 @@ from opsfn.core.cors import ALLOW_HEADERS
 from opsfn.handler import app as handler_app
 from opsfn.routes.imaging import router
 from opsfn.testing import Client, HttpReply
-from opsfn.tooling.infra_check import Checker
+from opsfn.tooling.ops_rules import Checker
 
 PAGE = "https://images.example.org"
 OTHER = "https://ops.example.net"

@@ -12,7 +12,8 @@ import pytest
 
 from opsfn.core.observability import UNDELIVERED_ANSWERS
 from opsfn.handler import app
-from opsfn.tooling.infra_check import Checker, _operations_are_sound, load_template
+from opsfn.tooling.ops_rules import Checker, _operations_are_sound
+from opsfn.tooling.template_reader import load_template
 
 
 def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:

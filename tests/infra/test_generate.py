@@ -18,7 +18,7 @@ from opsfn.core.router import Router, setting
 from opsfn.handler import app as builtin_app
 from opsfn.tooling.generate.sources import UnmappedSetting
 from opsfn.tooling.generate.template import generate
-from opsfn.tooling.infra_check import parse_yaml
+from opsfn.tooling.template_reader import parse_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "infra" / "base.yaml"
@@ -251,7 +251,8 @@ def test_a_setting_with_neither_a_value_nor_a_default_in_a_pattern_is_refused() 
 
     base = _base()
     base["Metadata"]["opsfn"]["settings"]["NOWHERE_TOPIC"] = {"value": {"Ref": "AlertTopic"}}
-    generate(App([router]), base)  # mapped: fine
+    with pytest.raises(ValueError, match="maps NOWHERE_TOPIC, which no settings section"):
+        generate(App([router]), base)  # the base maps only settings (a typo is refused)
     del base["Metadata"]["opsfn"]["settings"]["NOWHERE_TOPIC"]
     template = generate(App([router]), base)  # unmapped: a parameter
     assert "NowhereTopic" in template["Parameters"]

@@ -189,9 +189,10 @@ def test_destination_record_and_activity_summary() -> None:
 ])
 def test_the_function_runs_with_the_templates_logging_snapstart_and_concurrency(
         parameters: dict[str, str], expected: dict[str, object]) -> None:
-    from opsfn.tooling.infra_check import default_template, load_template
+    from opsfn.tooling.infra_check import default_template
     from opsfn.tooling.local.function import function_info
     from opsfn.tooling.local.template_eval import Evaluator
+    from opsfn.tooling.template_reader import load_template
 
     template = load_template(default_template())
     function = function_info(template, "OpsFunction", Evaluator(template, "us-east-1", parameters),
@@ -202,9 +203,9 @@ def test_the_function_runs_with_the_templates_logging_snapstart_and_concurrency(
 
 
 def test_managed_instances_concurrency_comes_from_the_capacity_provider_config() -> None:
-    from opsfn.tooling.infra_check import load_template
     from opsfn.tooling.local.function import function_info
     from opsfn.tooling.local.template_eval import Evaluator
+    from opsfn.tooling.template_reader import load_template
 
     template = load_template(Path(__file__).parent / "ric_managed_template.yaml")
     function = function_info(template, "RicFunction", Evaluator(template, "us-east-1"), {},

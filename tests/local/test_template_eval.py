@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opsfn.tooling.infra_check import load_template
 from opsfn.tooling.local.stack import LOCAL_PARAMETERS, local_name, rate_seconds
 from opsfn.tooling.local.template_eval import NO_VALUE, Evaluator
+from opsfn.tooling.template_reader import load_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 

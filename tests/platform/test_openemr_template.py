@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from opsfn.tooling.infra_check import load_template
 from opsfn.tooling.local.template_eval import ACCOUNT, Evaluator
+from opsfn.tooling.template_reader import load_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 REGION = "us-east-1"

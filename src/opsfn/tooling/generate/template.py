@@ -39,6 +39,21 @@ DEFAULT_BASE = Path("infra") / "base.yaml"
 DEFAULT_OUTPUT = Path("infra") / "template.yaml"
 
 
+# Variables Lambda or Powertools read themselves: not opsfn settings, yet fine to set.
+FOREIGN_PREFIXES = ("POWERTOOLS_", "AWS_LAMBDA_", "PYTHON", "LD_")
+
+
+def _only_settings(sources: dict[str, SettingSource], base_name: str) -> None:
+    """Every variable the base maps is a setting some section declares (a typo is refused)."""
+    from opsfn.core.settings import setting_fields
+
+    known = setting_fields()
+    unknown = sorted(v for v in sources if v not in known and not v.startswith(FOREIGN_PREFIXES))
+    if unknown:
+        raise ValueError(f"{base_name} maps {', '.join(unknown)}, which no settings section "
+                         "declares")
+
+
 def named_settings(routes: list[Route]) -> list[str]:
     """Every setting the routes name (in their triggers and their access), in order."""
     names: list[str] = []
@@ -85,6 +100,7 @@ def generate(app: App, base: dict[str, Any], base_name: str = str(DEFAULT_BASE),
         del template["Metadata"]
     routes = list(app.registry.routes)
     sources = read_sources(metadata)
+    _only_settings(sources, base_name)
     _parameters_for_unmapped(routes, sources, template)
     resources = template["Resources"]
     function_id = metadata["function"]
@@ -134,7 +150,7 @@ def _as_document(policy: Any) -> Any:
 
 def render(app: App, base_path: Path, groups: dict[str, dict[str, Any]] | None = None) -> str:
     """The generated template's text."""
-    from opsfn.tooling.infra_check import parse_yaml
+    from opsfn.tooling.template_reader import parse_yaml
 
     base = parse_yaml(base_path.read_text())
     return cfn_yaml.dumps(generate(app, base, base_path.name, groups),

@@ -35,13 +35,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from opsfn.tooling.infra_check import (
-    S3_DETAIL_TYPES,
-    Declared,
-    declared_triggers,
-    load_template,
-    ref_target,
-)
 from opsfn.tooling.local import deliveries
 from opsfn.tooling.local.activity import Activity
 from opsfn.tooling.local.async_invoke import AsyncInvoker, InvokeConfig, send_to_destination
@@ -49,6 +42,13 @@ from opsfn.tooling.local.function import FunctionInfo, function_info
 from opsfn.tooling.local.lambda_api import LambdaApi
 from opsfn.tooling.local.runtime import FunctionRuntime, Outcome, Runtime
 from opsfn.tooling.local.template_eval import ACCOUNT, Evaluator
+from opsfn.tooling.template_reader import (
+    S3_DETAIL_TYPES,
+    Declared,
+    declared_triggers,
+    load_template,
+    ref_target,
+)
 
 S3_EVENTS_QUEUE = "opsfn-local-s3-events"
 SNS_QUEUE_PREFIX = "opsfn-local-sns-"
