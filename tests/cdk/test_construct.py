@@ -28,10 +28,9 @@ def cdk() -> Iterator[Any]:
     reason = cdk_missing()
     if reason:
         pytest.skip(reason)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in node_environment().items():
-            if name.startswith("JSII_"):
-                patch.setenv(name, value)
+    with pytest.MonkeyPatch.context() as patch:  # before jsii starts its node, in this process
+        for name in ("PATH", "JSII_NODE"):
+            patch.setenv(name, node_environment()[name])
         import aws_cdk
 
         yield aws_cdk

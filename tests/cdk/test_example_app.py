@@ -4,6 +4,7 @@ through its alias, with the SAM template's triggers and statements."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from opsfn.tooling.infra_check import (
     ref_target,
     referenced,
 )
+from tests import nodejs
 
 from .conftest import ROOT, Synthesized
 
@@ -46,6 +48,18 @@ def _alias(synth: Synthesized) -> dict[str, Any]:
     assert published["Type"] == "AWS::Lambda::Version"
     assert published["Properties"] == {"FunctionName": {"Ref": _function(synth)}}
     return {"Ref": name}
+
+
+def test_jsii_runs_on_a_supported_node(synthesized: Synthesized) -> None:
+    """The synth ran on the dev extra's Node 24: jsii printed no banner about the node release
+    (end of life, deprecated or untested; each one says what node it runs on)."""
+    assert "This software is currently running on node" not in synthesized.stderr
+    assert "end-of-life" not in synthesized.stderr
+    found = nodejs.node()
+    assert found is not None
+    version = subprocess.run([str(found), "--version"], capture_output=True, text=True,
+                             check=True).stdout
+    assert version.startswith("v24."), version
 
 
 def test_cfn_lint_reports_nothing(synthesized: Synthesized) -> None:
