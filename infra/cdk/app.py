@@ -77,7 +77,10 @@ class OpenemrOpsStack(cdk.Stack):
                             string_value=access_key.access_key_id)
         rule_set = ses.ReceiptRuleSet(self, "ReceiptRuleSet")
 
-        ops = OpsFunction(self, "Ops", code=code, vpc=vpc, vpc_subnets=private)
+        # Access logs on (anonymous: no path, query string or caller); SnapStart stays off, since
+        # the function mounts the SSL file system and Lambda SnapStart does not support EFS.
+        ops = OpsFunction(self, "Ops", code=code, vpc=vpc, vpc_subnets=private,
+                          api_access_logs=True)
         ops.ssl_materials(ssl_files, uid=0, gid=0)  # root's files, read by the container as root
         ops.smtp_credential(source_secret=secret_access_key, source_field="password",
                             target_secret=smtp_secret, target_field="password")

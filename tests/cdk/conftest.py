@@ -2,16 +2,14 @@
 
 The app runs as an operator runs it, ``python infra/cdk/app.py``, with the Lambda tree that
 ``opsfn.cdk.build_package`` builds (the packaging code ``opsfn package`` runs). It needs node
-(jsii runs aws-cdk-lib on it) and aws-cdk-lib (the ``cdk`` extra); without them the tests that
-synthesize say so and are skipped. CI installs nodejs (dev.py DEBIAN_PACKAGES).
+(jsii runs aws-cdk-lib on it: the dev extra's Node 24 wheel, see tests/nodejs.py) and aws-cdk-lib
+(the ``cdk`` extra); without them the tests that synthesize say so and are skipped.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests import nodejs
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "infra" / "cdk" / "app.py"
 STACK = "OpenemrOpsStack"
@@ -27,20 +27,16 @@ STACK = "OpenemrOpsStack"
 
 def cdk_missing() -> str | None:
     """Why the CDK tests cannot run here, or None."""
-    if shutil.which("node") is None:
-        return "node is not installed (jsii runs aws-cdk-lib on it; CI installs nodejs)"
+    if nodejs.node() is None:
+        return f"no node for jsii: {nodejs.MISSING}"
     if importlib.util.find_spec("aws_cdk") is None:
         return "aws-cdk-lib is not installed (pip install -e '.[cdk]')"
     return None
 
 
 def node_environment() -> dict[str, str]:
-    """The environment for a synth: jsii's banner about the node version silenced."""
-    major = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True
-                           ).stdout.strip().lstrip("v").split(".")[0]
-    return {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": major,
-            "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-            "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1"}
+    """The environment for a synth: jsii runs the wheel's node, whatever node the machine has."""
+    return nodejs.environment()
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +51,7 @@ def lambda_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Synthesized:
     path: Path
     template: dict[str, Any]
+    stderr: str  # what the app and jsii printed
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -76,4 +73,4 @@ def synthesized(lambda_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-4000:]
     path = out / f"{STACK}.template.json"
-    return Synthesized(path, json.loads(path.read_text()))
+    return Synthesized(path, json.loads(path.read_text()), result.stderr)

@@ -29,10 +29,9 @@ def cdk() -> Iterator[Any]:
     reason = cdk_missing()
     if reason:
         pytest.skip(reason)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in node_environment().items():
-            if name.startswith("JSII_"):
-                patch.setenv(name, value)
+    with pytest.MonkeyPatch.context() as patch:  # before jsii starts its node, in this process
+        for name in ("PATH", "JSII_NODE"):
+            patch.setenv(name, node_environment()[name])
         import aws_cdk
 
         yield aws_cdk
@@ -207,6 +206,7 @@ def test_operators_sign_in_through_the_user_pools_jwt(other: dict[str, Any]) -> 
     assert routes["GET /health"]["AuthorizationType"] == "NONE"
     (url,) = _of_type(template, "AWS::Lambda::Url").values()
     assert url["Properties"]["AuthType"] == "AWS_IAM"
+    assert url["Properties"]["Qualifier"] == "live"  # the alias, as every other trigger
     # The function checks the JWT again only if its setting says jwt: the check holds them together.
     mismatched = json.loads(json.dumps(template))
     mismatched["Resources"][name]["Properties"]["Environment"]["Variables"]["OPSFN_DEFAULT_AUTH"] = "iam"
@@ -258,6 +258,15 @@ def test_helpers_refuse_what_cannot_be_deployed(cdk: Any, tiny_code: Path) -> No
         no_vpc.inbound_relay("rules", forward_to=["a@example.com"], forward_from="relay@example.com")
     with pytest.raises(ValueError, match="architecture"):
         OpsFunction(stack, "Sparc", code=tiny_code, architecture="sparc")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at least 1: 0 throttles every invocation"):
+        OpsFunction(stack, "Throttled", code=tiny_code, reserved_concurrency=0)
+
+    snap = OpsFunction(stack, "Snap", code=tiny_code, vpc=vpc, snap_start=True)
+    with pytest.raises(ValueError, match="SnapStart does not support EFS"):
+        snap.mount_efs(files)
+    with pytest.raises(ValueError, match="SnapStart does not support EFS"):
+        snap.ssl_materials(files)
+    snap.sync_with_datasync(files)  # DataSync reads the file system; the function mounts nothing
 
     in_vpc = OpsFunction(stack, "InVpc", code=tiny_code, vpc=vpc)
     with pytest.raises(ValueError, match="needs a file system"):
@@ -279,3 +288,68 @@ def test_helpers_refuse_what_cannot_be_deployed(cdk: Any, tiny_code: Path) -> No
     env = own.environment
     assert (env["SYNC_ENGINE"], env["SYNC_SOURCE_DIR"], env["SYNC_DATASYNC_EFS_SUBDIRECTORY"]) == (
         "datasync", "/mnt/opsfn", "/opsfn")  # the access point's directory, seen at the mount
+
+
+@pytest.fixture(scope="module")
+def operations(cdk: Any, tiny_code: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A stack with the template's operations parameters on: SnapStart, reserved concurrency,
+    access logs."""
+    from opsfn.cdk import OpsFunction
+
+    out = tmp_path_factory.mktemp("operations.out")
+    cdk_app = cdk.App(outdir=str(out))
+    stack = cdk.Stack(cdk_app, "Operations")
+    OpsFunction(stack, "Ops", code=tiny_code, snap_start=True, reserved_concurrency=3,
+                api_access_logs=True)
+    cdk_app.synth()
+    path = out / "Operations.template.json"
+    return {"path": path, "template": json.loads(path.read_text())}
+
+
+def _operations_problems(template: dict[str, Any]) -> list[str]:
+    """The drift check's findings on SnapStart, concurrency and access logs (this stack has no
+    file system or SES, so the routes that need them are reported too and left out here)."""
+    return [p for p in Checker(app, template).run()
+            if "SnapStart" in p or "ReservedConcurrentExecutions" in p or "access log" in p]
+
+
+def test_snap_start_and_reserved_concurrency(operations: dict[str, Any]) -> None:
+    from cfnlint.api import lint_file
+
+    template = operations["template"]
+    name, props = _function(template)
+    assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert props["ReservedConcurrentExecutions"] == 3
+    (alias,) = _of_type(template, "AWS::Lambda::Alias").values()
+    version = alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
+    assert _of_type(template, "AWS::Lambda::Version")[version]["Properties"] == {
+        "FunctionName": {"Ref": name}}  # SnapStart snapshots this version
+    assert [f"{m.rule.id} {m.message}" for m in lint_file(operations["path"])] == []
+    assert _operations_problems(template) == []
+    mounted = json.loads(json.dumps(template))
+    mounted["Resources"][name]["Properties"]["FileSystemConfigs"] = [
+        {"Arn": "arn:aws:elasticfilesystem:us-east-1:1:access-point/fsap-1",
+         "LocalMountPath": "/mnt/opsfn"}]
+    mounted["Resources"][name]["Properties"]["ReservedConcurrentExecutions"] = 0
+    problems = _operations_problems(mounted)
+    assert len(problems) == 2
+    assert any("SnapStart does not support EFS" in p for p in problems)
+    assert any("ReservedConcurrentExecutions is 0" in p for p in problems)
+
+
+def test_access_logs_name_no_request_content_or_caller(operations: dict[str, Any]) -> None:
+    from opsfn.cdk.access_logs import FIELDS
+
+    template = operations["template"]
+    (stage,) = _of_type(template, "AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["AccessLogSettings"]
+    assert json.loads(settings["Format"]) == FIELDS
+    (group,) = referenced(settings["DestinationArn"])
+    assert template["Resources"][group]["Properties"]["RetentionInDays"] == 30
+    leaky = json.loads(json.dumps(template))
+    leaky_stage = next(r for r in leaky["Resources"].values()
+                       if r["Type"] == "AWS::ApiGatewayV2::Stage")
+    leaky_stage["Properties"]["AccessLogSettings"]["Format"] = json.dumps(
+        {**FIELDS, "ip": "$context.identity.sourceIp", "path": "$context.path"})
+    (problem,) = _operations_problems(leaky)
+    assert "$context.identity.sourceIp" in problem and "$context.path" in problem

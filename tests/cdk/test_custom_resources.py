@@ -50,10 +50,11 @@ def _logical(synth: Synthesized, kind: str) -> str:
 def _properties(synth: Synthesized, kind: str, refs: dict[str, str]) -> dict[str, Any]:
     (resource,) = synth.of_type(kind).values()
     (function,) = synth.of_type("AWS::Lambda::Function")
+    (alias,) = synth.of_type("AWS::Lambda::Alias")
     arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:opsfn"
-    props = Evaluator(synth.template, REGION, refs=refs, attrs={function: {"Arn": arn}}).value(
-        resource["Properties"])
-    assert isinstance(props, dict) and props.pop("ServiceToken") == arn
+    props = Evaluator(synth.template, REGION, refs={**refs, alias: f"{arn}:live"},
+                      attrs={function: {"Arn": arn}}).value(resource["Properties"])
+    assert isinstance(props, dict) and props.pop("ServiceToken") == f"{arn}:live"  # the alias
     assert None not in props.values(), props  # every reference resolved
     return as_sent(props)  # type: ignore[no-any-return]
 

@@ -170,3 +170,27 @@ def test_zero_reserved_concurrency(broken: Any, synthesized: Synthesized) -> Non
 
     assert broken(zero) == [f"function {function}: ReservedConcurrentExecutions is 0, so every "
                             "invocation is throttled (remove it or reserve at least 1)"]
+
+
+def test_a_custom_resource_past_the_alias_is_refused(broken: Any) -> None:
+    def unqualified(template: Template) -> None:
+        function = find_function(template["Resources"])
+        for resource in template["Resources"].values():
+            if resource["Type"] == "Custom::SslMaterials":
+                resource["Properties"]["ServiceToken"] = {"Fn::GetAtt": [function, "Arn"]}
+
+    (problem,) = broken(unqualified)
+    assert "ServiceToken is the unqualified function; with the alias live it must be the alias" \
+        in problem
+
+
+def test_a_rule_past_the_alias_is_refused(broken: Any) -> None:
+    def unqualified(template: Template) -> None:
+        function = find_function(template["Resources"])
+        for rule in _of_type(template, "AWS::Events::Rule").values():
+            if rule["Properties"]["EventPattern"]["source"] == ["aws.glue"]:
+                rule["Properties"]["Targets"][0]["Arn"] = {"Fn::GetAtt": [function, "Arn"]}
+
+    (problem,) = broken(unqualified)
+    assert "target Arn is the unqualified function; with the alias live it must be the alias" \
+        in problem

@@ -1,14 +1,24 @@
-"""infra/cdk/app.py synthesized: cfn-lint clean, no drift, one function serving every trigger."""
+"""infra/cdk/app.py synthesized: cfn-lint clean, no drift, one function serving every trigger
+through its alias, with the SAM template's triggers and statements."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
+from opsfn.cdk.access_logs import FIELDS
 from opsfn.handler import app
 from opsfn.tooling.infra_check import check
-from opsfn.tooling.template_reader import declared_triggers, load_template, referenced
+from opsfn.tooling.template_reader import (
+    Declared,
+    declared_triggers,
+    load_template,
+    ref_target,
+    referenced,
+)
+from tests import nodejs
 
 from .conftest import ROOT, Synthesized
 
@@ -25,6 +35,31 @@ def _function(synth: Synthesized) -> str:
 
 def _arn_of(name: str) -> dict[str, Any]:
     return {"Fn::GetAtt": [name, "Arn"]}
+
+
+def _alias(synth: Synthesized) -> dict[str, Any]:
+    """``Ref`` of the one alias: ``live``, on a version of the function (what triggers invoke)."""
+    ((name, alias),) = synth.of_type("AWS::Lambda::Alias").items()
+    props = alias["Properties"]
+    assert props["Name"] == "live" and props["FunctionName"] == {"Ref": _function(synth)}
+    version = props["FunctionVersion"]["Fn::GetAtt"]
+    assert version[1] == "Version"
+    published = synth.resources[version[0]]
+    assert published["Type"] == "AWS::Lambda::Version"
+    assert published["Properties"] == {"FunctionName": {"Ref": _function(synth)}}
+    return {"Ref": name}
+
+
+def test_jsii_runs_on_a_supported_node(synthesized: Synthesized) -> None:
+    """The synth ran on the dev extra's Node 24: jsii printed no banner about the node release
+    (end of life, deprecated or untested; each one says what node it runs on)."""
+    assert "This software is currently running on node" not in synthesized.stderr
+    assert "end-of-life" not in synthesized.stderr
+    found = nodejs.node()
+    assert found is not None
+    version = subprocess.run([str(found), "--version"], capture_output=True, text=True,
+                             check=True).stdout
+    assert version.startswith("v24."), version
 
 
 def test_cfn_lint_reports_nothing(synthesized: Synthesized) -> None:
@@ -58,15 +93,14 @@ def test_one_function_built_from_the_package(synthesized: Synthesized, lambda_tr
     assert not (lambda_tree / "opsfn" / "cdk").exists()
 
 
-def test_every_custom_resource_has_its_real_type_and_the_function_as_token(
+def test_every_custom_resource_has_its_real_type_and_the_alias_as_token(
         synthesized: Synthesized) -> None:
-    function = _function(synthesized)
     custom = {n: r for n, r in synthesized.resources.items()
               if r["Type"].startswith("Custom::") or r["Type"] == "AWS::CloudFormation::CustomResource"}
     assert {r["Type"] for r in custom.values()} == ROUTE_TYPES
     assert set(app.registry.custom_resources) >= ROUTE_TYPES
     for resource in custom.values():
-        assert resource["Properties"]["ServiceToken"] == _arn_of(function)
+        assert resource["Properties"]["ServiceToken"] == _alias(synthesized)
     ssl = next(r for r in custom.values() if r["Type"] == "Custom::SslMaterials")["Properties"]
     assert (ssl["CommonName"], ssl["SubjectAltNames"]) == ("localhost", ["localhost"])
     smtp = next(r for r in custom.values() if r["Type"] == "Custom::SmtpCredential")["Properties"]
@@ -79,9 +113,9 @@ def test_every_custom_resource_has_its_real_type_and_the_function_as_token(
     assert set(synthesized.of_type("AWS::SES::ReceiptRule")) <= set(rule_set["DependsOn"])
 
 
-def test_schedules_and_rules_target_the_function_with_the_route_names(
+def test_schedules_and_rules_target_the_alias_with_the_route_names(
         synthesized: Synthesized) -> None:
-    function = _function(synthesized)
+    function, alias = _function(synthesized), _alias(synthesized)
     schedules = {r["Properties"]["Name"]: r["Properties"]
                  for r in synthesized.of_type("AWS::Scheduler::Schedule").values()}
     assert set(schedules) == set(app.registry.schedules)
@@ -90,7 +124,7 @@ def test_schedules_and_rules_target_the_function_with_the_route_names(
     for name, props in schedules.items():
         route = app.registry.schedules[name]
         assert props["ScheduleExpression"] == getattr(route.spec, "expression", None)
-        assert props["Target"]["Arn"] == _arn_of(function)
+        assert props["Target"]["Arn"] == alias
         assert "Input" not in props["Target"]  # Scheduler's own event names the schedule; {} would not
     enabled = {n for n, p in schedules.items() if p["State"] == "ENABLED"}
     assert enabled == {"rotate-ssl-materials", "export-rds-snapshot", "sync-efs-to-s3"}
@@ -100,14 +134,16 @@ def test_schedules_and_rules_target_the_function_with_the_route_names(
     assert len(rules) == 3
     for name, rule in rules.items():
         (target,) = rule["Properties"]["Targets"]
-        assert target["Arn"] == _arn_of(function)
+        assert target["Arn"] == alias
         assert "Input" not in target and "InputTransformer" not in target
         assert target["RetryPolicy"]["MaximumRetryAttempts"] == 185
         assert referenced(target["DeadLetterConfig"]["Arn"]) == failed_events
         assert any(p["Properties"]["Principal"] == "events.amazonaws.com"
                    and p["Properties"]["SourceArn"] == _arn_of(name)
+                   and p["Properties"]["FunctionName"] == alias
                    for p in synthesized.of_type("AWS::Lambda::Permission").values())
     (mapping,) = synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
+    assert referenced(mapping["Properties"]["FunctionName"]) == set(referenced(alias))
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["Properties"]["BatchSize"] == 1
 
@@ -123,7 +159,7 @@ def test_http_routes_carry_the_authorization_the_routes_declare(synthesized: Syn
 
 
 def test_the_relay_rule_stores_then_invokes(synthesized: Synthesized) -> None:
-    function = _function(synthesized)
+    function, alias = _function(synthesized), _alias(synthesized)
     (rule,) = synthesized.of_type("AWS::SES::ReceiptRule").values()
     body = rule["Properties"]["Rule"]
     assert body["ScanEnabled"] is True and body["TlsPolicy"] == "Require"
@@ -131,12 +167,12 @@ def test_the_relay_rule_stores_then_invokes(synthesized: Synthesized) -> None:
     env = synthesized.resources[function]["Properties"]["Environment"]["Variables"]
     assert s3_action["S3Action"]["BucketName"] == env["SES_INBOUND_BUCKET"]
     assert s3_action["S3Action"]["ObjectKeyPrefix"] == env["SES_INBOUND_PREFIX"] == "inbound/"
-    assert lambda_action["LambdaAction"] == {"FunctionArn": _arn_of(function),
-                                             "InvocationType": "Event"}
+    assert lambda_action["LambdaAction"] == {"FunctionArn": alias, "InvocationType": "Event"}
     (permission_name, permission), = (
         (n, p) for n, p in synthesized.of_type("AWS::Lambda::Permission").items()
         if p["Properties"]["Principal"] == "ses.amazonaws.com")
     assert "SourceArn" in permission["Properties"] and "SourceAccount" in permission["Properties"]
+    assert permission["Properties"]["FunctionName"] == alias
     bucket = next(iter(referenced(env["SES_INBOUND_BUCKET"])))
     policy = next(n for n, p in synthesized.of_type("AWS::S3::BucketPolicy").items()
                   if referenced(p["Properties"]["Bucket"]) == {bucket})
@@ -319,3 +355,115 @@ def test_no_cdk_helper_functions_or_default_custom_resources(synthesized: Synthe
     assert "AWS::CloudFormation::CustomResource" not in kinds
     assert not {k for k in kinds if k.startswith("Custom::")} - ROUTE_TYPES
     assert "AWS::Serverless::Function" not in kinds
+
+
+def _http_auth(found: Declared) -> dict[tuple[str, str], str | None]:
+    """Route key -> what callers need: the route's own authorization (CloudFormation) or what its
+    authorizer (or the API's default) requires (SAM)."""
+    return {key: trigger.effective or found.apis[trigger.api].kind(trigger.authorizer)
+            for key, trigger in found.http.items()}
+
+
+def _s3_triggers(found: Declared) -> set[tuple[frozenset[str], str, str, frozenset[str]]]:
+    """Each S3 trigger by the settings naming its bucket (logical ids differ), keys and types."""
+    def settings_of(bucket: str | None) -> frozenset[str]:
+        return frozenset(name for name, value in found.env.items()
+                         if bucket is not None and ref_target(value) == bucket)
+
+    return {(settings_of(t.bucket), t.prefix, t.suffix, t.detail_types) for t in found.s3}
+
+
+def test_the_same_triggers_as_the_sam_template(synthesized: Synthesized,
+                                               transformed: dict[str, Any]) -> None:
+    """Route for route: the HTTP routes with the same authorization, the same schedules, rules,
+    S3 patterns and action queue mapping, with the same retries, as the SAM template's."""
+    sam_template = load_template(SAM_TEMPLATE)
+    sam, cdk = declared_triggers(sam_template), declared_triggers(synthesized.template)
+    assert len(cdk.http) == 6 and _http_auth(cdk) == _http_auth(sam)
+    assert set(_http_auth(cdk).values()) == {"public", "iam"}
+    assert {n: e for n, (_, e) in cdk.schedules.items()} == \
+        {n: e for n, (_, e) in sam.schedules.items()}
+    assert set(cdk.eventbridge) == set(sam.eventbridge) and len(cdk.eventbridge) == 1
+    assert _s3_triggers(cdk) == _s3_triggers(sam) and len(cdk.s3) == 2
+    assert all(settings for settings, *_ in _s3_triggers(cdk))
+
+    def of_type(resources: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+        return [r["Properties"] for r in resources.values() if r["Type"] == kind]
+
+    sam_resources = transformed["Resources"]
+    (sam_mapping,) = of_type(sam_resources, "AWS::Lambda::EventSourceMapping")
+    (mapping,) = of_type(synthesized.resources, "AWS::Lambda::EventSourceMapping")
+    for key in ("BatchSize", "FunctionResponseTypes"):
+        assert mapping[key] == sam_mapping[key], key
+    assert str(mapping["ScalingConfig"]["MaximumConcurrency"]) == _sam_default(
+        sam_mapping["ScalingConfig"]["MaximumConcurrency"], sam_template["Parameters"])
+    assert referenced(mapping["EventSourceArn"]) == referenced(cdk.env["OPSFN_ACTION_QUEUE"])
+
+    def retries(resources: dict[str, Any]) -> set[tuple[str, str]]:
+        """How each rule and schedule retries an invocation (each kind retries one way)."""
+        targets = [("rule", t) for r in of_type(resources, "AWS::Events::Rule") for t in r["Targets"]]
+        targets += [("schedule", s["Target"]) for s in of_type(resources, "AWS::Scheduler::Schedule")]
+        return {(kind, json.dumps(t.get("RetryPolicy"), sort_keys=True)) for kind, t in targets}
+
+    assert retries(synthesized.resources) == retries(sam_resources)
+    assert len(retries(sam_resources)) == 2
+    (config,) = of_type(synthesized.resources, "AWS::Lambda::EventInvokeConfig")
+    (sam_config,) = of_type(sam_resources, "AWS::Lambda::EventInvokeConfig")
+    for key in ("Qualifier", "MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+        assert config[key] == sam_config[key], key
+
+
+def test_every_trigger_invokes_the_alias_as_in_the_sam_template(
+        synthesized: Synthesized, transformed: dict[str, Any]) -> None:
+    """SAM's AutoPublishAlias points every event source at the alias ``live``; so does the
+    construct: integrations, rules, schedules, the queue mapping, custom resources, the relay's
+    Lambda action, every invoke permission and the asynchronous-invoke configuration."""
+    alias = _alias(synthesized)
+    (sam_alias,) = (r["Properties"] for r in transformed["Resources"].values()
+                    if r["Type"] == "AWS::Lambda::Alias")
+    assert sam_alias["Name"] == synthesized.resources[alias["Ref"]]["Properties"]["Name"] == "live"
+    invoking: list[Any] = []
+    for resource in synthesized.resources.values():
+        props, kind = resource.get("Properties", {}), resource["Type"]
+        if kind == "AWS::ApiGatewayV2::Integration":
+            invoking.append(props["IntegrationUri"])
+        elif kind == "AWS::Events::Rule":
+            invoking += [t["Arn"] for t in props["Targets"]]
+        elif kind == "AWS::Scheduler::Schedule":
+            invoking.append(props["Target"]["Arn"])
+        elif kind in ("AWS::Lambda::EventSourceMapping", "AWS::Lambda::Permission"):
+            invoking.append(props["FunctionName"])
+        elif kind.startswith("Custom::"):
+            invoking.append(props["ServiceToken"])
+        elif kind == "AWS::SES::ReceiptRule":
+            invoking += [a["LambdaAction"]["FunctionArn"] for a in props["Rule"]["Actions"]
+                         if "LambdaAction" in a]
+    # the integration the 6 routes share and a permission per route, 3 rules (target and
+    # permission each), the schedules, the mapping, 3 custom resources, the relay rule and its
+    # permission
+    assert len(invoking) == 1 + 6 + 6 + len(app.registry.schedules) + 1 + 3 + 2
+    assert all(referenced(value) == set(referenced(alias)) for value in invoking), invoking
+    (config,) = synthesized.of_type("AWS::Lambda::EventInvokeConfig").values()
+    assert config["Properties"]["Qualifier"] == "live"
+    assert config["Properties"]["FunctionName"] == {"Ref": _function(synthesized)}
+    scheduler_roles = {referenced(s["Properties"]["Target"]["RoleArn"]) for s in
+                       synthesized.of_type("AWS::Scheduler::Schedule").values()}
+    (role,) = (next(iter(r)) for r in scheduler_roles)
+    invoke = next(s for p in synthesized.resources[role]["Properties"]["Policies"]
+                  for s in p["PolicyDocument"]["Statement"] if s["Action"] == "lambda:InvokeFunction")
+    assert alias in invoke["Resource"]  # an unqualified grant does not cover the alias
+
+
+def test_api_access_logs_are_the_sam_templates(synthesized: Synthesized) -> None:
+    """The example turns access logs on: the template's format (nothing a request carried or
+    who sent it), into a log group of their own."""
+    (stage,) = synthesized.of_type("AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["AccessLogSettings"]
+    api = load_template(SAM_TEMPLATE)["Resources"]["HttpApi"]["Properties"]
+    _, sam_settings, _ = api["AccessLogSettings"]["Fn::If"]
+    assert json.loads(settings["Format"]) == json.loads(sam_settings["Format"]) == FIELDS
+    (group,) = referenced(settings["DestinationArn"])
+    assert synthesized.resources[group]["Type"] == "AWS::Logs::LogGroup"
+    assert synthesized.resources[group]["DeletionPolicy"] == "Delete"
+    function_logs = synthesized.resources[_function(synthesized)]["Properties"]["LoggingConfig"]
+    assert group not in referenced(function_logs)

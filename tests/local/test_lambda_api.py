@@ -17,6 +17,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from tests import nodejs
 from tests.local.conftest import LocalRun, activity, aws_client, wait_for
 
 FUNCTION = "OpsFunction"
@@ -245,20 +246,23 @@ def test_aws_cli_invoke_get_and_list(local_stack: LocalRun, tmp_path: Path) -> N
 
 
 def _node_sdk() -> str:
-    node, npm = shutil.which("node"), shutil.which("npm")
+    """The dev extra's node (tests/nodejs.py), with the SDK installed by its npm."""
+    node, npm = nodejs.node(), nodejs.npm_command()
     if node is None or npm is None:
-        pytest.skip("needs node and npm (the JavaScript SDK v3 test)")
+        pytest.skip(f"the JavaScript SDK v3 test needs node and npm: {nodejs.MISSING}")
     if not (JS / "node_modules" / "@aws-sdk" / "client-lambda").is_dir():
-        install = subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=JS,
-                                 capture_output=True, text=True, timeout=600, check=False)
+        install = subprocess.run([*npm, "install", "--no-audit", "--no-fund"], cwd=JS,
+                                 env=nodejs.environment(), capture_output=True, text=True,
+                                 timeout=600, check=False)
         assert install.returncode == 0, install.stderr[-2000:]
-    return node
+    return str(node)
 
 
 def test_javascript_sdk_v3(local_stack: LocalRun) -> None:
     node = _node_sdk()
     done = subprocess.run([node, "lambda_client.mjs", local_stack.url, FUNCTION], cwd=JS,
-                          capture_output=True, text=True, timeout=120, check=False)
+                          env=nodejs.environment(), capture_output=True, text=True, timeout=120,
+                          check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout)
     assert seen["ok"]["status"] == 200 and seen["ok"]["version"] == "$LATEST"

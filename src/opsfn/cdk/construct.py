@@ -1,11 +1,13 @@
 """``OpsFunction``: the one opsfn function in a CDK app, wired as infra/template.yaml wires it.
 
 The construct creates what the SAM template always creates (the function from ``opsfn package``'s
-tree, its role, tables, buckets, queues, topic, HTTP API, EventBridge rules, schedules and the
-action queue mapping). Its helpers add what the template's parameters turn on, each with the same
+tree, a version behind the alias ``live`` on every deploy, its role, tables, buckets, queues, topic,
+HTTP API, EventBridge rules, schedules and the action queue mapping). Every trigger invokes the
+alias, as SAM's ``AutoPublishAlias`` has it, so SnapStart (which serves published versions only)
+changes no wiring. Its helpers add what the template's parameters turn on, each with the same
 environment variables, IAM statements and enabled schedule, and create the custom resources with
 their real types (``Custom::SslMaterials``, ``Custom::SmtpCredential``,
-``Custom::ActiveReceiptRuleSet``) and the function's ARN as ``ServiceToken``: CDK's default
+``Custom::ActiveReceiptRuleSet``) and the alias's ARN as ``ServiceToken``: CDK's default
 ``AWS::CloudFormation::CustomResource`` reaches no route.
 """
 
@@ -33,6 +35,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from opsfn.cdk import arns, policies
+from opsfn.cdk.access_logs import log_access
 from opsfn.cdk.alarms import create_alarms
 from opsfn.cdk.api import DefaultAuth, create_http_api
 from opsfn.cdk.code import code_path
@@ -45,6 +48,7 @@ from opsfn.core.router import ActionSpec, Route
 HANDLER = "opsfn.handler.lambda_handler"
 SERVICE = NAMESPACE = "opsfn"  # POWERTOOLS_SERVICE_NAME and _METRICS_NAMESPACE, as in the template
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+ALIAS = "live"  # the SAM template's AutoPublishAlias
 OWN_MOUNT = "/mnt/opsfn"  # the function's own access point (/opsfn) of an EFS
 SSL_MOUNT = "/mnt/ssl"  # an SSL file system at its root
 INBOUND_PREFIX = "inbound/"
@@ -104,6 +108,9 @@ class OpsFunction(Construct):
     ``code`` is a prebuilt zip or tree (``opsfn package``); without it the tree is built (and
     cached) by :func:`opsfn.cdk.code.build_package`. ``vpc`` (private subnets with a route to
     CloudFormation's endpoint, for custom resource answers) is needed for any file system.
+    ``snap_start`` (SnapStart on the published versions; never with a file system, which Lambda
+    refuses), ``reserved_concurrency`` and ``api_access_logs`` are the template's ``SnapStart``,
+    ``ReservedConcurrency`` and ``ApiAccessLogs``.
     """
 
     def __init__(self, scope: Construct, id: str, *, code: str | Path | None = None,
@@ -121,12 +128,18 @@ class OpsFunction(Construct):
                  metrics_namespace: str = NAMESPACE,
                  log_format: Literal["JSON", "Text"] = "JSON",
                  application_log_level: str | None = None, system_log_level: str | None = None,
-                 log_group: logs.ILogGroup | None = None, app: str | App | None = None) -> None:
+                 log_group: logs.ILogGroup | None = None, app: str | App | None = None,
+                 snap_start: bool = False, reserved_concurrency: int | None = None,
+                 api_access_logs: bool = False) -> None:
         super().__init__(scope, id)
         from opsfn.routes.etl.settings import EtlSettings
 
         if architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}")
+        if reserved_concurrency is not None and reserved_concurrency < 1:
+            raise ValueError("reserved_concurrency must be at least 1: 0 throttles every "
+                             "invocation (None reserves nothing)")
+        self._snap_start = snap_start
         self._vpc = vpc
         self._vpc_subnets = vpc_subnets
         self._mounted: efs.IFileSystem | None = None
@@ -161,28 +174,38 @@ class OpsFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.PASS_THROUGH,
             description="opsfn - every trigger, typed routes", log_group=self.log_group,
             **logging_config(log_format, application_log_level, system_log_level),
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
+            reserved_concurrent_executions=reserved_concurrency,
             vpc=vpc, vpc_subnets=vpc_subnets,
             security_groups=list(security_groups) if security_groups else None)
         self._cfn.environment = lambda_.CfnFunction.EnvironmentProperty(
             variables=Lazy.any(_Variables(self.environment)))
-        lambda_.CfnEventInvokeConfig(
+        # A new version whenever the code or configuration changes (each deploy that changes
+        # anything), behind the alias every trigger invokes.
+        self.alias = lambda_.Alias(self, "LiveAlias", alias_name=ALIAS,
+                                   version=self.function.current_version)
+        invoke_config = lambda_.CfnEventInvokeConfig(
             self, "EventInvokeConfig", function_name=self.function.function_name,
-            qualifier="$LATEST", maximum_retry_attempts=2, maximum_event_age_in_seconds=21600,
+            qualifier=ALIAS, maximum_retry_attempts=2, maximum_event_age_in_seconds=21600,
             destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
                 on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(
                     destination=self.storage.failed_events.queue_arn)))
+        invoke_config.node.add_dependency(self.alias)  # the qualifier must exist first
         self.api: apigw.HttpApi = create_http_api(
-            self, self.function, self.routes, allowed_origin=allowed_origin,
+            self, self.alias, self.routes, allowed_origin=allowed_origin,
             default_auth=default_auth, jwt_issuer=jwt_issuer, jwt_audience=jwt_audience)
-        self.rules = create_rules(self, self.function, self.storage.failed_events, self.routes,
+        self.api_access_logs: logs.LogGroup | None = log_access(
+            self, self.api, retention=log_retention) if api_access_logs else None
+        self.rules = create_rules(self, self.alias, self.storage.failed_events, self.routes,
                                   self._setting_value)
         self.schedules: dict[str, scheduler.CfnSchedule] = create_schedules(
-            self, self.function, self.storage.schedule_dead_letters, self.routes)
+            self, self.alias, self.storage.schedule_dead_letters, self.routes,
+            function_arn=self.function.function_arn)
         if any(isinstance(r.spec, ActionSpec) and r.spec.queue for r in self.routes):
-            action_queue_mapping(self, self.function, self.storage.action_queue,
+            action_queue_mapping(self, self.alias, self.storage.action_queue,
                                  action_queue_concurrency)
         if function_url:  # SigV4-signed callers only
-            self.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+            self.alias.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
         if alert_email:
             self.storage.alert_topic.add_subscription(subscriptions.EmailSubscription(alert_email))
         s = self.storage
@@ -196,6 +219,7 @@ class OpsFunction(Construct):
                 "ScheduleDeadLetterAlarm": (s.schedule_dead_letters, "a schedule could not "
                                             "invoke the function (ScheduleDeadLetterQueue)")})
         CfnOutput(self, "FunctionName", value=self.function.function_name)
+        CfnOutput(self, "FunctionAliasArn", value=self.alias.function_arn)
         CfnOutput(self, "ApiUrl", value=self.api.api_endpoint)
         CfnOutput(self, "ArchiveBucketName", value=self.storage.archive.bucket_name)
 
@@ -309,7 +333,7 @@ class OpsFunction(Construct):
 
     def _custom_resource(self, id: str, resource_type: str,
                          properties: Mapping[str, Any]) -> CustomResource:
-        return CustomResource(self, id, service_token=self.function.function_arn,
+        return CustomResource(self, id, service_token=self.alias.function_arn,
                               resource_type=resource_type, properties=dict(properties))
 
     def _require_vpc(self, what: str) -> ec2.IVpc:
@@ -318,7 +342,10 @@ class OpsFunction(Construct):
         return self._vpc
 
     def _mount(self, file_system: efs.IFileSystem, access_point: efs.AccessPoint, path: str) -> None:
-        """The function's one file system (Lambda mounts at most one)."""
+        """The function's one file system (Lambda mounts at most one, and none with SnapStart)."""
+        if self._snap_start:
+            raise ValueError("SnapStart does not support EFS: a function with snap_start=True "
+                             "mounts no file system (sync one with sync_with_datasync)")
         if self._mounted is not None:
             raise ValueError("the function already mounts a file system; a Lambda function mounts "
                              "one (sync another one with sync_with_datasync)")
@@ -543,7 +570,7 @@ class OpsFunction(Construct):
             actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{INBOUND_PREFIX}*")],
             conditions={"StringEquals": {"aws:SourceAccount": account, "aws:SourceArn": rule_arn}}))
         permission = lambda_.CfnPermission(
-            self, "RelayInvokePermission", function_name=self.function.function_arn,
+            self, "RelayInvokePermission", function_name=self.alias.function_arn,
             action="lambda:InvokeFunction", principal="ses.amazonaws.com", source_account=account,
             source_arn=rule_arn)
         rule = ses.CfnReceiptRule(
@@ -556,7 +583,7 @@ class OpsFunction(Construct):
                         bucket_name=bucket.bucket_name, object_key_prefix=INBOUND_PREFIX)),
                     ses.CfnReceiptRule.ActionProperty(
                         lambda_action=ses.CfnReceiptRule.LambdaActionProperty(
-                            function_arn=self.function.function_arn, invocation_type="Event")),
+                            function_arn=self.alias.function_arn, invocation_type="Event")),
                 ]))
         policy = bucket.policy
         if policy is not None:  # SES checks at rule creation that it may write and invoke

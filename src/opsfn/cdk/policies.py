@@ -80,7 +80,8 @@ def datasync_role(archive_bucket_arn: str, file_system_arn: str) -> list[iam.Pol
     ]
 
 
-def scheduler_role(function_arn: str, dead_letter_queue_arn: str) -> list[iam.PolicyStatement]:
-    """The scheduler role: invoke this function, park what it could not deliver."""
-    return [allow(None, ["lambda:InvokeFunction"], [function_arn]),
+def scheduler_role(function_arns: Sequence[str],
+                   dead_letter_queue_arn: str) -> list[iam.PolicyStatement]:
+    """The scheduler role: invoke this function (and its alias), park what it could not deliver."""
+    return [allow(None, ["lambda:InvokeFunction"], list(function_arns)),
             allow(None, ["sqs:SendMessage"], [dead_letter_queue_arn])]

@@ -5,6 +5,9 @@ function finds the route by the name in the schedule's ARN) and two stacks never
 schedule exists from the start, ``DISABLED`` until the feature it serves is configured; the
 construct's helpers enable it. A schedule target without ``Input`` delivers Scheduler's own event
 (``source: aws.scheduler``, the schedule ARN in ``resources``), which is what the function routes.
+
+Every trigger here is given the function's alias (``OpsFunction.alias``): it invokes the published
+version that alias names, as the SAM template's events do with ``AutoPublishAlias``.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from opsfn.tooling.generate.events import camel
 
 
 def create_schedules(scope: Construct, function: lambda_.IFunction, dead_letters: sqs.IQueue,
-                     routes: list[Route]) -> dict[str, scheduler.CfnSchedule]:
+                     routes: list[Route], *, function_arn: str) -> dict[str, scheduler.CfnSchedule]:
     """The group, the role that may invoke only this function, and one schedule (disabled) per
-    schedule route.
+    schedule route, each invoking ``function`` (the alias).
 
+    The role may invoke the alias and the unqualified ``function_arn``, as the template's does.
     An invocation Scheduler could not deliver after its retries goes to ``dead_letters``.
     """
     group = scheduler.CfnScheduleGroup(scope, "ScheduleGroup")
@@ -39,7 +43,8 @@ def create_schedules(scope: Construct, function: lambda_.IFunction, dead_letters
             iam.ServicePrincipal("scheduler.amazonaws.com"),
             {"StringEquals": {"aws:SourceAccount": Stack.of(scope).account}}),
         inline_policies={"invoke-opsfn": iam.PolicyDocument(
-            statements=policies.scheduler_role(function.function_arn, dead_letters.queue_arn))})
+            statements=policies.scheduler_role([function_arn, function.function_arn],
+                                               dead_letters.queue_arn))})
     found: dict[str, scheduler.CfnSchedule] = {}
     for spec in (r.spec for r in routes if isinstance(r.spec, ScheduleSpec)):
         if spec.expression is None:

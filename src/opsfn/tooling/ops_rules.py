@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 # Buckets browsers upload to directly (by the setting naming them) and the methods they use.
 BROWSER_UPLOAD_BUCKETS: dict[str, tuple[str, ...]] = {"UPLOAD_BUCKET": ("PUT", "POST")}
-# Variables Lambda or Powertools read themselves; they are not opsfn settings.
-FOREIGN_PREFIXES = ("POWERTOOLS_", "AWS_LAMBDA_", "PYTHON", "LD_")
 # Access-log variables refused in any API's log format (compared case-insensitively as prefixes
 # of each $variable). An access log is kept for LogRetentionDays and read by whoever operates the
 # stack, so it carries no query string (/get-results has the jobId there), body, request path,
@@ -272,9 +270,12 @@ def _dead_letters_and_alias(checker: Checker) -> None:
     found = checker.found
     for name in found.schedules_without_dlq:
         checker.problems.append(f"event {name}: the schedule has no DeadLetterConfig")
-    for name in found.unqualified_tokens:
-        checker.problems.append(f"resource {name}: ServiceToken is the unqualified function; with "
-                                f"AutoPublishAlias it must be !Ref {found.function}.Alias")
+    sam = found.alias_resource == f"{found.function}.Alias"
+    for where in found.unqualified_tokens:
+        checker.problems.append(
+            f"{where} is the unqualified function; " + (
+                f"with AutoPublishAlias it must be !Ref {found.function}.Alias" if sam else
+                f"with the alias {found.alias} it must be the alias ({found.alias_resource})"))
 
 
 # -- operations: access logs, tracing, SnapStart, the Duration alarm, concurrency ------------------

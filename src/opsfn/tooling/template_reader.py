@@ -155,15 +155,36 @@ class Declared:
     custom_resources: dict[str, list[str]] = field(default_factory=dict)
     receipt_rules: list[ReceiptRule] = field(default_factory=list)
     ses_may_invoke: bool = False  # a Lambda permission lets ses.amazonaws.com invoke it
-    alias: str | None = None  # AutoPublishAlias: triggers and custom resources use the alias
-    unqualified_tokens: list[str] = field(default_factory=list)  # custom resources past it
+    alias: str | None = None  # AutoPublishAlias, or the Name of the function's AWS::Lambda::Alias
+    alias_resource: str | None = None  # what names the alias: "<function>.Alias" or its logical id
+    unqualified_tokens: list[str] = field(default_factory=list)  # what names the function past it
     failure_queues: dict[str, str] = field(default_factory=dict)  # queue -> what lands there
     schedules_without_dlq: list[str] = field(default_factory=list)
-    # CloudFormation triggers: the Lambda permissions of the function (principal -> the resources
-    # each one's SourceArn names, empty for any source), what needs one, and scheduler roles.
-    invoke_grants: list[tuple[str, frozenset[str]]] = field(default_factory=list)
-    needs_grant: list[tuple[str, str, str | None]] = field(default_factory=list)
-    schedule_roles: dict[str, str | None] = field(default_factory=dict)
+    # CloudFormation triggers: the Lambda permissions of the function (principal, the resources
+    # each one's SourceArn names (empty for any source), what it is on), what needs one (where,
+    # principal, source, what it invokes), and scheduler roles (role, what the schedule invokes).
+    # A permission on the function does not cover its alias, nor the reverse: "what" must match.
+    invoke_grants: list[tuple[str, frozenset[str], str]] = field(default_factory=list)
+    needs_grant: list[tuple[str, str, str | None, str]] = field(default_factory=list)
+    schedule_roles: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+
+    def target(self, value: Any) -> str | None:
+        """The function or its alias (the name they go by here) when ``value`` invokes one of
+        them: a ``Ref``/``GetAtt``, or an expression made from one (CDK joins an alias's name
+        from its ARN); None for anything else."""
+        name = ref_target(value)
+        if name is None and isinstance(value, dict) and len(referenced(value)) == 1:
+            (name,) = referenced(value)
+        if name == self.function or (name is not None and name in (f"{self.function}.Alias",
+                                                                    self.alias_resource)):
+            return name
+        return None
+
+    def past_alias(self, where: str, value: Any) -> None:
+        """Note ``where`` when it invokes the unqualified function although there is an alias:
+        SnapStart and every deploy's version serve the alias only."""
+        if self.alias and self.target(value) == self.function:
+            self.unqualified_tokens.append(where)
 
 
 def find_function(resources: dict[str, Any]) -> str:
@@ -291,8 +312,8 @@ def branch_target(value: Any) -> str | None:
     return ref_target(value)
 
 
-def _receipt_rule(name: str, props: dict[str, Any], function: str) -> ReceiptRule | None:
-    """The rule if one of its actions is a Lambda action on ``function``."""
+def _receipt_rule(name: str, props: dict[str, Any], found: Declared) -> ReceiptRule | None:
+    """The rule if one of its actions is a Lambda action on the function (or its alias)."""
     actions = _dict(props.get("Rule")).get("Actions")
     stored: dict[str, Any] | None = None
     for entry in actions if isinstance(actions, list) else []:
@@ -300,7 +321,9 @@ def _receipt_rule(name: str, props: dict[str, Any], function: str) -> ReceiptRul
         if "S3Action" in action and stored is None:
             stored = _dict(action["S3Action"])
         lambda_action = _dict(action.get("LambdaAction"))
-        if ref_target(lambda_action.get("FunctionArn")) in (function, f"{function}.Alias"):
+        if found.target(lambda_action.get("FunctionArn")) is not None:
+            found.past_alias(f"receipt rule {name}: LambdaAction FunctionArn",
+                             lambda_action.get("FunctionArn"))
             prefix = stored.get("ObjectKeyPrefix", "") if stored is not None else None
             return ReceiptRule(name, stored is not None,
                                ref_target(stored.get("BucketName")) if stored else None,
@@ -341,13 +364,17 @@ _AUTHORIZATION_KINDS = {"NONE": "public", "AWS_IAM": "iam", "JWT": "jwt"}
 
 
 def _api_route(name: str, props: dict[str, Any], resources: dict[str, Any],
-               function: str) -> tuple[tuple[str, str], HttpTrigger] | None:
-    """An ``AWS::ApiGatewayV2::Route`` whose integration invokes ``function``."""
+               found: Declared) -> tuple[tuple[str, str], HttpTrigger, str] | None:
+    """An ``AWS::ApiGatewayV2::Route`` whose integration invokes the function (or its alias),
+    and which of them it invokes."""
     integrations = [i for i in referenced(props.get("Target")) if _dict(resources.get(i)).get(
         "Type") == "AWS::ApiGatewayV2::Integration"]
-    if not any(ref_target(_dict(_dict(resources[i]).get("Properties")).get("IntegrationUri"))
-               == function for i in integrations):
+    uris = [_dict(_dict(resources[i]).get("Properties")).get("IntegrationUri") for i in integrations]
+    invoked = next((t for t in map(found.target, uris) if t is not None), None)
+    if invoked is None:
         return None
+    found.past_alias(f"route {name}: its integration's IntegrationUri",
+                     next(u for u in uris if found.target(u) == invoked))
     method, _, path = str(props.get("RouteKey", "")).partition(" ")
     authorization = str(props.get("AuthorizationType", "NONE"))
     kind = _AUTHORIZATION_KINDS.get(authorization, f"authorizer {authorization}")
@@ -356,26 +383,29 @@ def _api_route(name: str, props: dict[str, Any], resources: dict[str, Any],
             "Properties"))
         if authorizer.get("AuthorizerType") != "JWT":
             kind = "authorizer (not a JWT authorizer)"
-    return (method.upper(), path), HttpTrigger(name, ref_target(props.get("ApiId")), None, kind)
+    return (method.upper(), path), HttpTrigger(name, ref_target(props.get("ApiId")), None,
+                                               kind), invoked
 
 
 def _add_resource_trigger(found: Declared, name: str, kind: str, props: dict[str, Any],
                           resources: dict[str, Any]) -> None:
     """A trigger that is a CloudFormation resource of its own (what CDK synthesizes)."""
-    function = found.function
     if kind == "AWS::Events::Rule":
         targets = props.get("Targets")
-        if not any(ref_target(_dict(t).get("Arn")) == function
-                   for t in (targets if isinstance(targets, list) else [])):
+        arns = [_dict(t).get("Arn") for t in (targets if isinstance(targets, list) else [])]
+        invoked = next((t for t in map(found.target, arns) if t is not None), None)
+        if invoked is None:
             return
-        found.needs_grant.append((f"rule {name}", "events.amazonaws.com", name))
+        found.past_alias(f"rule {name}: target Arn", {"Ref": invoked})
+        found.needs_grant.append((f"rule {name}", "events.amazonaws.com", name, invoked))
         if "EventPattern" in props:
             _add_event(found, name, "EventBridgeRule", {"Pattern": props["EventPattern"]})
         if "ScheduleExpression" in props:
             _add_event(found, name, "Schedule", {"Name": props.get("Name"),
                                                  "Schedule": props["ScheduleExpression"]})
     elif kind == "AWS::Lambda::EventSourceMapping" and \
-            ref_target(props.get("FunctionName")) == function:
+            found.target(props.get("FunctionName")) is not None:
+        found.past_alias(f"event source mapping {name}: FunctionName", props.get("FunctionName"))
         source = ref_target(props.get("EventSourceArn"))
         if source is not None and (_dict(resources.get(source)).get("Type") == "AWS::SQS::Queue"
                                    or ":sqs:" in source):
@@ -383,17 +413,22 @@ def _add_resource_trigger(found: Declared, name: str, kind: str, props: dict[str
                                             "FunctionResponseTypes": props.get(
                                                 "FunctionResponseTypes")})
     elif kind == "AWS::SNS::Subscription" and str(props.get("Protocol")).lower() == "lambda" \
-            and ref_target(props.get("Endpoint")) == function:
+            and found.target(props.get("Endpoint")) is not None:
         _add_event(found, name, "SNS", {"Topic": props.get("TopicArn")})
+        found.past_alias(f"subscription {name}: Endpoint", props.get("Endpoint"))
         found.needs_grant.append((f"subscription {name}", "sns.amazonaws.com",
-                                  ref_target(props.get("TopicArn"))))
+                                  ref_target(props.get("TopicArn")),
+                                  str(found.target(props.get("Endpoint")))))
     elif kind == "AWS::ApiGatewayV2::Route":
-        route = _api_route(name, props, resources, function)
+        route = _api_route(name, props, resources, found)
         if route is not None:
-            found.http[route[0]] = route[1]
-            found.needs_grant.append((f"route {name}", "apigateway.amazonaws.com", route[1].api))
-    elif kind == "AWS::Lambda::Permission" and ref_target(props.get("FunctionName")) == function:
-        found.invoke_grants.append((str(props.get("Principal")), referenced(props.get("SourceArn"))))
+            key, trigger, invoked = route
+            found.http[key] = trigger
+            found.needs_grant.append((f"route {name}", "apigateway.amazonaws.com", trigger.api,
+                                      invoked))
+    elif kind == "AWS::Lambda::Permission" and found.target(props.get("FunctionName")) is not None:
+        found.invoke_grants.append((str(props.get("Principal")), referenced(props.get("SourceArn")),
+                                    str(found.target(props.get("FunctionName")))))
 
 
 def _role_documents(resources: dict[str, Any], role: str) -> list[Any]:
@@ -407,7 +442,8 @@ def _role_documents(resources: dict[str, Any], role: str) -> list[Any]:
 
 
 def role_may_invoke(resources: dict[str, Any], role: str, function: str) -> bool:
-    """Whether an IAM role of the template allows ``lambda:InvokeFunction`` on ``function``."""
+    """Whether an IAM role of the template allows ``lambda:InvokeFunction`` on ``function`` (the
+    logical id of the function or of the alias that is invoked)."""
     for document in _role_documents(resources, role):
         statements = _dict(document).get("Statement")
         for entry in statements if isinstance(statements, list) else [statements]:
@@ -441,14 +477,29 @@ def role_may_trace(resources: dict[str, Any], role: str) -> bool:
     return False
 
 
+def _find_alias(found: Declared, resources: dict[str, Any]) -> None:
+    """The alias triggers must invoke: SAM's ``AutoPublishAlias``, else an ``AWS::Lambda::Alias``
+    of the function (what CDK and SAM's transform write)."""
+    function = found.function
+    alias = _dict(_dict(resources[function]).get("Properties")).get("AutoPublishAlias")
+    if isinstance(alias, str):
+        found.alias, found.alias_resource = alias, f"{function}.Alias"
+        return
+    for name, res in resources.items():
+        props = _dict(_dict(res).get("Properties"))
+        if _dict(res).get("Type") == "AWS::Lambda::Alias" and \
+                ref_target(props.get("FunctionName")) == function:
+            found.alias, found.alias_resource = str(props.get("Name")), name
+            return
+
+
 def declared_triggers(template: dict[str, Any]) -> Declared:
     """Collect the function's events, standalone schedules/rules and its custom resources."""
     resources: dict[str, Any] = template["Resources"]
     function = find_function(resources)
     props = resources[function].get("Properties") or {}
     found = Declared(function, dict(((props.get("Environment") or {}).get("Variables")) or {}))
-    alias = props.get("AutoPublishAlias")
-    found.alias = alias if isinstance(alias, str) else None
+    _find_alias(found, resources)
     failure = ref_target(_dict(_dict(_dict(props.get("EventInvokeConfig")).get(
         "DestinationConfig")).get("OnFailure")).get("Destination"))
     if failure is not None:
@@ -471,28 +522,30 @@ def declared_triggers(template: dict[str, Any]) -> Declared:
             continue
         kind = str(res.get("Type", ""))
         rprops = res.get("Properties") or {}
-        if kind == "AWS::Lambda::Url" and ref_target(rprops.get("TargetFunctionArn")) == function:
+        if kind == "AWS::Lambda::Url" and found.target(rprops.get("TargetFunctionArn")):
             found.function_urls[name] = str(rprops.get("AuthType"))
+            if found.alias and rprops.get("Qualifier") != found.alias:
+                found.past_alias(f"function URL {name}: TargetFunctionArn without Qualifier "
+                                 f"{found.alias}", rprops.get("TargetFunctionArn"))
         if kind.startswith("Custom::") or kind == "AWS::CloudFormation::CustomResource":
-            token = ref_target(rprops.get("ServiceToken"))
-            if token in (function, f"{function}.Alias"):
+            if found.target(rprops.get("ServiceToken")) is not None:
                 found.custom_resources.setdefault(kind, []).append(name)
-                if token == function and found.alias:
-                    found.unqualified_tokens.append(name)
+                found.past_alias(f"resource {name}: ServiceToken", rprops.get("ServiceToken"))
         elif kind == "AWS::Scheduler::Schedule" and \
-                ref_target((rprops.get("Target") or {}).get("Arn")) == function:
+                found.target(_dict(rprops.get("Target")).get("Arn")) is not None:
+            invoked = _dict(rprops.get("Target"))
             found.schedules[str(rprops.get("Name"))] = (name, rprops.get("ScheduleExpression"))
-            found.schedule_roles[name] = ref_target((rprops.get("Target") or {}).get("RoleArn"))
+            found.schedule_roles[name] = (ref_target(invoked.get("RoleArn")),
+                                          str(found.target(invoked.get("Arn"))))
+            found.past_alias(f"schedule {name}: target Arn", invoked.get("Arn"))
             if not _dead_letter(found, name, _dict(rprops.get("Target")), "undeliverable events"):
                 found.schedules_without_dlq.append(name)
         elif kind == "AWS::SES::ReceiptRule":
-            rule = _receipt_rule(name, rprops, function)
+            rule = _receipt_rule(name, rprops, found)
             if rule is not None:
                 found.receipt_rules.append(rule)
         elif kind == "AWS::Lambda::Permission" and rprops.get("Principal") == "ses.amazonaws.com" \
-                and ref_target(rprops.get("FunctionName")) in (function, f"{function}.Alias"):
+                and found.target(rprops.get("FunctionName")) is not None:
             found.ses_may_invoke = True
         _add_resource_trigger(found, name, kind, rprops, resources)
     return found
-
-
