@@ -330,12 +330,15 @@ def test_the_split_template_lints_clean(tmp_path: Path) -> None:
     from cfnlint.api import lint_file
 
     from opsfn.tooling.generate import cfn_yaml
+    from opsfn.tooling.ops_rules import Checker
 
     path = tmp_path / "split.yaml"
-    path.write_text(cfn_yaml.dumps(generate(builtin_app, _base(), groups={
+    template = generate(builtin_app, _base(), groups={
         "ImagingFunction": {"routes": ["imaging"]},
-        "OperationsFunction": {"routes": ["incidents", "database"], "memory": 512}})))
+        "OperationsFunction": {"routes": ["incidents", "database"], "memory": 512}})
+    path.write_text(cfn_yaml.dumps(template))
     assert [f"{m.rule.id} {m.message}" for m in lint_file(path)] == []
+    assert Checker(builtin_app, template).run() == []  # every function, with its own routes
 
 
 def test_groups_that_cannot_be_split_are_refused() -> None:
@@ -343,6 +346,8 @@ def test_groups_that_cannot_be_split_are_refused() -> None:
         generate(builtin_app, _base(), groups={"TlsFunction": {"routes": ["tls"]}})
     with pytest.raises(ValueError, match="names no route"):
         generate(builtin_app, _base(), groups={"X": {"routes": ["imagin"]}})
+    with pytest.raises(ValueError, match="one action queue"):
+        generate(builtin_app, _base(), groups={"Sync": {"routes": ["exports"]}})
     with pytest.raises(ValueError, match="another group"):
         generate(builtin_app, _base(), groups={"A": {"routes": ["imaging"]},
                                               "B": {"routes": ["GET /get-results"]}})

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from opsfn.cdk.code import build_package
     from opsfn.cdk.construct import OpsFunction
+    from opsfn.cdk.groups import RouteGroup
 
-_HOMES = {"OpsFunction": "construct", "build_package": "code"}
+_HOMES = {"OpsFunction": "construct", "RouteGroup": "groups", "build_package": "code"}
 
-__all__ = ["OpsFunction", "build_package"]
+__all__ = ["OpsFunction", "RouteGroup", "build_package"]
 
 
 def __getattr__(name: str) -> Any:

@@ -45,35 +45,43 @@ def _jwt_authorizer(scope: Construct, issuer: str | None,
                              identity_source=["$request.header.Authorization"])
 
 
-def create_http_api(scope: Construct, function: lambda_.IFunction, routes: list[Route], *,
-                    allowed_origin: str, default_auth: DefaultAuth, jwt_issuer: str | None,
-                    jwt_audience: str | None) -> apigw.HttpApi:
-    """The API, its CORS rules and throttling, and one route per HTTP route of ``routes``."""
-    made: dict[str, apigw.IHttpRouteAuthorizer] = {}
+class HttpRoutes:
+    """The API, its CORS rules and throttling, and the routes added to it: one per HTTP route,
+    each with the authorizer it declares (made once and shared by every function's routes)."""
 
-    def authorizer_for(auth: str) -> apigw.IHttpRouteAuthorizer:
-        if auth not in made:
-            made[auth] = (apigw.HttpNoneAuthorizer() if auth == "public" else HttpIamAuthorizer()
-                          if auth == "iam" else _jwt_authorizer(scope, jwt_issuer, jwt_audience))
-        return made[auth]
+    def __init__(self, scope: Construct, *, allowed_origin: str, default_auth: DefaultAuth,
+                 jwt_issuer: str | None, jwt_audience: str | None) -> None:
+        self._scope = scope
+        self._jwt = (jwt_issuer, jwt_audience)
+        self._made: dict[str, apigw.IHttpRouteAuthorizer] = {}
+        self.api = apigw.HttpApi(
+            scope, "HttpApi", default_authorizer=self.authorizer_for(default_auth),
+            cors_preflight=apigw.CorsPreflightOptions(
+                allow_origins=allowed_origin.split(","),  # one origin, *, or a comma-separated list
+                allow_methods=[apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST,
+                               apigw.CorsHttpMethod.OPTIONS],
+                allow_headers=list(CORS_HEADERS), max_age=Duration.seconds(600)))
+        stage = self.api.default_stage
+        if stage is not None:
+            cast(apigw.CfnStage, stage.node.default_child).add_property_override(
+                "DefaultRouteSettings", {"ThrottlingBurstLimit": 50, "ThrottlingRateLimit": 20})
 
-    default = authorizer_for(default_auth)
-    api = apigw.HttpApi(
-        scope, "HttpApi", default_authorizer=default,
-        cors_preflight=apigw.CorsPreflightOptions(
-            allow_origins=allowed_origin.split(","),  # one origin, *, or a comma-separated list
-            allow_methods=[apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST,
-                           apigw.CorsHttpMethod.OPTIONS],
-            allow_headers=list(CORS_HEADERS), max_age=Duration.seconds(600)))
-    stage = api.default_stage
-    if stage is not None:
-        cast(apigw.CfnStage, stage.node.default_child).add_property_override(
-            "DefaultRouteSettings", {"ThrottlingBurstLimit": 50, "ThrottlingRateLimit": 20})
-    integration = HttpLambdaIntegration("OpsFunction", function)
-    for route in routes:
-        spec = route.spec
-        if isinstance(spec, HttpSpec):
-            api.add_routes(path=spec.path, methods=[apigw.HttpMethod(spec.method)],
-                           integration=integration,
-                           authorizer=None if spec.auth == "default" else authorizer_for(spec.auth))
-    return api
+    def authorizer_for(self, auth: str) -> apigw.IHttpRouteAuthorizer:
+        """The authorizer of an auth mode (``public`` admits anyone)."""
+        if auth not in self._made:
+            self._made[auth] = (
+                apigw.HttpNoneAuthorizer() if auth == "public" else HttpIamAuthorizer()
+                if auth == "iam" else _jwt_authorizer(self._scope, *self._jwt))
+        return self._made[auth]
+
+    def add(self, function: lambda_.IFunction, routes: list[Route],
+            integration_id: str = "OpsFunction") -> None:
+        """A route to ``function`` for each HTTP route of ``routes``."""
+        integration = HttpLambdaIntegration(integration_id, function)
+        for route in routes:
+            spec = route.spec
+            if isinstance(spec, HttpSpec):
+                self.api.add_routes(
+                    path=spec.path, methods=[apigw.HttpMethod(spec.method)],
+                    integration=integration,
+                    authorizer=None if spec.auth == "default" else self.authorizer_for(spec.auth))

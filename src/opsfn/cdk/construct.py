@@ -13,7 +13,8 @@ their real types (``Custom::SslMaterials``, ``Custom::SmtpCredential``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -37,18 +38,20 @@ from constructs import Construct
 from opsfn.cdk import arns, policies
 from opsfn.cdk.access_logs import log_access
 from opsfn.cdk.alarms import create_alarms
-from opsfn.cdk.api import DefaultAuth, create_http_api
+from opsfn.cdk.api import DefaultAuth, HttpRoutes
 from opsfn.cdk.code import code_path
+from opsfn.cdk.groups import RouteGroup, add_group
+from opsfn.cdk.live import publish_live
 from opsfn.cdk.route_access import RoutePolicies, by_domain, documents
 from opsfn.cdk.storage import Storage, create_storage, private_bucket
 from opsfn.cdk.triggers import action_queue_mapping, create_rules, create_schedules
 from opsfn.core.app import App
 from opsfn.core.router import ActionSpec, Route
+from opsfn.tooling.generate.groups import split_routes
 
 HANDLER = "opsfn.handler.lambda_handler"
 SERVICE = NAMESPACE = "opsfn"  # POWERTOOLS_SERVICE_NAME and _METRICS_NAMESPACE, as in the template
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
-ALIAS = "live"  # the SAM template's AutoPublishAlias
 OWN_MOUNT = "/mnt/opsfn"  # the function's own access point (/opsfn) of an EFS
 SSL_MOUNT = "/mnt/ssl"  # an SSL file system at its root
 INBOUND_PREFIX = "inbound/"
@@ -58,11 +61,25 @@ INBOUND_PREFIX = "inbound/"
 class _Variables:
     """The environment, read at synth time: helpers may still add (or drop) variables."""
 
-    def __init__(self, variables: dict[str, str]) -> None:
+    def __init__(self, variables: Callable[[], dict[str, str]]) -> None:
         self._variables = variables
 
     def produce(self) -> Any:
-        return dict(sorted(self._variables.items()))
+        return dict(sorted(self._variables().items()))
+
+
+@dataclass
+class _Features:
+    """What the helpers have configured so far."""
+
+    mounted: efs.IFileSystem | None = None  # Lambda mounts one file system at most
+    own_efs: efs.IFileSystem | None = None  # mount_efs(): /opsfn, the sync's source
+    ssl_efs: efs.IFileSystem | None = None  # ssl_materials(fs): TLS materials only
+    policies: dict[str, iam.Policy] = field(default_factory=dict)
+    rule_set_activations: list[tuple[str, CustomResource]] = field(default_factory=list)
+    relay_rules: list[tuple[str, ses.CfnReceiptRule]] = field(default_factory=list)
+    smtp_user: bool = False
+    secrets_keys: list[str] = field(default_factory=list)
 
 
 def _registry_of(app: str | App | None) -> Any:
@@ -130,7 +147,8 @@ class OpsFunction(Construct):
                  application_log_level: str | None = None, system_log_level: str | None = None,
                  log_group: logs.ILogGroup | None = None, app: str | App | None = None,
                  snap_start: bool = False, reserved_concurrency: int | None = None,
-                 api_access_logs: bool = False) -> None:
+                 api_access_logs: bool = False,
+                 groups: Mapping[str, RouteGroup] | None = None) -> None:
         super().__init__(scope, id)
         from opsfn.routes.etl.settings import EtlSettings
 
@@ -142,15 +160,10 @@ class OpsFunction(Construct):
         self._snap_start = snap_start
         self._vpc = vpc
         self._vpc_subnets = vpc_subnets
-        self._mounted: efs.IFileSystem | None = None
-        self._own_efs: efs.IFileSystem | None = None  # mount_efs(): /opsfn, the sync's source
-        self._ssl_efs: efs.IFileSystem | None = None  # ssl_materials(fs): TLS materials only
-        self._policies: dict[str, iam.Policy] = {}
-        self._rule_set_activations: list[tuple[str, CustomResource]] = []
-        self._relay_rules: list[tuple[str, ses.CfnReceiptRule]] = []
-        self._smtp_user = False
-        self._secrets_keys: list[str] = []
+        self._features = _Features()
         self.routes: list[Route] = list(_registry_of(app).routes)
+        self._split = split_routes(self.routes, {name: {"routes": list(group.routes)}
+                                                 for name, group in (groups or {}).items()})
         self.environment: dict[str, str] = {}
         self.arns: dict[str, str] = {}  # settings whose resource's ARN is not made from its name
         quarantine = str(EtlSettings.fields()["quarantine_prefix"].default)
@@ -165,66 +178,72 @@ class OpsFunction(Construct):
         self.environment.update(self._base_environment(
             log_level, allowed_origin, default_auth, landing_prefix, tracing=tracing,
             service_name=service_name, metrics_namespace=metrics_namespace))
+        if self._split.groups:  # the groups' routes are served by their own functions
+            self.environment["OPSFN_ROUTES"] = self._split.rest_spec()
         timeout = timeout or Duration.seconds(900)
-        self.function = lambda_.Function(
-            self, "Function", code=lambda_.Code.from_asset(str(code_path(code, architecture))),
-            handler=HANDLER, runtime=lambda_.Runtime.PYTHON_3_13,
-            architecture=ARCHITECTURES[architecture], memory_size=memory_size,
-            timeout=timeout, role=self._immutable_role(vpc is not None),
-            tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.PASS_THROUGH,
-            description="opsfn - every trigger, typed routes", log_group=self.log_group,
+        self.tracing = tracing
+        self.metric_names = (metrics_namespace, service_name)
+        self.function_options: dict[str, Any] = {
+            "code": lambda_.Code.from_asset(str(code_path(code, architecture))),
+            "handler": HANDLER, "runtime": lambda_.Runtime.PYTHON_3_13,
+            "architecture": ARCHITECTURES[architecture], "memory_size": memory_size,
+            "timeout": timeout,
+            "tracing": lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.PASS_THROUGH,
+            "log_group": self.log_group,
             **logging_config(log_format, application_log_level, system_log_level),
-            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
-            reserved_concurrent_executions=reserved_concurrency,
-            vpc=vpc, vpc_subnets=vpc_subnets,
-            security_groups=list(security_groups) if security_groups else None)
+            "snap_start": lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
+            "vpc": vpc, "vpc_subnets": vpc_subnets,
+            "security_groups": list(security_groups) if security_groups else None}
+        self.function = lambda_.Function(
+            self, "Function", **self.function_options, role=self._immutable_role(vpc is not None),
+            description="opsfn - every trigger, typed routes",
+            reserved_concurrent_executions=reserved_concurrency)
         self._cfn.environment = lambda_.CfnFunction.EnvironmentProperty(
-            variables=Lazy.any(_Variables(self.environment)))
-        # A new version whenever the code or configuration changes (each deploy that changes
-        # anything), behind the alias every trigger invokes.
-        self.alias = lambda_.Alias(self, "LiveAlias", alias_name=ALIAS,
-                                   version=self.function.current_version)
-        invoke_config = lambda_.CfnEventInvokeConfig(
-            self, "EventInvokeConfig", function_name=self.function.function_name,
-            qualifier=ALIAS, maximum_retry_attempts=2, maximum_event_age_in_seconds=21600,
-            destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
-                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(
-                    destination=self.storage.failed_events.queue_arn)))
-        invoke_config.node.add_dependency(self.alias)  # the qualifier must exist first
-        self.api: apigw.HttpApi = create_http_api(
-            self, self.alias, self.routes, allowed_origin=allowed_origin,
-            default_auth=default_auth, jwt_issuer=jwt_issuer, jwt_audience=jwt_audience)
+            variables=Lazy.any(_Variables(lambda: self.environment)))
+        self.alias = publish_live(self, self.function, self.storage.failed_events.queue_arn)
+        routes = self._split.rest
+        self.http = HttpRoutes(self, allowed_origin=allowed_origin, default_auth=default_auth,
+                               jwt_issuer=jwt_issuer, jwt_audience=jwt_audience)
+        self.api: apigw.HttpApi = self.http.api
+        self.http.add(self.alias, routes)
         self.api_access_logs: logs.LogGroup | None = log_access(
             self, self.api, retention=log_retention) if api_access_logs else None
-        self.rules = create_rules(self, self.alias, self.storage.failed_events, self.routes,
-                                  self._setting_value)
+        self.rules = create_rules(self, self.alias, self.storage.failed_events, routes,
+                                  self.setting_value)
         self.schedules: dict[str, scheduler.CfnSchedule] = create_schedules(
-            self, self.alias, self.storage.schedule_dead_letters, self.routes,
+            self, self.alias, self.storage.schedule_dead_letters, routes,
             function_arn=self.function.function_arn)
-        if any(isinstance(r.spec, ActionSpec) and r.spec.queue for r in self.routes):
+        if any(isinstance(r.spec, ActionSpec) and r.spec.queue for r in routes):
             action_queue_mapping(self, self.alias, self.storage.action_queue,
                                  action_queue_concurrency)
         if function_url:  # SigV4-signed callers only
             self.alias.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
         if alert_email:
             self.storage.alert_topic.add_subscription(subscriptions.EmailSubscription(alert_email))
-        s = self.storage
-        self.alarms = create_alarms(
-            self, self.function, s.alert_topic, timeout=timeout, metrics_namespace=metrics_namespace,
-            service_name=service_name, failure_queues={
-                "FailedEventsAlarm": (s.failed_events,
-                                      "an event failed after its retries (FailedEventsQueue)"),
-                "ActionDeadLetterAlarm": (s.action_dead_letters, "an action work item failed "
-                                          "5 times (ActionDeadLetterQueue)"),
-                "ScheduleDeadLetterAlarm": (s.schedule_dead_letters, "a schedule could not "
-                                            "invoke the function (ScheduleDeadLetterQueue)")})
+        self.alarms = self._create_alarms(timeout)
+        self.groups = {name: add_group(self, name, group, (groups or {})[name])
+                       for name, group in self._split.groups.items()}
         CfnOutput(self, "FunctionName", value=self.function.function_name)
         CfnOutput(self, "FunctionAliasArn", value=self.alias.function_arn)
         CfnOutput(self, "ApiUrl", value=self.api.api_endpoint)
         CfnOutput(self, "ArchiveBucketName", value=self.storage.archive.bucket_name)
 
     # -- the parts every deployment has ----------------------------------------------------------
-    def _setting_value(self, variable: str) -> str:
+    def _create_alarms(self, timeout: Duration) -> list[Any]:
+        s = self.storage
+        namespace, service = self.metric_names
+        return create_alarms(
+            self, self.function, s.alert_topic, timeout=timeout, metrics_namespace=namespace,
+            service_name=service, failure_queues={
+                "FailedEventsAlarm": (s.failed_events,
+                                      "an event failed after its retries (FailedEventsQueue)"),
+                "ActionDeadLetterAlarm": (s.action_dead_letters, "an action work item failed "
+                                          "5 times (ActionDeadLetterQueue)"),
+                "ScheduleDeadLetterAlarm": (s.schedule_dead_letters, "a schedule could not "
+                                            "invoke the function (ScheduleDeadLetterQueue)")})
+
+    def setting_value(self, variable: str) -> str:
+        """The value the construct sets for a setting a route's trigger names."""
         value = self.environment.get(variable)
         if not value:
             raise ValueError(f"a route listens to the resource named by {variable}, which the "
@@ -254,7 +273,8 @@ class OpsFunction(Construct):
             "IDEMPOTENCY_TABLE": s.idempotency.table_arn, "SYNC_BUCKET": s.archive.bucket_arn,
             "RDS_EXPORT_BUCKET": s.archive.bucket_arn, "LANDING_BUCKET": s.landing.bucket_arn})
         cast(iam.CfnRole, role.node.default_child).add_property_override(
-            "Policies", Lazy.any(RoutePolicies(documents(own), by_domain(self.routes, FRAMEWORK),
+            "Policies", Lazy.any(RoutePolicies(documents(own),
+                                               by_domain(self._split.rest, FRAMEWORK),
                                                self.environment, self.arns)))
         return role
 
@@ -318,11 +338,11 @@ class OpsFunction(Construct):
 
     def _policy(self, name: str, statements: Sequence[iam.PolicyStatement]) -> iam.Policy:
         """Add statements to the feature policy ``name`` (made on first use, before the function)."""
-        policy = self._policies.get(name)
+        policy = self._features.policies.get(name)
         if policy is None:
             policy = iam.Policy(self, f"{name.title().replace('-', '')}Policy", policy_name=name,
                                 roles=[self.role])
-            self._policies[name] = policy
+            self._features.policies[name] = policy
             self.function.node.add_dependency(policy)  # as inline policies are: in place first
         policy.add_statements(*statements)
         return policy
@@ -346,10 +366,10 @@ class OpsFunction(Construct):
         if self._snap_start:
             raise ValueError("SnapStart does not support EFS: a function with snap_start=True "
                              "mounts no file system (sync one with sync_with_datasync)")
-        if self._mounted is not None:
+        if self._features.mounted is not None:
             raise ValueError("the function already mounts a file system; a Lambda function mounts "
                              "one (sync another one with sync_with_datasync)")
-        self._mounted = file_system
+        self._features.mounted = file_system
         self._cfn.file_system_configs = [lambda_.CfnFunction.FileSystemConfigProperty(
             arn=access_point.access_point_arn, local_mount_path=path)]
         self.function.node.add_dependency(file_system.mount_targets_available)
@@ -368,7 +388,7 @@ class OpsFunction(Construct):
             posix_user=efs.PosixUser(uid="1000", gid="1000"),
             create_acl=efs.Acl(owner_uid="1000", owner_gid="1000", permissions="0750"))
         self._mount(file_system, access_point, OWN_MOUNT)
-        self._own_efs = file_system
+        self._features.own_efs = file_system
         self._policy("efs", policies.mount_through(
             "MountThroughTheAccessPointOnly", file_system.file_system_arn,
             access_point.access_point_arn, as_root=False))
@@ -390,7 +410,7 @@ class OpsFunction(Construct):
         other ``SslInput`` properties (``ValidityDays``, ``KeyType``...).
         """
         if file_system is None:
-            if self._own_efs is None:
+            if self._features.own_efs is None:
                 raise ValueError("ssl_materials() without a file system needs mount_efs() first")
             self.environment.update(SSL_DIR=f"{OWN_MOUNT}/ssl", SSL_ACCESS_POINT_UID="1000",
                                     SSL_ACCESS_POINT_GID="1000")
@@ -400,7 +420,7 @@ class OpsFunction(Construct):
                 self, "SslAccessPoint", file_system=file_system, path="/",
                 posix_user=efs.PosixUser(uid=str(uid), gid=str(gid)))
             self._mount(file_system, access_point, SSL_MOUNT)
-            self._ssl_efs = file_system
+            self._features.ssl_efs = file_system
             self._policy("ssl-efs", policies.mount_through(
                 "MountTheSslFileSystemThroughItsAccessPointOnly", file_system.file_system_arn,
                 access_point.access_point_arn, as_root=uid == 0 or gid == 0))
@@ -424,12 +444,12 @@ class OpsFunction(Construct):
         DataSync assumes (read that file system, write only ``efs/`` of the archive bucket).
         """
         vpc = self._require_vpc("sync_with_datasync")
-        source = file_system or self._own_efs
+        source = file_system or self._features.own_efs
         if source is None:
             raise ValueError("sync_with_datasync() needs a file system (or mount_efs() first)")
-        if _same(source, self._ssl_efs):
+        if _same(source, self._features.ssl_efs):
             raise ValueError("the SSL file system holds the private key; it is never synced")
-        mounted = _same(source, self._own_efs)
+        mounted = _same(source, self._features.own_efs)
         subnet = subnet or vpc.select_subnets(**self._subnet_selection()).subnets[0]
         group = security_group or self.function.connections.security_groups[0]
         source.connections.allow_default_port_from(group)
@@ -503,9 +523,9 @@ class OpsFunction(Construct):
             return self._custom_resource("SmtpDerivedCredential", "Custom::SmtpCredential", props)
         if identity_arn is None or user_name is None:
             raise ValueError("user_name needs identity_arn (the SES identity it may send as)")
-        if self._smtp_user:
+        if self._features.smtp_user:
             raise ValueError("smtp_credential(user_name=...) is already configured")
-        self._smtp_user = True
+        self._features.smtp_user = True
         name = secret_name or f"opsfn/{Stack.of(self).stack_name}/smtp"
         self._allow_secrets_keys(keys)
         self.environment.update(SES_SMTP_SECRET_ID=name, SES_SMTP_USER_NAME=user_name)
@@ -516,10 +536,10 @@ class OpsFunction(Construct):
     def _allow_secrets_keys(self, keys: Sequence[kms.IKey]) -> None:
         """Every KMS key the SMTP secrets use, in the setting that names them."""
         for key in keys:
-            if key.key_arn not in self._secrets_keys:
-                self._secrets_keys.append(key.key_arn)
-        if self._secrets_keys:
-            self.environment["SES_SMTP_SECRETS_KMS_KEY_ARN"] = ",".join(self._secrets_keys)
+            if key.key_arn not in self._features.secrets_keys:
+                self._features.secrets_keys.append(key.key_arn)
+        if self._features.secrets_keys:
+            self.environment["SES_SMTP_SECRETS_KMS_KEY_ARN"] = ",".join(self._features.secrets_keys)
 
     def active_receipt_rule_set(self, rule_set: ses.IReceiptRuleSet | str, *,
                                 restore_previous_on_delete: bool = True) -> CustomResource:
@@ -531,11 +551,11 @@ class OpsFunction(Construct):
         name = _name_of(rule_set)
         self.environment.setdefault("SES_RECEIPT_RULE_SET", name)
         resource = self._custom_resource(
-            f"ActiveReceiptRuleSet{len(self._rule_set_activations) or ''}",
+            f"ActiveReceiptRuleSet{len(self._features.rule_set_activations) or ''}",
             "Custom::ActiveReceiptRuleSet",
             {"RuleSetName": name, "RestorePreviousOnDelete": restore_previous_on_delete})
-        self._rule_set_activations.append((name, resource))
-        for set_name, rule in self._relay_rules:
+        self._features.rule_set_activations.append((name, resource))
+        for set_name, rule in self._features.relay_rules:
             if set_name == name:
                 resource.node.add_dependency(rule)
         return resource
@@ -592,8 +612,8 @@ class OpsFunction(Construct):
         self.arns["SES_INBOUND_BUCKET"] = bucket.bucket_arn
         self.environment.update(SES_INBOUND_BUCKET=bucket.bucket_name,
                                 SES_FORWARD_TO=",".join(forward_to), SES_FORWARD_FROM=forward_from)
-        self._relay_rules.append((set_name, rule))
-        for name, activation in self._rule_set_activations:
+        self._features.relay_rules.append((set_name, rule))
+        for name, activation in self._features.rule_set_activations:
             if name == set_name:
                 activation.node.add_dependency(rule)
         CfnOutput(self, "InboundMailBucketName", value=bucket.bucket_name)

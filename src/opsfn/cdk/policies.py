@@ -24,16 +24,17 @@ def via_access_point(access_point_arn: str) -> dict[str, dict[str, object]]:
     return {"StringEquals": {"elasticfilesystem:AccessPointArn": access_point_arn}}
 
 
-def core_policies(log_group: str, action_queue: str, failed_events_queue: str, *,
+def core_policies(log_group: str, action_queue: str | None, failed_events_queue: str, *,
                   tracing: bool = False) -> dict[str, list[iam.PolicyStatement]]:
     """The construct's own policies, by name: what no route calls but the function needs (its
-    log stream, Lambda reading the action queue and sending failed async events, traces)."""
+    log stream, Lambda reading the action queue (when it does) and sending failed async events,
+    traces)."""
     return {
         "logs": [allow(None, ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group])],
         "core": [
-            allow("ActionQueueEventSourceMapping",
-                  ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                   "sqs:ChangeMessageVisibility"], [action_queue]),
+            *([allow("ActionQueueEventSourceMapping",
+                     ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                      "sqs:ChangeMessageVisibility"], [action_queue])] if action_queue else []),
             allow("AsyncFailureDestination", ["sqs:SendMessage"], [failed_events_queue]),
             *([allow("XRayHasNoResourceLevelPermissions",
                      ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])]

@@ -15,12 +15,14 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from opsfn.core.groups import limited
 from opsfn.core.router import HttpSpec
 from opsfn.tooling.template_reader import (
     ApiAuth,
     _dict,
     branch_target,
     declared_triggers,
+    opsfn_functions,
     ref_target,
     referenced,
     role_may_trace,
@@ -48,16 +50,21 @@ ACCESS_LOG_PROPERTIES: dict[str, str] = {
 
 
 class Checker:
-    """The operations rules of one template, for one app's routes."""
+    """The operations rules of one template, for one app's routes (with ``function``: for that
+    function and the routes its ``OPSFN_ROUTES`` keeps)."""
 
-    def __init__(self, app: App, template: dict[str, Any]) -> None:
-        self.app = app
-        self.template = template
-        self.found = declared_triggers(template)
+    def __init__(self, app: App, template: dict[str, Any], function: str | None = None) -> None:
+        functions = [function] if function else opsfn_functions(template["Resources"])
+        self.template, self.whole, self.others = template, app, functions[1:]
+        self.found = declared_triggers(template, functions[0] if functions else None)
+        routes = self.found.env.get("OPSFN_ROUTES")
+        self.app = limited(app, routes if isinstance(routes, str) else None)
         self.problems: list[str] = []
 
     def run(self) -> list[str]:
-        """Every problem; empty means the template is sound."""
+        """Every problem, of every opsfn function; empty means the template is sound."""
+        for other in self.others:
+            self.problems += Checker(self.whole, self.template, other).run()
         self._function_urls_are_signed()
         self._default_auth_agrees()
         self._cors_agrees()
@@ -224,13 +231,9 @@ def _alarm_watches(props: dict[str, Any]) -> list[tuple[Any, Any, dict[str, Any]
 
 
 def _failures_are_visible(checker: Checker) -> None:
-    """Alarms to the alert topic on every failure signal; dead-letter queues for the schedules;
-    custom resources through the alias the triggers use.
-
-    The alarms are required of a function that has an alert topic (``ALERT_TOPIC_ARN``): that is
-    where people are told. A template without one (a test stack, an app that alerts elsewhere)
-    is checked for its routes and dead-letter queues only.
-    """
+    """Alarms to the alert topic on every failure signal, required of a function that has an
+    alert topic (``ALERT_TOPIC_ARN``); dead-letter queues for schedules; custom resources through
+    the alias the triggers use."""
     from opsfn.core.observability import NAMESPACE, SERVICE, UNDELIVERED_ANSWERS
 
     found, resources = checker.found, checker.template["Resources"]
@@ -433,14 +436,9 @@ def parameters_behind(template: dict[str, Any], value: Any) -> frozenset[str]:
 
 
 def _snapstart_without_efs(checker: Checker) -> None:
-    """SnapStart on published versions and an EFS mount never deploy together (Lambda refuses).
-
-    Both literal: refused here. If a side depends on parameters (the SAM template's ``SnapStart``
-    and ``EfsFileSystemId``/``SslFileSystemId``), CloudFormation must refuse the combination
-    before it creates anything: some ``Rules`` entry with assertions must reference a parameter
-    of every conditional side (in its ``RuleCondition`` or ``Assertions``). What the rule
-    asserts is not evaluated; that it exists and names those parameters is the check.
-    """
+    """SnapStart on published versions and an EFS mount never deploy together (Lambda refuses):
+    refused here when both are literal, else some ``Rules`` entry must name a parameter of each
+    conditional side (what it asserts is not evaluated, that it exists is the check)."""
     props = function_properties(checker.template, checker.found.function)
     apply_on = _dict(props.get("SnapStart")).get("ApplyOn")
     mounts = props.get("FileSystemConfigs")

@@ -187,12 +187,17 @@ class Declared:
             self.unqualified_tokens.append(where)
 
 
+def opsfn_functions(resources: dict[str, Any]) -> list[str]:
+    """The logical ids of the functions whose handler is opsfn's (one, or one per group)."""
+    return [name for name, res in resources.items()
+            if isinstance(res, dict) and res.get("Type") in ("AWS::Serverless::Function",
+                                                             "AWS::Lambda::Function")
+            and (res.get("Properties") or {}).get("Handler") == HANDLER]
+
+
 def find_function(resources: dict[str, Any]) -> str:
     """The logical id of the one function whose handler is opsfn's."""
-    found = [name for name, res in resources.items()
-             if isinstance(res, dict) and res.get("Type") in ("AWS::Serverless::Function",
-                                                              "AWS::Lambda::Function")
-             and (res.get("Properties") or {}).get("Handler") == HANDLER]
+    found = opsfn_functions(resources)
     if len(found) != 1:
         raise ValueError(f"expected exactly one function with handler {HANDLER}, found {found}")
     return found[0]
@@ -493,10 +498,10 @@ def _find_alias(found: Declared, resources: dict[str, Any]) -> None:
             return
 
 
-def declared_triggers(template: dict[str, Any]) -> Declared:
+def declared_triggers(template: dict[str, Any], function: str | None = None) -> Declared:
     """Collect the function's events, standalone schedules/rules and its custom resources."""
     resources: dict[str, Any] = template["Resources"]
-    function = find_function(resources)
+    function = function or find_function(resources)
     props = resources[function].get("Properties") or {}
     found = Declared(function, dict(((props.get("Environment") or {}).get("Variables")) or {}))
     _find_alias(found, resources)

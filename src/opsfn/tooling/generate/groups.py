@@ -62,6 +62,11 @@ def split_routes(routes: list[Route], specs: dict[str, dict[str, Any]]) -> Split
         if staying:
             raise ValueError(f"group {name}: {', '.join(staying)} are answered through resources "
                              "that name the main function; they stay with it")
+        queued = sorted(r.label for r in chosen
+                        if isinstance(r.spec, ActionSpec) and r.spec.queue)
+        if queued:
+            raise ValueError(f"group {name}: {', '.join(queued)} take work from the one action "
+                             "queue, which the main function reads; they stay with it")
         twice = sorted(r.label for r in chosen if id(r) in taken)
         if twice:
             raise ValueError(f"group {name}: {', '.join(twice)} already belong to another group")
@@ -79,9 +84,9 @@ def _statement_sid(statement: Any) -> str | None:
     return statement.get("Sid") if isinstance(statement, dict) else None
 
 
-def _own_policies(policies: list[Any], queued: bool, mounts: bool) -> list[Any]:
+def _own_policies(policies: list[Any], mounts: bool) -> list[Any]:
     """Of the base role's policies, what the group's function needs whatever its routes."""
-    wanted = set(_ANY_FUNCTION) | ({"ActionQueueEventSourceMapping"} if queued else set())
+    wanted = set(_ANY_FUNCTION)
     kept: list[Any] = []
     for policy in policies:
         inner = policy["Fn::If"][1] if isinstance(policy, dict) and "Fn::If" in policy else policy
@@ -128,8 +133,7 @@ def add_group_function(template: dict[str, Any], main_id: str, name: str, group:
     if role is not None:
         own_role = copy.deepcopy(role)
         role_props = own_role["Properties"]
-        queued = any(isinstance(r.spec, ActionSpec) and r.spec.queue for r in group.routes)
-        role_props["Policies"] = _own_policies(role_props.get("Policies") or [], queued, mounts)
+        role_props["Policies"] = _own_policies(role_props.get("Policies") or [], mounts)
         resources[f"{name}Role"] = own_role
         props["Role"] = {"Fn::GetAtt": [f"{name}Role", "Arn"]}
     resources[name] = made

@@ -1,0 +1,117 @@
+"""A group of routes as a function of its own, in the CDK construct: each function gets exactly
+its routes' triggers and a role of exactly its routes' declarations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from opsfn.core.groups import select
+from opsfn.handler import app
+from opsfn.tooling.ops_rules import Checker
+
+from .conftest import cdk_missing, node_environment
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    reason = cdk_missing()
+    if reason:
+        pytest.skip(reason)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("PATH", "JSII_NODE"):
+            patch.setenv(name, node_environment()[name])
+        import aws_cdk as cdk
+        from aws_cdk import Duration
+
+        from opsfn.cdk import OpsFunction, RouteGroup
+
+        tree = tmp_path_factory.mktemp("code")
+        (tree / "opsfn").mkdir()
+        (tree / "opsfn" / "handler.py").write_text("def lambda_handler(event, context): ...\n")
+        out = tmp_path_factory.mktemp("split.out")
+        cdk_app = cdk.App(outdir=str(out))
+        stack = cdk.Stack(cdk_app, "Split")
+        OpsFunction(stack, "Ops", code=tree, alert_email="oncall@example.com", groups={
+            "Imaging": RouteGroup(["imaging"], memory_size=3008, timeout=Duration.seconds(120),
+                                  reserved_concurrency=10)})
+        cdk_app.synth()
+        yield json.loads((out / "Split.template.json").read_text())
+
+
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {n: r for n, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n: r["Properties"] for n, r in _of_type(template, "AWS::Lambda::Function").items()
+            if r["Properties"].get("Handler") == "opsfn.handler.lambda_handler"}
+
+
+def _role_actions(template: dict[str, Any], function: dict[str, Any]) -> dict[str, set[str]]:
+    (role_name,) = {v for v in json.dumps(function["Role"]).split('"') if v in
+                    template["Resources"]}
+    found: dict[str, set[str]] = {}
+    for policy in template["Resources"][role_name]["Properties"]["Policies"]:
+        actions: set[str] = set()
+        for statement in policy["PolicyDocument"]["Statement"]:
+            action = statement["Action"]
+            actions |= {action} if isinstance(action, str) else set(action)
+        found[policy["PolicyName"]] = actions
+    return found
+
+
+def _declared(spec: str) -> set[str]:
+    return {a for r in select(app.registry.routes, spec) for g in r.access for a in g.actions}
+
+
+def test_each_function_has_its_own_routes_settings_and_sizes(split: dict[str, Any]) -> None:
+    functions = _functions(split)
+    assert len(functions) == 2
+    (imaging,) = [p for p in functions.values() if p["Description"] == "opsfn - the Imaging routes"]
+    (main,) = [p for p in functions.values() if p is not imaging]
+    assert imaging["Environment"]["Variables"]["OPSFN_ROUTES"] == "imaging"
+    assert main["Environment"]["Variables"]["OPSFN_ROUTES"] == "-imaging"
+    assert (imaging["MemorySize"], imaging["Timeout"], imaging["ReservedConcurrentExecutions"]) \
+        == (3008, 120, 10)
+    imaging_role = _role_actions(split, imaging)
+    assert set(imaging_role) == {"logs", "core", "framework", "imaging"}
+    assert imaging_role["imaging"] == _declared("imaging")
+    assert "sqs:ReceiveMessage" not in imaging_role["core"]  # it reads no action queue
+    main_role = _role_actions(split, main)
+    assert "imaging" not in main_role
+    assert main_role["database"] and main_role["database"] <= _declared("database")
+
+
+def test_the_groups_http_routes_integrate_with_its_alias(split: dict[str, Any]) -> None:
+    routes = {r["Properties"]["RouteKey"]: r["Properties"]
+              for r in _of_type(split, "AWS::ApiGatewayV2::Route").values()}
+    integrations = _of_type(split, "AWS::ApiGatewayV2::Integration")
+
+    def alias_of(key: str) -> str:
+        target = routes[key]["Target"]
+        (integration,) = [n for n in integrations if n in json.dumps(target)]
+        return json.dumps(integrations[integration]["Properties"]["IntegrationUri"])
+
+    assert alias_of("POST /request-upload") == alias_of("GET /get-results")
+    assert alias_of("POST /request-upload") != alias_of("GET /health")
+    assert "Imaging" in alias_of("GET /get-results") and "Imaging" not in alias_of("GET /health")
+    rules = [r for r in _of_type(split, "AWS::Events::Rule").values()
+             if r["Properties"]["EventPattern"].get("detail", {}).get("object")]
+    (upload,) = rules
+    assert "Imaging" in json.dumps(upload["Properties"]["Targets"])
+
+
+def test_the_operations_rules_hold_each_function(split: dict[str, Any]) -> None:
+    """The group's function is checked with its own routes: its alarms are required too."""
+    sound = Checker(app, split).run()  # this small stack configures no relay: one problem
+    assert sound == [p for p in sound if p.startswith("ses:receipt")] and len(sound) == 1
+    broken = json.loads(json.dumps(split))
+    for name in list(_of_type(broken, "AWS::CloudWatch::Alarm")):
+        if "Imaging" in name and "Errors" in name:
+            del broken["Resources"][name]
+    problems = [p for p in Checker(app, broken).run() if p not in sound]
+    assert len(problems) == 1 and "no alarm on the function's Errors" in problems[0]
