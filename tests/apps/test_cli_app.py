@@ -60,7 +60,7 @@ def test_opsfn_app_environment_is_the_default(capsys: pytest.CaptureFixture[str]
 def test_infra_check_of_the_users_template(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "infra", "check", "--app", APP, "--template", TEMPLATE)
     assert code == 0, out
-    assert out.strip().endswith("no drift")
+    assert out.strip().endswith("sound")
     code, out, _ = run(capsys, "infra", "check", "--template", TEMPLATE)
     assert code == 1
     assert "OPSFN_APP is 'tests.local.stack_app:app' but the built-in app was checked" in out

@@ -1,4 +1,4 @@
-"""infra/cdk/app.py synthesized: cfn-lint clean, no drift, one function serving every trigger
+"""infra/cdk/app.py synthesized: cfn-lint clean, the operations rules held, one function serving every trigger
 through its alias, with the SAM template's triggers and statements."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The SAM template: cfn-lint clean, transformable by SAM, no drift from the router, scoped IAM."""
+"""The SAM template: cfn-lint clean, transformable by SAM, the operations rules held, scoped IAM."""
 
 from __future__ import annotations
 

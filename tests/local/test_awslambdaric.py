@@ -4,13 +4,13 @@ type (on demand, and SnapStart's init with its restore hooks).
 
 Each event kind is checked for its reply or error shape and for its log: each line the route logs
 appears exactly once (never again through the runtime's root handler), carries Lambda's request
-id, and is one JSON object (never JSON inside JSON). The code directory is read-only and holds
-what ``opsfn package`` ships of opsfn, the locked pydantic, and ``ric_app.py``; the Python 3.13
-and awslambdaric come from :mod:`opsfn.tooling.local.lambda_python` (installed once into a cache).
-
-``OPSFN_RIC_ZIP=dist/opsfn-lambda-x86_64.zip`` (a zip of this machine's architecture from ``opsfn
-package --arch``) runs the same tests on the shipped zip unpacked read-only, ``ric_app.py`` then
-coming from a layer directory (``/opt/python`` on Lambda).
+id, and is one JSON object (never JSON inside JSON). The code directory is the zip ``opsfn
+package --with-sdk`` builds for this machine's architecture, unpacked read-only as Lambda unpacks
+it into ``/var/task``, with ``ric_app.py`` in a layer directory (``/opt/python`` on Lambda); the
+Python 3.13 and awslambdaric come from :mod:`opsfn.tooling.local.lambda_python` (installed once
+into a cache). ``OPSFN_RIC_ZIP=path.zip`` runs them on a zip built elsewhere instead;
+``OPSFN_RIC_ZIP=light`` on a lighter tree (opsfn as shipped and the locked pydantic), faster to
+make while working on the runtime harness.
 """
 
 from __future__ import annotations
@@ -59,11 +59,19 @@ def lambda_python() -> LambdaPython:
 def code_dir(lambda_python: LambdaPython, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[Path]:
     zip_path = os.environ.get("OPSFN_RIC_ZIP")
-    if zip_path:
-        tree = from_zip(Path(zip_path), tmp_path_factory.mktemp("task") / "task")
-    else:
+    if zip_path == "light":
         tree = light_tree(tmp_path_factory.mktemp("task") / "task",
                           modules=(HERE / "ric_app.py",), interpreter=lambda_python.interpreter)
+    else:
+        if not zip_path:  # what ships: the zip opsfn package builds, with bytecode
+            from opsfn.tooling import packaging
+            from opsfn.tooling.local.lambda_python import machine
+
+            built = tmp_path_factory.mktemp("zip") / "opsfn-lambda.zip"
+            packaging.build("arm64" if machine() == "aarch64" else "x86_64", output=built,
+                            compile_with=lambda_python.interpreter, with_sdk=True)
+            zip_path = str(built)
+        tree = from_zip(Path(zip_path), tmp_path_factory.mktemp("task") / "task")
     yield tree
     make_writable(tree)
 
