@@ -84,7 +84,7 @@ def test_keys_end_with_the_call(log_lines: Any) -> None:
 
 
 def test_a_key_the_line_sets_itself_wins(log_lines: Any) -> None:
-    token = observability.set_invocation_keys(source="invoke", correlation_id="c-1")
+    token = observability.set_invocation_keys({"source": "invoke", "correlation_id": "c-1"})
     try:
         observability.get_logger().info("own source", extra={"source": "sqs"})
     finally:
@@ -94,7 +94,7 @@ def test_a_key_the_line_sets_itself_wins(log_lines: Any) -> None:
 
 
 def test_a_new_thread_starts_without_keys() -> None:
-    token = observability.set_invocation_keys(source="invoke", correlation_id="parent")
+    token = observability.set_invocation_keys({"source": "invoke", "correlation_id": "parent"})
     seen: list[dict[str, Any]] = []
     try:
         thread = threading.Thread(target=lambda: seen.append(observability.invocation_keys()))

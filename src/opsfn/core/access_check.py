@@ -30,7 +30,7 @@ from opsfn.errors import UndeclaredAccess
 if TYPE_CHECKING:
     from opsfn.core.router import Route
 
-__all__ = ["before_call", "check", "current_route", "iam_action", "running"]
+__all__ = ["before_call", "check", "current_route", "enter_route", "iam_action", "leave_route"]
 
 
 _route: contextvars.ContextVar[Route | None] = contextvars.ContextVar("opsfn_route", default=None)
@@ -72,21 +72,10 @@ def current_route() -> Route | None:
     return _route.get()
 
 
-class running:
-    """Mark ``route`` as the one whose declarations this context's AWS calls are held to."""
-
-    __slots__ = ("_route", "_token")
-
-    def __init__(self, route: Route) -> None:
-        self._route = route
-        self._token: contextvars.Token[Route | None] | None = None
-
-    def __enter__(self) -> None:
-        self._token = _route.set(self._route)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._token is not None:
-            _route.reset(self._token)
+enter_route = _route.set
+"""Mark a route as the one this context's AWS calls are held to (returns the token to leave)."""
+leave_route = _route.reset
+"""Undo :data:`enter_route` (with its token)."""
 
 
 def declared(route: Route, action: str) -> bool:

@@ -26,7 +26,6 @@ from opsfn.core.observability import (
     reset_invocation_keys,
     safe_frames,
     set_invocation_keys,
-    update_invocation_keys,
 )
 from opsfn.core.registry import Registry
 from opsfn.core.router import HttpSpec, Route, Router
@@ -67,7 +66,7 @@ def dispatcher(kind: str) -> Dispatcher:
     return found
 
 
-def _request_id(kind: str, event: dict[str, Any], lambda_context: Any) -> str:
+def _request_id(kind: str, event: dict[str, Any], lambda_request_id: str | None) -> str:
     """The id that correlates log lines: the API's request id for HTTP, else Lambda's."""
     if kind in HTTP_KINDS:
         context = event.get("requestContext")
@@ -77,8 +76,7 @@ def _request_id(kind: str, event: dict[str, Any], lambda_context: Any) -> str:
             value = headers.get("x-amzn-trace-id") if isinstance(headers, dict) else None
         if isinstance(value, str) and value:
             return value
-    value = getattr(lambda_context, "aws_request_id", None)
-    return value if isinstance(value, str) else ""
+    return lambda_request_id or ""
 
 
 def builtin(*domains: str) -> Router:
@@ -148,8 +146,10 @@ class App(Router):
         # Lambda's request id on every line of the call, even one logged before detection (the
         # key Powertools' inject_lambda_context adds), so a line is found from the REPORT line.
         lambda_request_id = getattr(lambda_context, "aws_request_id", None)
-        keys = set_invocation_keys(cold_start=cold, function_request_id=lambda_request_id
-                                   if isinstance(lambda_request_id, str) else None)
+        if not isinstance(lambda_request_id, str):
+            lambda_request_id = None
+        call_keys: dict[str, Any] = {"cold_start": cold, "function_request_id": lambda_request_id}
+        keys = set_invocation_keys(call_keys)
         try:
             if not event and isinstance(event, dict):  # {}: only then is the setting read
                 event = self.empty_event()
@@ -157,9 +157,10 @@ class App(Router):
             kind = detected.kind
             invocation = Invocation(
                 self.registry, kind, lambda_context, started=started,
-                request_id=_request_id(kind, detected.event, lambda_context),
+                request_id=_request_id(kind, detected.event, lambda_request_id),
                 settings=core_settings(), cold_start=cold)
-            update_invocation_keys(source=kind, correlation_id=invocation.request_id or None)
+            call_keys["source"] = kind  # the lines of the call carry them from here on
+            call_keys["correlation_id"] = invocation.request_id or None
             return dispatcher(kind)(detected.event, invocation)
         except OpsfnError as error:
             if kind in ASYNC_KINDS and invocation is not None and park(

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from opsfn.core.access_check import running
+from opsfn.core.access_check import enter_route, leave_route
 from opsfn.core.binding import binder_for
 from opsfn.core.observability import get_logger, log_unexpected
 from opsfn.core.settings import CoreSettings
@@ -116,16 +116,16 @@ def run_route(route: Route, invocation: Invocation, payload: Callable[[], Any], 
     invocation.raw_json = raw_json
     started = time.perf_counter()
     failed = True
+    token = enter_route(route)  # its AWS calls are held to its access= declarations
     try:
         kwargs = binder_for(route).bind(invocation)
-        with running(route):
-            result = (_traced(route, kwargs) if invocation.settings.tracing
-                      else route.func(**kwargs))
+        result = _traced(route, kwargs) if invocation.settings.tracing else route.func(**kwargs)
         failed = False
         return result
     except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error below
         raise as_opsfn_error(exc, route) from None
     finally:
+        leave_route(token)
         entry = invocation.stats.get(route.label)
         if entry is None:
             entry = invocation.stats[route.label] = [0, 0, 0.0]

@@ -41,22 +41,15 @@ def metrics_namespace() -> str:
     return os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
 
 
-def set_invocation_keys(**keys: Any) -> contextvars.Token[dict[str, Any] | None]:
+def set_invocation_keys(keys: dict[str, Any]) -> contextvars.Token[dict[str, Any] | None]:
     """Keys every log line of this call carries (cold start, source, correlation id).
 
     They are set in the caller's context only: another thread's call, or a log line after
     :func:`reset_invocation_keys`, never sees them. Nothing is built here: the logger (and the
-    ``logging`` module) waits until something logs.
+    ``logging`` module) waits until something logs. The dict is the call's own: keys added to it
+    later (the source, once detected) are on every later line.
     """
     return _invocation_keys.set(keys)
-
-
-def update_invocation_keys(**keys: Any) -> None:
-    """Add keys to the current call's (once the event's source is known); outside a call,
-    nothing happens."""
-    current = _invocation_keys.get()
-    if current is not None:
-        current.update(keys)
 
 
 def reset_invocation_keys(token: contextvars.Token[dict[str, Any] | None]) -> None:

@@ -13,6 +13,7 @@ types in use are few (``str``, ``int``, ``float``, ``bool``, ``Literal[...]``, e
 
 from __future__ import annotations
 
+import functools
 import os
 import typing
 from collections.abc import Mapping
@@ -231,9 +232,9 @@ def _collect(cls: type) -> dict[str, EnvField]:
 class CoreSettings(SettingsSection):
     """Framework settings: the AWS endpoint, the action queue, limits, tracing, answers, CORS."""
 
-    @property
+    @functools.cached_property
     def metrics_disabled(self) -> bool:
-        """Whether per-route metrics are off (read with every event's settings, at no extra cost)."""
+        """Whether per-route metrics are off (read on every event: worked out once per load)."""
         return (self.metrics_switch or "").strip().lower() in ("1", "true")
 
     region: str | None = env_field("AWS_REGION", "AWS region for every client (set by Lambda).")
