@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from pydantic import Field
 
 from opsfn import testing as t
 from opsfn.testing import Client, parse_http_reply
@@ -186,3 +187,22 @@ def test_action_in_http_body_is_just_a_body(client: Client, calls: list[Any]) ->
 
 def test_head_uses_get_route(client: Client) -> None:
     assert client.request("HEAD", "/items/1").status == 200
+
+
+def test_annotated_parameter_constraints_are_validated() -> None:
+    """An ``Annotated`` path or query parameter's constraints are what the binder checks."""
+    from opsfn import App, Router
+
+    router = Router()
+
+    @router.get("/codes/{code}", auth="public")
+    def code(code: Annotated[str, Field(pattern="^[A-Z]{3}")],
+             limit: Annotated[int, Field(ge=1, le=5)] = 2) -> dict[str, Any]:
+        return {"code": code, "limit": limit}
+
+    app = App([router])
+    client = Client(app)
+    assert client.get("/codes/ABC", query={"limit": "5"}).json() == {"code": "ABC", "limit": 5}
+    refused = client.get("/codes/ABC", query={"limit": "6"})
+    assert refused.status == 400 and refused.json()["details"][0]["loc"] == "query.limit"
+    assert client.get("/codes/abc").json()["details"][0]["loc"] == "path.code"

@@ -47,6 +47,13 @@ def validation_error(exc: Any, prefix: str) -> ValidationFailed:
     return ValidationFailed(f"invalid {prefix}", details=details)
 
 
+def _without_extras(annotation: Any) -> Any:
+    """``X`` of ``Annotated[X, ...]``; any other annotation unchanged."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return typing.get_args(annotation)[0]
+    return annotation
+
+
 def _envelope_type(annotation: Any) -> type | None:
     """The envelope class of ``X`` or ``X | None``, else None."""
     candidates = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
@@ -69,7 +76,8 @@ class Binder:
 
     def __init__(self, route: Route) -> None:
         try:
-            hints = typing.get_type_hints(route.func)
+            # Extras kept: an Annotated path or query parameter's constraints are validated.
+            hints = typing.get_type_hints(route.func, include_extras=True)
         except Exception as exc:
             raise InternalError(f"route {route.handler_name} has unresolvable type hints") from exc
         path_names = (
@@ -77,9 +85,11 @@ class Binder:
         )
         params: list[Param] = []
         for name, parameter in inspect.signature(route.func).parameters.items():
-            annotation = hints.get(name, Any)
-            params.append(Param(name, self._kind(route, name, annotation, path_names),
-                                annotation, parameter.default, _envelope_type(annotation)))
+            full = hints.get(name, Any)
+            annotation = _without_extras(full)
+            kind = self._kind(route, name, annotation, path_names)
+            params.append(Param(name, kind, full if kind in ("path", "query") else annotation,
+                                parameter.default, _envelope_type(annotation)))
         self.params = tuple(params)
         self._adapters: dict[str, Any] = {}
         self._getters = tuple((param.name, self._getter(param)) for param in self.params)
