@@ -154,6 +154,26 @@ def test_openapi_follows_the_default_authorizer(capsys: pytest.CaptureFixture[st
     assert "401" in document["paths"]["/database/status"]["get"]["responses"]
 
 
+def test_openapi_states_what_the_routes_enforce(capsys: pytest.CaptureFixture[str]) -> None:
+    document = json.loads(run_cli(capsys, "openapi")[1])
+    results = document["paths"]["/get-results"]["get"]
+    [job_id] = results["parameters"]
+    assert job_id["required"] and job_id["in"] == "query"
+    # Every error status a route can answer, with the body opsfn.errors gives it.
+    assert set(results["responses"]) == {"200", "400", "404", "405", "409", "413", "422", "500",
+                                         "502", "504"}
+    assert "Allow" in results["responses"]["405"]["headers"]
+    assert results["responses"]["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ValidationError"}
+    status = document["paths"]["/database/status"]["get"]["responses"]
+    assert "401" in status and "401" not in results["responses"]
+    assert "2XX" in document["paths"]["/database/start"]["post"]["responses"]  # a Response
+    upload = document["paths"]["/request-upload"]["post"]["responses"]["200"]
+    assert upload["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/UploadReply"}
+    assert "jobId" in document["components"]["schemas"]["UploadReply"]["properties"]
+
+
 def test_routes_show_the_auth_column(capsys: pytest.CaptureFixture[str]) -> None:
     rows = {row["key"]: row for row in json.loads(run_cli(capsys, "routes", "--json")[1])}
     assert rows["GET /health"]["auth"] == "public"

@@ -189,9 +189,11 @@ def test_head_uses_get_route(client: Client) -> None:
     assert client.request("HEAD", "/items/1").status == 200
 
 
-def test_annotated_parameter_constraints_are_validated() -> None:
-    """An ``Annotated`` path or query parameter's constraints are what the binder checks."""
+def test_annotated_query_constraints_are_validated_and_documented() -> None:
+    """An ``Annotated`` query parameter's constraints are what the binder checks and what
+    ``opsfn openapi`` states, from the one declaration."""
     from opsfn import App, Router
+    from opsfn.tooling.introspect import openapi
 
     router = Router()
 
@@ -206,3 +208,10 @@ def test_annotated_parameter_constraints_are_validated() -> None:
     refused = client.get("/codes/ABC", query={"limit": "6"})
     assert refused.status == 400 and refused.json()["details"][0]["loc"] == "query.limit"
     assert client.get("/codes/abc").json()["details"][0]["loc"] == "path.code"
+    parameters = openapi(app, "0")["paths"]["/codes/{code}"]["get"]["parameters"]
+    assert parameters == [
+        {"name": "code", "in": "path", "required": True,
+         "schema": {"type": "string", "pattern": "^[A-Z]{3}"}},
+        {"name": "limit", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 1, "maximum": 5}},
+    ]
