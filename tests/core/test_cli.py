@@ -158,7 +158,8 @@ def test_openapi_states_what_the_routes_enforce(capsys: pytest.CaptureFixture[st
     document = json.loads(run_cli(capsys, "openapi")[1])
     results = document["paths"]["/get-results"]["get"]
     [job_id] = results["parameters"]
-    assert job_id["required"] and job_id["in"] == "query"
+    assert job_id["required"] and job_id["schema"]["format"] == "uuid"
+    assert job_id["schema"]["minLength"] == job_id["schema"]["maxLength"] == 36
     # Every error status a route can answer, with the body opsfn.errors gives it.
     assert set(results["responses"]) == {"200", "400", "404", "405", "409", "413", "422", "500",
                                          "502", "504"}

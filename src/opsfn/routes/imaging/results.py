@@ -12,7 +12,9 @@ client. It imports no imaging library.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from opsfn.core.access import allow, objects, table
 from opsfn.core.invocation import Context
@@ -22,6 +24,12 @@ from opsfn.errors import NotFound, ValidationFailed
 from opsfn.routes.imaging.settings import ImagingSettings
 
 router = Router()
+
+# A UUID as parse_job_id takes it: 8-4-4-4-12 hex digits, any case. The length pins the end
+# (no ``$``, which Python's re also matches before a final newline).
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+JobId = Annotated[str, Field(min_length=36, max_length=36, pattern=UUID_PATTERN,
+                             json_schema_extra={"format": "uuid"})]
 
 
 def parse_job_id(value: str) -> str:
@@ -58,7 +66,7 @@ def image_url(key: str) -> str:
     allow("s3:GetObject", on=[objects("UPLOAD_BUCKET", "uploads/"),  # the result's image URL
                               objects("UPLOAD_BUCKET", "converted/")]),
 ])
-def get_results(jobId: str, context: Context) -> dict[str, Any]:
+def get_results(jobId: JobId, context: Context) -> dict[str, Any]:
     """The job as the browser sees it; 404 for an unknown jobId."""
     from opsfn.routes.imaging import jobs
 
