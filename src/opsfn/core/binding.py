@@ -14,10 +14,12 @@ import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from opsfn.core.paths import template_params
 from opsfn.core.router import HttpSpec, Route
+from opsfn.core.text import Text, text_constraint
 from opsfn.errors import InternalError, ValidationFailed
 from opsfn.events.envelope import Envelope
 
@@ -152,12 +154,23 @@ class Binder:
         if param.kind == "raw":
             return _payload_of
         # Path and query parameters exist on HTTP routes only, whose envelope is the HttpRequest.
+        text = text_constraint(param.annotation)
+        scalar = self._scalar if text is None else partial(self._text, text)
         if param.kind == "path":
             path_loc = f"path.{param.name}"
-            return lambda call: self._scalar(param, call.envelope.path_params.get(param.name),
-                                             path_loc)
+            return lambda call: scalar(param, call.envelope.path_params.get(param.name), path_loc)
         query_loc = f"query.{param.name}"
-        return lambda call: self._scalar(param, call.envelope.query.get(param.name), query_loc)
+        return lambda call: scalar(param, call.envelope.query.get(param.name), query_loc)
+
+    def _text(self, text: Text, param: Param, raw: str | None, loc: str) -> Any:
+        """A Text-constrained string, checked without pydantic."""
+        if raw is None:
+            return self._scalar(param, raw, loc)
+        problem = text.problem(raw)
+        if problem is not None:
+            raise ValidationFailed(f"invalid {loc}",
+                                   details=[{"loc": loc, "msg": problem[0], "type": problem[1]}])
+        return raw
 
     def bind(self, call: Invocation) -> dict[str, Any]:
         """Keyword arguments for one call; ValidationFailed names the field paths."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from opsfn.core.binding import binder_for
 from opsfn.core.paths import template_params
 from opsfn.core.router import ActionSpec, HttpSpec, Route, S3Spec
+from opsfn.core.text import text_constraint
 from opsfn.errors import OpsfnError
 from opsfn.events import detect
 from opsfn.events import s3 as s3_events
@@ -181,6 +182,9 @@ def _query_schema(annotation: Any) -> dict[str, Any]:
     """What a query parameter of this type accepts (text, as the binder validates it)."""
     if annotation in (str, Any, inspect.Parameter.empty):
         return {"type": "string"}
+    text = text_constraint(annotation)
+    if text is not None:
+        return text.json_schema()
     from pydantic import TypeAdapter
 
     schema: dict[str, Any] = TypeAdapter(annotation).json_schema()

@@ -14,22 +14,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import Field
-
 from opsfn.core.access import allow, objects, table
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router
 from opsfn.core.settings import core_settings
+from opsfn.core.text import Text
 from opsfn.errors import NotFound, ValidationFailed
 from opsfn.routes.imaging.settings import ImagingSettings
 
 router = Router()
 
-# A UUID as parse_job_id takes it: 8-4-4-4-12 hex digits, any case. The length pins the end
-# (no ``$``, which Python's re also matches before a final newline).
+# A UUID as parse_job_id takes it: 8-4-4-4-12 hex digits, any case; the length pins the end.
+# Checked without pydantic (opsfn.core.text): this route is polled, its cold start stays light.
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-JobId = Annotated[str, Field(min_length=36, max_length=36, pattern=UUID_PATTERN,
-                             json_schema_extra={"format": "uuid"})]
+JobId = Annotated[str, Text(pattern=UUID_PATTERN, min_length=36, max_length=36, format="uuid")]
 
 
 def parse_job_id(value: str) -> str:
