@@ -154,6 +154,57 @@ def test_openapi_follows_the_default_authorizer(capsys: pytest.CaptureFixture[st
     assert "401" in document["paths"]["/database/status"]["get"]["responses"]
 
 
+def test_openapi_states_what_the_routes_enforce(capsys: pytest.CaptureFixture[str]) -> None:
+    document = json.loads(run_cli(capsys, "openapi")[1])
+    results = document["paths"]["/get-results"]["get"]
+    [job_id] = results["parameters"]
+    assert job_id["required"] and job_id["schema"]["format"] == "uuid"
+    assert job_id["schema"]["minLength"] == job_id["schema"]["maxLength"] == 36
+    # Every error status a route can answer, with the body opsfn.errors gives it.
+    assert set(results["responses"]) == {"200", "400", "404", "405", "409", "413", "422", "500",
+                                         "502", "504"}
+    assert "Allow" in results["responses"]["405"]["headers"]
+    assert results["responses"]["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ValidationError"}
+    status = document["paths"]["/database/status"]["get"]["responses"]
+    assert "401" in status and "401" not in results["responses"]
+    assert "2XX" in document["paths"]["/database/start"]["post"]["responses"]  # a Response
+    upload = document["paths"]["/request-upload"]["post"]["responses"]["200"]
+    assert upload["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/UploadReply"}
+    assert "jobId" in document["components"]["schemas"]["UploadReply"]["properties"]
+
+
+def test_the_upload_schema_agrees_with_the_model() -> None:
+    """The request schema's patterns and its cross-field rule accept what UploadRequest does."""
+    import jsonschema
+    from pydantic import ValidationError
+
+    from opsfn.routes.imaging.uploads import UploadRequest
+
+    schema = UploadRequest.model_json_schema()
+    bodies = [
+        {"fileName": "scan.dcm", "fileType": ""}, {"fileName": "x.DICOM"},
+        {"fileName": "a.png", "fileType": " IMAGE/PNG\u2003"},
+        {"fileName": "x.dcm", "fileType": "application/octet-stream", "fileSize": 3},
+        {"fileName": "0", "fileType": ""}, {"fileName": "0"}, {"fileName": "a.exe", "fileType": "image/gif"},
+        {"fileName": "a..png", "fileType": "image/png"}, {"fileName": "a/b.png", "fileType": "image/png"},
+        {"fileName": "a\x85.png", "fileType": "image/png"}, {"fileName": " \u3000", "fileType": "image/png"},
+        {"fileName": "\u00e9" * 127, "fileType": "image/png"},
+        {"fileName": "a" * 255, "fileType": "image/png"},
+        {"fileName": "a" * 256, "fileType": "image/png"}, {"fileName": "a.png", "fileType": "image/png",
+                                                          "fileSize": 0},
+    ]
+    for body in bodies:
+        try:
+            UploadRequest.model_validate(body)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        valid = jsonschema.Draft202012Validator(schema).is_valid(body)
+        assert valid == accepted, body
+
+
 def test_routes_show_the_auth_column(capsys: pytest.CaptureFixture[str]) -> None:
     rows = {row["key"]: row for row in json.loads(run_cli(capsys, "routes", "--json")[1])}
     assert rows["GET /health"]["auth"] == "public"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from pydantic import Field
 
 from opsfn import testing as t
+from opsfn.core.text import Text
 from opsfn.testing import Client, parse_http_reply
 from tests.core.apps import build
 
@@ -186,3 +188,43 @@ def test_action_in_http_body_is_just_a_body(client: Client, calls: list[Any]) ->
 
 def test_head_uses_get_route(client: Client) -> None:
     assert client.request("HEAD", "/items/1").status == 200
+
+
+def test_annotated_query_constraints_are_validated_and_documented() -> None:
+    """An ``Annotated`` parameter's constraints (pydantic's, or opsfn's Text, checked without
+    pydantic) are what the binder checks and what ``opsfn openapi`` states, from one
+    declaration."""
+    from opsfn import App, Router
+    from opsfn.tooling.introspect import openapi
+
+    router = Router()
+
+    @router.get("/codes/{code}", auth="public")
+    def code(code: Annotated[str, Field(pattern="^[A-Z]{3}")],
+             limit: Annotated[int, Field(ge=1, le=5)] = 2) -> dict[str, Any]:
+        return {"code": code, "limit": limit}
+
+    @router.get("/tags", auth="public")
+    def tags(tag: Annotated[str, Text(pattern="^[a-z]+", max_length=4, format="tag")]
+             ) -> dict[str, Any]:
+        return {"tag": tag}
+
+    app = App([router])
+    client = Client(app)
+    assert client.get("/tags", query={"tag": "abcd"}).json() == {"tag": "abcd"}
+    for bad, kind in (("ABC", "string_pattern_mismatch"), ("abcde", "string_too_long")):
+        details = client.get("/tags", query={"tag": bad}).json()["details"]
+        assert [(d["loc"], d["type"]) for d in details] == [("query.tag", kind)]
+    assert openapi(app, "0")["paths"]["/tags"]["get"]["parameters"][0]["schema"] == {
+        "type": "string", "maxLength": 4, "pattern": "^[a-z]+", "format": "tag"}
+    assert client.get("/codes/ABC", query={"limit": "5"}).json() == {"code": "ABC", "limit": 5}
+    refused = client.get("/codes/ABC", query={"limit": "6"})
+    assert refused.status == 400 and refused.json()["details"][0]["loc"] == "query.limit"
+    assert client.get("/codes/abc").json()["details"][0]["loc"] == "path.code"
+    parameters = openapi(app, "0")["paths"]["/codes/{code}"]["get"]["parameters"]
+    assert parameters == [
+        {"name": "code", "in": "path", "required": True,
+         "schema": {"type": "string", "pattern": "^[A-Z]{3}"}},
+        {"name": "limit", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 1, "maximum": 5}},
+    ]

@@ -14,10 +14,12 @@ import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from opsfn.core.paths import template_params
 from opsfn.core.router import HttpSpec, Route
+from opsfn.core.text import Text, text_constraint
 from opsfn.errors import InternalError, ValidationFailed
 from opsfn.events.envelope import Envelope
 
@@ -47,6 +49,13 @@ def validation_error(exc: Any, prefix: str) -> ValidationFailed:
     return ValidationFailed(f"invalid {prefix}", details=details)
 
 
+def _without_extras(annotation: Any) -> Any:
+    """``X`` of ``Annotated[X, ...]``; any other annotation unchanged."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return typing.get_args(annotation)[0]
+    return annotation
+
+
 def _envelope_type(annotation: Any) -> type | None:
     """The envelope class of ``X`` or ``X | None``, else None."""
     candidates = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
@@ -69,7 +78,8 @@ class Binder:
 
     def __init__(self, route: Route) -> None:
         try:
-            hints = typing.get_type_hints(route.func)
+            # Extras kept: an Annotated path or query parameter's constraints are validated.
+            hints = typing.get_type_hints(route.func, include_extras=True)
         except Exception as exc:
             raise InternalError(f"route {route.handler_name} has unresolvable type hints") from exc
         path_names = (
@@ -77,9 +87,11 @@ class Binder:
         )
         params: list[Param] = []
         for name, parameter in inspect.signature(route.func).parameters.items():
-            annotation = hints.get(name, Any)
-            params.append(Param(name, self._kind(route, name, annotation, path_names),
-                                annotation, parameter.default, _envelope_type(annotation)))
+            full = hints.get(name, Any)
+            annotation = _without_extras(full)
+            kind = self._kind(route, name, annotation, path_names)
+            params.append(Param(name, kind, full if kind in ("path", "query") else annotation,
+                                parameter.default, _envelope_type(annotation)))
         self.params = tuple(params)
         self._adapters: dict[str, Any] = {}
         self._getters = tuple((param.name, self._getter(param)) for param in self.params)
@@ -142,12 +154,23 @@ class Binder:
         if param.kind == "raw":
             return _payload_of
         # Path and query parameters exist on HTTP routes only, whose envelope is the HttpRequest.
+        text = text_constraint(param.annotation)
+        scalar = self._scalar if text is None else partial(self._text, text)
         if param.kind == "path":
             path_loc = f"path.{param.name}"
-            return lambda call: self._scalar(param, call.envelope.path_params.get(param.name),
-                                             path_loc)
+            return lambda call: scalar(param, call.envelope.path_params.get(param.name), path_loc)
         query_loc = f"query.{param.name}"
-        return lambda call: self._scalar(param, call.envelope.query.get(param.name), query_loc)
+        return lambda call: scalar(param, call.envelope.query.get(param.name), query_loc)
+
+    def _text(self, text: Text, param: Param, raw: str | None, loc: str) -> Any:
+        """A Text-constrained string, checked without pydantic."""
+        if raw is None:
+            return self._scalar(param, raw, loc)
+        problem = text.problem(raw)
+        if problem is not None:
+            raise ValidationFailed(f"invalid {loc}",
+                                   details=[{"loc": loc, "msg": problem[0], "type": problem[1]}])
+        return raw
 
     def bind(self, call: Invocation) -> dict[str, Any]:
         """Keyword arguments for one call; ValidationFailed names the field paths."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from opsfn.core.binding import binder_for
 from opsfn.core.paths import template_params
 from opsfn.core.router import ActionSpec, HttpSpec, Route, S3Spec
+from opsfn.core.text import text_constraint
 from opsfn.errors import OpsfnError
 from opsfn.events import detect
 from opsfn.events import s3 as s3_events
@@ -94,52 +95,156 @@ def action_schemas(app: App, name: str | None = None) -> dict[str, Any]:
     return schemas
 
 
+# Every status an HTTP operation can answer besides its own success, as opsfn.errors and the
+# HTTP dispatcher shape them (the README's error table).
+ERROR_STATUSES = {
+    "400": "The request does not match the operation (validation_failed: details name the field "
+           "paths) or is no HTTP request opsfn reads (unsupported_event)",
+    "404": "No such item (not_found)",
+    "405": "The path exists for other methods, listed in Allow (method_not_allowed)",
+    "409": "A lock is held or the state moved on; try later (conflict)",
+    "413": "The body is larger than OPSFN_MAX_BODY_BYTES (payload_too_large)",
+    "422": "The content itself is unusable (invalid_content)",
+    "500": "A setting is missing or invalid, or the route failed (missing_setting, "
+           "invalid_setting, internal_error)",
+    "502": "An AWS call failed (upstream_error)",
+    "504": "Work stopped before the Lambda deadline and can resume (deadline_exceeded)",
+}
+_BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+ERROR_SCHEMAS = {
+    "Error": {"type": "object", "required": ["error", "message"], "additionalProperties": False,
+              "properties": {"error": {"type": "string", "description": "stable code"},
+                             "message": {"type": "string"},
+                             "details": {"type": "array", "items": {"type": "object"}}}},
+    "ValidationError": {
+        "type": "object", "required": ["error", "message"], "additionalProperties": False,
+        "properties": {
+            "error": {"enum": ["validation_failed", "unsupported_event"]},
+            "message": {"type": "string"},
+            "details": {"type": "array", "items": {
+                "type": "object", "required": ["loc", "msg", "type"],
+                "properties": {"loc": {"type": "string", "description": "field path: body.x, "
+                                                                         "query.x, path.x"},
+                               "msg": {"type": "string"}, "type": {"type": "string"}}}}}},
+}
+
+
+UNAUTHORIZED = "No caller of the kind the route requires (unauthorized)"
+
+
+def _error_response(status: str) -> dict[str, Any]:
+    """One error status: its meaning, the body opsfn.errors gives it, ``Allow`` on a 405."""
+    name = "ValidationError" if status == "400" else "Error"
+    response: dict[str, Any] = {"description": ERROR_STATUSES.get(status, UNAUTHORIZED),
+                                "content": {"application/json": {"schema": {
+                                    "$ref": f"#/components/schemas/{name}"}}}}
+    if status == "405":
+        response["headers"] = {"Allow": {"required": True, "schema": {"type": "string"},
+                                         "description": "the methods the path serves"}}
+    return response
+
+
+def _model_schema(model: Any, components: dict[str, Any], mode: str = "validation"
+                  ) -> dict[str, Any]:
+    """A $ref to ``model``'s JSON Schema, added to ``components`` with its definitions."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
+    components.update(schema.pop("$defs", {}))
+    name = model.__name__
+    if components.get(name, schema) != schema:  # the same model read and written differently
+        name += "Output"
+    components[name] = schema
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _success(route: Route, components: dict[str, Any]) -> dict[str, Any]:
+    """The success reply the route's return annotation promises (None: 204; a Response: any
+    2xx it builds; a model: its schema; anything else: JSON)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    from opsfn.events.http import Response
+
+    returned = typing.get_type_hints(route.func).get("return", Any)
+    if returned is type(None):
+        return {"204": {"description": "Done, no body"}}
+    if returned is Response:
+        return {"2XX": {"description": "The status and body the route chooses"}}
+    schema: dict[str, Any] = {}
+    if isinstance(returned, type) and issubclass(returned, BaseModel):
+        schema = _model_schema(returned, components, mode="serialization")
+    elif (typing.get_origin(returned) or returned) is dict:
+        schema = {"type": "object"}
+    return {"200": {"description": "OK", "content": {"application/json": {"schema": schema}}}}
+
+
+def _query_schema(annotation: Any) -> dict[str, Any]:
+    """What a query parameter of this type accepts (text, as the binder validates it)."""
+    if annotation in (str, Any, inspect.Parameter.empty):
+        return {"type": "string"}
+    text = text_constraint(annotation)
+    if text is not None:
+        return text.json_schema()
+    from pydantic import TypeAdapter
+
+    schema: dict[str, Any] = TypeAdapter(annotation).json_schema()
+    choices = [c for c in schema.get("anyOf", []) if c != {"type": "null"}]
+    if len(choices) == 1:  # X | None: an absent parameter is the None
+        schema = {**{k: v for k, v in schema.items() if k != "anyOf"}, **choices[0]}
+    return schema
+
+
+def _parameters(route: Route, spec: HttpSpec, model: Any, components: dict[str, Any]
+                ) -> list[dict[str, Any]]:
+    """Path and query parameters, each with the schema its binding enforces."""
+    binder = binder_for(route)
+    hints = {p.name: p.annotation for p in binder.params}
+    parameters = [{"name": n, "in": "path", "required": True,
+                   "schema": _query_schema(hints.get(n, str))}
+                  for n in template_params(spec.path)]
+    for param in binder.params:
+        if param.kind == "query":
+            parameters.append({"name": param.name, "in": "query",
+                               "required": param.default is inspect.Parameter.empty,
+                               "schema": _query_schema(param.annotation)})
+    if model is not None and spec.method not in _BODY_METHODS:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))
+        for field_name, field in model.model_fields.items():
+            name = field.alias or field_name
+            parameters.append({"name": name, "in": "query", "required": field.is_required(),
+                               "schema": schema.get("properties", {}).get(name,
+                                                                          {"type": "string"})})
+    return parameters
+
+
 def openapi(app: App, version: str, default_auth: str | None = None) -> dict[str, Any]:
-    """An OpenAPI 3.1 document of the HTTP routes, with each operation's security scheme."""
+    """An OpenAPI 3.1 document of the HTTP routes: each operation's parameters and body as its
+    bindings validate them, its security scheme, and every status and body it can answer."""
     paths: dict[str, Any] = {}
     components: dict[str, Any] = {}
-    error = {"description": "Error", "content": {"application/json": {"schema": {
-        "$ref": "#/components/schemas/Error"}}}}
     for route in app.registry.routes:
         if not isinstance(route.spec, HttpSpec):
             continue
         spec = route.spec
-        path = spec.path.replace("+}", "}")
+        model = input_model(route)  # resolves a manifest route's function
+        responses = _success(route, components)
+        statuses = [*ERROR_STATUSES, *([] if spec.auth == "public" else ["401"])]
+        responses.update({status: _error_response(status) for status in sorted(statuses)})
         operation: dict[str, Any] = {
             "operationId": route.func.__name__ + "_" + spec.method.lower(),
             "summary": (route.func.__doc__ or "").strip().split("\n")[0],
-            "responses": {"200": {"description": "OK"}, "400": error, "404": error},
+            "responses": responses,
             "security": security_requirement(spec.auth, default_auth),
         }
-        if spec.auth != "public":
-            operation["responses"]["401"] = error
-        parameters = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                      for n in template_params(spec.path)]
-        model = input_model(route)
-        for param in binder_for(route).params:
-            if param.kind == "query":
-                parameters.append({"name": param.name, "in": "query",
-                                   "required": param.default is inspect.Parameter.empty,
-                                   "schema": {"type": "string"}})
-        if model is not None:
-            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(schema.pop("$defs", {}))
-            components[model.__name__] = schema
-            ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-            if spec.method in ("POST", "PUT", "PATCH", "DELETE"):
-                operation["requestBody"] = {"required": True,
-                                            "content": {"application/json": {"schema": ref}}}
-            else:
-                for field_name, field in model.model_fields.items():
-                    parameters.append({"name": field.alias or field_name, "in": "query",
-                                       "required": field.is_required(),
-                                       "schema": {"type": "string"}})
+        parameters = _parameters(route, spec, model, components)
+        if model is not None and spec.method in _BODY_METHODS:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": _model_schema(model, components)}}}
         if parameters:
             operation["parameters"] = parameters
-        paths.setdefault(path, {})[spec.method.lower()] = operation
-    components["Error"] = {"type": "object", "required": ["error", "message"], "properties": {
-        "error": {"type": "string"}, "message": {"type": "string"},
-        "details": {"type": "array", "items": {"type": "object"}}}}
+        paths.setdefault(spec.path.replace("+}", "}"), {})[spec.method.lower()] = operation
+    components.update(ERROR_SCHEMAS)
     return {"openapi": "3.1.0", "info": {"title": "opsfn", "version": version},
             "paths": paths, "components": {"schemas": components,
                                            "securitySchemes": SECURITY_SCHEMES}}

@@ -12,16 +12,22 @@ client. It imports no imaging library.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from opsfn.core.access import allow, objects, table
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router
 from opsfn.core.settings import core_settings
+from opsfn.core.text import Text
 from opsfn.errors import NotFound, ValidationFailed
 from opsfn.routes.imaging.settings import ImagingSettings
 
 router = Router()
+
+# A UUID as parse_job_id takes it: 8-4-4-4-12 hex digits, any case; the length pins the end.
+# Checked without pydantic (opsfn.core.text): this route is polled, its cold start stays light.
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+JobId = Annotated[str, Text(pattern=UUID_PATTERN, min_length=36, max_length=36, format="uuid")]
 
 
 def parse_job_id(value: str) -> str:
@@ -58,7 +64,7 @@ def image_url(key: str) -> str:
     allow("s3:GetObject", on=[objects("UPLOAD_BUCKET", "uploads/"),  # the result's image URL
                               objects("UPLOAD_BUCKET", "converted/")]),
 ])
-def get_results(jobId: str, context: Context) -> dict[str, Any]:
+def get_results(jobId: JobId, context: Context) -> dict[str, Any]:
     """The job as the browser sees it; 404 for an unknown jobId."""
     from opsfn.routes.imaging import jobs
 

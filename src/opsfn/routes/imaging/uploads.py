@@ -46,10 +46,24 @@ def sanitise_name(name: str) -> str:
     return cleaned or "upload"
 
 
+def _request_schema(schema: dict[str, Any]) -> None:
+    """The validators' rules in the request's JSON Schema (``opsfn openapi`` states them)."""
+    from opsfn.errors import OpsfnError
+    from opsfn.routes.imaging.upload_schema import upload_request_schema
+
+    try:  # the deployment's limit, as the route reads it; unreadable, the schema states none
+        max_size: int | None = ImagingSettings.current().imaging_max_upload_bytes
+    except OpsfnError:
+        max_size = None
+    upload_request_schema(schema, allowed=ALLOWED_TYPES, generic=GENERIC_TYPES,
+                          dicom_suffixes=DICOM_SUFFIXES, control=_CONTROL.pattern,
+                          max_name=MAX_NAME_BYTES, max_size=max_size)
+
+
 class UploadRequest(BaseModel):
     """The browser's request: a file name and the type it claims (its size, optionally)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_request_schema)
 
     # Field names are the wire names so that every error path reads body.fileName etc.
     fileName: str = Field(min_length=1)
