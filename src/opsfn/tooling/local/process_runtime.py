@@ -24,7 +24,7 @@ from typing import Any
 
 from opsfn.tooling.local.environment import Environment, FunctionConfig, Result
 from opsfn.tooling.local.lambda_python import LambdaPython
-from opsfn.tooling.local.runtime import Outcome
+from opsfn.tooling.local.runtime import Outcome, report
 
 Log = Callable[[str], None]
 DEFAULT_MAX_ENVIRONMENTS = 10  # without reserved concurrency: enough for a laptop
@@ -200,18 +200,8 @@ class ProcessRuntime:
     def run(self, event: Any, label: str, *, quiet: bool = False, client_context: Any = None,
             request_id: str | None = None) -> Outcome:
         """Invoke the function in an environment; every outcome goes to ``on_outcome``."""
-        outcome = self._run(event, client_context, request_id)
-        if not outcome.ok and outcome.error is not None:
-            self.log(f"{label}: {outcome.error.get('errorType')}: "
-                     f"{outcome.error.get('errorMessage')} ({outcome.ms:.0f} ms)")
-        elif not quiet:
-            self.log(f"{label}: ok ({outcome.ms:.0f} ms)")
-        for callback in self.on_outcome:
-            try:
-                callback(outcome, label)
-            except Exception as exc:  # noqa: BLE001 - reporting must not fail the invocation
-                self.log(f"{label}: activity not recorded ({type(exc).__name__})")
-        return outcome
+        return report(self._run(event, client_context, request_id), label, quiet, self.log,
+                      self.on_outcome)
 
     def _run(self, event: Any, client_context: Any, request_id: str | None) -> Outcome:
         started = time.perf_counter()

@@ -156,6 +156,22 @@ def error_line(error: dict[str, Any], log_format: str) -> str:
     return f"[ERROR] {error.get('errorType')}: {error.get('errorMessage')}"
 
 
+def report(outcome: Outcome, label: str, quiet: bool, log: Callable[[str], None],
+           on_outcome: list[Callable[[Outcome, str], None]]) -> Outcome:
+    """Log an invocation's outcome (errors always) and hand it to every ``on_outcome``."""
+    if not outcome.ok and outcome.error is not None:
+        log(f"{label}: {outcome.error.get('errorType')}: {outcome.error.get('errorMessage')} "
+            f"({outcome.ms:.0f} ms)")
+    elif not quiet:
+        log(f"{label}: ok ({outcome.ms:.0f} ms)")
+    for callback in on_outcome:
+        try:
+            callback(outcome, label)
+        except Exception as exc:  # noqa: BLE001 - reporting must not fail the invocation
+            log(f"{label}: activity not recorded ({type(exc).__name__})")
+    return outcome
+
+
 @dataclass
 class Runtime:
     """Runs ``app`` like one Lambda execution environment: one invocation at a time."""
@@ -196,17 +212,7 @@ class Runtime:
         # the logger are per process and were never meant to be shared by concurrent calls.
         with self.lock:
             outcome = self._run(event, client_context, request_id or str(uuid.uuid4()))
-        if not outcome.ok and outcome.error is not None:
-            self.log(f"{label}: {outcome.error['errorType']}: {outcome.error['errorMessage']} "
-                     f"({outcome.ms:.0f} ms)")
-        elif not quiet:
-            self.log(f"{label}: ok ({outcome.ms:.0f} ms)")
-        for callback in self.on_outcome:
-            try:
-                callback(outcome, label)
-            except Exception as exc:  # noqa: BLE001 - reporting must not fail the invocation
-                self.log(f"{label}: activity not recorded ({type(exc).__name__})")
-        return outcome
+        return report(outcome, label, quiet, self.log, self.on_outcome)
 
     def _run(self, event: Any, client_context: Any, request_id: str) -> Outcome:
         from opsfn.core.observability import get_logger
