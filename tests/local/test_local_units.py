@@ -246,3 +246,18 @@ def test_a_message_received_twice_is_in_its_batch_once_with_the_latest_receipt()
     assert deliveries.merge_batch(first, more) == [
         {"MessageId": "a", "ReceiptHandle": "a2"}, {"MessageId": "b", "ReceiptHandle": "b1"},
         {"MessageId": "c", "ReceiptHandle": "c1"}]
+
+
+def test_the_out_of_process_function_checks_access_as_the_in_process_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An undeclared AWS call fails in opsfn local whichever way the function runs."""
+    from types import SimpleNamespace
+
+    from opsfn.tooling.local.stack import LocalStack
+
+    stack = SimpleNamespace(endpoint_url="http://127.0.0.1:5000", app_reference=None)
+    monkeypatch.delenv("OPSFN_ACCESS_CHECK", raising=False)
+    env = LocalStack.function_environment(stack, {"TABLE_NAME": "t"})  # type: ignore[arg-type]
+    assert env["OPSFN_ACCESS_CHECK"] == "deny" and env["TABLE_NAME"] == "t"
+    monkeypatch.setenv("OPSFN_ACCESS_CHECK", "log")
+    assert LocalStack.function_environment(stack, {})["OPSFN_ACCESS_CHECK"] == "log"  # type: ignore[arg-type]

@@ -351,8 +351,10 @@ class LocalStack:
 
     def function_environment(self, env: dict[str, str]) -> dict[str, str]:
         """What the function's own process gets beside the runtime's variables: the template's
-        environment, the local endpoint and the application."""
-        extra = {"AWS_ENDPOINT_URL": self.endpoint_url, "OPSFN_LOCAL": "1"}
+        environment, the local endpoint, the application, and the access check (``deny``
+        unless this process was told otherwise), as the in-process function has them."""
+        extra = {"AWS_ENDPOINT_URL": self.endpoint_url, "OPSFN_LOCAL": "1",
+                 "OPSFN_ACCESS_CHECK": os.environ.get("OPSFN_ACCESS_CHECK") or "deny"}
         if self.app_reference:
             extra["OPSFN_APP"] = self.app_reference
         return {**env, **extra}
