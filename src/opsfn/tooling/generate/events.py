@@ -24,11 +24,9 @@ from opsfn.core.router import (
     SqsSpec,
 )
 from opsfn.tooling.generate.iam import Namer
+from opsfn.tooling.template_reader import S3_DETAIL_TYPES
 
 _AUTHORIZER = {"public": "NONE", "iam": "AWS_IAM", "jwt": "JwtAuthorizer"}
-# S3 notification event names and the detail-type EventBridge gives the same events.
-_DETAIL_TYPES = {"ObjectCreated": "Object Created", "ObjectRemoved": "Object Deleted",
-                 "ObjectRestore": "Object Restore Completed"}
 
 
 def camel(text: str) -> str:
@@ -76,8 +74,8 @@ def _s3(spec: S3Spec, wiring: Mapping[str, Any], namer: Namer) -> dict[str, Any]
         key["suffix"] = spec.suffix
     if key:
         detail["object"] = {"key": [key] if len(key) == 1 else [{"wildcard": f"{spec.prefix}*{spec.suffix}"}]}
-    types = sorted({_DETAIL_TYPES[e.split(":", 1)[0]] for e in spec.events
-                    if e.split(":", 1)[0] in _DETAIL_TYPES})
+    types = sorted({S3_DETAIL_TYPES[e.split(":", 1)[0]] for e in spec.events
+                    if e.split(":", 1)[0] in S3_DETAIL_TYPES})
     return _rule({"source": ["aws.s3"], "detail-type": types, "detail": detail}, wiring)
 
 
