@@ -42,10 +42,11 @@ from opsfn.cdk.api import DefaultAuth, HttpRoutes
 from opsfn.cdk.code import code_path
 from opsfn.cdk.groups import RouteGroup, add_group
 from opsfn.cdk.live import publish_live
-from opsfn.cdk.route_access import RoutePolicies, by_domain, documents
+from opsfn.cdk.route_access import RoutePolicies, documents
 from opsfn.cdk.storage import Storage, create_storage, private_bucket
 from opsfn.cdk.triggers import action_queue_mapping, create_rules, create_schedules
 from opsfn.core.app import App
+from opsfn.core.groups import grants_by_domain
 from opsfn.core.router import ActionSpec, Route
 from opsfn.tooling.generate.groups import split_routes
 
@@ -274,7 +275,7 @@ class OpsFunction(Construct):
             "RDS_EXPORT_BUCKET": s.archive.bucket_arn, "LANDING_BUCKET": s.landing.bucket_arn})
         cast(iam.CfnRole, role.node.default_child).add_property_override(
             "Policies", Lazy.any(RoutePolicies(documents(own),
-                                               by_domain(self._split.rest, FRAMEWORK),
+                                               grants_by_domain(self._split.rest, FRAMEWORK),
                                                self.environment, self.arns)))
         return role
 

@@ -22,9 +22,9 @@ from constructs import Construct
 from opsfn.cdk import policies
 from opsfn.cdk.alarms import create_alarms
 from opsfn.cdk.live import publish_live
-from opsfn.cdk.route_access import RoutePolicies, by_domain, documents
+from opsfn.cdk.route_access import RoutePolicies, documents
 from opsfn.cdk.triggers import create_rules, create_schedules
-from opsfn.core.groups import SETTING
+from opsfn.core.groups import SETTING, grants_by_domain
 
 if TYPE_CHECKING:
     from opsfn.cdk.construct import OpsFunction
@@ -60,7 +60,7 @@ def _role(scope: Construct, ops: OpsFunction, group: Group) -> iam.Role:
     role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                     inline_policies=own)
     cast(iam.CfnRole, role.node.default_child).add_property_override(
-        "Policies", Lazy.any(RoutePolicies(documents(own), by_domain(group.routes, FRAMEWORK),
+        "Policies", Lazy.any(RoutePolicies(documents(own), grants_by_domain(group.routes, FRAMEWORK),
                                            ops.environment, ops.arns)))
     if ops.function_options.get("vpc") is not None:
         role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(

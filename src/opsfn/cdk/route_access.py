@@ -17,7 +17,6 @@ from aws_cdk import aws_iam as iam
 
 from opsfn.core.access import Grant
 from opsfn.core.access_policy import Resolver, statements
-from opsfn.core.router import Route
 
 PSEUDO = {"partition": Aws.PARTITION, "region": Aws.REGION, "account": Aws.ACCOUNT_ID}
 
@@ -27,17 +26,6 @@ def _domain(address: str) -> str:
     if Token.is_unresolved(address):
         return Fn.select(1, Fn.split("@", address))
     return address.rsplit("@", 1)[1]
-
-
-def by_domain(routes: list[Route], framework: tuple[Grant, ...]) -> dict[str, list[Grant]]:
-    """Each domain's grants (``framework`` first), in declaration order, each once."""
-    from opsfn.core.groups import domain_of
-
-    found: dict[str, list[Grant]] = {"framework": list(framework)} if framework else {}
-    for route in routes:
-        grants = found.setdefault(domain_of(route), [])
-        grants += [g for g in route.access if g not in grants]
-    return found
 
 
 @jsii.implements(IStableAnyProducer)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from opsfn.core.access import Grant
 from opsfn.core.router import Route, Router
 
 if TYPE_CHECKING:
@@ -30,6 +31,18 @@ def domain_of(route: Route) -> str:
     if module.startswith("opsfn.routes."):
         return module.split(".")[2]
     return module.split(".")[0].replace("_", "-")
+
+
+def grants_by_domain(routes: Iterable[Route], framework: Iterable[Grant] = ()
+                     ) -> dict[str, list[Grant]]:
+    """Each domain's grants (the framework's first), in declaration order, each once: what one
+    IAM policy per domain is made of, in the SAM template and the CDK construct alike."""
+    framework = list(framework)
+    found: dict[str, list[Grant]] = {"framework": framework} if framework else {}
+    for route in routes:
+        grants = found.setdefault(domain_of(route), [])
+        grants += [g for g in route.access if g not in grants]
+    return found
 
 
 def entries(spec: str) -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opsfn.core.access import ARN_FORMS, PLACEHOLDER, PSEUDO, Grant, Resource
-from opsfn.core.groups import domain_of
+from opsfn.core.groups import grants_by_domain
 from opsfn.core.router import Route
 from opsfn.tooling.generate.sources import NO_VALUE, SettingSource, UnmappedSetting
 
@@ -233,16 +233,9 @@ def policies(routes: Iterable[Route], namer_for: Callable[[str], Namer],
     Returns the ``Policies`` entries and any conditions to add to the template (a policy whose
     statements are all conditional exists only when one of them holds).
     """
-    by_domain: dict[str, list[Grant]] = {}
-    framework = tuple(framework)
-    if framework:
-        by_domain["framework"] = list(framework)
-    for route in routes:
-        grants = by_domain.setdefault(domain_of(route), [])
-        grants += [g for g in route.access if g not in grants]
     out: list[Any] = []
     conditions: dict[str, Any] = {}
-    for domain, grants in by_domain.items():
+    for domain, grants in grants_by_domain(routes, framework).items():
         if not grants:
             continue
         namer = namer_for(domain)
