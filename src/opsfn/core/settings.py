@@ -297,6 +297,21 @@ class CoreSettings(SettingsSection):
         "An AWS call a route's `access=` does not declare: `log` it once per route and action "
         "with the metric UndeclaredAwsCalls, `deny` it (UndeclaredAccess), or `off`.", "log",
     )
+    routes_role_arn: str | None = env_field(
+        "OPSFN_ROUTES_ROLE_ARN",
+        "The role holding the routes' grants: a route's AWS calls use a session of it narrowed to "
+        "the route's `access=` declarations (unset: the function's own credentials).",
+    )
+    scoped_credentials: Literal["on", "off"] = env_field(
+        "OPSFN_SCOPED_CREDENTIALS",
+        "`on`: each route's session of the routes role carries its declarations as the session "
+        "policy; `off`: every route shares one session of the routes role, unnarrowed.", "on",
+    )
+    session_policies: str | None = env_field(
+        "OPSFN_SESSION_POLICIES",
+        "Managed policies for routes whose declarations exceed an inline session policy: "
+        "`domain=policy-ARN`, comma-separated (the generated template sets it).",
+    )
     default_auth: Literal["iam", "jwt"] | None = env_field(
         "OPSFN_DEFAULT_AUTH",
         "The deployment's default authorizer (`iam` or `jwt`, the HTTP API's DefaultAuthorizer): "

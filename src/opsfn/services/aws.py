@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -35,7 +36,8 @@ if TYPE_CHECKING:  # the stubs are a development dependency: types only, nothing
     from mypy_boto3_sts import STSClient
 
 _lock = threading.Lock()
-_clients: dict[tuple[str, str | None, str | None], Any] = {}
+_clients: dict[tuple[str | None, ...], Any] = {}
+_expiry: dict[tuple[str | None, ...], float] = {}  # a scoped client's: when its session ends
 _hooks: dict[str, tuple[str, Callable[..., Any]]] = {}
 _session: list[Any] = []  # one boto3 Session per process: its loader parses each model once
 
@@ -126,24 +128,49 @@ def client(service: str, region: str | None = None) -> Any:
     """A cached client for ``service`` (per region and endpoint), typed by the service's stubs."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    key = (service, region, endpoint)
+    # STS is how scoped credentials are made: it always runs on the function's own.
+    narrowed = None if service == "sts" else _scoped_session()
+    key: tuple[str | None, ...] = (service, region, endpoint) if narrowed is None else (
+        service, region, endpoint, narrowed.credentials.access_key)
     found = _clients.get(key)
     if found is not None:
         return found
     with _lock:
         found = _clients.get(key)
         if found is None:
-            import boto3
+            if narrowed is not None:  # clients of sessions that have expired are of no more use
+                now = time.time()
+                for old in [k for k, expires in _expiry.items() if expires < now]:
+                    _clients.pop(old, None)
+                    del _expiry[old]
+                _expiry[key] = narrowed.expires
+            found = _clients[key] = _made(service, region, endpoint,
+                                          narrowed and narrowed.credentials)
+    return found
 
-            if not _session:
-                _session.append(boto3.session.Session())
-            session: Any = _session[0]
-            found = session.client(service, region_name=region, endpoint_url=endpoint,
-                                   config=config())
-            watch_access(found)
-            for unique_id, (event, handler) in _hooks.items():
-                found.meta.events.register_first(event, handler, unique_id=unique_id)
-            _clients[key] = found
+
+def _scoped_session() -> Any:
+    """The running route's scoped session, if routes run on one (:mod:`opsfn.services.scoped`)."""
+    from opsfn.services import scoped
+
+    return scoped.current_session()
+
+
+def _made(service: str, region: str | None, endpoint: str | None, narrowed: Any) -> Any:
+    """A new client, held to the access check and carrying the registered hooks."""
+    import boto3
+
+    if not _session:
+        _session.append(boto3.session.Session())
+    session: Any = _session[0]
+    keys = {} if narrowed is None else {
+        "aws_access_key_id": narrowed.access_key, "aws_secret_access_key": narrowed.secret_key,
+        "aws_session_token": narrowed.token}
+    found = session.client(service, region_name=region, endpoint_url=endpoint, config=config(),
+                           **keys)
+    watch_access(found)
+    for unique_id, (event, handler) in _hooks.items():
+        found.meta.events.register_first(event, handler, unique_id=unique_id)
     return found
 
 
@@ -172,7 +199,11 @@ def unregister_hook(unique_id: str) -> None:
 
 
 def reset() -> None:
-    """Forget every cached client (tests switch endpoints and credentials)."""
+    """Forget every cached client and scoped session (tests switch endpoints and credentials)."""
+    from opsfn.services import scoped
+
+    scoped.reset()
     with _lock:
         _clients.clear()
+        _expiry.clear()
         _session.clear()

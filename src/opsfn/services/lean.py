@@ -75,8 +75,23 @@ def sdk_loaded() -> bool:
     return "botocore" in sys.modules
 
 
-def target(service: str, environ: Mapping[str, str] | None = None) -> Target | None:
-    """The lean target for ``service``, or None when the SDK must make the call."""
+def target(service: str, environ: Mapping[str, str] | None = None, *, own: bool = False,
+           valid_for: float = 0) -> Target | None:
+    """The lean target for ``service``, or None when the SDK must make the call.
+
+    Its credentials are the running route's scoped ones (:mod:`opsfn.services.scoped`), valid
+    ``valid_for`` seconds more at least, unless ``own`` asks for the function's own.
+    """
+    where = _own_target(service, environ)
+    if where is None or own:
+        return where
+    from opsfn.services import scoped
+
+    narrowed = scoped.current(valid_for)
+    return where if narrowed is None else Target(narrowed, where.region, where.endpoint)
+
+
+def _own_target(service: str, environ: Mapping[str, str] | None) -> Target | None:
     if sdk_loaded():
         return None
     env = os.environ if environ is None else environ
@@ -109,45 +124,33 @@ def signing_key(secret: str, day: str, region: str, service: str) -> bytes:
                  "aws4_request")
 
 
-# -- DynamoDB (JSON protocol) ---------------------------------------------------------------------
-def dynamodb_request(operation: str, payload: dict[str, Any], where: Target, now: dt.datetime
-                     ) -> tuple[str, bytes, dict[str, str]]:
-    """(URL, body, headers) of one signed DynamoDB call."""
-    url = where.endpoint.rstrip("/") + "/" if where.endpoint else \
-        f"https://dynamodb.{where.region}.amazonaws.com/"
-    host = urlsplit(url).netloc
-    body = json.dumps(payload, separators=(",", ":")).encode()
+# -- One signed POST -------------------------------------------------------------------------------
+def signed_post(service: str, url: str, body: bytes, headers: dict[str, str], *, where: Target,
+                now: dt.datetime) -> dict[str, str]:
+    """``headers`` with SigV4's date, token and authorization for a POST of ``body`` to ``url``."""
     stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     day = stamp[:8]
-    headers = {"content-type": "application/x-amz-json-1.0", "host": host,
-               "x-amz-date": stamp, "x-amz-target": f"DynamoDB_20120810.{operation}"}
+    headers = {**headers, "host": urlsplit(url).netloc, "x-amz-date": stamp}
     if where.credentials.token:
         headers["x-amz-security-token"] = where.credentials.token
     names = sorted(headers)
-    canonical = "\n".join(["POST", "/", "", "".join(f"{n}:{headers[n]}\n" for n in names),
-                           ";".join(names), hashlib.sha256(body).hexdigest()])
-    scope = f"{day}/{where.region}/dynamodb/aws4_request"
+    canonical = "\n".join(["POST", urlsplit(url).path or "/", "",
+                           "".join(f"{n}:{headers[n]}\n" for n in names), ";".join(names),
+                           hashlib.sha256(body).hexdigest()])
+    scope = f"{day}/{where.region}/{service}/aws4_request"
     to_sign = "\n".join([ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    signature = hmac.new(signing_key(where.credentials.secret_key, day, where.region, "dynamodb"),
+    signature = hmac.new(signing_key(where.credentials.secret_key, day, where.region, service),
                          to_sign.encode(), hashlib.sha256).hexdigest()
     headers["authorization"] = (f"{ALGORITHM} Credential={where.credentials.access_key}/{scope}, "
                                 f"SignedHeaders={';'.join(names)}, Signature={signature}")
-    return url, body, headers
+    return headers
 
 
-def dynamodb_call(operation: str, payload: dict[str, Any], environ: Mapping[str, str] | None = None
-                  ) -> dict[str, Any] | UseSdk:
-    """The decoded reply of a successful call, or USE_SDK (not possible here, or not a success)."""
-    from opsfn.core.access_check import check
-
-    check(f"dynamodb:{operation}")
-    where = target("dynamodb", environ)
-    if where is None:
-        return USE_SDK
+def post(url: str, body: bytes, headers: dict[str, str], environ: Mapping[str, str] | None
+         ) -> tuple[int, bytes, str | None] | UseSdk:
+    """(status, body, CRC32 header) of one POST, or USE_SDK when the network failed."""
     import http.client
-    import zlib
 
-    url, body, headers = dynamodb_request(operation, payload, where, dt.datetime.now(dt.UTC))
     parts = urlsplit(url)
     connection: http.client.HTTPConnection
     if parts.scheme == "https":
@@ -160,15 +163,49 @@ def dynamodb_call(operation: str, payload: dict[str, Any], environ: Mapping[str,
     else:
         connection = http.client.HTTPConnection(parts.netloc, timeout=TIMEOUT_S)
     try:
-        connection.request("POST", "/", body=body, headers=headers)
+        connection.request("POST", parts.path or "/", body=body, headers=headers)
         reply = connection.getresponse()
-        raw = reply.read()
-        crc = reply.getheader("x-amz-crc32")
+        return reply.status, reply.read(), reply.getheader("x-amz-crc32")
     except (OSError, http.client.HTTPException):
         return USE_SDK
     finally:
         connection.close()
-    if reply.status != 200 or (crc is not None and crc != str(zlib.crc32(raw))):
+
+
+def _url(service: str, where: Target) -> str:
+    return where.endpoint.rstrip("/") + "/" if where.endpoint else \
+        f"https://{service}.{where.region}.amazonaws.com/"
+
+
+# -- DynamoDB (JSON protocol) ---------------------------------------------------------------------
+def dynamodb_request(operation: str, payload: dict[str, Any], where: Target, now: dt.datetime
+                     ) -> tuple[str, bytes, dict[str, str]]:
+    """(URL, body, headers) of one signed DynamoDB call."""
+    url = _url("dynamodb", where)
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = signed_post("dynamodb", url, body, {
+        "content-type": "application/x-amz-json-1.0",
+        "x-amz-target": f"DynamoDB_20120810.{operation}"}, where=where, now=now)
+    return url, body, headers
+
+
+def dynamodb_call(operation: str, payload: dict[str, Any], environ: Mapping[str, str] | None = None
+                  ) -> dict[str, Any] | UseSdk:
+    """The decoded reply of a successful call, or USE_SDK (not possible here, or not a success)."""
+    from opsfn.core.access_check import check
+
+    check(f"dynamodb:{operation}")
+    where = target("dynamodb", environ)
+    if where is None:
+        return USE_SDK
+    import zlib
+
+    url, body, headers = dynamodb_request(operation, payload, where, dt.datetime.now(dt.UTC))
+    answer = post(url, body, headers, environ)
+    if isinstance(answer, UseSdk):
+        return USE_SDK
+    status, raw, crc = answer
+    if status != 200 or (crc is not None and crc != str(zlib.crc32(raw))):
         return USE_SDK
     if b'"B":' in raw or b'"BS":' in raw:
         return USE_SDK  # binary attributes: the SDK decodes them to bytes
@@ -177,6 +214,43 @@ def dynamodb_call(operation: str, payload: dict[str, Any], environ: Mapping[str,
     except ValueError:
         return USE_SDK
     return decoded if isinstance(decoded, dict) else USE_SDK
+
+
+# -- STS AssumeRole (query protocol) --------------------------------------------------------------
+_STS_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
+
+
+def assume_role(request: Mapping[str, str], where: Target, environ: Mapping[str, str] | None = None
+                ) -> dict[str, str] | UseSdk:
+    """The ``Credentials`` of a successful ``AssumeRole`` (as the SDK names them), or USE_SDK.
+
+    ``where`` carries the function's own credentials: they are what may assume the role.
+    """
+    from urllib.parse import urlencode
+
+    url = _url("sts", where)
+    body = urlencode({"Action": "AssumeRole", "Version": "2011-06-15", **request}).encode()
+    headers = signed_post("sts", url, body, {
+        "content-type": "application/x-www-form-urlencoded; charset=utf-8"}, where=where,
+        now=dt.datetime.now(dt.UTC))
+    answer = post(url, body, headers, environ)
+    if isinstance(answer, UseSdk) or answer[0] != 200:
+        return USE_SDK  # the SDK repeats the call and reports what went wrong
+    from xml.etree import ElementTree
+
+    try:
+        # STS's own reply over TLS (or the endpoint the deployment names); expat refuses
+        # entity expansion bombs since 2.4.1, which every supported Python bundles.
+        root = ElementTree.fromstring(answer[1])  # noqa: S314
+    except ElementTree.ParseError:
+        return USE_SDK
+    found = root.find(f"{_STS_NS}AssumeRoleResult/{_STS_NS}Credentials")
+    if found is None:
+        return USE_SDK
+    values = {child.tag.removeprefix(_STS_NS): child.text or "" for child in found}
+    names = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
+    return {name: values[name] for name in names} if all(values.get(n) for n in names) \
+        else USE_SDK
 
 
 def get_item(**request: Any) -> dict[str, Any]:

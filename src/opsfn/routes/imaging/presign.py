@@ -37,8 +37,14 @@ def environment_credentials() -> Credentials | None:
     return Credentials(access, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
 
 
-def current_credentials() -> Credentials:
-    """Environment credentials, else botocore's provider chain (profiles, container, IMDS)."""
+def current_credentials(valid_for: float = 0) -> Credentials:
+    """The running route's scoped credentials (valid ``valid_for`` seconds more), else the
+    environment's, else botocore's provider chain (profiles, container, IMDS)."""
+    from opsfn.services import scoped
+
+    narrowed = scoped.current(valid_for)
+    if narrowed is not None:
+        return Credentials(narrowed.access_key, narrowed.secret_key, narrowed.token)
     found = environment_credentials()
     if found is not None:
         return found

@@ -54,7 +54,7 @@ def image_url(key: str) -> str:
     core = core_settings()
     region = core.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     return presigned_get(settings.required("UPLOAD_BUCKET"), key, region=region,
-                         credentials=current_credentials(),
+                         credentials=current_credentials(settings.imaging_result_url_expiry_s),
                          expires_in=settings.imaging_result_url_expiry_s,
                          endpoint_url=core.endpoint_url)
 

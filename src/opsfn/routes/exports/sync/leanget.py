@@ -129,6 +129,12 @@ def get_object(bucket: str, key: str, environ: Mapping[str, str] | None = None,
     check("s3:GetObject")
     env = os.environ if environ is None else environ
     credentials = env_credentials(env)
+    if credentials is not None:  # the running route's scoped session, when routes run on one
+        from opsfn.services import scoped
+
+        narrowed = scoped.current()
+        if narrowed is not None:
+            credentials = Credentials(narrowed.access_key, narrowed.secret_key, narrowed.token)
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
     if credentials is None or not region or any(env.get(name) for name in _SDK_ONLY_VARIABLES) \
             or _config_names_endpoint(env):

@@ -73,9 +73,26 @@ def s3_client(pool: int) -> S3Client:
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     config = aws.config().merge(Config(max_pool_connections=pool))
-    made = _session().create_client("s3", region_name=region, endpoint_url=endpoint, config=config)
+    narrowed = scoped_credentials()
+    keys = {} if narrowed is None else {
+        "aws_access_key_id": narrowed.access_key, "aws_secret_access_key": narrowed.secret_key,
+        "aws_session_token": narrowed.token}
+    made = _session().create_client("s3", region_name=region, endpoint_url=endpoint, config=config,
+                                    **keys)
     aws.watch_access(made)
     return cast("S3Client", made)  # botocore's create_client is typed for any service
+
+
+def scoped_credentials() -> Any:
+    """The running route's scoped credentials as botocore holds them (None: the session's own)."""
+    from opsfn.services import scoped
+
+    narrowed = scoped.current()
+    if narrowed is None:
+        return None
+    from botocore.credentials import Credentials
+
+    return Credentials(narrowed.access_key, narrowed.secret_key, narrowed.token)
 
 
 @lru_cache(maxsize=1)
@@ -138,7 +155,8 @@ class Uploader:
         with self._client_lock:
             if self._client is None:
                 self._client = s3_client(self.options.concurrency + 4)
-                self._fast = FastPut(self._client, _session().get_credentials(),
+                self._fast = FastPut(self._client,
+                                     scoped_credentials() or _session().get_credentials(),
                                      self.options.bucket)
             return self._client
 
