@@ -44,6 +44,22 @@ def moto_aws() -> Iterator[None]:
     aws.reset()
 
 
+@pytest.fixture
+def routes_role(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A routes role in moto, named by OPSFN_ROUTES_ROLE_ARN: routes then run on sessions of it
+    narrowed to their declarations, as deployed (opsfn.services.scoped). Returns its ARN."""
+    import json
+
+    from moto.sts.models import sts_backends
+
+    role = aws.client("iam").create_role(RoleName="opsfn-routes", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}]}))
+    sts_backends["123456789012"]["global"].assumed_roles.clear()  # moto keeps them across mocks
+    monkeypatch.setenv("OPSFN_ROUTES_ROLE_ARN", role["Role"]["Arn"])
+    return str(role["Role"]["Arn"])
+
+
 @contextlib.contextmanager
 def _secret_current_follows_its_label() -> Iterator[None]:
     """moto's UpdateSecretVersionStage moves the AWSCURRENT label but not the version that a

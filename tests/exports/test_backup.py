@@ -15,6 +15,7 @@ from opsfn.errors import NotFound, UpstreamError, ValidationFailed
 from opsfn.routes.exports.backup import token_for
 from opsfn.services import aws
 from opsfn.testing import Client
+from tests.stubs import stubbed
 
 VAULT = "opsfn-vault"
 ROLE = "arn:aws:iam::123456789012:role/backup"
@@ -26,7 +27,7 @@ def backup(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
     monkeypatch.setenv("BACKUP_VAULT_NAME", VAULT)
     monkeypatch.setenv("BACKUP_ROLE_ARN", ROLE)
     monkeypatch.setenv("BACKUP_RESOURCE_ARN", EFS)
-    with Stubber(aws.client("backup")) as stubber:
+    with stubbed("backup") as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
 

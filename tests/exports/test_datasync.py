@@ -31,6 +31,7 @@ from opsfn.routes.exports.sync.datasync_task import task_spec
 from opsfn.services import aws, locks
 from opsfn.testing import Client
 from tests.exports.conftest import BUCKET
+from tests.stubs import stubbed
 
 ACCOUNT = "123456789012"
 EFS = f"arn:aws:elasticfilesystem:us-east-1:{ACCOUNT}:file-system/fs-0123456789abcdef0"
@@ -60,7 +61,7 @@ def datasync_env(tree: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def stub(datasync_env: Path) -> Iterator[Stubber]:
-    with Stubber(aws.client("datasync")) as stubber:
+    with stubbed("datasync") as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
 

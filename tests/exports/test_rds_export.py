@@ -15,6 +15,7 @@ from opsfn.errors import NotFound, UpstreamError, ValidationFailed
 from opsfn.routes.exports.rds_export import export_identifier, newest_available, slug
 from opsfn.services import aws
 from opsfn.testing import Client
+from tests.stubs import stubbed
 
 ROLE = "arn:aws:iam::123456789012:role/rds-export"
 VALID_ID = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,59}(?<!-)$")
@@ -107,13 +108,12 @@ def _snap(name: str, day: int, status: str = "available", kind: str = "manual") 
 
 @pytest.fixture
 def stubbed_rds(monkeypatch: pytest.MonkeyPatch) -> Any:
-    from botocore.stub import Stubber
 
     monkeypatch.setenv("RDS_EXPORT_CLUSTER_ID", "emr")
     monkeypatch.setenv("RDS_EXPORT_BUCKET", "exports")
     monkeypatch.setenv("RDS_EXPORT_ROLE_ARN", ROLE)
     monkeypatch.setenv("RDS_EXPORT_KMS_KEY_ID", "alias/exports")
-    with Stubber(aws.client("rds")) as stubber:
+    with stubbed("rds") as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
 

@@ -390,3 +390,42 @@ def test_a_source_inside_the_tls_directory_is_a_setting_error(
     with pytest.raises(InvalidSetting) as caught:
         client.invoke("sync_efs_to_s3", delete=True)
     assert "SSL_DIR" in caught.value.message and bucket_keys() == {}
+
+
+def test_a_scoped_sync_signs_every_upload_with_its_own_session(
+        client: Client, tree: Path, routes_role: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sync's own S3 client, its upload threads and its lean PUTs all carry the route's
+    session of the routes role, narrowed to what the sync declared."""
+    from moto.sts.models import sts_backends
+
+    from opsfn.routes.exports.sync import fastput, uploader
+
+    signed: list[str] = []
+    made = uploader.s3_client
+
+    def recording(pool: int) -> Any:
+        found = made(pool)
+        found.meta.events.register("before-send.s3", lambda request, **_: signed.append(
+            request.headers["Authorization"].decode().split("Credential=")[1].split("/")[0]))
+        return found
+
+    lean_keys: list[str] = []
+    real_put = fastput.FastPut.put
+
+    def counting(self: Any, key: str, body: bytes, headers: dict[str, str]) -> bool:
+        lean_keys.append(self.credentials.get_frozen_credentials().access_key)
+        return bool(real_put(self, key, body, headers))
+
+    monkeypatch.setattr(uploader, "s3_client", recording)
+    monkeypatch.setattr(fastput.FastPut, "put", counting)
+    reply = client.invoke("sync_efs_to_s3")
+    assert reply["uploaded"] == 6
+    [session] = [s for s in sts_backends["123456789012"]["global"].assumed_roles
+                 if s.role_arn == routes_role]
+    assert session.session_name == "opsfn-action-sync_efs_to_s3"
+    statements = json.loads(session.policy)["Statement"]
+    puts = [s for s in statements if "s3:PutObject" in s["Action"]]
+    assert [s["Resource"] for s in puts] == [[f"arn:aws:s3:::{BUCKET}/efs/*",
+                                             f"arn:aws:s3:::{BUCKET}/.opsfn-sync/*"]]
+    assert signed and set(signed) == {session.access_key_id}
+    assert lean_keys and set(lean_keys) == {session.access_key_id}

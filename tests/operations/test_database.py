@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.stub import Stubber
 
 from opsfn.errors import Conflict, UpstreamError, ValidationFailed
 from opsfn.routes.database import store
 from opsfn.services import aws, locks
 from opsfn.testing import DEFAULT_CALLERS, Client
+from tests.stubs import stubbed
 
 from .conftest import ACCOUNT, REGION, audit_items
 
@@ -90,8 +90,7 @@ def test_start_while_stopping_is_409(client: Client, db: str) -> None:
 
 def test_throttled_start_is_502_and_releases_the_lock(client: Client, db: str) -> None:
     set_status("stopped")
-    rds = aws.client("rds")
-    with Stubber(rds) as stub:
+    with stubbed("rds") as stub:
         stub.add_response("describe_db_instances", {"DBInstances": [{
             "DBInstanceIdentifier": "dash-db", "DBInstanceStatus": "stopped"}]},
             {"DBInstanceIdentifier": "dash-db"})
@@ -299,7 +298,7 @@ def test_concurrent_stoppers_do_not_both_stop(client: Client, db: str) -> None:
 
 
 def test_throttled_describe_fails_the_schedule(client: Client, db: str) -> None:
-    with Stubber(aws.client("rds")) as stub:
+    with stubbed("rds") as stub:
         stub.add_client_error("describe_db_instances", service_error_code="Throttling",
                               http_status_code=400)
         with pytest.raises(UpstreamError, match="DescribeDBInstances failed: Throttling"):

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
 from opsfn.errors import RecordsFailed, UpstreamError, ValidationFailed
 from opsfn.services import aws
 from opsfn.testing import Client, eventbridge_event, s3_event, schedule_event
+from tests.stubs import stubbed
 
 from .conftest import ACCOUNT, REGION, Inbox
 
@@ -115,8 +116,7 @@ def test_pending_waits_while_the_workflow_still_runs(client: Client, lake: None)
 
 def test_concurrent_runs_exceeded_counts_as_active(client: Client, lake: None) -> None:
     land("landing/a.json")
-    glue = aws.client("glue")
-    with Stubber(glue) as stub:
+    with stubbed("glue") as stub:
         stub.add_response("get_workflow_runs", {"Runs": [
             {"Name": WORKFLOW, "WorkflowRunId": "wr_old", "Status": "COMPLETED"}]},
             {"Name": WORKFLOW})
@@ -133,7 +133,7 @@ def test_active_run_found_on_a_later_page(client: Client, lake: None) -> None:
     land("landing/a.json")
     done = {"Name": WORKFLOW, "WorkflowRunId": "wr_old", "Status": "COMPLETED"}
     active = {"Name": WORKFLOW, "WorkflowRunId": "wr_active", "Status": "RUNNING"}
-    with Stubber(aws.client("glue")) as stub:
+    with stubbed("glue") as stub:
         stub.add_response("get_workflow_runs", {"Runs": [done], "NextToken": "t1"}, {"Name": WORKFLOW})
         stub.add_response("get_workflow_runs", {"Runs": [active]},
                           {"Name": WORKFLOW, "NextToken": "t1"})
@@ -155,7 +155,7 @@ def test_start_failure_raises_and_the_retry_starts(client: Client, lake: None,
 
 def test_throttled_run_listing_fails_the_record(client: Client, lake: None) -> None:
     land("landing/a.json")
-    with Stubber(aws.client("glue")) as stub:
+    with stubbed("glue") as stub:
         stub.add_client_error("get_workflow_runs", service_error_code="ThrottlingException",
                               http_status_code=400)
         reply = client.s3_put(BUCKET, "landing/a.json", via="sqs")
@@ -298,7 +298,7 @@ def test_job_event_validation(client: Client, lake: None) -> None:
 def test_alert_failure_raises_and_the_retry_alerts(client: Client, lake: None, inbox: Inbox,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     event = job_event("FAILED", "jr_7")
-    with Stubber(aws.client("sns")) as stub:
+    with stubbed("sns") as stub:
         stub.add_client_error("publish", service_error_code="Throttling", http_status_code=400)
         with pytest.raises(UpstreamError, match="Publish failed: Throttling"):
             client.handle(event)

@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.stub import Stubber
 
 from opsfn.errors import Conflict, ValidationFailed
 from opsfn.handler import lambda_handler
 from opsfn.services import aws
 from opsfn.testing import Client
+from tests.stubs import stubbed
 
 from .conftest import REDIS_PASSWORD, Inbox, RedisServer, audit_items
 from .lambda_service import lambda_service, sdk_client
@@ -106,7 +106,7 @@ def replicas_reply(status: str = "available", replicas: int = 1) -> dict[str, An
 @contextmanager
 def replicas_group(action: str, priority: str) -> Iterator[None]:
     """moto has no IncreaseReplicaCount or RebootCacheCluster: Stubber answers (and checks) them."""
-    with Stubber(aws.client("elasticache")) as stub:
+    with stubbed("elasticache") as stub:
         stub.add_response("describe_replication_groups", replicas_reply(),
                           {"ReplicationGroupId": "replicas"})
         if action == "scale_up":

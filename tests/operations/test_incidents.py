@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.stub import Stubber
 
 from opsfn.errors import Conflict, InvalidSetting, MissingSetting, UpstreamError, ValidationFailed
 from opsfn.routes.incidents import remediation
 from opsfn.services import aws
 from opsfn.testing import Client
+from tests.stubs import stubbed
 
 from .conftest import REDIS_PASSWORD, Inbox, RedisServer, audit_items
 
@@ -192,8 +192,7 @@ def test_same_incident_and_action_on_another_target_is_rejected(client: Client,
 def test_throttled_call_fails_typed_and_the_retry_acts(client: Client,
                                                        targets: dict[str, Any],
         ecs_service: str) -> None:
-    ecs = aws.client("ecs")
-    with Stubber(ecs) as stub:
+    with stubbed("ecs") as stub:
         stub.add_client_error("update_service", service_error_code="ThrottlingException",
                               http_status_code=400)
         with pytest.raises(UpstreamError, match="UpdateService failed: ThrottlingException"):
@@ -345,8 +344,7 @@ def group_reply(node_type: str = "cache.r6g.large", replicas: int = 1,
 
 
 def test_scale_up_cache_node_type_is_a_real_modify(client: Client, targets: dict[str, Any]) -> None:
-    cache = aws.client("elasticache")  # moto has no ModifyReplicationGroup: Stubber validates it
-    with Stubber(cache) as stub:
+    with stubbed("elasticache") as stub:  # moto has no ModifyReplicationGroup: Stubber validates it
         stub.add_response("describe_replication_groups", group_reply(),
                           {"ReplicationGroupId": "app-cache"})
         stub.add_response("modify_replication_group", {"ReplicationGroup": {
@@ -357,13 +355,12 @@ def test_scale_up_cache_node_type_is_a_real_modify(client: Client, targets: dict
         stub.assert_no_pending_responses()
     assert (result["before"], result["after"]) == ({"cacheNodeType": "cache.r6g.large"},
                                                    {"cacheNodeType": "cache.r6g.xlarge"})
-    with Stubber(cache) as stub:  # the duplicate makes no AWS call at all
+    with stubbed("elasticache") as stub:  # the duplicate makes no AWS call at all
         assert client.invoke("scale_up", **incident("cache")) == result
 
 
 def test_scale_up_cache_replicas(client: Client, targets: dict[str, Any]) -> None:
-    cache = aws.client("elasticache")
-    with Stubber(cache) as stub:
+    with stubbed("elasticache") as stub:
         stub.add_response("describe_replication_groups", group_reply(replicas=2),
                           {"ReplicationGroupId": "app-cache"})
         stub.add_response("increase_replica_count", {"ReplicationGroup": {
@@ -373,7 +370,7 @@ def test_scale_up_cache_replicas(client: Client, targets: dict[str, Any]) -> Non
         stub.assert_no_pending_responses()
     assert (result["before"], result["after"]) == ({"replicasPerShard": 2},
                                                    {"replicasPerShard": 3})
-    with Stubber(cache) as stub:
+    with stubbed("elasticache") as stub:
         stub.add_response("describe_replication_groups", group_reply(status="modifying"),
                           {"ReplicationGroupId": "app-cache"})
         with pytest.raises(Conflict, match="replication group is modifying"):
@@ -431,8 +428,7 @@ def test_clear_cache_wrong_password_or_unreachable(client: Client, targets: dict
 
 
 def test_clear_cache_by_reboot(client: Client, targets: dict[str, Any]) -> None:
-    cache = aws.client("elasticache")
-    with Stubber(cache) as stub:
+    with stubbed("elasticache") as stub:
         stub.add_response("describe_replication_groups", group_reply(replicas=1),
                           {"ReplicationGroupId": "app-cache"})
         for member in ("app-cache-001", "app-cache-002"):

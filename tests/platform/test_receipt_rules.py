@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.stub import Stubber
 
 from opsfn.errors import NotFound, UpstreamError, ValidationFailed
 from opsfn.routes.ses import receipt_rules
 from opsfn.services import aws
 from opsfn.testing import Client
+from tests.stubs import stubbed
 
 CR = "Custom::ActiveReceiptRuleSet"
 
@@ -194,8 +194,7 @@ def test_action_activates_and_reports(client: Client, ses: Any) -> None:
 
 def test_requests_match_the_ses_model(pauses: list[float]) -> None:
     """Stubber checks every request against the real SES model, throttled attempt included."""
-    client = aws.client("ses")
-    with Stubber(client) as stub:
+    with stubbed("ses") as stub:
         stub.add_response("describe_active_receipt_rule_set", {})
         stub.add_client_error("set_active_receipt_rule_set", "Throttling", "Rate exceeded", 400,
                               expected_params={"RuleSetName": "alpha"})
