@@ -12,6 +12,8 @@ that imports ``opsfn.handler`` and handles one event:
 * ``POST /request-upload``: API Gateway v2, a valid upload request against moto
 * ``GET /get-results``: API Gateway v2, a complete job read from moto (signs the image URL)
 * ``record_activity`` (invalid): an action whose payload fails validation (pydantic + Powertools)
+* the two upload routes once more with ``OPSFN_ROUTES_ROLE_ARN`` set: their first call assumes
+  the routes role with their declarations as the session policy; the added time is printed apart
 * ``Custom::SslMaterials`` Create: a custom resource answered on a local ResponseURL (a fresh
   ECDSA key and certificate written to a fresh ``SSL_DIR`` each time)
 
@@ -58,6 +60,11 @@ ALLOWED: dict[str, set[str]] = {
                                   "jmespath"},
     "Custom::SslMaterials Create": {"pydantic", "pydantic_core", "cryptography"},
 }
+# The same routes on a session of the routes role narrowed to their declarations (one
+# sts:AssumeRole each, made without the SDK): what the generated template deploys.
+SCOPED = {"POST /request-upload": "POST /request-upload, scoped",
+          "GET /get-results": "GET /get-results, scoped"}
+ALLOWED |= {scoped: ALLOWED[plain] for plain, scoped in SCOPED.items()}
 JUDGED_OFF = {"Custom::SslMaterials Create, on disk"}  # printed, not judged (see above)
 ALLOWED["Custom::SslMaterials Create, on disk"] = ALLOWED["Custom::SslMaterials Create"]
 HEALTH_TARGET = 0.5
@@ -139,6 +146,15 @@ def sample(code: str, env: dict[str, str], python: str, cwd: Path) -> tuple[floa
 
 def check_reply(name: str, reply: Any, answers: list[dict[str, Any]]) -> str | None:
     """Why a case's reply is not the one it must give (None: it is)."""
+    if name.endswith(", scoped"):
+        problem = check_reply(name.removesuffix(", scoped"), reply, answers)
+        if problem is None and "POST" in name:
+            from urllib.parse import parse_qs, urlsplit
+
+            url = json.loads(reply["body"])["uploadUrl"]
+            if parse_qs(urlsplit(url).query)["X-Amz-Credential"][0].startswith("bench/"):
+                return "signed with the function's own credentials, not the route's session"
+        return problem
     if name == "health":
         return None if isinstance(reply, dict) and reply.get("status") == "ok" else str(reply)
     if name == "POST /request-upload":
@@ -221,6 +237,13 @@ def main() -> int:
             "jobId": {"S": job}, "status": {"S": "complete"},
             "imageKey": {"S": f"converted/{job}/image.png"},
             "results": {"M": {"labels": {"L": [{"S": "Cat"}]}}}, "metadata": {"M": {}}})
+        routes_role = boto3.client(
+            "iam", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="bench",
+            aws_secret_access_key="bench").create_role(
+            RoleName="bench-routes", AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Action": "sts:AssumeRole",
+                    "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}]}))["Role"]["Arn"]
 
         with ResponseURLServer() as answers:
             shm = Path("/dev/shm")
@@ -247,6 +270,11 @@ def main() -> int:
                     "GET /get-results": {"event": http_v2("GET", "/get-results", f"jobId={job}")},
                     "record_activity (invalid)": {"event": {"action": "record_activity",
                                                             "at": "not a time"}},
+                    **{scoped: {"event": http_v2("POST", "/request-upload", body={
+                        "fileName": "scan.png", "fileType": "image/png"}) if "POST" in scoped
+                        else http_v2("GET", "/get-results", f"jobId={job}"),
+                        "env": {"OPSFN_ROUTES_ROLE_ARN": routes_role}}
+                       for scoped in SCOPED.values()},
                     "Custom::SslMaterials Create": {"event": cr_event,
                                                     "env": {"SSL_DIR": str(ssl_dir)}},
                     "Custom::SslMaterials Create, on disk": {
@@ -302,6 +330,11 @@ def main() -> int:
         print(f"  {name:37s} {ms:8.1f} ms   {ratio:5.2f}x (target <= {target:.1f})  "
               f"heavy: {', '.join(heavy[name]) or 'none'}"
               f"{'  NOT ITS OWN: ' + ', '.join(extra) if extra else ''}  {verdict}")
+    print("\nscoped credentials: the sts:AssumeRole of a route's first call (moto on loopback; "
+          "AWS's regional STS adds its own round trip):")
+    for plain, scoped in SCOPED.items():
+        added = (statistics.median(times[scoped]) - statistics.median(times[plain])) * 1000
+        print(f"  {plain:37s} {added:+7.1f} ms   ({added / bare_ms:+.2f}x import boto3)")
     return 1 if failed else 0
 
 

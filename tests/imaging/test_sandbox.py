@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from opsfn.errors import InvalidContent
+from opsfn.errors import DeadlineExceeded, InvalidContent, OpsfnError
 from opsfn.routes.imaging import processing
 from opsfn.routes.imaging.sandbox import client as sandbox
 from opsfn.routes.imaging.sandbox import framing, spawn, work
@@ -75,8 +75,10 @@ def spy_decodes(monkeypatch: pytest.MonkeyPatch) -> list[Decoded]:
     seen: list[Decoded] = []
     original = sandbox.decode
 
-    def recording(data: bytes, job: Job, *, keep_spare: bool = True) -> Decoded:
-        decoded = original(data, job, keep_spare=keep_spare)
+    def recording(data: bytes, job: Job, *, keep_spare: bool = True,
+                  budget_s: float | None = None) -> Decoded:
+        assert budget_s is None or budget_s > 0  # uploads: bounded by the invocation's time left
+        decoded = original(data, job, keep_spare=keep_spare, budget_s=budget_s)
         seen.append(decoded)
         return decoded
 
@@ -275,9 +277,10 @@ def test_the_mutated_vr_upload_ends_its_job_and_the_record_succeeds(client: Clie
     assert not item.get("retryable")
 
 
-def _with_stopped_spare(action: Callable[[int], None]) -> InvalidContent:
+def _with_stopped_spare(action: Callable[[int], None], budget_s: float | None = None,
+                        expect: type[OpsfnError] = InvalidContent) -> Any:
     """Hand an upload to a spare that was stopped first, do ``action(pid)`` once the spare has
-    the upload, and return the error the decode ended with."""
+    the upload, and return the error (of type ``expect``) the decode ended with."""
     pid = sandbox.prepare()
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)
@@ -285,7 +288,7 @@ def _with_stopped_spare(action: Callable[[int], None]) -> InvalidContent:
 
     def run() -> None:
         try:
-            outcome.append(sandbox.decode(dicom_bytes(), DICOM_JOB))
+            outcome.append(sandbox.decode(dicom_bytes(), DICOM_JOB, budget_s=budget_s))
         except BaseException as exc:
             outcome.append(exc)
 
@@ -298,7 +301,7 @@ def _with_stopped_spare(action: Callable[[int], None]) -> InvalidContent:
     action(pid)
     thread.join(30)
     assert not thread.is_alive() and len(outcome) == 1
-    assert isinstance(outcome[0], InvalidContent), outcome
+    assert isinstance(outcome[0], expect), outcome
     assert not Path(f"/proc/{pid}").exists() or sandbox_children().get(pid) is None
     return outcome[0]
 
@@ -323,6 +326,17 @@ def test_a_child_past_the_wall_clock_limit_is_killed(monkeypatch: pytest.MonkeyP
     started = time.monotonic()
     error = _with_stopped_spare(lambda pid: None)  # stopped: it never answers
     assert error.message == sandbox.TIMED_OUT
+    assert time.monotonic() - started < 10
+
+
+def test_an_invocation_ending_first_is_not_the_upload_s_fault(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decode is bounded by what the invocation has left; when that runs out before the
+    decoder's own timeout, the job is retried (DeadlineExceeded), not failed as invalid."""
+    monkeypatch.setenv("IMAGING_SANDBOX_TIMEOUT_S", "60")
+    started = time.monotonic()
+    error = _with_stopped_spare(lambda pid: None, budget_s=0.5, expect=DeadlineExceeded)
+    assert not error.permanent
     assert time.monotonic() - started < 10
 
 

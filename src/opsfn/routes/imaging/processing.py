@@ -15,6 +15,7 @@ credentials; whatever fails there refuses the upload (``InvalidContent``) for go
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -191,12 +192,20 @@ def _labels(bucket: str, job_id: str, key: str, decoded: Decoded, *, kind: str
     return found, None
 
 
-def process(bucket: str, job_id: str) -> Outcome:
-    """Everything one upload needs, in order; raises BadContent for unusable uploads."""
+# What an upload needs after its decode: the PNG written, the labels, the job row.
+AFTER_DECODE_S = 10.0
+
+
+def process(bucket: str, job_id: str, remaining_s: float | None = None) -> Outcome:
+    """Everything one upload needs, in order; raises BadContent for unusable uploads.
+
+    ``remaining_s``: the invocation's time left, which bounds the decode too.
+    """
     from opsfn.routes.imaging.sandbox import client
     from opsfn.routes.imaging.sniff import sniff
     from opsfn.services import aws
 
+    started = time.monotonic()
     settings = ImagingSettings.current()
     key = f"uploads/{job_id}/original"
     client.start_spare()  # its imports overlap the HEAD and GET below
@@ -209,7 +218,9 @@ def process(bucket: str, job_id: str) -> Outcome:
 
     decoded = client.decode(data, Job(kind, settings.imaging_max_pixel_bytes,
                                       settings.imaging_max_frame_pixels,
-                                      settings.imaging_label_max_side))
+                                      settings.imaging_label_max_side),
+                            budget_s=None if remaining_s is None
+                            else remaining_s - AFTER_DECODE_S - (time.monotonic() - started))
     del data
     image_key = key
     if decoded.image is not None:  # DICOM: the browser gets the rendering
@@ -247,7 +258,7 @@ def on_upload(obj: S3Object, context: Context) -> None:
                                                                      "state": state})
         return
     try:
-        outcome = process(obj.bucket, job_id)
+        outcome = process(obj.bucket, job_id, context.remaining_ms() / 1000)
     except (BadContent, InvalidContent) as exc:
         reason = exc.reason if isinstance(exc, BadContent) else exc.message
         jobs.fail(job_id, reason)

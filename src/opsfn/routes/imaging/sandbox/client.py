@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-from opsfn.errors import InternalError, InvalidContent
+from opsfn.errors import DeadlineExceeded, InternalError, InvalidContent
 from opsfn.routes.imaging.sandbox import framing, work
 from opsfn.routes.imaging.sandbox.spawn import Limits, MiB, Overflow, TimedOut, Worker
 from opsfn.routes.imaging.sandbox.work import Decoded, Job
@@ -72,8 +72,14 @@ def limits_from_settings() -> Limits:
                   cpu_s=settings.imaging_sandbox_cpu_s)
 
 
-def decode(data: bytes, job: Job, *, keep_spare: bool = True) -> Decoded:
-    """Decode one upload in a sandbox child (``IMAGING_SANDBOX=inline``: in process)."""
+def decode(data: bytes, job: Job, *, keep_spare: bool = True,
+           budget_s: float | None = None) -> Decoded:
+    """Decode one upload in a sandbox child (``IMAGING_SANDBOX=inline``: in process).
+
+    ``budget_s``: what the invocation has left for it. When that is shorter than the decoder's
+    own timeout and runs out, the upload is not at fault: DeadlineExceeded, and a retry decodes
+    it with a whole invocation's time.
+    """
     from opsfn.routes.imaging.settings import ImagingSettings
 
     settings = ImagingSettings.current()
@@ -81,6 +87,9 @@ def decode(data: bytes, job: Job, *, keep_spare: bool = True) -> Decoded:
         return _inline(data, job)
     limits = limits_from_settings()
     timeout = settings.imaging_sandbox_timeout_s
+    cut_short = budget_s is not None and budget_s < timeout
+    if budget_s is not None:
+        timeout = max(0.0, min(timeout, budget_s))
     worker = _take(limits)
     try:
         try:
@@ -92,6 +101,10 @@ def decode(data: bytes, job: Job, *, keep_spare: bool = True) -> Decoded:
                 return _run(worker, data, job, timeout)
             except _NotStarted:
                 raise InternalError(NOT_STARTED) from None
+        except InvalidContent as refused:
+            if cut_short and refused.message == TIMED_OUT:
+                raise DeadlineExceeded("the invocation ended before the decoder did") from None
+            raise
     finally:
         worker.close()
         if keep_spare:
