@@ -192,7 +192,8 @@ def _labels(bucket: str, job_id: str, key: str, decoded: Decoded, *, kind: str
     return found, None
 
 
-# What an upload needs after its decode: the PNG written, the labels, the job row.
+# Kept for what an upload needs after its decode (the PNG written, the labels, the job row):
+# 10 s, or a quarter of the time left when that is less.
 AFTER_DECODE_S = 10.0
 
 
@@ -220,7 +221,8 @@ def process(bucket: str, job_id: str, remaining_s: float | None = None) -> Outco
                                       settings.imaging_max_frame_pixels,
                                       settings.imaging_label_max_side),
                             budget_s=None if remaining_s is None
-                            else remaining_s - AFTER_DECODE_S - (time.monotonic() - started))
+                            else remaining_s - min(AFTER_DECODE_S, remaining_s / 4)
+                            - (time.monotonic() - started))
     del data
     image_key = key
     if decoded.image is not None:  # DICOM: the browser gets the rendering

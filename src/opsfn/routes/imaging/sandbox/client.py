@@ -89,7 +89,9 @@ def decode(data: bytes, job: Job, *, keep_spare: bool = True,
     timeout = settings.imaging_sandbox_timeout_s
     cut_short = budget_s is not None and budget_s < timeout
     if budget_s is not None:
-        timeout = max(0.0, min(timeout, budget_s))
+        if budget_s <= 0:
+            raise DeadlineExceeded("no time left in the invocation to decode the upload")
+        timeout = min(timeout, budget_s)
     worker = _take(limits)
     try:
         try:
