@@ -1,4 +1,4 @@
-"""The SDK-free DynamoDB calls and presigned POST: signed as botocore signs, used only when the SDK
+"""The SDK-free DynamoDB calls and presigned forms: signed as botocore signs, used only when the SDK
 is not loaded, and every reply that is not a plain success goes to the SDK."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class _Frozen(dt.datetime):
 @pytest.fixture
 def cold(monkeypatch: pytest.MonkeyPatch) -> None:
     """As in a fresh Lambda process: the SDK not imported yet."""
-    monkeypatch.setattr(lean, "sdk_loaded", lambda: False)
+    monkeypatch.setattr(lean.where, "sdk_loaded", lambda: False)
 
 
 @pytest.mark.parametrize("endpoint", [None, "http://127.0.0.1:5000"])
@@ -76,7 +76,7 @@ def test_presigned_post_is_botocores(endpoint: str | None, token: str | None) ->
         expected = client.generate_presigned_post(
             Bucket="my-bucket", Key="uploads/0b9f/original", Fields={"Content-Type": "image/png"},
             Conditions=[*conditions], ExpiresIn=600)
-    ours = lean.presigned_post(
+    ours = lean.sign_post(
         "my-bucket", "uploads/0b9f/original", fields={"Content-Type": "image/png"},
         conditions=conditions, expires_in=600,
         where=lean.Target(lean.Credentials(CREDS.access_key, CREDS.secret_key, token),
@@ -114,8 +114,8 @@ def test_presigned_put_is_botocores(endpoint: str | None, token: str | None,
             mock.patch.object(botocore.signers.datetime, "datetime", _Frozen):
         expected = client.generate_presigned_url("put_object", Params=params, ExpiresIn=600,
                                                  HttpMethod="PUT")
-    ours = lean.presigned_put(
-        "my-bucket", "uploads/0b9f/original", headers=headers, expires_in=600,
+    ours = lean.sign_url(
+        "PUT", "my-bucket", "uploads/0b9f/original", headers=headers, expires_in=600,
         where=lean.Target(lean.Credentials(CREDS.access_key, CREDS.secret_key, token),
                           "eu-west-1", endpoint), now=NOW)
     mine, theirs = urlsplit(ours), urlsplit(expected)
@@ -139,7 +139,7 @@ def test_the_sdk_makes_the_call_whenever_it_must(cold: None, monkeypatch: pytest
     config = tmp_path / "config"
     config.write_text("[default]\nendpoint_url = http://elsewhere\n")
     assert lean.target("dynamodb", {**base, "AWS_CONFIG_FILE": str(config)}) is None
-    monkeypatch.setattr(lean, "sdk_loaded", lambda: True)
+    monkeypatch.setattr(lean.where, "sdk_loaded", lambda: True)
     assert lean.target("dynamodb", base) is None
 
 

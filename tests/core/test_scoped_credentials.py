@@ -269,7 +269,7 @@ def test_assume_role_without_the_sdk_is_what_sts_answers(on_moto_server: str) ->
 
 def test_a_cold_upload_is_scoped_without_loading_the_sdk(
         on_moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lean, "sdk_loaded", lambda: False)
+    monkeypatch.setattr(lean.where, "sdk_loaded", lambda: False)
     made: list[str] = []
     original = aws.client
     monkeypatch.setattr(aws, "client", lambda service, *a: made.append(service) or original(

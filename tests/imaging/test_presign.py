@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from opsfn.routes.imaging.presign import Credentials, current_credentials, presigned_get
+from opsfn.services import lean
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
@@ -44,10 +44,9 @@ def _botocore_url(endpoint: str | None, style: str, token: str | None, key: str)
 @pytest.mark.parametrize("key", ["converted/0b9f/image.png", "odd key/ä+b~c.png"])
 def test_matches_botocore(endpoint: str | None, token: str | None, key: str) -> None:
     expected = urlsplit(_botocore_url(endpoint, "path" if endpoint else "virtual", token, key))
-    ours = urlsplit(presigned_get(
-        "my-bucket", key, region="eu-west-1",
-        credentials=Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", token),
-        expires_in=300, endpoint_url=endpoint, now=NOW))
+    ours = urlsplit(lean.sign_url("GET", "my-bucket", key, headers={}, expires_in=300, where=lean.Target(
+        lean.Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", token), "eu-west-1", endpoint),
+        now=NOW))
     assert (ours.scheme, ours.netloc, ours.path) == (expected.scheme, expected.netloc,
                                                      expected.path)
     assert dict(parse_qsl(ours.query)) == dict(parse_qsl(expected.query))  # incl. the signature
@@ -57,4 +56,16 @@ def test_credentials_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "A")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "S")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "T")
-    assert current_credentials() == Credentials("A", "S", "T")
+    where = lean.target("s3", cold_only=False)
+    assert where is not None and where.credentials == lean.Credentials("A", "S", "T")
+
+
+def test_what_it_cannot_sign_the_sdk_signs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dotted bucket (path-style on AWS) or a FIPS endpoint: botocore's URL, same lifetime."""
+    url = urlsplit(lean.presigned_get("my.dotted.bucket", "k.png", expires_in=300))
+    assert dict(parse_qsl(url.query))["X-Amz-Expires"] == "300"
+    monkeypatch.setenv("AWS_USE_FIPS_ENDPOINT", "true")
+    from opsfn.services import aws
+
+    aws.reset()
+    assert "s3-fips" in lean.presigned_get("my-bucket", "k.png", expires_in=300)

@@ -17,7 +17,6 @@ from typing import Annotated, Any
 from opsfn.core.access import allow, objects, table
 from opsfn.core.invocation import Context
 from opsfn.core.router import Router
-from opsfn.core.settings import core_settings
 from opsfn.core.text import Text
 from opsfn.errors import NotFound, ValidationFailed
 from opsfn.routes.imaging.settings import ImagingSettings
@@ -43,20 +42,12 @@ def parse_job_id(value: str) -> str:
 
 
 def image_url(key: str) -> str:
-    """A short-lived SigV4 presigned GET for ``key`` in the upload bucket (no S3 client needed)."""
-    import os
+    """A short-lived presigned GET for ``key`` in the upload bucket (no S3 client needed)."""
+    from opsfn.services import lean
 
-    from opsfn.core.access_check import check
-    from opsfn.routes.imaging.presign import current_credentials, presigned_get
-
-    check("s3:GetObject")  # the URL lets its holder do what the signer may
     settings = ImagingSettings.current()
-    core = core_settings()
-    region = core.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return presigned_get(settings.required("UPLOAD_BUCKET"), key, region=region,
-                         credentials=current_credentials(settings.imaging_result_url_expiry_s),
-                         expires_in=settings.imaging_result_url_expiry_s,
-                         endpoint_url=core.endpoint_url)
+    return lean.presigned_get(settings.required("UPLOAD_BUCKET"), key,
+                              expires_in=settings.imaging_result_url_expiry_s)
 
 
 @router.get("/get-results", auth="public", access=[  # the jobId is an unguessable capability

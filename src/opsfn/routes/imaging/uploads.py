@@ -124,49 +124,21 @@ class UploadReply(BaseModel):
 def presigned_post(bucket: str, key: str, content_type: str, max_bytes: int, expires_in: int
                    ) -> dict[str, Any]:
     """A SigV4 presigned POST whose policy pins the key, the type and the size range."""
-    from opsfn.core.access_check import check
-    from opsfn.services import aws, lean, scoped
+    from opsfn.services import lean
 
-    check("s3:PutObject")  # the form lets its bearer do what the signer may
     conditions: list[Any] = [{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]]
-    # Signed with the route's scoped credentials, which must outlive the URL; here without the
-    # SDK when it is not loaded yet (a cold start).
-    where = lean.target("s3", valid_for=expires_in)
-    if where is not None:
-        import datetime as dt
-
-        return lean.presigned_post(bucket, key, fields={"Content-Type": content_type},
-                                   conditions=conditions, expires_in=expires_in, where=where,
-                                   now=dt.datetime.now(dt.UTC))
-    scoped.current(valid_for=expires_in)  # renewed now if the URL would outlive them
-    return aws.client("s3").generate_presigned_post(
-        Bucket=bucket, Key=key, Fields={"Content-Type": content_type}, Conditions=conditions,
-        ExpiresIn=expires_in,
-    )
+    return lean.presigned_post(bucket, key, fields={"Content-Type": content_type},
+                               conditions=conditions, expires_in=expires_in)
 
 
 def presigned_put(bucket: str, key: str, content_type: str, size: int | None, expires_in: int
                   ) -> str:
     """A SigV4 presigned PUT whose signed headers are ``Content-Type`` (and ``Content-Length``
     when the size is known): S3 refuses a PUT whose headers differ from the signed values."""
-    from opsfn.core.access_check import check
-    from opsfn.services import aws, lean, scoped
+    from opsfn.services import lean
 
-    check("s3:PutObject")  # the URL lets its bearer do what the signer may
-    # Signed with the route's scoped credentials, which must outlive the URL; here without the
-    # SDK when it is not loaded yet (a cold start).
-    where = lean.target("s3", valid_for=expires_in)
-    if where is not None:
-        import datetime as dt
-
-        return lean.presigned_put(bucket, key, headers=put_headers(content_type, size),
-                                  expires_in=expires_in, where=where, now=dt.datetime.now(dt.UTC))
-    params: dict[str, Any] = {"Bucket": bucket, "Key": key, "ContentType": content_type}
-    if size is not None:
-        params["ContentLength"] = size
-    scoped.current(valid_for=expires_in)
-    return aws.client("s3").generate_presigned_url("put_object", Params=params,
-                                                   ExpiresIn=expires_in, HttpMethod="PUT")
+    return lean.presigned_put(bucket, key, headers=put_headers(content_type, size),
+                              expires_in=expires_in)
 
 
 def put_headers(content_type: str, size: int | None) -> dict[str, str]:

@@ -102,10 +102,10 @@ def open_manifest(client: Callable[[], Any], bucket: str, key: str, *, lean: boo
     """The manifest's body stream, or None when there is none yet.
 
     ``client`` makes the S3 client; with ``lean`` a plain signed GET is tried first, so a sync
-    that finds nothing to do may never build one (see :mod:`leanget`).
+    that finds nothing to do may never build one (:func:`opsfn.services.lean.get_object`).
     """
     if lean:
-        from opsfn.routes.exports.sync.leanget import UseSdk, get_object
+        from opsfn.services.lean import UseSdk, get_object
 
         answer = get_object(bucket, key)
         if not isinstance(answer, UseSdk):

@@ -1,8 +1,8 @@
-"""The SDK-free manifest read: botocore's signer as the reference, moto's server as the far end."""
+"""The SDK-free object GET (how a sync reads its manifest): botocore's signer as the reference,
+moto's server as the far end."""
 
 from __future__ import annotations
 
-import calendar
 import datetime
 import gzip
 import json
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from opsfn.routes.exports.sync import leanget
-from opsfn.routes.exports.sync.leanget import USE_SDK, Credentials, get_object, object_url
+from opsfn.services import lean
+from opsfn.services.lean import USE_SDK, Credentials, Target, get_object, object_url
+from opsfn.services.lean.sign import EMPTY_SHA256, signed_headers
 
 NOW = datetime.datetime(2026, 11, 30, 23, 59, 58, tzinfo=datetime.UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +28,7 @@ def botocore_headers(url: str, region: str, credentials: Credentials) -> dict[st
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials as BotoCredentials
 
-    request = AWSRequest("GET", url, headers={"X-Amz-Content-SHA256": leanget.EMPTY_SHA256})
+    request = AWSRequest("GET", url, headers={"X-Amz-Content-SHA256": EMPTY_SHA256})
     signer = S3SigV4Auth(BotoCredentials(credentials.access_key, credentials.secret_key,
                                          credentials.token), "s3", region)
     with pytest.MonkeyPatch.context() as patch:
@@ -44,31 +45,40 @@ def botocore_headers(url: str, region: str, credentials: Credentials) -> dict[st
 ])
 def test_signature_matches_botocore(url: str, region: str, token: str | None) -> None:
     credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
-    ours = leanget.signed_headers(url, region, credentials, calendar.timegm(NOW.timetuple()))
+    ours = _signed(url, region, credentials)
     theirs = botocore_headers(url, region, credentials)
     assert ours["authorization"] == theirs["authorization"]
     assert ours["x-amz-date"] == theirs["x-amz-date"]
     assert ours.get("x-amz-security-token") == theirs.get("x-amz-security-token")
 
 
+def _signed(url: str, region: str, credentials: Credentials) -> dict[str, str]:
+    return signed_headers("GET", url, {"x-amz-content-sha256": EMPTY_SHA256}, EMPTY_SHA256,
+                          credentials=credentials, region=region, service="s3", now=NOW)
+
+
 def test_a_different_secret_gives_a_different_signature() -> None:
-    url, stamp = "https://bucket-1.s3.us-east-1.amazonaws.com/k", calendar.timegm(NOW.timetuple())
-    one = leanget.signed_headers(url, "us-east-1", Credentials("AKID", "secret-one"), stamp)
-    two = leanget.signed_headers(url, "us-east-1", Credentials("AKID", "secret-two"), stamp)
+    url = "https://bucket-1.s3.us-east-1.amazonaws.com/k"
+    one = _signed(url, "us-east-1", Credentials("AKID", "secret-one"))
+    two = _signed(url, "us-east-1", Credentials("AKID", "secret-two"))
     assert one["authorization"] != two["authorization"]
 
 
+def _url(bucket: str, key: str, region: str, endpoint: str | None) -> str | None:
+    return object_url(bucket, key, Target(Credentials("a", "s"), region, endpoint))
+
+
 def test_urls_follow_the_sdk_or_step_aside() -> None:
-    assert object_url("my-bucket", "a b/c", "us-west-2", None) == \
+    assert _url("my-bucket", "a b/c", "us-west-2", None) == \
         "https://my-bucket.s3.us-west-2.amazonaws.com/a%20b/c"
-    assert object_url("my-bucket", "k", "us-east-1", "http://127.0.0.1:5000") == \
+    assert _url("my-bucket", "k", "us-east-1", "http://127.0.0.1:5000") == \
         "http://127.0.0.1:5000/my-bucket/k"
-    assert object_url("my.dotted.bucket", "k", "us-east-1", None) is None
-    assert object_url("arn:aws:s3:us-east-1:1:accesspoint/x", "k", "us-east-1", None) is None
-    assert object_url("my-bucket", "k", "cn-north-1", None) is None
-    assert object_url("my-bucket", "k", "us-gov-west-1", None) is None
-    assert object_url("my-bucket", "k", "us-east-1", "http://host:1/prefix") is None
-    assert object_url("my-bucket", "k", "us-east-1", "ftp://host") is None
+    assert _url("my.dotted.bucket", "k", "us-east-1", None) is None
+    assert _url("arn:aws:s3:us-east-1:1:accesspoint/x", "k", "us-east-1", None) is None
+    assert _url("my-bucket", "k", "us-east-1", "http://host:1/prefix") is None
+    assert _url("my-bucket", "k", "us-east-1", "ftp://host") is None
+    for region in ("cn-north-1", "us-gov-west-1"):  # other partitions: the SDK's endpoints
+        assert lean.target("s3", {**BASE_ENV, "AWS_REGION": region}, cold_only=False) is None
 
 
 BASE_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -110,7 +120,7 @@ def server_bucket(moto_server: str) -> Iterator[tuple[str, dict[str, str]]]:
 def test_reads_an_object_from_the_server(server_bucket: tuple[str, dict[str, str]]) -> None:
     bucket, env = server_bucket
     body = get_object(bucket, "state/man ifest.gz", env)
-    assert not isinstance(body, leanget.UseSdk) and body is not None
+    assert not isinstance(body, lean.UseSdk) and body is not None
     assert gzip.decompress(body.read()) == b"rows\n"
 
 
@@ -163,7 +173,7 @@ def test_a_no_change_sync_from_a_fresh_process_never_loads_the_sdk(
 def test_the_endpoint_is_the_one_the_sdk_is_given() -> None:
     """The command hands the SDK AWS_ENDPOINT_URL, which wins over the S3-only variable."""
     both = {**BASE_ENV, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ENDPOINT_URL_S3": "http://x:1"}
-    assert leanget.object_url("my-bucket", "k", "us-east-1", both["AWS_ENDPOINT_URL"]) == \
+    assert _url("my-bucket", "k", "us-east-1", both["AWS_ENDPOINT_URL"]) == \
         "http://127.0.0.1:9/my-bucket/k"
     only_s3 = {**BASE_ENV, "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9"}
     assert get_object("my-bucket", "k", only_s3) is USE_SDK

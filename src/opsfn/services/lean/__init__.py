@@ -1,0 +1,30 @@
+"""AWS calls without the SDK, for what a cold process or a quick command does first.
+
+``import boto3`` and one client cost more than everything else ``POST /request-upload``, ``GET
+/get-results`` or a sync that finds nothing to do. Where the SDK would do nothing more (see
+:mod:`.where`), these calls are made here, SigV4 as AWS documents it over ``http.client``:
+DynamoDB's GetItem and PutItem, STS's AssumeRole (a route's scoped session), S3's presigned
+forms and URLs, and one object GET. Each public function decides once and otherwise asks the
+SDK, which then does what it always does, and repeats every call whose reply is not a plain
+success so that errors, throttling and retries are the SDK's.
+"""
+
+from __future__ import annotations
+
+from opsfn.services.lean.dynamodb import dynamodb_call, dynamodb_request, get_item, put_item
+from opsfn.services.lean.s3 import (
+    get_object,
+    object_url,
+    presigned_get,
+    presigned_post,
+    presigned_put,
+    sign_post,
+    sign_url,
+)
+from opsfn.services.lean.sts import assume_role
+from opsfn.services.lean.where import USE_SDK, Credentials, Target, UseSdk, sdk_loaded, target
+
+__all__ = ["USE_SDK", "Credentials", "Target", "UseSdk", "assume_role", "dynamodb_call",
+           "dynamodb_request", "get_item", "get_object", "object_url", "presigned_get",
+           "presigned_post", "presigned_put", "put_item", "sdk_loaded", "sign_post", "sign_url",
+           "target"]

@@ -1,0 +1,49 @@
+"""STS AssumeRole without the SDK (query protocol): how a cold route gets its scoped session."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+
+from opsfn.services.lean.dynamodb import service_url
+from opsfn.services.lean.sign import signed_headers
+from opsfn.services.lean.where import USE_SDK, Target, UseSdk
+
+_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
+
+
+def assume_role(request: Mapping[str, str], where: Target, environ: Mapping[str, str] | None = None
+                ) -> dict[str, str] | UseSdk:
+    """The ``Credentials`` of a successful ``AssumeRole`` (as the SDK names them), or USE_SDK.
+
+    ``where`` carries the function's own credentials: they are what may assume the role.
+    """
+    from urllib.parse import urlencode
+
+    from opsfn.services.lean.wire import post
+
+    url = service_url("sts", where)
+    body = urlencode({"Action": "AssumeRole", "Version": "2011-06-15", **request}).encode()
+    headers = signed_headers("POST", url, {
+        "content-type": "application/x-www-form-urlencoded; charset=utf-8"},
+        hashlib.sha256(body).hexdigest(), credentials=where.credentials, region=where.region,
+        service="sts", now=dt.datetime.now(dt.UTC))
+    answer = post(url, body, headers, environ)
+    if isinstance(answer, UseSdk) or answer[0] != 200:
+        return USE_SDK  # the SDK repeats the call and reports what went wrong
+    from xml.etree import ElementTree
+
+    try:
+        # STS's own reply over TLS (or the endpoint the deployment names); expat refuses
+        # entity expansion bombs since 2.4.1, which every supported Python bundles.
+        root = ElementTree.fromstring(answer[1])  # noqa: S314
+    except ElementTree.ParseError:
+        return USE_SDK
+    found = root.find(f"{_NS}AssumeRoleResult/{_NS}Credentials")
+    if found is None:
+        return USE_SDK
+    values = {child.tag.removeprefix(_NS): child.text or "" for child in found}
+    names = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
+    return {name: values[name] for name in names} if all(values.get(n) for n in names) \
+        else USE_SDK
