@@ -4,8 +4,8 @@ The group's function is the main function's twin (same code, handler, environmen
 its routes by ``OPSFN_ROUTES``, with its own memory, timeout and reserved concurrency, its own
 alarms, and a role holding only its routes' declarations plus what any function needs (its log
 stream, the failure destination, traces); with a routes role, the declarations go on the group's
-own copy of it. It mounts no file system unless the group asks. The
-main function leaves the group's routes out.
+own copy of it. It mounts no file system unless the group asks. The main function leaves the
+group's routes out.
 """
 
 from __future__ import annotations
