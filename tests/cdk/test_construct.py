@@ -127,11 +127,12 @@ def test_its_own_efs_holds_tls_and_is_the_sync_source(other: dict[str, Any]) -> 
 
 
 def _route_policy(template: dict[str, Any], name: str) -> dict[str, Any]:
-    """The function role's inline policy ``name`` (made from the routes' declarations)."""
-    (role,) = (r for r in _of_type(template, "AWS::IAM::Role").values()
-               if "lambda.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"]))
-    policy: dict[str, Any] = next(p for p in role["Properties"]["Policies"]
-                                  if p["PolicyName"] == name)
+    """The routes role's inline policy ``name`` (made from the routes' declarations)."""
+    _, props = _function(template)
+    (routes_role,) = {v for v in json.dumps(props["Environment"]["Variables"][
+        "OPSFN_ROUTES_ROLE_ARN"]).split('"') if v in template["Resources"]}
+    policy: dict[str, Any] = next(p for p in template["Resources"][routes_role]["Properties"][
+        "Policies"] if p["PolicyName"] == name)
     return policy
 
 

@@ -296,17 +296,45 @@ def test_the_same_statements_as_the_sam_template(synthesized: Synthesized) -> No
     assert len(cdk) >= 15 and set(cdk) <= set(sam)
     for sid, actions in cdk.items():
         assert actions == sam[sid], sid
-    sam_policies = load_template(SAM_TEMPLATE)["Resources"]["OpsFunctionRole"]["Properties"][
-        "Policies"]
-    (role,) = (r for r in synthesized.resources.values() if r["Type"] == "AWS::IAM::Role"
-               and "lambda.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"]))
-    construct = _role_policies(role["Properties"]["Policies"], conditional=True)
-    domains = {"framework", "imaging", "incidents", "database", "etl", "ses", "exports"}
-    assert domains <= set(construct)
-    every, always = (_role_policies(sam_policies, c) for c in (True, False))
-    for name in domains:
-        assert construct[name] <= every[name], name
-        assert always.get(name, set()) <= construct[name], name
+    sam = load_template(SAM_TEMPLATE)["Resources"]
+    function = synthesized.resources[_function(synthesized)]["Properties"]
+    env = function["Environment"]["Variables"]
+    (routes_role,) = referenced(env["OPSFN_ROUTES_ROLE_ARN"])
+    (role,) = referenced(function["Role"])
+    pairs = [("RoutesRole", routes_role), ("OpsFunctionRole", role)]
+    construct = {}
+    for sam_role, cdk_role in pairs:  # the routes' grants to the routes role, the framework's not
+        mine = _role_policies(synthesized.resources[cdk_role]["Properties"]["Policies"], True)
+        assert not set(construct) & set(mine)
+        construct.update({name: (sam_role, actions) for name, actions in mine.items()})
+    domains = {"imaging", "incidents", "database", "etl", "ses", "exports"}
+    assert domains <= {n for n, (where, _) in construct.items() if where == "RoutesRole"}
+    assert {n for n, (where, _) in construct.items() if where == "OpsFunctionRole"} == {
+        "logs", "core", "framework"}  # the file systems' are policies of their own
+    for name in domains | {"framework"}:
+        sam_role, actions = construct[name]
+        policies = sam[sam_role]["Properties"]["Policies"]
+        every, always = (_role_policies(policies, c) for c in (True, False))
+        assert actions <= every[name], name
+        assert always.get(name, set()) <= actions, name
+
+
+def test_the_same_session_policies_as_the_sam_template(synthesized: Synthesized) -> None:
+    """Managed session policies for the same domains, named to the function the same way."""
+    sam = load_template(SAM_TEMPLATE)
+    managed = set(synthesized.of_type("AWS::IAM::ManagedPolicy"))
+    sam_managed = {n for n, r in sam["Resources"].items() if r["Type"] == "AWS::IAM::ManagedPolicy"}
+    assert sam_managed and len(managed) == len(sam_managed)
+    assert not any({"Roles", "Users", "Groups"} & set(r["Properties"])
+                   for r in synthesized.of_type("AWS::IAM::ManagedPolicy").values())
+    assert all(len([n for n in managed if name in n]) == 1 for name in sam_managed), managed
+    env = synthesized.resources[_function(synthesized)]["Properties"]["Environment"]["Variables"]
+    delimiter, parts = env["OPSFN_SESSION_POLICIES"]["Fn::Join"]
+    text = delimiter.join(p if isinstance(p, str) else "<arn>" for p in parts)
+    assert all(set(referenced(p)) <= managed for p in parts if not isinstance(p, str))
+    sam_value = declared_triggers(sam).env["OPSFN_SESSION_POLICIES"]
+    sam_domains = {p["Fn::Sub"].split("=")[0] for p in sam_value["Fn::Join"][1]}
+    assert {part.split("=")[0] for part in text.split(",")} == sam_domains
 
 
 def _sam_default(value: Any, parameters: dict[str, Any]) -> Any:

@@ -51,16 +51,29 @@ def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if r["Properties"].get("Handler") == "opsfn.handler.lambda_handler"}
 
 
-def _role_actions(template: dict[str, Any], function: dict[str, Any]) -> dict[str, set[str]]:
-    (role_name,) = {v for v in json.dumps(function["Role"]).split('"') if v in
-                    template["Resources"]}
+def _named(template: dict[str, Any], value: Any) -> str:
+    (name,) = {v for v in json.dumps(value).split('"') if v in template["Resources"]}
+    return name
+
+
+def _role_actions(template: dict[str, Any], function: dict[str, Any], routes_role: bool = False
+                  ) -> dict[str, set[str]]:
+    """Actions by policy name of the function's role (its inline and attached policies), or of
+    the routes role its environment names."""
+    role_name = _named(template, function["Environment"]["Variables"]["OPSFN_ROUTES_ROLE_ARN"]
+                       if routes_role else function["Role"])
+    policies = [(p["PolicyName"], p["PolicyDocument"]) for p in
+                template["Resources"][role_name]["Properties"].get("Policies", [])]
+    policies += [(r["Properties"]["PolicyName"], r["Properties"]["PolicyDocument"])
+                 for r in _of_type(template, "AWS::IAM::Policy").values()
+                 if {"Ref": role_name} in r["Properties"]["Roles"]]
     found: dict[str, set[str]] = {}
-    for policy in template["Resources"][role_name]["Properties"]["Policies"]:
+    for name, document in policies:
         actions: set[str] = set()
-        for statement in policy["PolicyDocument"]["Statement"]:
+        for statement in document["Statement"]:
             action = statement["Action"]
             actions |= {action} if isinstance(action, str) else set(action)
-        found[policy["PolicyName"]] = actions
+        found[name] = actions
     return found
 
 
@@ -78,12 +91,27 @@ def test_each_function_has_its_own_routes_settings_and_sizes(split: dict[str, An
     assert (imaging["MemorySize"], imaging["Timeout"], imaging["ReservedConcurrentExecutions"]) \
         == (3008, 120, 10)
     imaging_role = _role_actions(split, imaging)
-    assert set(imaging_role) == {"logs", "core", "framework", "imaging"}
-    assert imaging_role["imaging"] == _declared("imaging")
+    assert set(imaging_role) == {"logs", "core", "framework", "assume-routes-role"}
+    assert imaging_role["assume-routes-role"] == {"sts:AssumeRole"}
     assert "sqs:ReceiveMessage" not in imaging_role["core"]  # it reads no action queue
-    main_role = _role_actions(split, main)
-    assert "imaging" not in main_role
-    assert main_role["database"] and main_role["database"] <= _declared("database")
+    imaging_routes = _role_actions(split, imaging, routes_role=True)
+    assert set(imaging_routes) == {"imaging"}
+    assert imaging_routes["imaging"] == _declared("imaging")
+    main_routes = _role_actions(split, main, routes_role=True)
+    assert "imaging" not in main_routes and "framework" not in main_routes
+    assert main_routes["database"] and main_routes["database"] <= _declared("database")
+    assert _named(split, imaging["Environment"]["Variables"]["OPSFN_ROUTES_ROLE_ARN"]) != \
+        _named(split, main["Environment"]["Variables"]["OPSFN_ROUTES_ROLE_ARN"])
+
+
+def test_each_routes_role_trusts_only_its_functions_role(split: dict[str, Any]) -> None:
+    for function in _functions(split).values():
+        routes_role = _named(split, function["Environment"]["Variables"]["OPSFN_ROUTES_ROLE_ARN"])
+        trust = split["Resources"][routes_role]["Properties"]["AssumeRolePolicyDocument"]
+        (statement,) = trust["Statement"]
+        assert statement["Action"] == "sts:AssumeRole"
+        assert _named(split, statement["Principal"]) == _named(split, function["Role"])
+        assert split["Resources"][routes_role]["Properties"]["MaxSessionDuration"] == 3600
 
 
 def test_the_groups_http_routes_integrate_with_its_alias(split: dict[str, Any]) -> None:

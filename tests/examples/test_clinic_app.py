@@ -20,7 +20,8 @@ APP = "clinic_app.app:app"
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(EXAMPLE / "src"), **extra}
+    # the example's package and this checkout's opsfn (not an installed one)
+    env = {**os.environ, "PYTHONPATH": f"{EXAMPLE / 'src'}{os.pathsep}{ROOT / 'src'}", **extra}
     env.pop("AWS_ENDPOINT_URL", None)
     env.pop("OPSFN_APP", None)
     return env

@@ -37,7 +37,7 @@ def test_datasync_assumes_a_role_that_writes_only_the_copy(template: dict[str, A
 
 def test_the_function_may_create_and_start_tasks_and_pass_only_that_role(
         template: dict[str, Any]) -> None:
-    grants = _statements(template["Resources"]["OpsFunctionRole"]["Properties"]["Policies"])
+    grants = _statements(template["Resources"]["RoutesRole"]["Properties"]["Policies"])
     tasks = grants["DataSyncTasksAndLocationsOfThisAccount"]
     assert set(tasks["Action"]) == {"datasync:CreateTask", "datasync:DescribeTask",
                                     "datasync:StartTaskExecution",

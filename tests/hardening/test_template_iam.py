@@ -402,7 +402,7 @@ def test_a_bad_statement_in_the_real_template_is_caught(template: dict[str, Any]
                                                        documented: set[str]) -> None:
     """The whole check, end to end, on the real template with one statement loosened."""
     broken = copy.deepcopy(template)
-    policies = broken["Resources"]["OpsFunctionRole"]["Properties"]["Policies"]
+    policies = broken["Resources"]["RoutesRole"]["Properties"]["Policies"]
     imaging = next(p for p in policies if isinstance(p, dict) and p.get("PolicyName") == "imaging")
     listing = next(s for s in imaging["PolicyDocument"]["Statement"]
                    if s["Action"] == "s3:ListBucket")

@@ -4,6 +4,7 @@ the routes (their triggers, auth and access) and nothing else."""
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,8 +28,6 @@ EXAMPLE = ROOT / "examples" / "clinic-app"
 
 def _cli(*args: str, cwd: Path = ROOT, pythonpath: str | None = None
          ) -> subprocess.CompletedProcess[str]:
-    import os
-
     env = {**os.environ}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
@@ -43,7 +42,8 @@ def test_the_shipped_template_is_current() -> None:
 
 def test_the_example_template_is_current() -> None:
     done = _cli("infra", "template", "--app", "clinic_app.app:app", "--base", "base.yaml",
-                "--check", cwd=EXAMPLE, pythonpath=str(EXAMPLE / "src"))
+                "--check", cwd=EXAMPLE,  # this checkout's generator, not an installed one
+                pythonpath=f"{EXAMPLE / 'src'}{os.pathsep}{ROOT / 'src'}")
     assert done.returncode == 0, done.stderr
 
 
@@ -55,11 +55,15 @@ def _function(template: dict[str, Any]) -> dict[str, Any]:
     return template["Resources"]["OpsFunction"]["Properties"]
 
 
-def _policies(template: dict[str, Any]) -> dict[str, list[Any]]:
+def _policies(template: dict[str, Any], roles: tuple[str, ...] = ("OpsFunctionRole", "RoutesRole")
+              ) -> dict[str, list[Any]]:
+    """The inline policies of the function's role and of the routes role, by name."""
     found: dict[str, list[Any]] = {}
-    for entry in template["Resources"]["OpsFunctionRole"]["Properties"]["Policies"]:
-        policy = entry["Fn::If"][1] if isinstance(entry, dict) and "Fn::If" in entry else entry
-        found[policy["PolicyName"]] = policy["PolicyDocument"]["Statement"]
+    for role in roles:
+        for entry in template["Resources"][role]["Properties"].get("Policies") or []:
+            policy = entry["Fn::If"][1] if isinstance(entry, dict) and "Fn::If" in entry else entry
+            assert policy["PolicyName"] not in found, policy["PolicyName"]
+            found[policy["PolicyName"]] = policy["PolicyDocument"]["Statement"]
     return found
 
 
@@ -139,8 +143,9 @@ def test_a_new_route_adds_its_event_its_statements_and_nothing_else() -> None:
     unchanged = copy.deepcopy(after)
     for key in ("Events", "Environment"):
         _function(unchanged)[key] = _function(before)[key]
-    unchanged["Resources"]["OpsFunctionRole"] = before["Resources"]["OpsFunctionRole"]
+    unchanged["Resources"]["RoutesRole"] = before["Resources"]["RoutesRole"]
     assert unchanged == before
+    assert after["Resources"]["OpsFunctionRole"] == before["Resources"]["OpsFunctionRole"]
 
 
 def test_http_routes_become_api_events_with_their_authorizer() -> None:
@@ -201,7 +206,7 @@ def test_a_policy_of_conditional_statements_only_exists_under_them() -> None:
         """Only meaningful with a cluster."""
 
     template = generate(App([router]), _base())
-    policy = next(p for p in template["Resources"]["OpsFunctionRole"]["Properties"]["Policies"]
+    policy = next(p for p in template["Resources"]["RoutesRole"]["Properties"]["Policies"]
                   if isinstance(p, dict) and "Fn::If" in p
                   and p["Fn::If"][1]["PolicyName"] == "tests")
     assert policy["Fn::If"][0] == "HasDbCluster"
@@ -216,7 +221,7 @@ def test_a_policy_of_conditional_statements_only_exists_under_them() -> None:
         """Either database."""
 
     template = generate(App([router2]), _base())
-    policy = next(p for p in template["Resources"]["OpsFunctionRole"]["Properties"]["Policies"]
+    policy = next(p for p in template["Resources"]["RoutesRole"]["Properties"]["Policies"]
                   if isinstance(p, dict) and "Fn::If" in p
                   and p["Fn::If"][1]["PolicyName"] == "tests")
     assert template["Conditions"][policy["Fn::If"][0]] == {
@@ -269,11 +274,15 @@ def test_unmapped_setting_error_names_it() -> None:
 def _role_actions(template: dict[str, Any], role: str, generated_only: bool = True
                   ) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
-    for entry in template["Resources"][role]["Properties"]["Policies"]:
+    for entry in template["Resources"][role]["Properties"].get("Policies") or []:
         policy = entry["Fn::If"][1] if "Fn::If" in entry else entry
         if generated_only and policy["PolicyName"] in ("logs", "core", "efs", "ssl-efs"):
             continue
         found[policy["PolicyName"]] = _actions(policy["PolicyDocument"]["Statement"])
+    for resource in template["Resources"].values():  # and the policies attached to it
+        props = resource.get("Properties") or {}
+        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in props.get("Roles", []):
+            found[props["PolicyName"]] = _actions(props["PolicyDocument"]["Statement"])
     return found
 
 
@@ -302,23 +311,25 @@ def test_a_split_function_has_exactly_its_routes_triggers_and_statements() -> No
     assert not set(imaging["Events"]) & set(main["Events"])
     for name, event in imaging["Events"].items():
         assert event == every[name]
-    # Its role: the imaging routes' declarations (and the framework's parking), nothing else.
-    own = _role_actions(template, "ImagingFunctionRole")
-    assert set(own) == {"framework", "imaging"}
+    # Its routes role: the imaging routes' declarations, nothing else; its own role: the
+    # framework's parking and what any function needs.
+    own = _role_actions(template, "ImagingFunctionRoutesRole")
+    assert set(own) == {"imaging"}
+    assert set(_role_actions(template, "ImagingFunctionRole")) == {"framework", "assume-routes-role"}
     declared = {a for r in select(builtin_app.registry.routes, "imaging") for g in r.access
                 for a in g.actions}
     assert own["imaging"] == declared
     statements = next(p["PolicyDocument"]["Statement"] for p in
-                      resources["ImagingFunctionRole"]["Properties"]["Policies"]
+                      resources["ImagingFunctionRoutesRole"]["Properties"]["Policies"]
                       if p.get("PolicyName") == "imaging")
     named = {str(r) for r in _resources(statements)}
     assert all("UploadBucket" in r or "JobsTable" in r or r == "*" for r in named), named
-    assert "imaging" not in _role_actions(template, "OpsFunctionRole")
-    assert _role_actions(template, "OpsFunctionRole")["database"] == \
-        _role_actions(whole, "OpsFunctionRole")["database"]
+    assert "imaging" not in _role_actions(template, "RoutesRole")
+    assert _role_actions(template, "RoutesRole")["database"] == \
+        _role_actions(whole, "RoutesRole")["database"]
     # What any function needs, and no more: no action queue, no file system.
     base_own = _role_actions(template, "ImagingFunctionRole", generated_only=False)
-    assert set(base_own) == {"logs", "core", "framework", "imaging"}
+    assert set(base_own) == {"logs", "core", "framework", "assume-routes-role"}
     assert _actions(next(p["PolicyDocument"]["Statement"] for p in resources[
         "ImagingFunctionRole"]["Properties"]["Policies"] if p.get("PolicyName") == "core")) == {
         "sqs:SendMessage", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}

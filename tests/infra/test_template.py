@@ -121,6 +121,7 @@ def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
                 walk(inner)
 
     walk(template["Resources"]["OpsFunctionRole"]["Properties"]["Policies"])
+    walk(template["Resources"]["RoutesRole"]["Properties"]["Policies"])
     return found
 
 

@@ -55,6 +55,24 @@ def test_started_with_resources_and_custom_resources(local_stack: LocalRun) -> N
     assert "database-auto-stop" in info["schedules"]
 
 
+def test_the_routes_role_is_a_role_the_emulators_sts_can_assume(local_stack: LocalRun) -> None:
+    """Routes run with sessions of it (database-auto-stop, fired below, with its domain's managed
+    session policy)."""
+    import boto3
+
+    info = local_stack.info()
+    assert info["resources"]["RoutesRole"] == "opsfn-local-routesrole"
+    assert info["resources"]["DatabaseSessionPolicy"].startswith("arn:aws:iam::")
+    options = {"endpoint_url": info["endpoint"], "region_name": "us-east-1",
+               "aws_access_key_id": "local", "aws_secret_access_key": "local"}
+    role = boto3.client("iam", **options).get_role(RoleName="opsfn-local-routesrole")["Role"]
+    assert role["Arn"].endswith(":role/opsfn-local-routesrole")
+    session = boto3.client("sts", **options).assume_role(
+        RoleArn=role["Arn"], RoleSessionName="opsfn-test",
+        PolicyArns=[{"arn": info["resources"]["DatabaseSessionPolicy"]}])
+    assert session["Credentials"]["AccessKeyId"]
+
+
 def test_dicom_upload_is_converted_and_labelled(local_stack: LocalRun) -> None:
     from pydicom.data import get_testdata_file
 

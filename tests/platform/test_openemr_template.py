@@ -63,8 +63,10 @@ class Stack:
                 and not all(self.ev.value(a["Assert"]) is True for a in spec["Assertions"])}
 
     def statements(self) -> dict[str, dict[str, Any]]:
-        role = self.resource("OpsFunctionRole") or {}
-        return {s["Sid"]: s for policy in role["Policies"]
+        """The statements of the function's role and of the routes role, by Sid."""
+        policies = [p for name in ("OpsFunctionRole", "RoutesRole")
+                    for p in (self.resource(name) or {}).get("Policies") or []]
+        return {s["Sid"]: s for policy in policies
                 for s in policy["PolicyDocument"]["Statement"] if "Sid" in s}
 
 
@@ -145,8 +147,9 @@ def test_the_user_variant_is_scoped_to_its_secret_and_identity() -> None:
 
 def test_without_smtp_or_rule_set_there_is_no_secrets_policy() -> None:
     stack = Stack({})
-    role = stack.resource("OpsFunctionRole") or {}
-    assert "smtp-and-ses" not in {p["PolicyName"] for p in role["Policies"]}
+    for name in ("OpsFunctionRole", "RoutesRole"):
+        role = stack.resource(name) or {}
+        assert "smtp-and-ses" not in {p["PolicyName"] for p in role.get("Policies") or []}
     events = stack.function["Events"]
     assert events["FinishSmtpRotation"]["Properties"]["State"] == "DISABLED"
 

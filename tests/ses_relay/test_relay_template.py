@@ -13,7 +13,8 @@ RULE_ARN = ("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:receipt-
             "${ReceiptRuleSetName}:receipt-rule/${RelayRuleName}")
 
 
-def _statement(template: dict[str, Any], sid: str) -> dict[str, Any]:
+def _statement(template: dict[str, Any], sid: str, where: str = "RoutesRole") -> dict[str, Any]:
+    """The statement ``sid`` of the resource ``where`` (the routes role holds the routes')."""
     found: list[dict[str, Any]] = []
 
     def walk(value: Any) -> None:
@@ -26,7 +27,7 @@ def _statement(template: dict[str, Any], sid: str) -> dict[str, Any]:
             for inner in value:
                 walk(inner)
 
-    walk(template["Resources"])
+    walk(template["Resources"][where])
     (statement,) = found
     return statement
 
@@ -52,7 +53,7 @@ def test_the_rule_stores_then_invokes_with_scanning(template: dict[str, Any]) ->
 
 def test_ses_may_write_and_invoke_for_this_rule_only(template: dict[str, Any]) -> None:
     resources = template["Resources"]
-    write = _statement(template, "SesStoresMailOfTheRelayRule")
+    write = _statement(template, "SesStoresMailOfTheRelayRule", "InboundMailBucketPolicy")
     assert write["Principal"] == {"Service": "ses.amazonaws.com"}
     assert write["Action"] == "s3:PutObject"
     assert write["Resource"] == {"Fn::Sub": "${InboundMailBucket.Arn}/inbound/*"}
@@ -82,6 +83,8 @@ def test_the_function_sends_only_as_the_forwarding_identity(template: dict[str, 
     read = _statement(template, "ReadReceivedMail")
     assert read == {"Sid": "ReadReceivedMail", "Effect": "Allow", "Action": "s3:GetObject",
                     "Resource": {"Fn::Sub": "${InboundMailBucket.Arn}/inbound/*"}}
+    # the ses routes' session policy, too large inline, says the same
+    assert _statement(template, "SendOnlyAsTheForwardingIdentity", "SesSessionPolicy") == send
 
 
 def test_the_sam_transform_keeps_the_relay(transformed: dict[str, Any]) -> None:

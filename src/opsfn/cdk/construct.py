@@ -43,6 +43,8 @@ from opsfn.cdk.code import code_path
 from opsfn.cdk.groups import RouteGroup, add_group
 from opsfn.cdk.live import publish_live
 from opsfn.cdk.route_access import RoutePolicies, documents
+from opsfn.cdk.routes_role import RoutesRole, create_routes_role, create_session_policies
+from opsfn.cdk.routes_role import environment as routes_environment
 from opsfn.cdk.storage import Storage, create_storage, private_bucket
 from opsfn.cdk.triggers import action_queue_mapping, create_rules, create_schedules
 from opsfn.core.app import App
@@ -175,6 +177,7 @@ class OpsFunction(Construct):
         self.log_group: logs.ILogGroup = log_group or logs.LogGroup(self, "Logs",
                                                                      retention=log_retention)
         self.role = self._create_role(tracing)
+        self.routes_role = self._create_routes_role()
         self.export_role = self._create_export_role()
         self.environment.update(self._base_environment(
             log_level, allowed_origin, default_auth, landing_prefix, tracing=tracing,
@@ -199,6 +202,7 @@ class OpsFunction(Construct):
             self, "Function", **self.function_options, role=self._immutable_role(vpc is not None),
             description="opsfn - every trigger, typed routes",
             reserved_concurrent_executions=reserved_concurrency)
+        self.function.node.add_dependency(self.routes_role.assume)
         self._cfn.environment = lambda_.CfnFunction.EnvironmentProperty(
             variables=Lazy.any(_Variables(lambda: self.environment)))
         self.alias = publish_live(self, self.function, self.storage.failed_events.queue_arn)
@@ -257,7 +261,7 @@ class OpsFunction(Construct):
 
     def _create_role(self, tracing: bool) -> iam.Role:
         """The role: the construct's own policies (logs, the action queue's mapping, the failure
-        destination, traces), then one per domain from the routes' ``access=`` (at synth)."""
+        destination, traces) and the framework's (at synth); the routes' are the routes role's."""
         from opsfn.core.dead_letters import ACCESS as FRAMEWORK
 
         s = self.storage
@@ -274,10 +278,20 @@ class OpsFunction(Construct):
             "IDEMPOTENCY_TABLE": s.idempotency.table_arn, "SYNC_BUCKET": s.archive.bucket_arn,
             "RDS_EXPORT_BUCKET": s.archive.bucket_arn, "LANDING_BUCKET": s.landing.bucket_arn})
         cast(iam.CfnRole, role.node.default_child).add_property_override(
-            "Policies", Lazy.any(RoutePolicies(documents(own),
-                                               grants_by_domain(self._split.rest, FRAMEWORK),
+            "Policies", Lazy.any(RoutePolicies(documents(own), grants_by_domain([], FRAMEWORK),
                                                self.environment, self.arns)))
         return role
+
+    def _create_routes_role(self) -> RoutesRole:
+        """The role the routes' sessions are of (the domains' policies), the managed session
+        policies of oversized domains, and the variables that name them to the function."""
+        routes_role = create_routes_role(self, self.role, self._split.rest, self.environment,
+                                         self.arns)
+        self.session_policies = create_session_policies(self, self.routes, self.environment,
+                                                        self.arns)
+        self.environment.update(routes_environment(routes_role.role, self.session_policies,
+                                                   self._split.rest))
+        return routes_role
 
     def _immutable_role(self, in_vpc: bool) -> iam.IRole:
         """The role as the function sees it: CDK may not add statements to it on its own.

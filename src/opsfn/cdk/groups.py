@@ -2,8 +2,9 @@
 
 The group's function is built from the same code, with the construct's environment and
 ``OPSFN_ROUTES`` naming the group; it gets the group's triggers (its API routes on the same API,
-its rules and schedules), its own alarms, its own memory, timeout and reserved concurrency, and a
-role of its own: its log stream, the failure destination, traces, and the group's declarations.
+its rules and schedules), its own alarms, its own memory, timeout and reserved concurrency, a
+role of its own (its log stream, the failure destination, traces) and a routes role of its own
+holding the group's declarations.
 The main function leaves the group's routes out. What :func:`split_routes` refuses in a group
 (custom resources, the SES relay, queued actions) stays with the main function.
 """
@@ -23,6 +24,7 @@ from opsfn.cdk import policies
 from opsfn.cdk.alarms import create_alarms
 from opsfn.cdk.live import publish_live
 from opsfn.cdk.route_access import RoutePolicies, documents
+from opsfn.cdk.routes_role import POLICIES_SETTING, RoutesRole, create_routes_role, environment
 from opsfn.cdk.triggers import create_rules, create_schedules
 from opsfn.core.groups import SETTING, grants_by_domain
 
@@ -48,6 +50,7 @@ class GroupFunction:
     function: lambda_.Function
     alias: lambda_.Alias
     role: iam.Role
+    routes_role: RoutesRole
 
 
 def _role(scope: Construct, ops: OpsFunction, group: Group) -> iam.Role:
@@ -60,7 +63,7 @@ def _role(scope: Construct, ops: OpsFunction, group: Group) -> iam.Role:
     role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                     inline_policies=own)
     cast(iam.CfnRole, role.node.default_child).add_property_override(
-        "Policies", Lazy.any(RoutePolicies(documents(own), grants_by_domain(group.routes, FRAMEWORK),
+        "Policies", Lazy.any(RoutePolicies(documents(own), grants_by_domain([], FRAMEWORK),
                                            ops.environment, ops.arns)))
     if ops.function_options.get("vpc") is not None:
         role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(
@@ -76,6 +79,9 @@ def add_group(ops: OpsFunction, name: str, group: Group, options: RouteGroup) ->
         raise ValueError(f"group {name}: reserved_concurrency must be at least 1")
     scope = Construct(ops, name)
     role = _role(scope, ops, group)
+    routes_role = create_routes_role(scope, role, group.routes, ops.environment, ops.arns)
+    own = {SETTING: ",".join(group.entries), POLICIES_SETTING: None,
+           **environment(routes_role.role, ops.session_policies, group.routes)}
     settings: dict[str, Any] = {**ops.function_options}
     if options.memory_size is not None:
         settings["memory_size"] = options.memory_size
@@ -86,10 +92,10 @@ def add_group(ops: OpsFunction, name: str, group: Group, options: RouteGroup) ->
         role=iam.Role.from_role_arn(scope, "FunctionRole", role.role_arn, mutable=False),
         description=f"opsfn - the {name} routes",
         reserved_concurrent_executions=options.reserved_concurrency)
-    spec = ",".join(group.entries)
+    function.node.add_dependency(routes_role.assume)
     cast(lambda_.CfnFunction, function.node.default_child).environment = \
-        lambda_.CfnFunction.EnvironmentProperty(variables=Lazy.any(_Variables(
-            lambda: {**ops.environment, SETTING: spec})))
+        lambda_.CfnFunction.EnvironmentProperty(variables=Lazy.any(_Variables(lambda: {
+            k: v for k, v in {**ops.environment, **own}.items() if v is not None})))
     alias = publish_live(scope, function, ops.storage.failed_events.queue_arn)
     ops.http.add(alias, group.routes, integration_id=f"{name}Function")
     create_rules(scope, alias, ops.storage.failed_events, group.routes, ops.setting_value)
@@ -99,4 +105,4 @@ def add_group(ops: OpsFunction, name: str, group: Group, options: RouteGroup) ->
     create_alarms(scope, function, ops.storage.alert_topic,
                   timeout=settings["timeout"], failure_queues={}, metrics_namespace=namespace,
                   service_name=service)
-    return GroupFunction(function, alias, role)
+    return GroupFunction(function, alias, role, routes_role)

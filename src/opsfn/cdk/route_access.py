@@ -28,6 +28,14 @@ def _domain(address: str) -> str:
     return address.rsplit("@", 1)[1]
 
 
+def synth_resolver(values: Mapping[str, str], arns: Mapping[str, str]) -> Resolver:
+    """Declarations resolved against the construct's variables and ARNs, as they are at synth."""
+    from opsfn.core.settings import setting_default
+
+    return Resolver(lambda name: values.get(name) or None, PSEUDO, arns.get, {"domain": _domain},
+                    setting_default)
+
+
 @jsii.implements(IStableAnyProducer)
 class RoutePolicies:
     """The role's inline policies: the construct's own, then one per domain of routes."""
@@ -40,10 +48,7 @@ class RoutePolicies:
         self._arns = arns
 
     def produce(self) -> Any:
-        from opsfn.core.settings import setting_default
-
-        resolver = Resolver(lambda name: self._values.get(name) or None, PSEUDO,
-                            self._arns.get, {"domain": _domain}, setting_default)
+        resolver = synth_resolver(self._values, self._arns)
         policies = self._own()
         for domain, grants in self._domains.items():
             found = statements(grants, resolver)

@@ -5,8 +5,8 @@ CDK construct), so they cannot drift; what is checked is the hand-written rest, 
 CloudFormation: alarms to the alert topic on every failure signal, dead-letter queues on
 schedules, custom resources through the alias; access logs without request content or caller,
 tracing agreeing with ``OPSFN_TRACING``, SnapStart never with EFS, a Duration alarm below the
-timeout, reserved concurrency above 0; and the base agreeing with the function (CORS, the default
-authorizer, a signed function URL, the relay's receipt rule).
+timeout, reserved concurrency above 0, an assumable routes role; and the base agreeing with the
+function (CORS, the default authorizer, a signed function URL, the relay's receipt rule).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from opsfn.core.groups import limited
 from opsfn.core.router import HttpSpec
+from opsfn.tooling.role_rules import routes_role_problems
 from opsfn.tooling.template_reader import (
     ApiAuth,
     _dict,
@@ -182,7 +183,6 @@ class Checker:
                              "Content-Type from the origins in OPSFN_CORS_ORIGIN")
 
 
-
 def origins_of(value: Any, listed: bool = False) -> tuple[str, ...] | str | None:
     """What an origin setting names: a parameter (``Ref:Name``) or a literal tuple of origins.
 
@@ -289,6 +289,8 @@ def _operations_are_sound(checker: Checker) -> None:
     _snapstart_without_efs(checker)
     _duration_alarm_can_fire(checker)
     _concurrency_is_not_zero(checker)
+    checker.problems += routes_role_problems(checker.template["Resources"], checker.found.function,
+                                             checker.found.env)
 
 
 def function_properties(template: dict[str, Any], function: str) -> dict[str, Any]:

@@ -446,21 +446,41 @@ def _role_documents(resources: dict[str, Any], role: str) -> list[Any]:
     return documents
 
 
-def role_may_invoke(resources: dict[str, Any], role: str, function: str) -> bool:
-    """Whether an IAM role of the template allows ``lambda:InvokeFunction`` on ``function`` (the
-    logical id of the function or of the alias that is invoked)."""
+def role_allows(resources: dict[str, Any], role: str, actions: set[str], target: str) -> bool:
+    """Whether an IAM role of the template allows one of ``actions`` on ``target`` (a logical id,
+    named by its ``Ref``/``GetAtt``) or on every resource."""
     for document in _role_documents(resources, role):
         statements = _dict(document).get("Statement")
         for entry in statements if isinstance(statements, list) else [statements]:
             statement = _dict(entry)
-            actions = statement.get("Action")
-            actions = [actions] if isinstance(actions, str) else actions or []
+            allowed = statement.get("Action")
+            allowed = [allowed] if isinstance(allowed, str) else allowed or []
             targets = statement.get("Resource")
             targets = targets if isinstance(targets, list) else [targets]
-            if statement.get("Effect") == "Allow" and \
-                    {"lambda:InvokeFunction", "lambda:*", "*"} & set(actions) and \
-                    any(t == "*" or function in referenced(t) for t in targets):
+            if statement.get("Effect") == "Allow" and actions & set(allowed) and \
+                    any(t == "*" or target in referenced(t) for t in targets):
                 return True
+    return False
+
+
+def role_may_invoke(resources: dict[str, Any], role: str, function: str) -> bool:
+    """Whether an IAM role of the template allows ``lambda:InvokeFunction`` on ``function`` (the
+    logical id of the function or of the alias that is invoked)."""
+    return role_allows(resources, role, {"lambda:InvokeFunction", "lambda:*", "*"}, function)
+
+
+def role_trusts(resources: dict[str, Any], role: str, principal: str) -> bool:
+    """Whether ``role``'s trust policy lets the role ``principal`` (a logical id) assume it."""
+    document = _dict(_dict(_dict(resources.get(role)).get("Properties")).get(
+        "AssumeRolePolicyDocument"))
+    statements = document.get("Statement")
+    for entry in statements if isinstance(statements, list) else [statements]:
+        statement = _dict(entry)
+        allowed = statement.get("Action")
+        allowed = [allowed] if isinstance(allowed, str) else allowed or []
+        if statement.get("Effect") == "Allow" and "sts:AssumeRole" in allowed and \
+                principal in referenced(_dict(statement.get("Principal")).get("AWS")):
+            return True
     return False
 
 

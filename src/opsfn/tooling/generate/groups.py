@@ -3,8 +3,9 @@
 The group's function is the main function's twin (same code, handler, environment) limited to
 its routes by ``OPSFN_ROUTES``, with its own memory, timeout and reserved concurrency, its own
 alarms, and a role holding only its routes' declarations plus what any function needs (its log
-stream, the failure destination, traces). It mounts no file system unless the group asks. The
-main function leaves the group's routes out.
+stream, the failure destination, traces); with a routes role, the declarations go on the group's
+own copy of it. It mounts no file system unless the group asks. The main function leaves the
+group's routes out.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from opsfn.core.groups import SETTING, select
 from opsfn.core.router import ActionSpec, Route
+from opsfn.tooling.generate.routes_role import add_group_routes_role
 
 # Routes answered through resources of the base (a custom resource's ServiceToken, the SES
 # receipt rule's action) name the main function: they stay with it.
@@ -25,7 +27,8 @@ _ANY_FUNCTION = ("AsyncFailureDestination", "XRayHasNoResourceLevelPermissions")
 _PROPERTIES = {"memory": "MemorySize", "timeout": "Timeout",
                "reserved_concurrency": "ReservedConcurrentExecutions"}
 
-Wire = Callable[[dict[str, Any], list[Route], dict[str, Any] | None], None]
+Wire = Callable[[dict[str, Any], list[Route], dict[str, Any] | None, dict[str, Any] | None],
+                None]
 
 
 @dataclass
@@ -111,13 +114,23 @@ def _clone_alarms(resources: dict[str, Any], main_id: str, name: str) -> None:
 
 
 def add_group_function(template: dict[str, Any], main_id: str, name: str, group: Group, *,
-                       function: dict[str, Any], role: dict[str, Any] | None,
+                       pristine: dict[str, Any], roles: tuple[str | None, str | None],
                        wire: Wire) -> None:
-    """Add the group's function (and role and alarms) to ``template``."""
+    """Add the group's function (and roles and alarms) to ``template``.
+
+    ``pristine``: the base's resources before any route was wired; ``roles``: the logical ids of
+    the function's role and of the routes role (None where the base has none).
+    """
     resources = template["Resources"]
     if name in resources:
         raise ValueError(f"group {name}: the base already has a resource of that name")
-    made = copy.deepcopy(function)
+    made = copy.deepcopy(pristine[main_id])
+    role_id, routes_role_id = roles
+    routes_role: dict[str, Any] | None = None
+    if role_id and routes_role_id:
+        routes_role = add_group_routes_role(resources, name, role=role_id,
+                                            routes_role=routes_role_id, function=made,
+                                            pristine=pristine)
     props = made["Properties"]
     props["Events"] = {}
     mounts = bool(group.options.get("file_system"))
@@ -130,12 +143,12 @@ def add_group_function(template: dict[str, Any], main_id: str, name: str, group:
         if key in group.options:
             props[prop] = group.options[key]
     role_props: dict[str, Any] | None = None
-    if role is not None:
-        own_role = copy.deepcopy(role)
+    if role_id:
+        own_role = copy.deepcopy(pristine[role_id])
         role_props = own_role["Properties"]
         role_props["Policies"] = _own_policies(role_props.get("Policies") or [], mounts)
         resources[f"{name}Role"] = own_role
         props["Role"] = {"Fn::GetAtt": [f"{name}Role", "Arn"]}
     resources[name] = made
-    wire(props, group.routes, role_props)
+    wire(props, group.routes, role_props, routes_role)
     _clone_alarms(resources, main_id, name)

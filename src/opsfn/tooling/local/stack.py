@@ -101,6 +101,12 @@ def rate_seconds(expression: str | None) -> int | None:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")]
 
 
+# Who may assume a local role: anyone of the emulator's account, and Lambda.
+_TRUST_ANY_LOCAL = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRole",
+    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root", "Service": "lambda.amazonaws.com"}}]}
+
+
 def local_name(logical_id: str) -> str:
     """A valid bucket/table/queue name for a logical id."""
     return "opsfn-local-" + re.sub(r"[^a-z0-9-]", "-", logical_id.lower())
@@ -246,7 +252,8 @@ class LocalStack:
                 if isinstance(res, dict) and res.get("Type") == kind and self.evaluator.active(res)]
 
     def create_resources(self) -> None:
-        """Create queues, topics, tables and buckets, then give every other resource a name."""
+        """Create queues, topics, tables, buckets and roles, then give every other resource a
+        name."""
         queues = self._resources("AWS::SQS::Queue")
         queues.sort(key=lambda item: "RedrivePolicy" in (item[1].get("Properties") or {}))
         for name, res in queues:
@@ -259,6 +266,11 @@ class LocalStack:
         for name, res in self._resources("AWS::S3::Bucket"):
             self._bucket(name, res.get("Properties") or {})
         self._record(self.declared.function, self.function_name, {"Arn": self.function_arn})
+        for name, _ in self._resources("AWS::IAM::Role"):
+            self._iam_role(name)
+        for name, _ in self._resources("AWS::IAM::ManagedPolicy"):
+            arn = f"arn:aws:iam::{ACCOUNT}:policy/{local_name(name)}"
+            self._record(name, arn, {"PolicyArn": arn})
         for name, res in self.template["Resources"].items():
             if name not in self.evaluator.refs and isinstance(res, dict) \
                     and not str(res.get("Type", "")).startswith("Custom::") \
@@ -289,6 +301,15 @@ class LocalStack:
         self.evaluator.refs[logical] = ref
         self.evaluator.attrs[logical] = attrs
         self.created[logical] = ref
+
+    def _iam_role(self, logical: str) -> None:
+        """A role the emulator's STS can assume: ``OPSFN_ROUTES_ROLE_ARN`` names one (the
+        emulator does not enforce IAM, so its policies are left out)."""
+        name = local_name(logical)
+        exists_ok(lambda: self.client("iam").create_role(
+            RoleName=name, AssumeRolePolicyDocument=json.dumps(_TRUST_ANY_LOCAL)))
+        arn = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+        self._record(logical, name, {"Arn": arn, "RoleId": f"AROA{name.upper()[:16]}"})
 
     def _queue(self, logical: str, props: dict[str, Any]) -> None:
         # Local retries come within seconds, not the template's hours.
