@@ -206,6 +206,11 @@ def test_a_route_too_large_for_an_inline_policy_uses_its_domains_managed_policy(
         _upload(Client(app))
         assert sent[-1]["PolicyArns"] == [{"arn": managed}]
         assert "Policy" not in sent[-1]
+        scoped.reset()  # a name (as the template gives it) is a policy of the role's account
+        monkeypatch.setenv("OPSFN_SESSION_POLICIES", "imaging=stack-ImagingSessionPolicy-1A2B")
+        _upload(Client(app))
+        assert sent[-1]["PolicyArns"] == [
+            {"arn": f"arn:aws:iam::{ACCOUNT}:policy/stack-ImagingSessionPolicy-1A2B"}]
         scoped.reset()
         monkeypatch.setenv("OPSFN_SESSION_POLICIES", "exports=arn:aws:iam::1:policy/x")
         reply = Client(app).post("/request-upload",
@@ -231,7 +236,51 @@ def test_the_built_in_routes_that_get_managed_policies() -> None:
     assert "schedule:sync-efs-to-s3" in big
     for route in app.registry.routes:
         if route.label not in big:
-            assert session_policy.estimated_size(route.access) <= session_policy.MAX_INLINE
+            assert session_policy.estimated_size(route.access, coarse=True) <= \
+                session_policy.MAX_INLINE
+
+
+def test_a_policy_too_long_exactly_is_sent_coarse_first(
+        imaging: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per service, the route's actions on the route's resources: shorter, never wider than
+    what the route named."""
+    resolver = Resolver(lambda name: f"v-{name.lower()}", {
+        "partition": "aws", "region": REGION, "account": ACCOUNT})
+    route = _route("POST /request-upload")
+    exact = session_policy.text(route.access, resolver)
+    coarse = session_policy.text(route.access, resolver, coarse=True)
+    monkeypatch.setattr(session_policy, "MAX_INLINE", len(exact) - 1)
+    sent: list[dict[str, Any]] = []
+    aws.register_hook("provide-client-params.sts.AssumeRole",
+                      lambda params, **_: sent.append(dict(params)), "test-assume-coarse")
+    try:
+        _upload(Client(app))
+    finally:
+        aws.unregister_hook("test-assume-coarse")
+    assert len(coarse) <= len(exact)
+    statements = json.loads(sent[-1]["Policy"])["Statement"]
+    named = {r for s in statements for r in _listed(s["Resource"])}
+    assert named == {"arn:aws:s3:::uploads-bucket/uploads/*",
+                     f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/jobs"}
+
+
+def test_coarse_joins_a_services_statements_and_keeps_conditions_apart() -> None:
+    from opsfn.access import allow, arn, objects, table
+
+    resolver = Resolver(lambda name: name.lower(), {
+        "partition": "aws", "region": REGION, "account": ACCOUNT})
+    grants = (allow("s3:GetObject", on=objects("A", "x/")), allow("s3:PutObject", on=objects("B")),
+              allow("iam:PassRole", on=arn("R"), when={"StringEquals": {
+                  "iam:PassedToService": "datasync.amazonaws.com"}}),
+              allow("dynamodb:GetItem", on=table("T")))
+    document = session_policy.document(grants, resolver, coarse=True)
+    assert document["Statement"] == [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+         "Resource": ["arn:aws:s3:::a/x/*", "arn:aws:s3:::b/*"]},
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "r",
+         "Condition": {"StringEquals": {"iam:PassedToService": "datasync.amazonaws.com"}}},
+        {"Effect": "Allow", "Action": "dynamodb:GetItem",
+         "Resource": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/t"}]
 
 
 # -- without the SDK ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import jsii
-from aws_cdk import Duration, IStableAnyProducer, Lazy
+from aws_cdk import Duration, Fn, IStableAnyProducer, Lazy
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -91,7 +91,9 @@ def environment(routes_role: iam.IRole, session_policies: Mapping[str, iam.CfnMa
     """The variables that give the function serving ``routes`` its scoped credentials."""
     found = {ROLE_SETTING: routes_role.role_arn}
     wanted = dict.fromkeys(domain_of(r) for r in routes if needs_managed_policy(r.access))
-    named = [f"{d}={session_policies[d].ref}" for d in wanted if d in session_policies]
+    # Names, not ARNs (Lambda allows 4 KB of environment in all): the function makes the ARN.
+    named = [f"{d}={Fn.select(1, Fn.split(':policy/', session_policies[d].ref))}"
+             for d in wanted if d in session_policies]
     if named:
         found[POLICIES_SETTING] = ",".join(named)
     return found

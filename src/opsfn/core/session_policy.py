@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opsfn.core.access import Grant
@@ -25,7 +25,7 @@ _SESSION_NAME = re.compile(r"[^\w+=,.@-]+")
 _ROLE_ARN = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account>\d{12}):role/.+$")
 # The longest value each kind of setting plausibly holds in a deployment: CloudFormation's
 # generated names (stack, logical id, 13 random characters) or an ARN of one.
-_ESTIMATE_VALUE = "x" * 96
+_ESTIMATE_LENGTH = 96
 _ESTIMATE_PSEUDO = {"partition": "aws-us-gov", "region": "ap-southeast-4", "account": "0" * 12}
 _ESTIMATE_HEADROOM = 0.8
 
@@ -36,20 +36,78 @@ def session_name(label: str) -> str:
     return f"opsfn-{cleaned}"[:64]
 
 
-def document(grants: tuple[Grant, ...], resolver: Resolver) -> dict[str, Any]:
-    """The policy document of ``grants``, statement names dropped (they only cost characters)."""
+def document(grants: tuple[Grant, ...], resolver: Resolver, *, coarse: bool = False
+             ) -> dict[str, Any]:
+    """The policy document of ``grants``: statement names dropped (they only cost characters),
+    statements on the same resources, or of the same actions, merged (which widens nothing).
+
+    ``coarse``: the shorter form for a route whose exact policy STS would refuse as too long:
+    per service, each declared action on each of the route's declared resources of that service
+    (conditioned and ``*`` statements kept apart). It can allow one of the route's actions on
+    another of the route's own resources, never anything on a resource the route did not name.
+    """
     found = statements(grants, resolver)
     for statement in found:
         statement.pop("Sid", None)
+    if coarse:
+        found = _per_service(found)
+    found = _merged(_merged(found, "Resource", "Action"), "Action", "Resource")
     if not found:
         # Nothing declared (or every feature it serves is off): a policy that allows nothing.
         found = [{"Effect": "Deny", "Action": "*", "Resource": "*"}]
     return {"Version": "2012-10-17", "Statement": found}
 
 
-def text(grants: tuple[Grant, ...], resolver: Resolver) -> str:
+def _listed(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _single(values: list[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else values
+
+
+def _merged(found: list[dict[str, Any]], same: str, union: str) -> list[dict[str, Any]]:
+    """Statements equal in ``same`` and in their condition made one, ``union`` joined."""
+    out: list[dict[str, Any]] = []
+    for statement in found:
+        key = sorted(_listed(statement[same]))
+        match = next((s for s in out if sorted(_listed(s[same])) == key
+                      and s.get("Condition") == statement.get("Condition")), None)
+        if match is None:
+            out.append(dict(statement))
+            continue
+        joined = _listed(match[union])
+        joined += [v for v in _listed(statement[union]) if v not in joined]
+        match[union] = _single(joined)
+    return out
+
+
+def _per_service(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Unconditioned statements on named resources joined per service."""
+    out: list[dict[str, Any]] = []
+    by_service: dict[str, dict[str, Any]] = {}
+    for statement in found:
+        actions, resources = _listed(statement["Action"]), _listed(statement["Resource"])
+        services = {a.split(":", 1)[0] for a in actions}
+        if statement.get("Condition") or "*" in resources or len(services) != 1:
+            out.append(statement)
+            continue
+        joined = by_service.get(services.pop())
+        if joined is None:
+            joined = by_service[actions[0].split(":", 1)[0]] = {
+                "Effect": "Allow", "Action": [], "Resource": []}
+            out.append(joined)
+        joined["Action"] += [a for a in actions if a not in joined["Action"]]
+        joined["Resource"] += [r for r in resources if r not in joined["Resource"]]
+    for statement in out:
+        statement["Action"] = _single(_listed(statement["Action"]))
+        statement["Resource"] = _single(_listed(statement["Resource"]))
+    return out
+
+
+def text(grants: tuple[Grant, ...], resolver: Resolver, *, coarse: bool = False) -> str:
     """The compact JSON STS receives."""
-    return json.dumps(document(grants, resolver), separators=(",", ":"))
+    return json.dumps(document(grants, resolver, coarse=coarse), separators=(",", ":"))
 
 
 def pseudo_of(role_arn: str, region: str) -> dict[str, str]:
@@ -68,12 +126,15 @@ def runtime_resolver(environ: Mapping[str, str], role_arn: str, region: str) -> 
                     defaults=setting_default)
 
 
-def estimated_size(grants: tuple[Grant, ...]) -> int:
+def estimated_size(grants: tuple[Grant, ...], *, coarse: bool = False) -> int:
     """The policy's length with every setting at the longest value a deployment plausibly gives."""
-    fill: Callable[[str], str] = lambda _name: _ESTIMATE_VALUE  # noqa: E731 - a constant lookup
-    return len(text(grants, Resolver(fill, _ESTIMATE_PSEUDO)))
+    def fill(name: str) -> str:
+        return (name.lower() + "-" * _ESTIMATE_LENGTH)[:_ESTIMATE_LENGTH]
+
+    return len(text(grants, Resolver(fill, _ESTIMATE_PSEUDO), coarse=coarse))
 
 
 def needs_managed_policy(grants: tuple[Grant, ...]) -> bool:
-    """Whether a route's declarations may not fit inline: the generator writes it a managed one."""
-    return estimated_size(grants) > MAX_INLINE * _ESTIMATE_HEADROOM
+    """Whether a route's declarations may not fit inline even in the coarse form: the generator
+    writes it a managed one."""
+    return estimated_size(grants, coarse=True) > MAX_INLINE * _ESTIMATE_HEADROOM

@@ -310,7 +310,8 @@ class CoreSettings(SettingsSection):
     session_policies: str | None = env_field(
         "OPSFN_SESSION_POLICIES",
         "Managed policies for routes whose declarations exceed an inline session policy: "
-        "`domain=policy-ARN`, comma-separated (the generated template sets it).",
+        "`domain=policy` (a name in the routes role's account, or an ARN), comma-separated (the "
+        "generated template sets it).",
     )
     default_auth: Literal["iam", "jwt"] | None = env_field(
         "OPSFN_DEFAULT_AUTH",

@@ -106,7 +106,8 @@ def session_for(route: Route, role: str, narrowed: bool, valid_for: float = 0) -
 
 
 def _request(route: Route, role: str, narrowed: bool) -> dict[str, str]:
-    """The AssumeRole parameters: the route's policy inline, or its domain's managed policy."""
+    """The AssumeRole parameters: the route's policy inline (exact, else coarse), or its
+    domain's managed policy when even the coarse one is longer than STS takes."""
     import os
 
     from opsfn.core import session_policy
@@ -116,10 +117,11 @@ def _request(route: Route, role: str, narrowed: bool) -> dict[str, str]:
     if not narrowed:
         return request
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    text = session_policy.text(route.access,
-                               session_policy.runtime_resolver(os.environ, role, region))
-    if len(text) <= session_policy.MAX_INLINE:
-        return {**request, "Policy": text}
+    resolver = session_policy.runtime_resolver(os.environ, role, region)
+    for coarse in (False, True):
+        text = session_policy.text(route.access, resolver, coarse=coarse)
+        if len(text) <= session_policy.MAX_INLINE:
+            return {**request, "Policy": text}
     from opsfn.core.groups import domain_of
     from opsfn.core.settings import core_settings
 
@@ -133,7 +135,11 @@ def _request(route: Route, role: str, narrowed: bool) -> dict[str, str]:
                            extra={"route": route.label, "domain": domain,
                                   "policy_chars": len(text), "most": session_policy.MAX_INLINE})
         raise MissingSetting("OPSFN_SESSION_POLICIES")
-    return {**request, "PolicyArns.member.1.arn": managed[domain]}
+    policy = managed[domain]
+    if not policy.startswith("arn:"):  # a name: the template keeps the environment short
+        pseudo = session_policy.pseudo_of(role, region)
+        policy = f"arn:{pseudo['partition']}:iam::{pseudo['account']}:policy/{policy}"
+    return {**request, "PolicyArns.member.1.arn": policy}
 
 
 def _assume(route: Route, role: str, narrowed: bool) -> Session:

@@ -84,12 +84,15 @@ def session_policies_value(resources: Mapping[str, Any], routes: Iterable[Route]
         name = session_policy_id(domain)
         if name not in resources:
             continue
-        part = {"Fn::Sub": f"{domain}=${{{name}}}"}
+        # The policy's name, not its ARN: Lambda allows 4 KB of environment in all, and the
+        # function makes the ARN from the routes role's partition and account.
+        part = {"Fn::Join": ["", [f"{domain}=", {"Fn::Select": [1, {"Fn::Split": [
+            ":policy/", {"Ref": name}]}]}]]}
         condition = resources[name].get("Condition")
         parts.append({"Fn::If": [condition, part, ""]} if condition else part)
     if not parts:
         return None
-    if len(parts) == 1 and "Fn::Sub" in parts[0]:
+    if len(parts) == 1 and "Fn::Join" in parts[0]:
         return parts[0]
     return {"Fn::Join": [",", parts]}
 
