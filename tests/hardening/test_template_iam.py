@@ -288,8 +288,8 @@ def test_wildcard_actions_only_in_deny_statements(template: dict[str, Any]) -> N
             if any("*" in a for a in as_list(s["Action"]))]
     assert {w.split(".", 1)[0] for w, _ in wild} == {
         "UploadBucketTlsOnly", "LandingBucketTlsOnly", "ArchiveBucketTlsOnly",
-        "InboundMailBucketPolicy", "FailedEventsQueuePolicy", "ActionQueuePolicy",
-        "ActionDeadLetterQueuePolicy", "ScheduleDeadLetterQueuePolicy"}
+        "InboundMailBucketPolicy", "AccessLogBucketPolicy", "FailedEventsQueuePolicy",
+        "ActionQueuePolicy", "ActionDeadLetterQueuePolicy", "ScheduleDeadLetterQueuePolicy"}
     assert all(s["Effect"] == "Deny" for _, s in wild)
 
 
