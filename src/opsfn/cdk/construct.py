@@ -45,6 +45,7 @@ from opsfn.cdk.code import code_path
 from opsfn.cdk.encryption import allow_services, use_key
 from opsfn.cdk.groups import RouteGroup, add_group
 from opsfn.cdk.live import publish_live
+from opsfn.cdk.nag import acknowledge_choices
 from opsfn.cdk.route_access import RoutePolicies, documents
 from opsfn.cdk.storage import Storage, create_storage, private_bucket
 from opsfn.cdk.triggers import action_queue_mapping, create_rules, create_schedules
@@ -241,7 +242,8 @@ class OpsFunction(Construct):
 
     def _harden(self, kms_key: kms.IKey | None, server_access_logs: bool,
                 table_backups: bool) -> backup.BackupPlan | None:
-        """The strict options' remaining parts: key grants and the backup plan."""
+        """The strict options' remaining parts (key grants, the backup plan), then the answers to
+        cdk-nag's packs for the options left off and the construct's own choices."""
         s = self.storage
         if kms_key:  # the schedules' role sends to the encrypted dead-letter queue
             use_key(kms_key, [self.role, cast(iam.Role, self.node.find_child("SchedulerRole"))])
@@ -250,6 +252,10 @@ class OpsFunction(Construct):
             if table_backups else None
         if kms_key and plan:  # the backup role reads the encrypted tables
             use_key(kms_key, [cast(iam.Role, self.node.find_child("TableBackupRole"))])
+        acknowledge_choices(self, options_off=[name for name, on in (
+            ("kms_key", kms_key), ("server_access_logs", server_access_logs),
+            ("table_backups", table_backups)) if not on],
+            dead_letter_queues=[s.action_dead_letters, s.failed_events, s.schedule_dead_letters])
         return plan
 
     # -- the parts every deployment has ----------------------------------------------------------

@@ -19,6 +19,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from opsfn.cdk.nag import HIPAA, UNVERSIONED, acknowledge
+
 
 @dataclass(frozen=True, slots=True)
 class Storage:
@@ -83,6 +85,8 @@ def private_bucket(scope: Construct, id: str, *, versioned: bool = False, retain
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED, enforce_ssl=True,
         versioned=versioned or None, lifecycle_rules=lifecycle_rules, cors=cors,
         removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY)
+    if not versioned and any(r.expiration for r in lifecycle_rules or []):
+        acknowledge(bucket, f"{HIPAA}-S3BucketVersioningEnabled", UNVERSIONED)
     cfn = cast(s3.CfnBucket, bucket.node.default_child)
     if access_logs:  # on the resource: CDK's option would grant S3 by an ACL, not the log bucket's policy
         cfn.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(
