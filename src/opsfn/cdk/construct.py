@@ -46,6 +46,7 @@ from opsfn.cdk.encryption import allow_services, use_key
 from opsfn.cdk.groups import RouteGroup, add_group
 from opsfn.cdk.live import publish_live
 from opsfn.cdk.nag import acknowledge_choices
+from opsfn.cdk.nag_iam import acknowledge_iam
 from opsfn.cdk.route_access import RoutePolicies, documents
 from opsfn.cdk.storage import Storage, create_storage, private_bucket
 from opsfn.cdk.triggers import action_queue_mapping, create_rules, create_schedules
@@ -252,6 +253,7 @@ class OpsFunction(Construct):
             if table_backups else None
         if kms_key and plan:  # the backup role reads the encrypted tables
             use_key(kms_key, [cast(iam.Role, self.node.find_child("TableBackupRole"))])
+        acknowledge_iam(self)  # every role and policy here, the route policies' role among them
         acknowledge_choices(self, options_off=[name for name, on in (
             ("kms_key", kms_key), ("server_access_logs", server_access_logs),
             ("table_backups", table_backups)) if not on],
