@@ -48,6 +48,13 @@ def _synth_with_packs(out: Path, lambda_tree: Path, **context: str) -> list[str]
     return _findings(json.loads(report.read_text()))
 
 
+def _acknowledged(out: Path) -> dict[str, set[str]]:
+    """The rules acknowledged on each construct path, from the assembly's metadata."""
+    metadata = json.loads((out / f"{STACK}.metadata.json").read_text())
+    return {path: {rule for entry in entries if entry["type"] == "aws:cdk:acknowledged-rules"
+                   for rule in entry["data"]} for path, entries in metadata.items()}
+
+
 @pytest.mark.parametrize("strict", ["false", "true"], ids=["defaults", "strict"])
 def test_rule_packs_find_nothing_unanswered_on_the_construct(
         strict: str, lambda_tree: Path, tmp_path: Path) -> None:
@@ -55,6 +62,12 @@ def test_rule_packs_find_nothing_unanswered_on_the_construct(
     assert [f for f in findings if CONSTRUCT in f] == []
     # the packs did run: the stand-ins' findings (a VPC without flow logs) are reported
     assert any(f.startswith("AwsSolutions-VPC7") for f in findings), findings
+    # a reason is given only where it is true: the recoverable tables are not called short-lived
+    acknowledged = _acknowledged(tmp_path / "cdk.out")
+    for table in ("JobsTable", "AuditTable"):
+        assert not any("DDB3" in rule for rule in acknowledged.get(f"/{CONSTRUCT}{table}/Resource",
+                                                                   set()))
+    assert any("DDB3" in rule for rule in acknowledged[f"/{CONSTRUCT}LocksTable/Resource"])
 
 
 def test_every_acknowledgement_has_a_reason() -> None:

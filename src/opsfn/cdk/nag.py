@@ -89,9 +89,9 @@ class _ChoiceAcknowledgements:
                         + KMS_OPTION)
 
     def _table(self, node: dynamodb.CfnTable) -> None:
-        stack = Stack.of(node)
-        recovery = stack.resolve(node.point_in_time_recovery_specification) or {}
-        if not recovery.get("PointInTimeRecoveryEnabled"):
+        # a resolved struct comes back with camel-cased keys (pointInTimeRecoveryEnabled)
+        recovery = json.dumps(Stack.of(node).resolve(node.point_in_time_recovery_specification))
+        if '"pointintimerecoveryenabled": true' not in recovery.lower():
             why = ("Short-lived records (TTL): locks and idempotency markers; restoring them "
                    "would replay or block work, so there is nothing to recover.")
             acknowledge(node, f"{AWS}-DDB3", why)
