@@ -96,3 +96,15 @@ def test_only_explained_wildcards_are_acknowledged() -> None:
     alone = dict(wildcard_reasons({"Statement": document["Statement"][:2]}))
     assert set(alone) == {"Resource::*", "Resource::<ArchiveBucket1234.Arn>/efs/*"}
     assert "xray:PutTraceSegments" in alone["Resource::*"]
+
+
+def test_account_wide_wildcards_only_for_reads() -> None:
+    from opsfn.cdk.nag_iam import wildcard_reasons
+
+    snapshots = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":rds:", {"Ref": "AWS::Region"},
+                                   ":", {"Ref": "AWS::AccountId"}, ":cluster-snapshot:*"]]}
+    finding = "Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:cluster-snapshot:*"
+    reads = {"Effect": "Allow", "Action": ["rds:DescribeDBClusterSnapshots"], "Resource": snapshots}
+    assert set(dict(wildcard_reasons({"Statement": [reads]}))) == {finding}
+    deletes = {"Effect": "Allow", "Action": "rds:DeleteDBClusterSnapshot", "Resource": snapshots}
+    assert dict(wildcard_reasons({"Statement": [reads, deletes]})) == {}

@@ -45,6 +45,15 @@ RESOURCE_KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
      "region only; their names do not exist when the stack is made."),
 )
 
+# Wildcards explained only for read-only actions: every action on them must be a Describe or List.
+READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|List)[A-Za-z]*$")
+READ_ONLY_KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^arn:<AWS::Partition>:[a-z0-9-]+:<AWS::Region>:<AWS::AccountId>:[a-z-]+:\*$"),
+     "Read-only Describe and List calls on items of one type in this account and region (the "
+     "call names the configured one, e.g. the newest snapshot of the configured cluster); "
+     "nothing is read from or changed in them."),
+)
+
 # AWS managed policies the construct attaches, and why each is acceptable.
 MANAGED_POLICIES: dict[str, str] = {
     "service-role/AWSLambdaVPCAccessExecutionRole":
@@ -85,26 +94,30 @@ def _listed(value: Any) -> list[Any]:
 def wildcard_reasons(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(finding, reason) for each wildcard of the Allow statements this module can explain.
 
-    cdk-nag reports ``Resource::*`` once per policy, so it is explained only when every statement
-    on ``*`` holds nothing but actions without a resource type.
+    cdk-nag reports each wildcard resource once per policy, whatever statements hold it, so a
+    resource whose kind depends on the actions is explained only when every statement on it
+    qualifies: ``*`` only for actions without a resource type, read-only kinds only for
+    Describe and List actions.
     """
-    on_star: set[str] = set()
-    star_explained = True
+    actions_on: dict[str, set[str]] = {}
     for statement in _listed(document.get("Statement", [])):
         if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
             continue
         actions = {str(a) for a in _listed(statement.get("Action", []))}
         for resource in (_flatten(r) for r in _listed(statement.get("Resource", []))):
-            if resource == "*":
-                on_star |= actions
-                star_explained = star_explained and bool(actions) and actions <= UNSCOPED_ACTIONS
-            elif "*" in resource:
-                reason = next((r for pattern, r in RESOURCE_KINDS if pattern.match(resource)), None)
-                if reason:
-                    yield f"Resource::{resource}", reason
-    if on_star and star_explained:
-        yield ("Resource::*", "Only actions IAM gives no resource type: "
-               + ", ".join(sorted(on_star)) + " (infra/README.md lists why each).")
+            if "*" in resource:
+                actions_on.setdefault(resource, set()).update(actions)
+    for resource, actions in actions_on.items():
+        if resource == "*":
+            if actions and actions <= UNSCOPED_ACTIONS:
+                yield ("Resource::*", "Only actions IAM gives no resource type: "
+                       + ", ".join(sorted(actions)) + " (infra/README.md lists why each).")
+            continue
+        reason = next((r for pattern, r in RESOURCE_KINDS if pattern.match(resource)), None)
+        if reason is None and actions and all(READ_ONLY.match(a) for a in actions):
+            reason = next((r for pattern, r in READ_ONLY_KINDS if pattern.match(resource)), None)
+        if reason:
+            yield f"Resource::{resource}", reason
 
 
 def _documents(node: IConstruct) -> Iterable[dict[str, Any]]:
