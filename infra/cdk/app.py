@@ -16,6 +16,13 @@ explains each step.
 ``OPSFN_CDK_CODE`` may name a prebuilt zip or tree (``opsfn package``); otherwise the tree is
 built once into build/cdk/ of the checkout and rebuilt when the sources change. Context values
 ``domain`` (default example.com) and ``forward_to`` (where received mail goes) shape the SES part.
+
+``-c strict=true`` turns on the construct's HIPAA-strict options (the central key for the function's
+buckets, tables, queues and logs; S3 server access logs; the tables in an AWS Backup plan), and
+``-c nag=true`` runs cdk-nag's AwsSolutions and HIPAA.Security packs as policy-validation plugins
+(``pip install cdk-nag``): synthesis fails with a report in cdk.out/validation-report.json when
+any finding is not acknowledged. The opsfn construct acknowledges its own (opsfn.cdk.nag); the
+stand-ins for the OpenEMR stack's network, database and secrets are that stack's to answer.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ class OpenemrOpsStack(cdk.Stack):
     """The OpenEMR stack's storage, database and mail, with opsfn for its operational glue."""
 
     def __init__(self, scope: Construct, id: str, *, domain: str, forward_to: str,
-                 code: str | None = None) -> None:
+                 code: str | None = None, strict: bool = False) -> None:
         super().__init__(scope, id)
         key = kms.Key(self, "CentralKey", enable_key_rotation=True)
         # Private subnets with a NAT route: custom resources answer CloudFormation over HTTPS.
@@ -80,7 +87,8 @@ class OpenemrOpsStack(cdk.Stack):
         # Access logs on (anonymous: no path, query string or caller); SnapStart stays off, since
         # the function mounts the SSL file system and Lambda SnapStart does not support EFS.
         ops = OpsFunction(self, "Ops", code=code, vpc=vpc, vpc_subnets=private,
-                          api_access_logs=True)
+                          api_access_logs=True, kms_key=key if strict else None,
+                          server_access_logs=strict, table_backups=strict)
         ops.ssl_materials(ssl_files, uid=0, gid=0)  # root's files, read by the container as root
         ops.smtp_credential(source_secret=secret_access_key, source_field="password",
                             target_secret=smtp_secret, target_field="password")
@@ -91,13 +99,22 @@ class OpenemrOpsStack(cdk.Stack):
         ops.sync_with_datasync(sites)  # the function mounts the SSL file system, not this one
 
 
+def _flag(app: cdk.App, name: str) -> bool:
+    """A true/false context value (``-c name=true``; the CLI passes strings)."""
+    return str(app.node.try_get_context(name) or "").lower() in {"1", "true", "yes"}
+
+
 def main() -> None:
     # The CDK CLI sets CDK_OUTDIR; run directly, the app writes cdk.out/ beside this file.
     app = cdk.App(outdir=os.environ.get("CDK_OUTDIR") or str(Path(__file__).parent / "cdk.out"))
     domain = app.node.try_get_context("domain") or "example.com"
     forward_to = app.node.try_get_context("forward_to") or f"ops@{domain}"
+    if _flag(app, "nag"):
+        from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks
+
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), HIPAASecurityChecks(app))
     OpenemrOpsStack(app, STACK_NAME, domain=domain, forward_to=forward_to,
-                    code=os.environ.get("OPSFN_CDK_CODE") or None)
+                    code=os.environ.get("OPSFN_CDK_CODE") or None, strict=_flag(app, "strict"))
     assembly = app.synth()
     sys.stderr.write(f"{Path(assembly.directory) / f'{STACK_NAME}.template.json'}\n")
 

@@ -282,12 +282,14 @@ def test_every_pass_role_is_found_and_scoped(template: dict[str, Any]) -> None:
 
 
 def test_wildcard_actions_only_in_deny_statements(template: dict[str, Any]) -> None:
-    """The TLS-only bucket policies deny ``s3:*``: a wildcard that removes access is fine."""
+    """The TLS-only bucket and queue policies deny ``s3:*`` and ``sqs:*``: a wildcard that removes
+    access is fine."""
     wild = [(w, s) for w, s in statements(template)
             if any("*" in a for a in as_list(s["Action"]))]
     assert {w.split(".", 1)[0] for w, _ in wild} == {
         "UploadBucketTlsOnly", "LandingBucketTlsOnly", "ArchiveBucketTlsOnly",
-        "InboundMailBucketPolicy"}
+        "InboundMailBucketPolicy", "AccessLogBucketPolicy", "FailedEventsQueuePolicy",
+        "ActionQueuePolicy", "ActionDeadLetterQueuePolicy", "ScheduleDeadLetterQueuePolicy"}
     assert all(s["Effect"] == "Deny" for _, s in wild)
 
 

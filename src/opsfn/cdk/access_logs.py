@@ -13,6 +13,7 @@ from typing import cast
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -28,14 +29,14 @@ FIELDS: dict[str, str] = {
 FORMAT = json.dumps(FIELDS, separators=(",", ":"))
 
 
-def log_access(scope: Construct, api: apigw.HttpApi, *,
-               retention: logs.RetentionDays) -> logs.LogGroup:
+def log_access(scope: Construct, api: apigw.HttpApi, *, retention: logs.RetentionDays,
+               kms_key: kms.IKey | None = None) -> logs.LogGroup:
     """A log group (deleted with the stack, as the template's) and the API's default stage
     writing one line per request into it."""
     stage = api.default_stage
     if stage is None:
         raise ValueError("the HTTP API has no default stage to log")
-    group = logs.LogGroup(scope, "ApiAccessLogs", retention=retention,
+    group = logs.LogGroup(scope, "ApiAccessLogs", retention=retention, encryption_key=kms_key,
                           removal_policy=RemovalPolicy.DESTROY)
     cast(apigw.CfnStage, stage.node.default_child).access_log_settings = \
         apigw.CfnStage.AccessLogSettingsProperty(destination_arn=group.log_group_arn,

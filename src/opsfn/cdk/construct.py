@@ -21,6 +21,7 @@ from typing import Any, Literal, cast
 import jsii
 from aws_cdk import CfnOutput, CustomResource, Duration, IStableAnyProducer, Lazy, Stack, Token
 from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_backup as backup
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_efs as efs
 from aws_cdk import aws_iam as iam
@@ -39,9 +40,13 @@ from opsfn.cdk import arns, policies
 from opsfn.cdk.access_logs import log_access
 from opsfn.cdk.alarms import create_alarms
 from opsfn.cdk.api import DefaultAuth, HttpRoutes
+from opsfn.cdk.backups import table_backup_plan
 from opsfn.cdk.code import code_path
+from opsfn.cdk.encryption import allow_services, use_key
 from opsfn.cdk.groups import RouteGroup, add_group
 from opsfn.cdk.live import publish_live
+from opsfn.cdk.nag import acknowledge_choices
+from opsfn.cdk.nag_iam import acknowledge_iam
 from opsfn.cdk.route_access import RoutePolicies, documents
 from opsfn.cdk.routes_role import RoutesRole, create_routes_role, create_session_policies
 from opsfn.cdk.routes_role import environment as routes_environment
@@ -130,7 +135,10 @@ class OpsFunction(Construct):
     CloudFormation's endpoint, for custom resource answers) is needed for any file system.
     ``snap_start`` (SnapStart on the published versions; never with a file system, which Lambda
     refuses), ``reserved_concurrency`` and ``api_access_logs`` are the template's ``SnapStart``,
-    ``ReservedConcurrency`` and ``ApiAccessLogs``.
+    ``ReservedConcurrency`` and ``ApiAccessLogs``. The HIPAA-strict choices are options too:
+    ``kms_key`` (a customer-managed key for the buckets, tables, queues, log groups and the
+    environment), ``server_access_logs`` (a log bucket) and ``table_backups`` (an AWS Backup
+    plan), the template's ``KmsKeyArn``, ``ServerAccessLogs`` and ``TableBackups``.
     """
 
     def __init__(self, scope: Construct, id: str, *, code: str | Path | None = None,
@@ -151,7 +159,8 @@ class OpsFunction(Construct):
                  log_group: logs.ILogGroup | None = None, app: str | App | None = None,
                  snap_start: bool = False, reserved_concurrency: int | None = None,
                  api_access_logs: bool = False,
-                 groups: Mapping[str, RouteGroup] | None = None) -> None:
+                 groups: Mapping[str, RouteGroup] | None = None, kms_key: kms.IKey | None = None,
+                 server_access_logs: bool = False, table_backups: bool = False) -> None:
         super().__init__(scope, id)
         from opsfn.routes.etl.settings import EtlSettings
 
@@ -172,10 +181,11 @@ class OpsFunction(Construct):
         quarantine = str(EtlSettings.fields()["quarantine_prefix"].default)
         self.storage: Storage = create_storage(
             self, allowed_origin=allowed_origin, upload_expiry_days=upload_expiry_days,
-            quarantine_expiry_days=quarantine_expiry_days, quarantine_prefix=quarantine)
+            quarantine_expiry_days=quarantine_expiry_days, quarantine_prefix=quarantine,
+            kms_key=kms_key, server_access_logs=server_access_logs)
         # An existing group (log_group) instead of the function's own, as LogGroupName does.
-        self.log_group: logs.ILogGroup = log_group or logs.LogGroup(self, "Logs",
-                                                                     retention=log_retention)
+        self.log_group: logs.ILogGroup = log_group or logs.LogGroup(
+            self, "Logs", retention=log_retention, encryption_key=kms_key)
         self.role = self._create_role(tracing)
         self.routes_role = self._create_routes_role()
         self.export_role = self._create_export_role()
@@ -196,6 +206,7 @@ class OpsFunction(Construct):
             "log_group": self.log_group,
             **logging_config(log_format, application_log_level, system_log_level),
             "snap_start": lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
+            "environment_encryption": kms_key,
             "vpc": vpc, "vpc_subnets": vpc_subnets,
             "security_groups": list(security_groups) if security_groups else None}
         self.function = lambda_.Function(
@@ -212,7 +223,7 @@ class OpsFunction(Construct):
         self.api: apigw.HttpApi = self.http.api
         self.http.add(self.alias, routes)
         self.api_access_logs: logs.LogGroup | None = log_access(
-            self, self.api, retention=log_retention) if api_access_logs else None
+            self, self.api, retention=log_retention, kms_key=kms_key) if api_access_logs else None
         self.rules = create_rules(self, self.alias, self.storage.failed_events, routes,
                                   self.setting_value)
         self.schedules: dict[str, scheduler.CfnSchedule] = create_schedules(
@@ -232,6 +243,26 @@ class OpsFunction(Construct):
         CfnOutput(self, "FunctionAliasArn", value=self.alias.function_arn)
         CfnOutput(self, "ApiUrl", value=self.api.api_endpoint)
         CfnOutput(self, "ArchiveBucketName", value=self.storage.archive.bucket_name)
+        self.backup_plan = self._harden(kms_key, server_access_logs, table_backups)
+
+    def _harden(self, kms_key: kms.IKey | None, server_access_logs: bool,
+                table_backups: bool) -> backup.BackupPlan | None:
+        """The strict options' remaining parts (key grants, the backup plan), then the answers to
+        cdk-nag's packs for the options left off and the construct's own choices."""
+        s = self.storage
+        if kms_key:  # the schedules' role sends to the encrypted dead-letter queue
+            use_key(kms_key, [self.role, cast(iam.Role, self.node.find_child("SchedulerRole"))])
+            allow_services(self, kms_key)
+        plan = table_backup_plan(self, [s.jobs, s.idempotency, s.locks, s.audit], kms_key) \
+            if table_backups else None
+        if kms_key and plan:  # the backup role reads the encrypted tables
+            use_key(kms_key, [cast(iam.Role, self.node.find_child("TableBackupRole"))])
+        acknowledge_iam(self)  # every role and policy here, the route policies' role among them
+        acknowledge_choices(self, options_off=[name for name, on in (
+            ("kms_key", kms_key), ("server_access_logs", server_access_logs),
+            ("table_backups", table_backups)) if not on],
+            dead_letter_queues=[s.action_dead_letters, s.failed_events, s.schedule_dead_letters])
+        return plan
 
     # -- the parts every deployment has ----------------------------------------------------------
     def _create_alarms(self, timeout: Duration) -> list[Any]:
@@ -477,6 +508,8 @@ class OpsFunction(Construct):
                  "ArnLike": {"aws:SourceArn": arns.account_arn("datasync", "*")}}),
             inline_policies={"sync-copy": iam.PolicyDocument(statements=policies.datasync_role(
                 self.storage.archive.bucket_arn, source.file_system_arn))})
+        if self.storage.kms_key:  # DataSync writes into the encrypted archive bucket
+            use_key(self.storage.kms_key, [role])
         if not mounted:
             self.environment.pop("SYNC_SOURCE_DIR", None)  # the walk has nothing to copy then
         self.environment.update(
@@ -597,7 +630,8 @@ class OpsFunction(Construct):
         set_name = _name_of(rule_set)
         rule_arn = arns.receipt_rule(set_name, rule_name)
         account = Stack.of(self).account
-        bucket = private_bucket(self, "InboundMailBucket", lifecycle_rules=[s3.LifecycleRule(
+        bucket = private_bucket(self, "InboundMailBucket", kms_key=self.storage.kms_key,
+                                access_logs=self.storage.access_logs, lifecycle_rules=[s3.LifecycleRule(
             id="expire-received-mail", prefix=INBOUND_PREFIX,
             expiration=Duration.days(mail_expiry_days))])
         bucket.add_to_resource_policy(iam.PolicyStatement(
