@@ -398,3 +398,22 @@ def test_under_moto_iam_enforcement(moto_aws: None, monkeypatch: pytest.MonkeyPa
         assert undeclared["Body"].read() == b"x"
 
     set_initial_no_auth_action_count(0)(enforced)()
+
+
+def test_with_a_customer_key_every_session_may_use_it(imaging: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3 and DynamoDB use the deployment's key with the caller's permissions: a session that
+    may read an encrypted object must also decrypt with the key."""
+    key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+    monkeypatch.setenv("OPSFN_KMS_KEY_ARN", key)
+    _upload(Client(app))
+    [session] = _assumed()
+    assert {"Effect": "Allow", "Resource": key, "Action": [
+        "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]} in \
+        json.loads(session.policy)["Statement"]
+
+
+def test_the_routes_role_may_use_the_customer_key(template: dict[str, Any]) -> None:
+    roles = template["Resources"]["KmsKeyUse"]["Properties"]["Roles"]
+    for listed in roles["Fn::If"][1:]:
+        assert {"Ref": "RoutesRole"} in listed

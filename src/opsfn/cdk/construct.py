@@ -194,14 +194,13 @@ class OpsFunction(Construct):
             service_name=service_name, metrics_namespace=metrics_namespace))
         if self._split.groups:  # the groups' routes are served by their own functions
             self.environment["OPSFN_ROUTES"] = self._split.rest_spec()
-        timeout = timeout or Duration.seconds(900)
         self.tracing = tracing
         self.metric_names = (metrics_namespace, service_name)
         self.function_options: dict[str, Any] = {
             "code": lambda_.Code.from_asset(str(code_path(code, architecture))),
             "handler": HANDLER, "runtime": lambda_.Runtime.PYTHON_3_13,
             "architecture": ARCHITECTURES[architecture], "memory_size": memory_size,
-            "timeout": timeout,
+            "timeout": timeout or Duration.seconds(900),
             "tracing": lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.PASS_THROUGH,
             "log_group": self.log_group,
             **logging_config(log_format, application_log_level, system_log_level),
@@ -236,7 +235,7 @@ class OpsFunction(Construct):
             self.alias.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
         if alert_email:
             self.storage.alert_topic.add_subscription(subscriptions.EmailSubscription(alert_email))
-        self.alarms = self._create_alarms(timeout)
+        self.alarms = self._create_alarms(self.function.timeout or Duration.seconds(900))
         self.groups = {name: add_group(self, name, group, (groups or {})[name])
                        for name, group in self._split.groups.items()}
         CfnOutput(self, "FunctionName", value=self.function.function_name)
@@ -251,7 +250,10 @@ class OpsFunction(Construct):
         cdk-nag's packs for the options left off and the construct's own choices."""
         s = self.storage
         if kms_key:  # the schedules' role sends to the encrypted dead-letter queue
-            use_key(kms_key, [self.role, cast(iam.Role, self.node.find_child("SchedulerRole"))])
+            # The routes role too: a route's session uses the key with its own permissions.
+            use_key(kms_key, [self.role, self.routes_role.role,
+                              cast(iam.Role, self.node.find_child("SchedulerRole"))])
+            self.environment["OPSFN_KMS_KEY_ARN"] = kms_key.key_arn
             allow_services(self, kms_key)
         plan = table_backup_plan(self, [s.jobs, s.idempotency, s.locks, s.audit], kms_key) \
             if table_backups else None

@@ -15,11 +15,21 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from opsfn.core.access import Grant
+from opsfn.core.access import Grant, allow, arn
 from opsfn.core.access_policy import Resolver, statements
 
 MAX_INLINE = 2048
 """The most plain-text characters STS takes in an inline session policy."""
+
+KEY_ACCESS = (allow("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey",
+                    on=arn("OPSFN_KMS_KEY_ARN"), if_set="OPSFN_KMS_KEY_ARN"),)
+"""What every session may do with the deployment's own key: S3, DynamoDB and SQS use it with the
+caller's permissions, so a route reading an encrypted object needs it beside ``s3:GetObject``."""
+
+
+def session_grants(access: tuple[Grant, ...]) -> tuple[Grant, ...]:
+    """A route's declarations and what every session needs (the key, where there is one)."""
+    return (*access, *KEY_ACCESS)
 
 _SESSION_NAME = re.compile(r"[^\w+=,.@-]+")
 _ROLE_ARN = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account>\d{12}):role/.+$")
@@ -131,7 +141,7 @@ def estimated_size(grants: tuple[Grant, ...], *, coarse: bool = False) -> int:
     def fill(name: str) -> str:
         return (name.lower() + "-" * _ESTIMATE_LENGTH)[:_ESTIMATE_LENGTH]
 
-    return len(text(grants, Resolver(fill, _ESTIMATE_PSEUDO), coarse=coarse))
+    return len(text(session_grants(grants), Resolver(fill, _ESTIMATE_PSEUDO), coarse=coarse))
 
 
 def needs_managed_policy(grants: tuple[Grant, ...]) -> bool:

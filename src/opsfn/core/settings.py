@@ -313,6 +313,11 @@ class CoreSettings(SettingsSection):
         "`domain=policy` (a name in the routes role's account, or an ARN), comma-separated (the "
         "generated template sets it).",
     )
+    kms_key_arn: str | None = env_field(
+        "OPSFN_KMS_KEY_ARN",
+        "The customer-managed KMS key of the deployment's buckets, tables and queues: every "
+        "route's scoped session may encrypt and decrypt with it (unset: AWS-managed keys).",
+    )
     default_auth: Literal["iam", "jwt"] | None = env_field(
         "OPSFN_DEFAULT_AUTH",
         "The deployment's default authorizer (`iam` or `jwt`, the HTTP API's DefaultAuthorizer): "

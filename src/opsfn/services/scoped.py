@@ -118,8 +118,9 @@ def _request(route: Route, role: str, narrowed: bool) -> dict[str, str]:
         return request
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     resolver = session_policy.runtime_resolver(os.environ, role, region)
+    grants = session_policy.session_grants(route.access)
     for coarse in (False, True):
-        text = session_policy.text(route.access, resolver, coarse=coarse)
+        text = session_policy.text(grants, resolver, coarse=coarse)
         if len(text) <= session_policy.MAX_INLINE:
             return {**request, "Policy": text}
     from opsfn.core.groups import domain_of
