@@ -9,11 +9,12 @@ smtp-password`` then starts without importing the router and its dispatchers.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from opsfn.lazy import attributes
 
 if TYPE_CHECKING:
-    from opsfn.core.app import App, builtin
+    from opsfn.core.app import App
     from opsfn.core.invocation import Context
     from opsfn.core.router import Router, setting
     from opsfn.events import (
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
         SnsMessage,
         SqsMessage,
     )
+    from opsfn.routes import builtin
 
 __version__ = "0.1.0"
 
@@ -43,7 +45,7 @@ _EXPORTS = {
     "SnsMessage": "opsfn.events",
     "SqsMessage": "opsfn.events",
     "Router": "opsfn.core.router",
-    "builtin": "opsfn.core.app",
+    "builtin": "opsfn.routes",
     "setting": "opsfn.core.router",
 }
 
@@ -66,14 +68,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'opsfn' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = attributes(globals(), {
+    name: f"{module}:{name}" for name, module in _EXPORTS.items()})

@@ -3,7 +3,7 @@
 Importing this module builds the app the function serves: the application ``OPSFN_APP`` names
 (``module:attribute``, an :class:`~opsfn.core.app.App`), or else every built-in route; limited
 to the group ``OPSFN_ROUTES`` names when a deployment splits routes over functions. Built-in
-routes are registered from the route manifest (:mod:`opsfn.core.manifest`) without importing the
+routes are registered from the route manifest (:mod:`opsfn.routes.manifest`) without importing the
 route modules: each is imported the first time one of its routes runs. Nothing heavy (AWS SDK,
 pydantic, imaging, crypto, cache) loads at import.
 
@@ -22,6 +22,7 @@ from opsfn.core import snapstart
 from opsfn.core.discovery import find_app
 from opsfn.core.groups import SETTING as GROUP_SETTING
 from opsfn.core.groups import limited
+from opsfn.routes import default_app
 
 ENTRY = "opsfn.handler.lambda_handler"
 
@@ -39,7 +40,7 @@ if is_lambda_entry():
     # Lambda's entry: a process that imports opsfn as a library keeps its environment.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-app = limited(find_app(entry_points=False), os.environ.get(GROUP_SETTING))
+app = limited(find_app(default_app, entry_points=False), os.environ.get(GROUP_SETTING))
 snapstart.register(app)  # only in a SnapStart init phase: warm before, reset after the snapshot
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from opsfn.core.discovery import AppNotFound, find_app, load_reference, resolve_reference
+from opsfn.routes import default_app
 
 APP = "tests.local.stack_app:app"
 
@@ -20,14 +21,14 @@ def _entry_point(root: Path, dist: str, name: str, value: str) -> None:
 
 
 def test_explicit_reference_then_environment_then_builtin(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = find_app(APP)
+    app = find_app(default_app, APP)
     assert app is importlib.import_module("tests.local.stack_app").app
-    assert find_app(APP) is app
+    assert find_app(default_app, APP) is app
     monkeypatch.setenv("OPSFN_APP", APP)
-    assert find_app() is app
+    assert find_app(default_app) is app
     assert resolve_reference() == APP
     monkeypatch.delenv("OPSFN_APP")
-    builtin = find_app(entry_points=False)
+    builtin = find_app(default_app, entry_points=False)
     assert {r.label for r in builtin.registry.routes} >= {"GET /health", "action:health"}
     assert "GET /whoami" not in {r.label for r in builtin.registry.routes}
 
@@ -37,9 +38,9 @@ def test_one_entry_point_is_found_and_names_select(tmp_path: Path,
     _entry_point(tmp_path, "triggers_app", "triggers", APP)
     monkeypatch.syspath_prepend(str(tmp_path))
     assert resolve_reference() == APP
-    app = find_app()
+    app = find_app(default_app)
     assert app is importlib.import_module("tests.local.stack_app").app
-    assert find_app("triggers") is app
+    assert find_app(default_app, "triggers") is app
     assert resolve_reference(entry_points=False) is None  # the Lambda entry reads OPSFN_APP only
     with pytest.raises(AppNotFound, match="neither module:attribute nor"):
         resolve_reference("other")

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from opsfn.access import ANY, allow, arn_pattern, bucket, objects, parameter, queue, secret, table
-from opsfn.core import access, manifest
+from opsfn.core import access
 from opsfn.core.access_check import current_route, iam_action
 from opsfn.core.app import App
 from opsfn.core.router import Router
 from opsfn.errors import UndeclaredAccess
 from opsfn.handler import app as builtin_app
-from opsfn.routes import builtin_routers
+from opsfn.routes import builtin_routers, manifest
 from opsfn.services import aws
 from opsfn.testing import Client, invoke_event
 

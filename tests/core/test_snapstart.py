@@ -13,10 +13,10 @@ import pytest
 
 from opsfn.core import snapstart
 from opsfn.core.app import DISPATCH_HOMES, App
-from opsfn.core.manifest import load
 from opsfn.core.settings import CoreSettings, core_settings
 from opsfn.core.watchdog import WATCHDOG
 from opsfn.routes.imaging.settings import ImagingSettings
+from opsfn.routes.manifest import load
 from opsfn.services import aws
 
 
@@ -78,7 +78,7 @@ def test_before_snapshot_loads_every_route_and_keeps_nothing_per_environment(
         assert route.func.__module__ in sys.modules
         assert not hasattr(route.func, "resolve"), route.label  # the real function, imported
     assert "pydantic" in sys.modules
-    assert {f"opsfn.core.dispatch.{home.split(':')[0]}" for home in DISPATCH_HOMES.values()} <= \
+    assert {home.split(":")[0] for home in DISPATCH_HOMES.values()} <= \
         set(sys.modules)  # every source's dispatcher is in the image too
     assert aws._clients == {} and aws._session == []  # no client, no credentials in the image
 

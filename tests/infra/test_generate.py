@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from opsfn.access import ANY, allow, arn_pattern, objects, table
-from opsfn.core.app import App, builtin
+from opsfn.core.app import App
 from opsfn.core.groups import domain_of
 from opsfn.core.router import Router, setting
 from opsfn.handler import app as builtin_app
+from opsfn.routes import builtin
 from opsfn.tooling.generate.sources import UnmappedSetting
 from opsfn.tooling.generate.template import generate
 from opsfn.tooling.template_reader import parse_yaml

@@ -4,15 +4,15 @@
 kind's dispatcher, emit per-route metrics. Nothing but :class:`OpsfnError` subclasses escapes it,
 and an error's traceback never carries the original exception (its message may hold data).
 
-An application combines opsfn's built-in routes with its own: ``App([builtin(), router])``, or
-``App([builtin("health"), ("/clinic", router)])`` to serve some built-in domains and put a
-router's HTTP paths under a prefix. The built-ins are registered from the route manifest without
-importing their modules; an application's own routers are registered as they are.
+An application combines opsfn's built-in routes (``opsfn.builtin``) with its own:
+``App([builtin(), router])``, or ``App([builtin("health"), ("/clinic", router)])`` to serve some
+built-in domains and put a router's HTTP paths under a prefix. The built-ins are registered from
+the route manifest without importing their modules; an application's own routers are registered
+as they are.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -32,6 +32,7 @@ from opsfn.core.router import HttpSpec, Route, Router
 from opsfn.core.settings import core_settings
 from opsfn.errors import InternalError, InvalidSetting, OpsfnError
 from opsfn.events.detect import HTTP_KINDS, detect
+from opsfn.lazy import load
 
 Dispatcher = Callable[[dict[str, Any], Invocation], Any]
 Observer = Callable[[Invocation], None]
@@ -41,15 +42,18 @@ Included = Router | tuple[str, Router]
 # caller needs the error, so it is always raised).
 ASYNC_KINDS = frozenset({"s3", "s3_eventbridge", "sns", "schedule", "eventbridge", "ses"})
 
-# Each kind's dispatcher as "module:function" under opsfn.core.dispatch, imported on the first
-# event of that kind: a cold start loads one source's dispatch and envelope modules.
+# Each kind's dispatcher (a reference, opsfn.lazy), imported on the first event of that kind: a
+# cold start loads one source's dispatch and envelope modules.
+_HOME = "opsfn.core.dispatch."
 DISPATCH_HOMES: dict[str, str] = {
-    "http_v1": "http:dispatch", "http_v2": "http:dispatch", "function_url": "http:dispatch",
-    "alb": "http:dispatch", "invoke": "invoke:dispatch", "s3": "records:dispatch_s3",
-    "s3_eventbridge": "records:dispatch_s3_eventbridge", "sqs": "records:dispatch_sqs",
-    "sns": "records:dispatch_sns", "schedule": "events:dispatch_schedule",
-    "eventbridge": "events:dispatch_eventbridge", "custom_resource": "custom_resource:dispatch",
-    "ses": "ses:dispatch_ses",
+    "http_v1": f"{_HOME}http:dispatch", "http_v2": f"{_HOME}http:dispatch",
+    "function_url": f"{_HOME}http:dispatch", "alb": f"{_HOME}http:dispatch",
+    "invoke": f"{_HOME}invoke:dispatch", "s3": f"{_HOME}records:dispatch_s3",
+    "s3_eventbridge": f"{_HOME}records:dispatch_s3_eventbridge",
+    "sqs": f"{_HOME}records:dispatch_sqs", "sns": f"{_HOME}records:dispatch_sns",
+    "schedule": f"{_HOME}events:dispatch_schedule",
+    "eventbridge": f"{_HOME}events:dispatch_eventbridge",
+    "custom_resource": f"{_HOME}custom_resource:dispatch", "ses": f"{_HOME}ses:dispatch_ses",
 }
 _DISPATCHERS: dict[str, Dispatcher] = {}
 
@@ -60,9 +64,7 @@ def dispatcher(kind: str) -> Dispatcher:
     """The dispatcher of ``kind``, imported once."""
     found = _DISPATCHERS.get(kind)
     if found is None:
-        module, _, name = DISPATCH_HOMES[kind].partition(":")
-        found = getattr(importlib.import_module(f"opsfn.core.dispatch.{module}"), name)
-        _DISPATCHERS[kind] = found
+        found = _DISPATCHERS[kind] = load(DISPATCH_HOMES[kind])
     return found
 
 
@@ -77,14 +79,6 @@ def _request_id(kind: str, event: dict[str, Any], lambda_request_id: str | None)
         if isinstance(value, str) and value:
             return value
     return lambda_request_id or ""
-
-
-def builtin(*domains: str) -> Router:
-    """opsfn's built-in routes (every domain, or only those named, e.g. ``"health"``), each
-    module imported the first time one of its routes runs."""
-    from opsfn.core import manifest
-
-    return manifest.load(domains=domains or None)
 
 
 def prefixed(prefix: str, path: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -82,11 +83,11 @@ def load_reference(reference: str) -> App:
     return target
 
 
-def find_app(explicit: str | None = None, *, entry_points: bool = True) -> App:
-    """The App ``explicit``, ``OPSFN_APP`` or the entry point names; else the built-in app."""
+def find_app(default: Callable[[], App], explicit: str | None = None, *,
+             entry_points: bool = True) -> App:
+    """The App ``explicit``, ``OPSFN_APP`` or the entry point names; else the one ``default``
+    makes (the handler's: every built-in route)."""
     reference = resolve_reference(explicit, entry_points=entry_points)
     if reference is None:
-        from opsfn.core.app import App, builtin
-
-        return App([builtin()])
+        return default()
     return load_reference(reference)

@@ -1,20 +1,15 @@
-"""The route manifest: every built-in route's declaration as data, so the handler can register all
-of them without importing a single route module.
+"""Route manifests: routes' declarations as data, so a handler can register all of them without
+importing a single route module.
 
 Importing every route module at cold start would import pydantic and build every model before
-the first event; with the manifest, a route's module is imported the first time one of its routes
-runs. The manifest is generated from the routers themselves and a test fails when it is stale:
-
-    python -m opsfn.core.manifest --write     # after adding or changing a route
-    python -m opsfn.core.manifest --check
+the first event; with a manifest, a route's module is imported the first time one of its routes
+runs. The built-in routes' manifest is :mod:`opsfn.routes.manifest`.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from opsfn.core import access
@@ -34,8 +29,7 @@ from opsfn.core.router import (
     Spec,
     SqsSpec,
 )
-
-PATH = Path(__file__).parent.parent / "routes" / "manifest.json"
+from opsfn.lazy import load
 
 # The fields that name a resource literally or through a setting, per source.
 _NAME_FIELDS = {"s3": "bucket", "sqs": "queue", "sns": "topic"}
@@ -57,10 +51,7 @@ class LazyFunction:
 
     def resolve(self) -> Any:
         """Import the module and return the real function."""
-        target: Any = importlib.import_module(self.__module__)
-        for part in self.__qualname__.split("."):
-            target = getattr(target, part)
-        return target
+        return load(f"{self.__module__}:{self.__qualname__}")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.resolve()(*args, **kwargs)
@@ -105,31 +96,13 @@ def describe(routes: list[Route]) -> list[dict[str, Any]]:
              "spec": spec_to_json(r.spec), "access": access.to_json(r.access)} for r in routes]
 
 
-def builtin_entries() -> list[dict[str, Any]]:
-    """The manifest as the built-in routers declare it now (imports every route module)."""
-    from opsfn.routes import builtin_routers
-
-    routes = [route for router in builtin_routers() for route in router.routes]
-    return describe(routes)
-
-
-def _in_domains(module: str, domains: tuple[str, ...] | None) -> bool:
-    return domains is None or any(module == f"opsfn.routes.{d}" or module.startswith(
-        f"opsfn.routes.{d}.") for d in domains)
-
-
-def load(path: Path = PATH, *, domains: tuple[str, ...] | None = None) -> Router:
-    """A router holding every manifest route (or those of ``domains``), with functions imported
-    on first call."""
-    if domains is not None:
-        from opsfn.routes import DOMAINS
-
-        unknown = sorted(set(domains) - set(DOMAINS))
-        if unknown:
-            raise ValueError(f"unknown built-in domain(s) {unknown}; opsfn has {list(DOMAINS)}")
+def routes_of(entries: list[dict[str, Any]], keep: Callable[[str], bool] = lambda _m: True
+              ) -> Router:
+    """A router of the manifest ``entries`` whose module ``keep`` accepts, with functions
+    imported on first call."""
     router = Router()
-    for entry in json.loads(path.read_text()):
-        if not _in_domains(entry["module"], domains):
+    for entry in entries:
+        if not keep(entry["module"]):
             continue
         spec = spec_from_json(entry["source"], entry["spec"])
         router.routes.append(Route(entry["source"], spec,
@@ -142,20 +115,3 @@ def render(entries: list[dict[str, Any]]) -> str:
     """The manifest file's text (stable, one route per line for readable diffs)."""
     lines = ",\n".join("  " + json.dumps(entry, sort_keys=True) for entry in entries)
     return f"[\n{lines}\n]\n"
-
-
-def main(argv: list[str]) -> int:
-    """``--write`` regenerates the manifest; ``--check`` exits 1 when it is stale."""
-    fresh = render(builtin_entries())
-    if "--write" in argv:
-        PATH.write_text(fresh)
-        return 0
-    if PATH.read_text() != fresh:
-        print("the route manifest is stale: run python -m opsfn.core.manifest --write",  # noqa: T201
-              file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

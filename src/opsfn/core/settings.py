@@ -17,8 +17,7 @@ import functools
 import os
 import typing
 from collections.abc import Mapping
-from importlib import import_module
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, TypeVar, overload
 
 from opsfn.core.environ import EnvWatch
 from opsfn.errors import InvalidSetting, MissingSetting
@@ -352,35 +351,41 @@ def reset_cached_settings() -> None:
 
 
 # -- the registered sections (for docs, the CLI and the template check) ----------------------------
-BUILTIN_SECTIONS = (
-    "opsfn.core.settings:CoreSettings",
-    "opsfn.services.settings:SharedSettings",
-    "opsfn.routes.imaging.settings:ImagingSettings",
-    "opsfn.routes.incidents.settings:IncidentSettings",
-    "opsfn.routes.database.settings:DatabaseSettings",
-    "opsfn.routes.etl.settings:EtlSettings",
-    "opsfn.routes.tls.settings:TlsSettings",
-    "opsfn.routes.ses.settings:SesSettings",
-    "opsfn.routes.ses.relay_settings:RelaySettings",
-    "opsfn.routes.exports.settings:ExportsSettings",
-)
+# Sections are registered by whoever declares them (the built-in routes register their domains'
+# by reference, an application its own classes): this module names no route module.
+_S = TypeVar("_S", bound=SettingsSection)
+_REFERENCES: list[str] = []
 _REGISTERED: list[type[SettingsSection]] = []
 
 
-def register_section(section: type[SettingsSection]) -> type[SettingsSection]:
-    """Show a section of an application's own in ``opsfn settings`` and the template check."""
-    if section not in _REGISTERED:
+@overload
+def register_section(section: str) -> str: ...
+
+
+@overload
+def register_section(section: type[_S]) -> type[_S]: ...
+
+
+def register_section(section: type[_S] | str) -> type[_S] | str:
+    """Show a section (a class, or ``"module:Class"`` loaded when listed) in ``opsfn settings``,
+    the docs and the template check."""
+    if isinstance(section, str):
+        if section not in _REFERENCES:
+            _REFERENCES.append(section)
+    elif section not in _REGISTERED:
         _REGISTERED.append(section)
     return section
 
 
 def all_sections() -> list[type[SettingsSection]]:
-    """The built-in sections, then every registered one (imports the section modules)."""
-    sections: list[type[SettingsSection]] = []
-    for ref in BUILTIN_SECTIONS:
-        module, _, name = ref.partition(":")
-        sections.append(getattr(import_module(module), name))
-    return sections + [s for s in _REGISTERED if s not in sections]
+    """The framework's section, then every registered one (imports the section modules)."""
+    from opsfn.lazy import load
+
+    sections: list[type[SettingsSection]] = [CoreSettings]
+    for found in [*(load(ref) for ref in _REFERENCES), *_REGISTERED]:
+        if found not in sections:
+            sections.append(found)
+    return sections
 
 
 def setting_fields() -> dict[str, EnvField]:

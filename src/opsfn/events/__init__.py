@@ -12,12 +12,12 @@ source it handles, not every source's.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # Every event needs detection; and a lazily imported submodule named ``detect`` would otherwise
 # become the package's ``detect`` attribute in place of the function.
 from opsfn.events.detect import HTTP_KINDS, KINDS, Detected, Kind, detect
+from opsfn.lazy import attributes
 
 if TYPE_CHECKING:
     from opsfn.events.custom_resource import CustomResourceRequest, CustomResourceResult
@@ -35,6 +35,8 @@ _HOMES = {
     "ScheduleEvent": "eventbridge", "HttpRequest": "http", "Response": "http", "S3Object": "s3",
     "SesMessage": "ses", "SnsMessage": "sns", "SqsMessage": "sqs",
 }
+__getattr__, __dir__ = attributes(globals(), {
+    name: f"opsfn.events.{home}:{name}" for name, home in _HOMES.items()})
 
 __all__ = [
     "HTTP_KINDS",
@@ -55,15 +57,3 @@ __all__ = [
     "detect",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'opsfn.events' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"opsfn.events.{home}"), name)
-    globals()[name] = value  # once: later lookups are plain module attributes
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOMES])

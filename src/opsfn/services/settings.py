@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from opsfn.core.settings import SettingsSection, env_field
+from opsfn.core.settings import SettingsSection, env_field, register_section
 
 __all__ = ["SharedSettings"]
 
 
+@register_section  # listed by `opsfn settings` and the template check whoever uses it
 class SharedSettings(SettingsSection):
     """Shared tables and the alert topic."""
 

@@ -41,6 +41,8 @@ def load_app(args: Any) -> App:
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     try:
-        return find_app(getattr(args, "app", None))
+        from opsfn.routes import default_app
+
+        return find_app(default_app, getattr(args, "app", None))
     except AppNotFound as error:
         raise SystemExit(f"error: {error}") from None

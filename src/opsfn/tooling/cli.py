@@ -1,7 +1,8 @@
 """The ``opsfn`` command: inspect routes, explain events, invoke actions, print schemas.
 
 Domains add their own sub-commands (``dicom2png``, ``smtp-password``, ``sync``, ``local``,
-``package``) through a ``register(subparsers)`` function in the modules listed in EXTENSIONS.
+``package``) through a ``register(subparsers)`` function: each domain's ``cli`` module, then the
+tooling's (TOOLING_COMMANDS).
 """
 
 from __future__ import annotations
@@ -13,14 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXTENSIONS = (
-    "opsfn.routes.imaging.cli",
-    "opsfn.routes.ses.cli",
-    "opsfn.routes.exports.cli",
-    "opsfn.routes.incidents.cli",
-    "opsfn.routes.database.cli",
-    "opsfn.routes.etl.cli",
-    "opsfn.routes.tls.cli",
+# Modules adding commands through ``register(subparsers)``: every domain's that has commands
+# (opsfn.routes.DECLARED), then the tooling's.
+TOOLING_COMMANDS = (
     "opsfn.tooling.local.cli",
     "opsfn.tooling.packaging",
     "opsfn.tooling.infra_check",
@@ -216,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_app_argument(settings)
     settings.set_defaults(func=cmd_settings)
 
-    for module_name in EXTENSIONS:
+    from opsfn.routes import command_modules
+
+    for module_name in [*command_modules(), *TOOLING_COMMANDS]:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

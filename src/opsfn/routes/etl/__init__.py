@@ -11,23 +11,8 @@ manifest) can import one module without the others.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from opsfn.core.router import Router
+from opsfn.lazy import attributes
 
 __all__ = ["router"]
 
-
-def _build() -> Router:
-    from opsfn.routes.etl import routes
-
-    return routes.router
-
-
-def __getattr__(name: str) -> Any:
-    if name == "router":
-        value = _build()
-        globals()["router"] = value
-        return value
-    raise AttributeError(name)
+__getattr__, __dir__ = attributes(globals(), {"router": "opsfn.routes.etl.routes:router"})

@@ -11,31 +11,8 @@ action queue, which carries its continuations and shards), ``sync_status`` and t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from opsfn.core.router import Router
+from opsfn.lazy import attributes
 
 __all__ = ["router"]
 
-_router: Router | None = None
-
-
-def _build() -> Router:
-    from opsfn.core.router import Router
-    from opsfn.routes.exports import backup, rds_export
-    from opsfn.routes.exports.sync import routes as sync_routes
-
-    combined = Router()
-    for part in (rds_export.router, sync_routes.router, backup.router):
-        combined.routes.extend(part.routes)
-    return combined
-
-
-def __getattr__(name: str) -> Any:
-    global _router  # noqa: PLW0603 - built once per process on first use
-    if name == "router":
-        if _router is None:
-            _router = _build()
-        return _router
-    raise AttributeError(name)
+__getattr__, __dir__ = attributes(globals(), {"router": "opsfn.routes.exports.routes:router"})

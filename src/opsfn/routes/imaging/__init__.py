@@ -12,27 +12,8 @@ upload) and ``GET /get-results?jobId=`` (reads the job).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from opsfn.core.router import Router
+from opsfn.lazy import attributes
 
 __all__ = ["router"]
 
-
-def _build() -> Router:
-    from opsfn.core.router import Router
-    from opsfn.routes.imaging import processing, results, uploads
-
-    combined = Router()
-    for part in (uploads.router, processing.router, results.router):
-        combined.routes.extend(part.routes)
-    return combined
-
-
-def __getattr__(name: str) -> Any:
-    if name == "router":
-        value = _build()
-        globals()["router"] = value
-        return value
-    raise AttributeError(name)
+__getattr__, __dir__ = attributes(globals(), {"router": "opsfn.routes.imaging.routes:router"})

@@ -11,28 +11,8 @@ manifest) can import one module without the others.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from opsfn.core.router import Router
+from opsfn.lazy import attributes
 
 __all__ = ["router"]
 
-
-def _build() -> Router:
-    from opsfn.core.router import Router
-    from opsfn.routes.ses import receipt_rules, relay
-    from opsfn.routes.ses.smtp import routes as smtp_routes
-
-    combined = Router()
-    for part in (smtp_routes.router, receipt_rules.router, relay.router):
-        combined.routes.extend(part.routes)
-    return combined
-
-
-def __getattr__(name: str) -> Any:
-    if name == "router":
-        value = _build()
-        globals()["router"] = value
-        return value
-    raise AttributeError(name)
+__getattr__, __dir__ = attributes(globals(), {"router": "opsfn.routes.ses.routes:router"})
