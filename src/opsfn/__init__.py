@@ -16,7 +16,9 @@ from opsfn.lazy import attributes
 if TYPE_CHECKING:
     from opsfn.core.app import App
     from opsfn.core.invocation import Context
+    from opsfn.core.observability import get_logger
     from opsfn.core.router import Router, setting
+    from opsfn.core.text import Text
     from opsfn.events import (
         CustomResourceRequest,
         CustomResourceResult,
@@ -45,6 +47,8 @@ _EXPORTS = {
     "SnsMessage": "opsfn.events",
     "SqsMessage": "opsfn.events",
     "Router": "opsfn.core.router",
+    "Text": "opsfn.core.text",
+    "get_logger": "opsfn.core.observability",
     "builtin": "opsfn.routes",
     "setting": "opsfn.core.router",
 }
@@ -62,8 +66,10 @@ __all__ = [
     "ScheduleEvent",
     "SnsMessage",
     "SqsMessage",
+    "Text",
     "__version__",
     "builtin",
+    "get_logger",
     "setting",
 ]
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from opsfn.core.jsonable import dumps, dumps_bytes
+from opsfn.events.jsonable import dumps, dumps_bytes
 
 SAMPLES = [
     {(1, 2): "x"},
@@ -20,7 +20,7 @@ SAMPLES = [
 
 _PROBE = """
 import json, sys
-from opsfn.core.jsonable import dumps, dumps_bytes, to_jsonable
+from opsfn.events.jsonable import dumps, dumps_bytes, to_jsonable
 samples = {samples}
 before = [(dumps(s), dumps_bytes(s).decode(), json.dumps(to_jsonable(s))) for s in samples]
 import pydantic  # what any route with a model loads

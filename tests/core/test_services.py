@@ -189,7 +189,7 @@ def test_an_invalid_answer_margin_still_answers_the_stack(monkeypatch: pytest.Mo
 def test_one_table_says_what_an_aws_error_means() -> None:
     from botocore.exceptions import ClientError
 
-    from opsfn.services.aws_errors import from_aws_error, is_permanent, kind_of
+    from opsfn.aws_errors import from_aws_error, is_permanent, kind_of
 
     def failure(code: str) -> ClientError:
         return ClientError({"Error": {"Code": code, "Message": "secret-ish detail"}}, "PutObject")

@@ -20,9 +20,9 @@ import importlib
 from typing import Any
 
 from opsfn.core.access import allow, queue
-from opsfn.core.jsonable import dumps
 from opsfn.core.observability import get_logger
 from opsfn.errors import OpsfnError
+from opsfn.events.jsonable import dumps
 
 MAX_MESSAGE_BYTES = 256 * 1024  # SQS's limit for one message
 # source -> "module:function" giving the form of its event that may be kept (imported when used)

@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from opsfn.aws_errors import from_aws_error
 from opsfn.core.access_check import enter_route, leave_route
 from opsfn.core.binding import binder_for
 from opsfn.core.observability import get_logger, log_unexpected
 from opsfn.core.settings import CoreSettings
 from opsfn.errors import InternalError, OpsfnError
 from opsfn.events.kinds import Kind, Via
-from opsfn.services.aws_errors import from_aws_error
 
 if TYPE_CHECKING:
     from opsfn.core.registry import Registry

@@ -18,9 +18,19 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 SNAPSHOT_INIT = "snap-start"
+_RESETS: list[Callable[[], None]] = []
+
+
+def on_restore(reset: Callable[[], None]) -> Callable[[], None]:
+    """Run ``reset`` after every restore: a module holding clients, connections or credentials
+    registers how to drop them (``opsfn.services.aws`` does, as it is imported)."""
+    if reset not in _RESETS:
+        _RESETS.append(reset)
+    return reset
 
 
 def before_snapshot(app: Any) -> list[str]:
@@ -50,9 +60,9 @@ def after_restore(app: Any) -> None:
     """Drop what a snapshot shares between environments."""
     from opsfn.core.settings import reset_cached_settings
     from opsfn.core.watchdog import reset_watchdog
-    from opsfn.services import aws
 
-    aws.reset()  # clients, their connection pools, the session and its credentials
+    for reset in _RESETS:  # AWS clients, their connection pools, the session and its credentials
+        reset()
     _reseed_random()
     reset_watchdog()
     reset_cached_settings()

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from opsfn.core.jsonable import dumps_bytes
 from opsfn.events.envelope import Envelope
+from opsfn.events.jsonable import dumps_bytes
 
 MAX_RESPONSE_BYTES = 4096
 MIN_ATTEMPT_S = 0.05  # a PUT to S3 needs tens of milliseconds; less time left is no attempt

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from opsfn.core.jsonable import dumps
 from opsfn.errors import PayloadTooLarge, ValidationFailed
 from opsfn.events.envelope import Envelope
+from opsfn.events.jsonable import dumps
 
 
 @dataclass(slots=True)

@@ -23,8 +23,8 @@ from opsfn.core.settings import register_section
 from opsfn.lazy import load
 
 if TYPE_CHECKING:
+    from opsfn import Router
     from opsfn.core.app import App
-    from opsfn.core.router import Router
 
 __all__ = ["DECLARED", "DOMAINS", "Domain", "builtin", "builtin_routers", "command_modules",
            "default_app"]

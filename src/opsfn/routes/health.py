@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsfn.core.invocation import Context
-from opsfn.core.router import Router
+from opsfn import Context, Router
 
 router = Router()
 

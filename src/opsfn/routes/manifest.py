@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from opsfn import Router
 from opsfn.core.manifest import describe, render, routes_of
-from opsfn.core.router import Router
 from opsfn.routes import DOMAINS, builtin_routers
 
 PATH = Path(__file__).with_name("manifest.json")

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from opsfn.core import snapstart
+
 if TYPE_CHECKING:  # the stubs are a development dependency: types only, nothing at run time
     from mypy_boto3_backup import BackupClient
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -198,6 +200,7 @@ def unregister_hook(unique_id: str) -> None:
                 found.meta.events.unregister(event, unique_id=unique_id)
 
 
+@snapstart.on_restore  # a restored environment makes its own clients, with its own credentials
 def reset() -> None:
     """Forget every cached client and scoped session (tests switch endpoints and credentials)."""
     from opsfn.services import scoped

@@ -24,12 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from opsfn.aws_errors import error_code, kind_of
 from opsfn.core.access import allow
 from opsfn.core.access import table as table_named
 from opsfn.core.observability import get_logger
 from opsfn.errors import Conflict, UpstreamError
 from opsfn.services import aws
-from opsfn.services.aws_errors import error_code, kind_of
 from opsfn.services.settings import SharedSettings
 
 ACCESS = (allow("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",

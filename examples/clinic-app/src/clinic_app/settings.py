@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opsfn.core.settings import SettingsSection, env_field, register_section
+from opsfn.settings import SettingsSection, env_field, register_section
 
 
 @register_section

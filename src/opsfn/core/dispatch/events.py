@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from opsfn.core.invocation import Invocation, run_route
-from opsfn.core.jsonable import to_jsonable
 from opsfn.errors import NotFound
 from opsfn.events.eventbridge import ScheduleEvent, parse_event, schedule_name
+from opsfn.events.jsonable import to_jsonable
 
 
 def dispatch_schedule(event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from opsfn.core.invocation import Invocation, run_route
-from opsfn.core.jsonable import to_jsonable
 from opsfn.core.registry import Registry
 from opsfn.core.router import Route
 from opsfn.errors import NotFound
 from opsfn.events.invoke import split_action
+from opsfn.events.jsonable import to_jsonable
 from opsfn.events.kinds import Via
 
 _NAMES_SHOWN = 40

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from opsfn.aws_errors import kind_of
 from opsfn.errors import InvalidSetting, MissingSetting
 from opsfn.routes.database.settings import DatabaseSettings
 from opsfn.services import aws
-from opsfn.services.aws_errors import kind_of
 
 
 class WrongState(Exception):

@@ -19,10 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from opsfn.core.access import ANY, allow, arn_pattern, table
+from opsfn import Context, Router
+from opsfn.access import ANY, allow, arn_pattern, table
 from opsfn.core.binding import validation_error
-from opsfn.core.invocation import Context
-from opsfn.core.router import Router
 from opsfn.errors import Conflict, ValidationFailed
 from opsfn.events import HttpRequest, Response, ScheduleEvent
 from opsfn.routes.database import rds, signals, state, store

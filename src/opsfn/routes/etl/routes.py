@@ -14,15 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from opsfn.core.access import allow, arn_pattern, objects, table
-from opsfn.core.invocation import Context
-from opsfn.core.router import Router, setting
+from opsfn import Context, Router, setting
+from opsfn.access import allow, arn_pattern, objects, table
+from opsfn.aws_errors import kind_of
 from opsfn.errors import DeadlineExceeded
 from opsfn.events import EventBridgeEvent, S3Object, ScheduleEvent
 from opsfn.routes.etl import landing, runs, validate
 from opsfn.routes.etl.settings import EtlSettings
 from opsfn.services import alerts, idempotency
-from opsfn.services.aws_errors import kind_of
 
 router = Router()
 

@@ -13,9 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from opsfn.core.access import ANY, allow, arn, arn_pattern
-from opsfn.core.invocation import Context
-from opsfn.core.router import Router
+from opsfn import Context, Router
+from opsfn.access import ANY, allow, arn, arn_pattern
 from opsfn.errors import NotFound
 from opsfn.routes.exports.settings import ExportsSettings
 from opsfn.services import aws

@@ -25,9 +25,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from opsfn.core.access import ANY, allow, arn, arn_pattern
-from opsfn.core.invocation import Context
-from opsfn.core.router import Router
+from opsfn import Context, Router
+from opsfn.access import ANY, allow, arn, arn_pattern
 from opsfn.errors import NotFound, ValidationFailed
 from opsfn.events import ScheduleEvent
 from opsfn.routes.exports.keys import check_key_prefix

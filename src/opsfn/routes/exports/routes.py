@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opsfn.core.router import Router
+from opsfn import Router
 from opsfn.routes.exports import backup, rds_export
 from opsfn.routes.exports.sync import routes as sync_routes
 

@@ -74,7 +74,7 @@ def _table() -> str:
 
 
 def _condition_failed(exc: Exception) -> bool:
-    from opsfn.services.aws_errors import kind_of
+    from opsfn.aws_errors import kind_of
 
     return kind_of(exc) == "condition_failed"
 

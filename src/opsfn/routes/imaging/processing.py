@@ -19,9 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from opsfn.core.access import ANY, allow, bucket, objects, table
-from opsfn.core.invocation import Context
-from opsfn.core.router import Router, setting
+from opsfn import Context, Router, setting
+from opsfn.access import ANY, allow, bucket, objects, table
 from opsfn.errors import InvalidContent, NotFound, OpsfnError, UpstreamError, ValidationFailed
 from opsfn.events.s3 import S3Object
 from opsfn.routes.imaging.settings import ImagingSettings
@@ -86,21 +85,21 @@ def job_id_from_key(key: str) -> str:
 
 def _is_permanent(exc: Exception) -> bool:
     """Whether the failure will be parked rather than retried (the AWS error table decides)."""
-    from opsfn.services.aws_errors import from_aws_error
+    from opsfn.aws_errors import from_aws_error
 
     error = exc if isinstance(exc, OpsfnError) else from_aws_error(exc)
     return error is not None and error.permanent
 
 
 def _client_error_code(exc: Exception) -> str | None:
-    from opsfn.services.aws_errors import error_code
+    from opsfn.aws_errors import error_code
 
     return error_code(exc) or None
 
 
 def _missing(exc: Exception) -> bool:
     """The object is not there (S3's HEAD answers a bare 404 without a body)."""
-    from opsfn.services.aws_errors import kind_of
+    from opsfn.aws_errors import kind_of
 
     return kind_of(exc) == "not_found"
 

@@ -14,10 +14,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from opsfn.core.access import allow, objects, table
-from opsfn.core.invocation import Context
-from opsfn.core.router import Router
-from opsfn.core.text import Text
+from opsfn import Context, Router, Text
+from opsfn.access import allow, objects, table
 from opsfn.errors import NotFound, ValidationFailed
 from opsfn.routes.imaging.settings import ImagingSettings
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opsfn.core.router import Router
+from opsfn import Router
 from opsfn.routes.imaging import processing, results, uploads
 
 __all__ = ["router"]

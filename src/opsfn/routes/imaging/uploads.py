@@ -20,9 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from opsfn.core.access import allow, objects, table
-from opsfn.core.invocation import Context
-from opsfn.core.router import Router
+from opsfn import Context, Router
+from opsfn.access import allow, objects, table
 from opsfn.routes.imaging.settings import ImagingSettings
 
 router = Router()

@@ -14,10 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from opsfn.core.access import allow, arn, arn_pattern, parameter
-from opsfn.core.invocation import Context
-from opsfn.core.observability import get_logger
-from opsfn.core.router import Router
+from opsfn import Context, Router, get_logger
+from opsfn.access import allow, arn, arn_pattern, parameter
+from opsfn.aws_errors import error_code
 from opsfn.errors import OpsfnError, ValidationFailed
 from opsfn.routes.incidents import cache_flush, messages, notices, remediation, targets
 from opsfn.routes.incidents.models import IncidentRequest
@@ -31,7 +30,6 @@ from opsfn.routes.incidents.targets import (
     RedisTarget,
 )
 from opsfn.services import alerts, audit, idempotency
-from opsfn.services.aws_errors import error_code
 
 router = Router()
 

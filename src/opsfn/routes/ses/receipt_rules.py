@@ -24,16 +24,15 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_pascal
 
-from opsfn.core.access import ANY, allow
-from opsfn.core.invocation import Context
-from opsfn.core.router import Router
-from opsfn.core.settings import core_settings
+from opsfn import Context, Router
+from opsfn.access import ANY, allow
+from opsfn.aws_errors import kind_of
 from opsfn.errors import NotFound, UpstreamError
 from opsfn.events import CustomResourceRequest, CustomResourceResult
 from opsfn.routes.ses.settings import SesSettings
 from opsfn.services import aws, locks
-from opsfn.services.aws_errors import kind_of
 from opsfn.services.settings import SharedSettings
+from opsfn.settings import core_settings
 
 if TYPE_CHECKING:  # the stubs are a development dependency: types only
     from mypy_boto3_ses import SESClient

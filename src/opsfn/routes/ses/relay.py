@@ -21,9 +21,8 @@ import re
 from email.utils import parseaddr
 from typing import Any
 
-from opsfn.core.access import allow, arn_pattern, objects
-from opsfn.core.invocation import Context
-from opsfn.core.router import Router
+from opsfn import Context, Router
+from opsfn.access import allow, arn_pattern, objects
 from opsfn.errors import InvalidContent, InvalidSetting, NotFound, PayloadTooLarge, ValidationFailed
 from opsfn.events.ses import VERDICTS, SesMessage
 from opsfn.routes.ses import relay_metrics

@@ -11,7 +11,7 @@ import sys
 import time
 
 from opsfn.core.observability import NAMESPACE, SERVICE
-from opsfn.core.settings import core_settings
+from opsfn.settings import core_settings
 
 FORWARDED = "MailForwarded"
 BLOCKED = "MailBlocked"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opsfn.core.settings import MiB, SettingsSection, env_field
+from opsfn.settings import MiB, SettingsSection, env_field
 
 __all__ = ["SES_RAW_LIMIT", "RelaySettings"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opsfn.core.router import Router
+from opsfn import Router
 from opsfn.routes.ses import receipt_rules, relay
 from opsfn.routes.ses.smtp import routes as smtp_routes
 

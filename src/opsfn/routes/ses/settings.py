@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opsfn.core.settings import SettingsSection, env_field
+from opsfn.settings import SettingsSection, env_field
 
 __all__ = ["SesSettings"]
 

@@ -26,8 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_pascal
 
-from opsfn.core.invocation import Context
-from opsfn.core.router import Router
+from opsfn import Context, Router
 from opsfn.errors import UpstreamError
 from opsfn.events import CustomResourceRequest, CustomResourceResult, ScheduleEvent
 from opsfn.routes.tls import certs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from opsfn.core.settings import SettingsSection, env_field
+from opsfn.settings import SettingsSection, env_field
 
 __all__ = ["KeyType", "TlsSettings"]
 

@@ -23,7 +23,7 @@ from opsfn.routes.exports.sync.walk import excluded_dirs
 from opsfn.services import aws, locks
 
 if TYPE_CHECKING:
-    from opsfn.core.invocation import Context
+    from opsfn import Context
 
 CREATE_LOCK_S = 300
 START_GUARD_S = 60

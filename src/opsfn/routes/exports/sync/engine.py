@@ -87,7 +87,7 @@ def segment_prefix(job: SyncJob) -> str:
 
 
 def _aws_error(exc: BaseException) -> UpstreamError:
-    from opsfn.services.aws_errors import from_aws_error
+    from opsfn.aws_errors import from_aws_error
 
     error = from_aws_error(exc)
     return error if isinstance(error, UpstreamError) else UpstreamError(

@@ -104,7 +104,7 @@ class FastPut:
         from botocore.auth import S3SigV4Auth
         from botocore.awsrequest import AWSRequest
 
-        from opsfn.core.access_check import check
+        from opsfn.access import check
 
         check("s3:PutObject")
         assert self.base is not None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from opsfn.core.settings import CoreSettings
 from opsfn.services import aws
+from opsfn.settings import CoreSettings
 
 
 def queue_url() -> str:

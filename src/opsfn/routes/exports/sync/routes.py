@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from opsfn.core.access import ANY, allow, arn, arn_pattern, bucket, objects, queue, table
-from opsfn.core.invocation import Context
-from opsfn.core.router import Router
+from opsfn import Context, Router
+from opsfn.access import ANY, allow, arn, arn_pattern, bucket, objects, queue, table
 from opsfn.errors import Conflict, InvalidSetting, NotFound, ValidationFailed
 from opsfn.events import ScheduleEvent
 from opsfn.routes.exports.keys import check_key_prefix
@@ -317,8 +316,8 @@ def _function_status(prefix: str | None) -> dict[str, Any]:
     """Whether a sync of the target runs now, and when its manifest was last written."""
     from botocore.exceptions import ClientError
 
+    from opsfn.aws_errors import kind_of
     from opsfn.services import aws
-    from opsfn.services.aws_errors import kind_of
 
     settings = ExportsSettings.current()
     target = Target(settings.required("SYNC_BUCKET"),

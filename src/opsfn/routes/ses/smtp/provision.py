@@ -6,7 +6,6 @@ import hashlib
 import json
 from typing import Any
 
-from opsfn.core.settings import core_settings
 from opsfn.errors import NotFound, ValidationFailed
 from opsfn.events import CustomResourceRequest
 from opsfn.routes.ses.settings import SesSettings
@@ -30,6 +29,7 @@ from opsfn.routes.ses.smtp.secrets import (
 )
 from opsfn.routes.ses.smtp_password import smtp_host, smtp_password, smtp_regions
 from opsfn.services import aws
+from opsfn.settings import core_settings
 
 _ID_FIELDS = ("AccessKeyId", "access_key_id", "accessKeyId", "aws_access_key_id", "username")
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from opsfn.core.invocation import Context
+from opsfn import Context
 from opsfn.errors import Conflict, NotFound, ValidationFailed
 from opsfn.routes.ses.settings import SesSettings
 from opsfn.routes.ses.smtp.iam import create_key, delete_key, key_ages

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsfn.core.access import allow, arn, arn_pattern, secret
-from opsfn.core.invocation import Context
-from opsfn.core.router import Router
+from opsfn import Context, Router
+from opsfn.access import allow, arn, arn_pattern, secret
 from opsfn.events import CustomResourceRequest, CustomResourceResult, ScheduleEvent
 from opsfn.routes.ses.settings import SesSettings
 from opsfn.routes.ses.smtp.models import RotateInput, RotateResult, SmtpCredentialProps
