@@ -18,6 +18,7 @@ from opsfn.core.groups import domain_of
 from opsfn.core.router import Router, setting
 from opsfn.handler import app as builtin_app
 from opsfn.routes import builtin
+from opsfn.tooling.generate.routes_role import roles_named
 from opsfn.tooling.generate.sources import UnmappedSetting
 from opsfn.tooling.generate.template import generate
 from opsfn.tooling.template_reader import parse_yaml
@@ -282,7 +283,8 @@ def _role_actions(template: dict[str, Any], role: str, generated_only: bool = Tr
         found[policy["PolicyName"]] = _actions(policy["PolicyDocument"]["Statement"])
     for resource in template["Resources"].values():  # and the policies attached to it
         props = resource.get("Properties") or {}
-        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in props.get("Roles", []):
+        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in roles_named(
+                props.get("Roles", [])) and "Condition" not in resource:  # the key's is optional
             found[props["PolicyName"]] = _actions(props["PolicyDocument"]["Statement"])
     return found
 

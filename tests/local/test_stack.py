@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -56,20 +57,21 @@ def test_started_with_resources_and_custom_resources(local_stack: LocalRun) -> N
 
 
 def test_the_routes_role_is_a_role_the_emulators_sts_can_assume(local_stack: LocalRun) -> None:
-    """Routes run with sessions of it (database-auto-stop, fired below, with its domain's managed
-    session policy)."""
+    """Routes run with sessions of it; a route too large for an inline policy (scale_up) with its
+    domain's managed session policy."""
     import boto3
 
     info = local_stack.info()
     assert info["resources"]["RoutesRole"] == "opsfn-local-routesrole"
-    assert info["resources"]["DatabaseSessionPolicy"].startswith("arn:aws:iam::")
+    managed = info["resources"]["IncidentsSessionPolicy"]
+    assert managed.startswith("arn:aws:iam::")
     options = {"endpoint_url": info["endpoint"], "region_name": "us-east-1",
                "aws_access_key_id": "local", "aws_secret_access_key": "local"}
     role = boto3.client("iam", **options).get_role(RoleName="opsfn-local-routesrole")["Role"]
     assert role["Arn"].endswith(":role/opsfn-local-routesrole")
     session = boto3.client("sts", **options).assume_role(
         RoleArn=role["Arn"], RoleSessionName="opsfn-test",
-        PolicyArns=[{"arn": info["resources"]["DatabaseSessionPolicy"]}])
+        PolicyArns=[{"arn": managed}])
     assert session["Credentials"]["AccessKeyId"]
 
 
@@ -164,3 +166,20 @@ def test_zz_clean_shutdown(local_stack: LocalRun) -> None:
     assert "Traceback" not in log
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{local_stack.url}/health", timeout=5)
+
+
+def test_the_session_policies_variable_names_each_managed_policy_by_name(
+        template: dict[str, Any]) -> None:
+    """What the function's environment holds locally: ``domain=name`` for each managed policy."""
+    from opsfn.tooling.local.template_eval import Evaluator
+
+    evaluator = Evaluator(template, "us-east-1")
+    names = {}
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            names[logical] = f"opsfn-local-{logical.lower()}"
+            evaluator.refs[logical] = f"arn:aws:iam::123456789012:policy/{names[logical]}"
+    value = evaluator.value(template["Resources"]["OpsFunction"]["Properties"]["Environment"][
+        "Variables"]["OPSFN_SESSION_POLICIES"])
+    assert sorted(value.split(",")) == sorted(
+        f"{logical.removesuffix('SessionPolicy').lower()}={name}" for logical, name in names.items())

@@ -436,13 +436,22 @@ def _add_resource_trigger(found: Declared, name: str, kind: str, props: dict[str
                                     str(found.target(props.get("FunctionName")))))
 
 
+def _listed_roles(value: Any) -> list[Any]:
+    """The roles a policy names, in either branch of an ``Fn::If``."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        branches = value["Fn::If"][1:] if isinstance(value["Fn::If"], list) else []
+        return [role for branch in branches for role in _listed_roles(branch)]
+    return list(value) if isinstance(value, list) else [] if value is None else [value]
+
+
 def _role_documents(resources: dict[str, Any], role: str) -> list[Any]:
     """The policy documents of a role: its inline policies and the ``AWS::IAM::Policy``s on it."""
     documents = [_dict(p).get("PolicyDocument") for p in
                  _dict(_dict(resources.get(role)).get("Properties")).get("Policies") or []]
     documents += [_dict(r.get("Properties")).get("PolicyDocument") for r in resources.values()
                   if isinstance(r, dict) and r.get("Type") == "AWS::IAM::Policy"
-                  and role in {ref_target(x) for x in _dict(r.get("Properties")).get("Roles") or []}]
+                  and role in {ref_target(x) for x in _listed_roles(_dict(r.get("Properties")).get(
+                      "Roles"))}]
     return documents
 
 

@@ -102,8 +102,15 @@ def assume_policies(resources: Mapping[str, Any], role: str, routes_role: str) -
     needle = json.dumps({"Fn::GetAtt": [routes_role, "Arn"]})
     return [name for name, resource in resources.items()
             if isinstance(resource, dict) and resource.get("Type") == "AWS::IAM::Policy"
-            and {"Ref": role} in (resource.get("Properties") or {}).get("Roles", [])
+            and {"Ref": role} in roles_named((resource.get("Properties") or {}).get("Roles", []))
             and needle in json.dumps(resource)]
+
+
+def roles_named(value: Any) -> list[Any]:
+    """The roles a policy's ``Roles`` names, in either branch of an ``Fn::If``."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        return [role for branch in value["Fn::If"][1:] for role in roles_named(branch)]
+    return list(value) if isinstance(value, list) else [value]
 
 
 def renamed(value: Any, names: Mapping[str, str]) -> Any:
