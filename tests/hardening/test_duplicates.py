@@ -52,7 +52,7 @@ from opsfn.testing import (
     sqs_record,
 )
 from tests.hardening._duplicates_ledger import Gate, Ledger, install_fake_backup, ledger
-from tests.operations.conftest import REDIS_PASSWORD, Inbox, inbox, redis_server, tables
+from tests.operator_fixtures import REDIS_PASSWORD, Inbox, inbox, redis_server, tables
 
 __all__ = ["inbox", "ledger", "redis_server", "tables"]  # fixtures used by this module
 

@@ -30,7 +30,7 @@ from opsfn.services import aws
 from opsfn.testing import Client
 from tests.exports.conftest import aws_env, bucket_keys, tree  # noqa: F401 - fixtures
 from tests.imaging.conftest import BUCKET, TABLE, make_resources, png_bytes
-from tests.operations.conftest import Inbox, inbox, tables  # noqa: F401 - fixtures
+from tests.operator_fixtures import Inbox, inbox, tables  # noqa: F401 - fixtures
 
 MARK = "QZXMRN"  # in every hostile name, so a leak anywhere is found by one substring
 HTTP_SHAPES = ("http_v1", "http_v2", "function_url", "alb")

@@ -33,7 +33,7 @@ from tests.hardening.test_duplicates import (
     _snapshots,
     deliver,
 )
-from tests.operations.conftest import redis_server, subscribe_inbox
+from tests.operator_fixtures import redis_server, subscribe_inbox
 from tests.tables import create_shared_tables
 
 __all__ = ["ledger", "redis_server"]  # fixtures used by this module

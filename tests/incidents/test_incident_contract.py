@@ -21,10 +21,9 @@ from opsfn.errors import Conflict, ValidationFailed
 from opsfn.handler import lambda_handler
 from opsfn.services import aws
 from opsfn.testing import Client
+from tests.lambda_service import lambda_service, sdk_client
+from tests.operator_fixtures import REDIS_PASSWORD, Inbox, RedisServer, audit_items
 from tests.stubs import stubbed
-
-from .conftest import REDIS_PASSWORD, Inbox, RedisServer, audit_items
-from .lambda_service import lambda_service, sdk_client
 
 ACTIONS = ("restart_service", "scale_up", "clear_cache", "notify_human", "none")
 PRIORITIES = ("low", "medium", "high", "critical")

@@ -11,9 +11,8 @@ from opsfn.errors import Conflict, UpstreamError, ValidationFailed
 from opsfn.routes.database import store
 from opsfn.services import aws, locks
 from opsfn.testing import DEFAULT_CALLERS, Client
+from tests.operator_fixtures import ACCOUNT, REGION, audit_items
 from tests.stubs import stubbed
-
-from .conftest import ACCOUNT, REGION, audit_items
 
 SHAPES = ["http_v1", "http_v2", "function_url", "alb"]
 KEY = "state#database#instance#dash-db"

@@ -21,9 +21,9 @@ from opsfn.handler import lambda_handler
 from opsfn.routes.database import store
 from opsfn.services import aws, locks
 from opsfn.testing import Client
+from tests.lambda_service import LambdaService, lambda_service, sdk_client
+from tests.operator_fixtures import audit_items
 
-from .conftest import audit_items
-from .lambda_service import LambdaService, lambda_service, sdk_client
 from .test_database import KEY, ago, set_status, status_of
 
 START_LOCK = "database-start#instance#dash-db"

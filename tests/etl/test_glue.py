@@ -13,9 +13,8 @@ from botocore.stub import ANY
 from opsfn.errors import RecordsFailed, UpstreamError, ValidationFailed
 from opsfn.services import aws
 from opsfn.testing import Client, eventbridge_event, s3_event, schedule_event
+from tests.operator_fixtures import ACCOUNT, REGION, Inbox
 from tests.stubs import stubbed
-
-from .conftest import ACCOUNT, REGION, Inbox
 
 BUCKET = "fhir-landing"
 WORKFLOW = "fhir-etl"

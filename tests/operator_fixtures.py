@@ -1,4 +1,5 @@
-"""Fixtures for the operations routes: moto tables and resources, an alert inbox, a real Redis."""
+"""Fixtures shared by the incidents, database and etl tests: moto tables, audit rows, an alert
+inbox, a real Redis. Each domain's conftest.py imports the fixtures it uses."""
 
 from __future__ import annotations
 
@@ -15,24 +16,11 @@ from typing import Any
 
 import pytest
 
-from opsfn.core.app import App
-from opsfn.routes import database, etl, incidents
 from opsfn.services import aws
-from opsfn.testing import Client
 from tests.tables import create_shared_tables
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-
-
-@pytest.fixture
-def app() -> App:
-    return App([incidents.router, database.router, etl.router])
-
-
-@pytest.fixture
-def client(app: App) -> Client:
-    return Client(app, auth="iam")  # the operator routes sit behind the IAM authorizer
 
 
 @pytest.fixture

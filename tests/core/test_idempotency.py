@@ -11,8 +11,15 @@ import pytest
 from opsfn.errors import Conflict, UpstreamError
 from opsfn.services import aws, idempotency
 from opsfn.testing import FakeLambdaContext
+from tests.tables import create_shared_tables
 
 TABLE = "ops-idempotency"
+
+
+@pytest.fixture
+def tables(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LOCK_TABLE, AUDIT_TABLE and IDEMPOTENCY_TABLE as the template defines them."""
+    create_shared_tables(monkeypatch)
 
 
 class Invocation:

@@ -13,9 +13,8 @@ from opsfn.errors import Conflict, InvalidSetting, MissingSetting, UpstreamError
 from opsfn.routes.incidents import remediation
 from opsfn.services import aws
 from opsfn.testing import Client
+from tests.operator_fixtures import REDIS_PASSWORD, Inbox, RedisServer, audit_items
 from tests.stubs import stubbed
-
-from .conftest import REDIS_PASSWORD, Inbox, RedisServer, audit_items
 
 NEEDS_TARGET = ("restart_service", "scale_up", "clear_cache")
 LADDER = ["db.r5.large", "db.r5.xlarge", "db.r5.2xlarge", "db.r5.4xlarge"]

@@ -21,8 +21,8 @@ from opsfn.errors import DeadlineExceeded, RecordsFailed
 from opsfn.routes.etl import fhir_types, validate
 from opsfn.services import aws
 from opsfn.testing import Client, FakeLambdaContext, s3_event
+from tests.operator_fixtures import Inbox
 
-from .conftest import Inbox
 from .test_glue import BUCKET, WORKFLOW, finish_runs, keys, pending, runs
 
 STAMP = "20250101_120000"

@@ -1,25 +1,19 @@
-"""Pure rules without AWS: ladders, auto-stop decisions, SNS subjects, secrets, landed documents."""
+"""Pure rules of the incident actions without AWS: ladders, SNS subjects, secrets."""
 
 from __future__ import annotations
 
 import string
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
-from opsfn.routes.database import state
-from opsfn.routes.database.routes import ActivityInput
-from opsfn.routes.etl import validate
 from opsfn.routes.incidents import cache_flush, ladders, notices
 from opsfn.routes.incidents.models import IncidentRequest
 from opsfn.services import alerts
 
 LADDER = ["s", "m", "l", "xl"]
 STEPS = {"low": 1, "medium": 1, "high": 1, "critical": 2}
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("current", "priority", "after"), [
@@ -45,40 +39,6 @@ def test_desired_count_never_goes_down_and_respects_the_cap(current: int, goal: 
 def test_replicas_capped() -> None:
     assert ladders.replica_count(4, "critical", STEPS, 5).after == 5
     assert ladders.replica_count(5, "critical", STEPS, 3).after == 5  # never fewer
-
-
-@pytest.mark.parametrize("text", ["2026-11-23T10:00:00Z", "2026-11-23T10:00:00+00:00",
-                                  "2026-11-23T12:00:00+02:00"])
-def test_activity_time_accepts_offsets(text: str) -> None:
-    at = ActivityInput.model_validate({"at": text}).at
-    assert at is not None and at.astimezone(UTC) == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-
-
-def test_activity_time_without_offset_is_utc() -> None:
-    at = ActivityInput.model_validate({"at": "2026-11-23T10:00:00"}).at
-    assert at == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-    with pytest.raises(ValidationError):
-        ActivityInput.model_validate({"at": "23/11/2026 10:00"})
-
-
-def decide(status: str = "available", activity: float | None = None,
-           started: float | None = None) -> state.StopDecision:
-    return state.decide_stop(
-        status, NOW,
-        last_activity=NOW - timedelta(minutes=activity) if activity is not None else None,
-        started_at=NOW - timedelta(minutes=started) if started is not None else None,
-        idle_limit=timedelta(minutes=60), max_uptime=timedelta(minutes=240))
-
-
-def test_decisions() -> None:
-    assert decide(activity=61, started=100).reason == "idle"
-    assert not decide(activity=59, started=100).stop
-    assert decide(activity=1, started=241).reason == "max_uptime"
-    assert decide(started=61).reason == "idle"  # no activity: counts from the start
-    assert not decide(started=59).stop
-    assert not decide().stop  # nothing to measure from (the caller records "first seen")
-    assert not decide("starting", activity=500, started=500).stop
-    assert decide(activity=500, started=30).idle_minutes == 30  # a start refreshes idleness
 
 
 @given(st.text(max_size=300))
@@ -111,17 +71,3 @@ def test_parse_secret(secret: str, password: str, username: str | None) -> None:
 @pytest.mark.parametrize("secret", ["", "   ", "{", '{"user": "x"}', '{"password": 5}'])
 def test_parse_secret_rejects(secret: str) -> None:
     assert cache_flush.parse_secret(secret) is None
-
-
-@pytest.mark.parametrize(("body", "reason"), [
-    (b'{"resourceType": "Bundle", "entry": []}', None),
-    (b'{"resourceType": ""}', validate.NO_RESOURCE_TYPE),
-    (b'{"resourceType": 5}', validate.UNKNOWN_RESOURCE_TYPE),
-    (b'{"resourceType": "Banana"}', validate.UNKNOWN_RESOURCE_TYPE),
-    (b"[]", validate.NO_RESOURCES),
-    (b"", validate.INVALID_JSON),
-    (b'{"a": ', validate.INVALID_JSON),
-    (b"\x80", validate.INVALID_JSON),
-])
-def test_check_document(body: bytes, reason: str | None) -> None:
-    assert validate.check_json([body], 1 << 20).reason == reason
