@@ -350,7 +350,7 @@ def test_sync_schedule_killed_mid_way_is_synced_by_the_retry(
 def test_relay_killed_mid_way_is_forwarded_once_by_the_retry(
         marker_tables: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from opsfn.routes.ses import relay
-    from tests.ses_relay.conftest import BUCKET, FORWARD_FROM, FORWARD_TO, PREFIX, plain_text
+    from tests.ses.conftest import BUCKET, FORWARD_FROM, FORWARD_TO, PREFIX, plain_text
 
     message_id = "o3vrnil0e2ic28trm7dfhrc2v0cnbeccl4nbp0g1"
     aws.client("s3").create_bucket(Bucket=BUCKET)

@@ -673,7 +673,7 @@ RELAY_ID = "o3vrnil0e2ic28trm7dfhrc2v0cnbeccl4nbp0g1"
 
 def _inbound(w: World) -> None:
     from opsfn.routes.ses import relay_metrics
-    from tests.ses_relay.conftest import BUCKET, FORWARD_FROM, FORWARD_TO, PREFIX, plain_text
+    from tests.ses.conftest import BUCKET, FORWARD_FROM, FORWARD_TO, PREFIX, plain_text
 
     aws.client("s3").create_bucket(Bucket=BUCKET)
     aws.client("s3").put_object(Bucket=BUCKET, Key=PREFIX + RELAY_ID, Body=plain_text())

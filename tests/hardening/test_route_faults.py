@@ -247,7 +247,7 @@ def test_smtp_rotation_from_the_queue_keeps_secret_and_key_together(
     from opsfn.routes.ses.smtp import rotation
 
     monkeypatch.setenv("OPSFN_ACTION_QUEUE", "opsfn-actions")
-    # Faults, not the grace period (tests/platform/test_smtp_rotation.py): the old key goes in
+    # Faults, not the grace period (tests/ses/test_smtp_rotation.py): the old key goes in
     # the run that made the new one current, so "whole" means one key once a rotation is done.
     monkeypatch.setenv("SES_SMTP_ROTATION_GRACE_SECONDS", "0")
     monkeypatch.setenv("SES_SMTP_KEY_PROPAGATION_SECONDS", "0")

@@ -1,5 +1,5 @@
-"""Fixtures of the relay tests: the inbound bucket, the lock table and a verified SES sender in
-moto, real MIME messages, and what SES sent."""
+"""Fixtures of the ses tests: an app with only the ses routes; for the relay, the inbound bucket,
+the lock table and a verified SES sender in moto, real MIME messages, and what SES sent."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from opsfn.core.app import App
+from opsfn.routes import ses
 from opsfn.services import aws
-from opsfn.testing import ACCOUNT, REGION
+from opsfn.testing import ACCOUNT, REGION, Client
 from tests.tables import create_table
 
 BUCKET = "clinic-inbound-mail"
@@ -39,6 +41,12 @@ SES_TRACE = (
     b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=mail.example.net; s=s1;\r\n"
     b"\th=from:to:subject:date; bh=AAAA; b=BBBB\r\n"
 )
+
+
+@pytest.fixture
+def client() -> Client:
+    """A test client over the ses routes only (the same Lambda path as lambda_handler)."""
+    return Client(App([ses.router]))
 
 
 def stored(message: EmailMessage) -> bytes:

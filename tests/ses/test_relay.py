@@ -17,7 +17,7 @@ from opsfn.errors import Conflict, MissingSetting, RecordsFailed
 from opsfn.handler import app
 from opsfn.services import aws
 from opsfn.testing import Client, FakeLambdaContext, ses_event
-from tests.ses_relay.conftest import (
+from tests.ses.conftest import (
     EIGHT_BIT_BODY,
     FORWARD_FROM,
     FORWARD_TO,

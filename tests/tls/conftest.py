@@ -1,4 +1,4 @@
-"""Fixtures of the platform tests: an app with only the platform routers, and a TLS directory."""
+"""Fixtures of the tls tests: an app with only the tls routes, and a TLS directory."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from opsfn.core.app import App
-from opsfn.routes import ses, tls
+from opsfn.routes import tls
 from opsfn.testing import Client
 
 
 @pytest.fixture
 def client() -> Client:
-    """A test client over the platform routes only (the same Lambda path as lambda_handler)."""
-    return Client(App([tls.router, ses.router]))
+    """A test client over the tls routes only (the same Lambda path as lambda_handler)."""
+    return Client(App([tls.router]))
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ ID = {"IdentityArn": IDENTITY}  # the user variant sends as this identity only
 @pytest.fixture(autouse=True)
 def _rotation_timing(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests predate the grace period: the old key goes at once, the new key is promoted
-    without waiting (tests/platform/test_smtp_rotation.py covers both)."""
+    without waiting (tests/ses/test_smtp_rotation.py covers both)."""
     monkeypatch.setenv("SES_SMTP_ROTATION_GRACE_SECONDS", "0")
     monkeypatch.setenv("SES_SMTP_KEY_PROPAGATION_SECONDS", "0")
 

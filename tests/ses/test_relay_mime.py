@@ -15,7 +15,7 @@ from opsfn.routes.ses.relay_mime import (
     sender_header,
     split_message,
 )
-from tests.ses_relay.conftest import (
+from tests.ses.conftest import (
     FORWARD_FROM,
     PATIENT_ADDRESS,
     eight_bit,
