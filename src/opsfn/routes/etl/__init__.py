@@ -2,7 +2,7 @@
 
 Replaces the MetricCare ETL trigger function (seed 002). Public routes: S3 ``ObjectCreated`` on
 ``LANDING_BUCKET`` (landing files under LANDING_PREFIX with a JSON or NDJSON suffix are checked by
-streaming, quarantined when invalid, and runs are coalesced; see docs/operations.md), the schedule
+streaming, quarantined when invalid, and runs are coalesced; see docs/etl.md), the schedule
 ``etl-scheduled-run`` and the EventBridge rule for ``Glue Job State Change``.
 
 ``router`` is built on first access, so that the handler (which registers routes from the

@@ -7,7 +7,7 @@ from opsfn.settings import MiB, SettingsSection, env_field
 __all__ = ["EtlSettings"]
 
 # At 18.8 MiB/s, the slowest check rate bench/fhir_landing.py saw (through S3's StreamingBody,
-# docs/operations.md), 8 GiB takes about 436 s: under half of Lambda's 900 s, leaving room for
+# docs/etl.md), 8 GiB takes about 436 s: under half of Lambda's 900 s, leaving room for
 # a slower S3 read. The deadline guard stops a slower check before the limit anyway.
 MAX_FILE_DEFAULT = 8 * 1024 * MiB
 

@@ -4,7 +4,7 @@ Replaces ``incident-restart-service``, ``incident-scale-up``, ``incident-clear-c
 ``incident-notify-human`` (seed 003). Public routes: the actions ``restart_service``, ``scale_up``,
 ``clear_cache``, ``notify_human`` and ``none``, each taking the backend's payload ``{"action",
 "target", "incidentId", "priority", "incidentDetails"?}``; targets come from ``INCIDENT_TARGETS``
-(see docs/operations.md).
+(see docs/incidents.md).
 
 ``router`` is built on first access, so that the handler (which registers routes from the
 manifest) can import one module without the others.
