@@ -50,9 +50,9 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> int:
 
 @functools.cache
 def locks() -> ModuleType:
-    """opsfn.tooling.locks, loaded from the checkout (standard library only, no venv needed)."""
+    """opsfn.tooling.dependency_locks, loaded from the checkout (standard library only, no venv needed)."""
     spec = importlib.util.spec_from_file_location(
-        "opsfn_locks", ROOT / "src" / "opsfn" / "tooling" / "locks.py")
+        "opsfn_dependency_locks", ROOT / "src" / "opsfn" / "tooling" / "dependency_locks.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up by name

@@ -46,7 +46,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from opsfn.tooling import locks, packaging  # noqa: E402
+from opsfn.tooling import dependency_locks, packaging  # noqa: E402
 
 HEAVY = ("boto3", "botocore", "pydantic", "pydantic_core", "aws_lambda_powertools", "numpy",
          "pydicom", "PIL", "cryptography", "redis", "urllib3", "jmespath", "dateutil")
@@ -116,11 +116,11 @@ def make_read_only(tree: Path) -> None:
 
 def runtime_sdk(into: Path, python: str, version: str) -> Path:
     """The locked boto3 and its dependencies with .pyc for ``python``, as the runtime has it."""
-    lock = locks.load(ROOT, version, packaging_arch())
+    lock = dependency_locks.load(ROOT, version, packaging_arch())
     pinned = into / "sdk-requirements.txt"
     pinned.write_text(lock.requirements_text(
-        [name for name in lock.pins if locks.normalise(name) not in
-         {locks.normalise(d) for d in packaging.SDK_DISTRIBUTIONS}]))
+        [name for name in lock.pins if dependency_locks.normalise(name) not in
+         {dependency_locks.normalise(d) for d in packaging.SDK_DISTRIBUTIONS}]))
     sdk = into / "sdk"
     subprocess.run(packaging.pip_command(pinned, sdk, packaging_arch(), version), check=True)
     packaging.compile_tree(sdk, python, version)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from opsfn.tooling import locks, packaging
+from opsfn.tooling import dependency_locks, packaging
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "src" / "opsfn"
@@ -27,7 +27,7 @@ def test_requirements_resolve_extras_from_pyproject() -> None:
     names = {Requirement(w).name.lower() for w in wanted}
     assert {"pydantic", "aws-lambda-powertools", "pydicom", "pillow", "cryptography", "redis"} <= names
     assert "moto" not in names and "pytest" not in names
-    with pytest.raises(locks.LockError, match="unknown extra"):
+    with pytest.raises(dependency_locks.LockError, match="unknown extra"):
         packaging.requirements(packaging.project_root(), ("nope",))
 
 
@@ -45,9 +45,9 @@ def test_pip_command_installs_the_hashed_lock_for_the_lambda_platform(tmp_path: 
 def test_the_package_installs_the_runtime_lock_without_the_sdk() -> None:
     root = packaging.project_root()
     text = packaging.lock_requirements(root, "x86_64", "3.13", with_sdk=False)
-    lock = locks.load(root, "3.13", "x86_64")
+    lock = dependency_locks.load(root, "3.13", "x86_64")
     names = {line.split("==")[0] for line in text.splitlines() if "==" in line}
-    assert names == set(lock.pins) - {locks.normalise(d) for d in packaging.SDK_DISTRIBUTIONS}
+    assert names == set(lock.pins) - {dependency_locks.normalise(d) for d in packaging.SDK_DISTRIBUTIONS}
     assert "pydantic" in names and "boto3" not in names and "jmespath" in names
     assert text.count("--hash=sha256:") >= len(names)
     with_sdk = packaging.lock_requirements(root, "x86_64", "3.13", with_sdk=True)
@@ -260,7 +260,7 @@ def test_zip_holds_the_locked_function_with_its_bytecode(runtime_zip: tuple[Path
                                                          ) -> None:
     zip_path, version, _ = runtime_zip
     tag = version.replace(".", "")
-    lock = locks.load(ROOT, version, "x86_64")
+    lock = dependency_locks.load(ROOT, version, "x86_64")
     with zipfile.ZipFile(zip_path) as archive:
         names = archive.namelist()
     assert "opsfn/handler.py" in names and "opsfn/routes/manifest.json" in names
@@ -341,7 +341,7 @@ def test_the_zip_with_the_sdk_fits_the_direct_upload_limit(tmp_path: Path) -> No
     zip_path = tmp_path / "dist" / "opsfn-lambda-x86_64.zip"
     with zipfile.ZipFile(zip_path) as archive:
         names = set(archive.namelist())
-    lock = locks.load(ROOT, version, "x86_64")
+    lock = dependency_locks.load(ROOT, version, "x86_64")
     for name in ("boto3", "botocore"):
         assert f"{name}-{lock.pins[name].version}.dist-info/METADATA" in names
     assert zip_path.stat().st_size <= packaging.MAX_ZIPPED

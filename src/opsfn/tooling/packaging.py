@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opsfn.tooling import locks
-from opsfn.tooling.locks import EXTRAS, requirements
+from opsfn.tooling import dependency_locks
+from opsfn.tooling.dependency_locks import EXTRAS, requirements
 
 __all__ = ["EXTRAS", "Built", "PackageError", "build", "find_interpreter", "requirements"]
 
-ARCHES = locks.ARCHES
+ARCHES = dependency_locks.ARCHES
 RUNTIME_PYTHON = "3.13"  # the template's runtime: python3.13
 MAX_ZIPPED = 50 * 1024 * 1024  # direct upload limit
 MAX_UNZIPPED = 250 * 1024 * 1024  # function + layers, unzipped
@@ -99,9 +99,9 @@ class Built:
 def project_root() -> Path:
     """The source checkout this ``opsfn`` was installed from (editable installs)."""
     root = Path(__file__).resolve().parents[3]
-    if not (root / "pyproject.toml").exists() or not (root / locks.LOCK_DIR).is_dir():
+    if not (root / "pyproject.toml").exists() or not (root / dependency_locks.LOCK_DIR).is_dir():
         raise PackageError("opsfn package needs the source checkout (pip install -e .) with its "
-                           f"{locks.LOCK_DIR}/; none above {Path(__file__).resolve().parent}")
+                           f"{dependency_locks.LOCK_DIR}/; none above {Path(__file__).resolve().parent}")
     return root
 
 
@@ -115,7 +115,7 @@ def pip_command(requirements_file: Path, target: Path, arch: str, python_version
         "--no-compile", "--no-deps", "--require-hashes", "--target", str(target),
         "--implementation", "cp", "--python-version", python_version, "--abi", abi,
         "--abi", "abi3", "--abi", "none", "--platform", f"manylinux2014_{machine}",
-        "--platform", f"{locks.PLATFORM}_{machine}", "--only-binary=:all:",
+        "--platform", f"{dependency_locks.PLATFORM}_{machine}", "--only-binary=:all:",
         "-r", str(requirements_file),
     ]
 
@@ -144,10 +144,10 @@ def install_constrained(requirements: list[str], lock_text: str, tree: Path, wor
 def lock_requirements(root: Path, arch: str, python_version: str, with_sdk: bool) -> str:
     """The target's lock as a hashed requirements file (without the SDK unless ``with_sdk``)."""
     try:
-        lock = locks.load(root, python_version, arch)
-    except locks.LockError as error:
+        lock = dependency_locks.load(root, python_version, arch)
+    except dependency_locks.LockError as error:
         raise PackageError(str(error)) from None
-    stale = locks.problems(root)
+    stale = dependency_locks.problems(root)
     if stale:
         raise PackageError("the locks do not match pyproject.toml (run `python3 dev.py lock`): "
                            + "; ".join(stale))
@@ -281,11 +281,11 @@ def dedupe_libraries(tree: Path) -> int:
 def remove_sdk(tree: Path) -> int:
     """Remove boto3, botocore and their dependencies (the runtime provides them); bytes removed."""
     removed = 0
-    distributions = {locks.normalise(d) for d in SDK_DISTRIBUTIONS}
+    distributions = {dependency_locks.normalise(d) for d in SDK_DISTRIBUTIONS}
     for path in list(tree.iterdir()):
         name = path.name
         module = name.removesuffix(".py")
-        dist = locks.normalise(name.split("-", 1)[0]) if name.endswith(".dist-info") else None
+        dist = dependency_locks.normalise(name.split("-", 1)[0]) if name.endswith(".dist-info") else None
         if module in SDK_MODULES or (dist is not None and dist in distributions):
             if path.is_dir():
                 removed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
@@ -469,15 +469,15 @@ def build(arch: str = "arm64", *, python_version: str = RUNTIME_PYTHON, output: 
             # An application's build: only the opsfn extras it asks for, with its own
             # requirements, every locked package at its pinned version (no hashes for its own).
             say(f"installing opsfn[{','.join(extras)}] and {len(also)} requirement(s) of the "
-                f"application for {locks.PLATFORM}_{ARCHES[arch]}, pinned by the lock")
+                f"application for {dependency_locks.PLATFORM}_{ARCHES[arch]}, pinned by the lock")
             install_constrained([*requirements(root, tuple(extras)), *also], wanted, tree, work,
                                 arch=arch, python_version=python_version)
         else:
             pinned = work / "requirements.txt"
             pinned.write_text(wanted)
-            say(f"installing {locks.lock_path(root, python_version, arch).name} "
+            say(f"installing {dependency_locks.lock_path(root, python_version, arch).name} "
                 f"({wanted.count('==')} pins{', with the SDK' if with_sdk else ''}) for "
-                f"{locks.PLATFORM}_{ARCHES[arch]}, Python {python_version}")
+                f"{dependency_locks.PLATFORM}_{ARCHES[arch]}, Python {python_version}")
             result = subprocess.run(pip_command(pinned, tree, arch, python_version),  # noqa: S603
                                     capture_output=True, text=True, check=False)
             if result.returncode != 0:

@@ -55,11 +55,11 @@ def from_zip(zip_path: Path, into: Path) -> Path:
 
 def _light_dependencies(root: Path, version: str, arch: str) -> Path:
     """The locked pydantic stack for ``version`` installed once into the cache."""
-    from opsfn.tooling import locks, packaging
+    from opsfn.tooling import dependency_locks, packaging
 
-    lock = locks.load(root, version, arch)
-    wanted = {locks.normalise(name) for name in LIGHT_DISTRIBUTIONS}
-    pins = {name: pin for name, pin in lock.pins.items() if locks.normalise(name) in wanted}
+    lock = dependency_locks.load(root, version, arch)
+    wanted = {dependency_locks.normalise(name) for name in LIGHT_DISTRIBUTIONS}
+    pins = {name: pin for name, pin in lock.pins.items() if dependency_locks.normalise(name) in wanted}
     key = "-".join(f"{name}{pin.version}" for name, pin in sorted(pins.items()))
     target = cache_root() / f"light-py{version}-{arch}-{key}"
     if (target / ".complete").is_file():
@@ -69,7 +69,7 @@ def _light_dependencies(root: Path, version: str, arch: str) -> Path:
     partial.mkdir(parents=True)
     requirements = partial / "requirements.txt"
     requirements.write_text(lock.requirements_text(
-        [name for name in lock.pins if locks.normalise(name) not in wanted]))
+        [name for name in lock.pins if dependency_locks.normalise(name) not in wanted]))
     command = packaging.pip_command(requirements, partial / "site", arch, version)
     done = subprocess.run(command, capture_output=True, text=True, check=False,  # noqa: S603
                           timeout=600)
@@ -125,12 +125,12 @@ def function_dependencies(*, interpreter: str, version: str = RUNTIME_PYTHON,
     the lock changes. opsfn itself is copied fresh for each run (:func:`function_code`)."""
     import hashlib
 
-    from opsfn.tooling import locks, packaging
+    from opsfn.tooling import dependency_locks, packaging
     from opsfn.tooling.local.lambda_python import machine
 
     root = packaging.project_root()
     arch = "arm64" if machine() == "aarch64" else "x86_64"
-    digest = hashlib.sha256(locks.lock_path(root, version, arch).read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(dependency_locks.lock_path(root, version, arch).read_bytes()).hexdigest()[:16]
     target = cache_root() / f"function-deps-py{version}-{arch}-{digest}"
     if (target / ".complete").is_file():
         return target / "site"
