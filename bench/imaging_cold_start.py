@@ -2,10 +2,10 @@
 
 Each sample is a fresh Python process that imports its handler and serves one API Gateway v2
 request against a moto server (started here), timed from spawn to exit. The reference is written
-like the seed's results function: boto3 DynamoDB ``get_item`` and nothing else. Two cases: a job
-still pending (the browser's polling case; no URL to sign) and a complete job (opsfn also signs a
-fresh image URL, which needs an S3 client). The child also reports whether numpy, pydicom or PIL
-were imported. Target: median ratio <= 1.1 and no imaging library.
+like the image analysis backend's results function: boto3 DynamoDB ``get_item`` and nothing
+else. Two cases: a job still pending (the browser's polling case; no URL to sign) and a complete
+job (opsfn also signs a fresh image URL, which needs an S3 client). The child also reports
+whether numpy, pydicom or PIL were imported. Target: median ratio <= 1.1 and no imaging library.
 
     python bench/imaging_cold_start.py [--runs 15]
 """

@@ -1,6 +1,6 @@
 """The on-demand database: start it from the dashboard, stop it when idle.
 
-Replaces the dashboard's start-RDS and auto-stop functions (seed 004). Public routes:
+Replaces the dashboard's start-RDS and auto-stop functions. Public routes:
 ``POST /database/start``, ``GET /database/status``, ``POST /database/activity``, the actions
 ``record_activity`` and ``stop_database``, and the schedule ``database-auto-stop``.
 

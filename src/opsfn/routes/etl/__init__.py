@@ -1,6 +1,6 @@
 """Glue ETL triggering: landed FHIR files start the workflow, job failures alert a human.
 
-Replaces the MetricCare ETL trigger function (seed 002). Public routes: S3 ``ObjectCreated`` on
+Replaces the MetricCare ETL project's Glue trigger function. Public routes: S3 ``ObjectCreated`` on
 ``LANDING_BUCKET`` (landing files under LANDING_PREFIX with a JSON or NDJSON suffix are checked by
 streaming, quarantined when invalid, and runs are coalesced; see docs/etl.md), the schedule
 ``etl-scheduled-run`` and the EventBridge rule for ``Glue Job State Change``.

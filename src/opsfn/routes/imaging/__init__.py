@@ -1,6 +1,6 @@
 """The image-analysis pipeline: bounded browser uploads, DICOM to PNG, Rekognition labels.
 
-Replaces the image analysis backend's three functions (seed 001): Generate Upload URL
+Replaces the image analysis backend's three functions: Generate Upload URL
 (``lambda1-generate-upload-url``), Process Image (``lambda2-process-image``) and Get Results
 (``lambda3-get-results``). Public routes: ``POST /request-upload`` (creates a job and a presigned
 POST), the S3 ``ObjectCreated`` route on ``UPLOAD_BUCKET`` under ``uploads/`` (processes the

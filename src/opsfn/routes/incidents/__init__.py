@@ -1,7 +1,7 @@
 """Incident remediation: the incident backend's four action functions, as one set of actions.
 
 Replaces ``incident-restart-service``, ``incident-scale-up``, ``incident-clear-cache`` and
-``incident-notify-human`` (seed 003). Public routes: the actions ``restart_service``, ``scale_up``,
+``incident-notify-human``. Public routes: the actions ``restart_service``, ``scale_up``,
 ``clear_cache``, ``notify_human`` and ``none``, each taking the backend's payload ``{"action",
 "target", "incidentId", "priority", "incidentDetails"?}``; targets come from ``INCIDENT_TARGETS``
 (see docs/incidents.md).

@@ -1,6 +1,6 @@
 """Amazon SES: SMTP credentials and the active receipt rule set.
 
-Replaces OpenEMR's ``generate_smtp_credential`` and receipt-rule-set functions (seed 000).
+Replaces the OpenEMR on ECS stack's ``generate_smtp_credential`` and receipt-rule-set functions.
 Public routes: the custom resources ``Custom::SmtpCredential`` and ``Custom::ActiveReceiptRuleSet``,
 the actions ``rotate_smtp_credential`` and ``activate_receipt_rule_set``, and the inbound mail
 relay (SES receipt events, ``relay.py``).

@@ -1,6 +1,6 @@
 """TLS materials on the shared file system: a self-signed key and certificate, renewed on time.
 
-Replaces OpenEMR's ``generate_ssl_materials`` function (seed 000). Public routes: the custom
+Replaces the OpenEMR on ECS stack's ``generate_ssl_materials`` function. Public routes: the custom
 resource ``Custom::SslMaterials``, the action ``generate_ssl_materials`` and the schedule
 ``rotate-ssl-materials``. ``cryptography`` loads inside the routes that use it.
 
