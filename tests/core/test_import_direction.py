@@ -2,6 +2,7 @@
 function) goes to the same layer or one below.
 
 errors, aws_errors, lazy  <-  events  <-  core  <-  services  <-  the public API (``opsfn``,
+``opsfn.router``,
 ``opsfn.access``, ``opsfn.settings``)  <-  routes  <-  handler, testing, tooling, cdk
 
 core and services: services build on core (its settings, access declarations and checks,
@@ -20,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("opsfn.events",),
     ("opsfn.core",),
     ("opsfn.services",),
-    ("opsfn", "opsfn.access", "opsfn.settings"),
+    ("opsfn", "opsfn.access", "opsfn.router", "opsfn.settings"),
     ("opsfn.routes",),
     ("opsfn.handler", "opsfn.testing", "opsfn.tooling", "opsfn.cdk"),
 )
