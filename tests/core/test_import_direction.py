@@ -2,8 +2,8 @@
 function) goes to the same layer or one below.
 
 errors, aws_errors, lazy  <-  events  <-  core  <-  services  <-  the public API (``opsfn``,
-``opsfn.router``,
-``opsfn.access``, ``opsfn.settings``)  <-  routes  <-  handler, testing, tooling, cdk
+``opsfn.router``, ``opsfn.access``, ``opsfn.settings``)  <-  routes  <-  handler, testing,
+tooling, cdk
 
 core and services: services build on core (its settings, access declarations and checks,
 logging); core never imports services. Built-in routes use the public API as an application's
