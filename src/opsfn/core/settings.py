@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Literal, Self, TypeVar, overload
 
 from opsfn.core.environ import EnvWatch
@@ -388,6 +388,15 @@ def all_sections() -> list[type[SettingsSection]]:
     return sections
 
 
+def _sections_one_by_one() -> Iterator[type[SettingsSection]]:
+    """What :func:`all_sections` lists, each loaded when it is reached."""
+    from opsfn.lazy import load
+
+    yield CoreSettings
+    yield from (load(ref) for ref in _REFERENCES)
+    yield from _REGISTERED
+
+
 def setting_fields() -> dict[str, EnvField]:
     """Every setting's declaration by variable name (defaults, limits, descriptions)."""
     found: dict[str, EnvField] = {}
@@ -398,8 +407,13 @@ def setting_fields() -> dict[str, EnvField]:
 
 
 def setting_default(variable: str) -> str | None:
-    """A setting's default as its variable would hold it (None: no default, or not a setting)."""
-    field = setting_fields().get(variable)
+    """A setting's default as its variable would hold it (None: no default, or not a setting).
+
+    Sections are looked through in order and loaded only as far as needed: a running function
+    asking for a framework setting's default loads no domain's section.
+    """
+    field = next((f for section in _sections_one_by_one() for f in section.fields().values()
+                  if f.env == variable), None)
     if field is None or field.default is None:
         return None
     default = field.default
