@@ -143,3 +143,40 @@ def test_the_operations_rules_hold_each_function(split: dict[str, Any]) -> None:
             del broken["Resources"][name]
     problems = [p for p in Checker(app, broken).run() if p not in sound]
     assert len(problems) == 1 and "no alarm on the function's Errors" in problems[0]
+
+
+def test_a_groups_roles_may_use_the_customer_key(tmp_path_factory: pytest.TempPathFactory
+                                                ) -> None:
+    """With a customer key, a group's function, routes and scheduler roles are granted it, as the
+    main function's are: S3, DynamoDB and SQS use it with the caller's permissions."""
+    reason = cdk_missing()
+    if reason:
+        pytest.skip(reason)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("PATH", "JSII_NODE"):
+            patch.setenv(name, node_environment()[name])
+        import aws_cdk as cdk
+        from aws_cdk import aws_kms as kms
+
+        from opsfn.cdk import OpsFunction, RouteGroup
+
+        tree = tmp_path_factory.mktemp("keyed-code")
+        (tree / "opsfn").mkdir()
+        (tree / "opsfn" / "handler.py").write_text("def lambda_handler(event, context): ...\n")
+        out = tmp_path_factory.mktemp("keyed.out")
+        cdk_app = cdk.App(outdir=str(out))
+        stack = cdk.Stack(cdk_app, "Keyed")
+        OpsFunction(stack, "Ops", code=tree, alert_email="oncall@example.com",
+                    kms_key=kms.Key(stack, "Key"), groups={"Imaging": RouteGroup(["imaging"])})
+        cdk_app.synth()
+        template = json.loads((out / "Keyed.template.json").read_text())
+    roles = _of_type(template, "AWS::IAM::Role")
+    keyed: set[str] = set()
+    for policy in _of_type(template, "AWS::IAM::Policy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        if any("kms:Decrypt" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+               for s in statements):
+            keyed |= {_named(template, role) for role in policy["Properties"]["Roles"]}
+    group_roles = {n for n in roles if n.startswith("OpsImaging")}
+    assert len(group_roles) == 3, sorted(roles)  # function, routes and scheduler role
+    assert group_roles <= keyed

@@ -166,3 +166,20 @@ def test_without_a_routes_role_the_function_role_holds_the_domains() -> None:
     assert "OPSFN_SESSION_POLICIES" not in _variables(template, "OpsFunction")
     assert not [r for r in template["Resources"].values()
                 if r["Type"] == "AWS::IAM::ManagedPolicy"]
+
+
+def test_a_groups_roles_may_use_the_customer_key_as_the_main_ones_do(
+        split: dict[str, Any]) -> None:
+    """With KmsKeyArn, S3 and DynamoDB use the key with the caller's permissions: a group's
+    function and its routes' sessions need it as much as the main function's."""
+    resources = split["Resources"]
+    condition, *branches = resources["KmsKeyUse"]["Properties"]["Roles"]["Fn::If"]
+    assert condition == "UseDataSync"
+    for roles in branches:
+        for main, group in (("OpsFunctionRole", "ImagingFunctionRole"),
+                            ("RoutesRole", "ImagingFunctionRoutesRole")):
+            assert {"Ref": main} in roles and {"Ref": group} in roles
+    # The main function's right to assume its routes role stays its own.
+    assert resources["AssumeRoutesRole"]["Properties"]["Roles"] == [{"Ref": "OpsFunctionRole"}]
+    assert set(_attached(split, "ImagingFunctionRole")) == {
+        "ImagingFunctionAssumeRoutesRole", "KmsKeyUse"}

@@ -244,15 +244,26 @@ class OpsFunction(Construct):
         CfnOutput(self, "ArchiveBucketName", value=self.storage.archive.bucket_name)
         self.backup_plan = self._harden(kms_key, server_access_logs, table_backups)
 
+    def _group_roles(self) -> list[iam.IGrantable]:
+        """Each group's function role, routes role and (when it has schedules) scheduler role."""
+        found: list[iam.IGrantable] = []
+        for name, group in self.groups.items():
+            found += [group.role, group.routes_role.role]
+            scheduler = self.node.find_child(name).node.try_find_child("SchedulerRole")
+            if scheduler is not None:
+                found.append(cast(iam.Role, scheduler))
+        return found
+
     def _harden(self, kms_key: kms.IKey | None, server_access_logs: bool,
                 table_backups: bool) -> backup.BackupPlan | None:
         """The strict options' remaining parts (key grants, the backup plan), then the answers to
         cdk-nag's packs for the options left off and the construct's own choices."""
         s = self.storage
         if kms_key:  # the schedules' role sends to the encrypted dead-letter queue
-            # The routes role too: a route's session uses the key with its own permissions.
+            # The routes roles too: a route's session uses the key with its own permissions.
             use_key(kms_key, [self.role, self.routes_role.role,
-                              cast(iam.Role, self.node.find_child("SchedulerRole"))])
+                              cast(iam.Role, self.node.find_child("SchedulerRole")),
+                              *self._group_roles()])
             self.environment["OPSFN_KMS_KEY_ARN"] = kms_key.key_arn
             allow_services(self, kms_key)
         plan = table_backup_plan(self, [s.jobs, s.idempotency, s.locks, s.audit], kms_key) \

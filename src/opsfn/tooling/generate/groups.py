@@ -18,7 +18,7 @@ from typing import Any
 
 from opsfn.core.groups import SETTING, select
 from opsfn.core.router import ActionSpec, Route
-from opsfn.tooling.generate.routes_role import add_group_routes_role
+from opsfn.tooling.generate.routes_role import add_group_routes_role, assume_policies
 
 # Routes answered through resources of the base (a custom resource's ServiceToken, the SES
 # receipt rule's action) name the main function: they stay with it.
@@ -152,3 +152,33 @@ def add_group_function(template: dict[str, Any], main_id: str, name: str, group:
     resources[name] = made
     wire(props, group.routes, role_props, routes_role)
     _clone_alarms(resources, main_id, name)
+    if role_id:
+        counterparts = {role_id: f"{name}Role"}
+        if routes_role_id:
+            counterparts[routes_role_id] = f"{name}{routes_role_id}"
+        _share_role_policies(resources, counterparts, skip=set(
+            assume_policies(pristine, role_id, routes_role_id) if routes_role_id else ()))
+
+
+def _share_role_policies(resources: dict[str, Any], counterparts: dict[str, str], *,
+                         skip: set[str]) -> None:
+    """Policies the base attaches to the main function's roles (the customer key's) attach to the
+    group's counterparts too; the main function's right to assume its routes role does not."""
+    for policy_id, resource in resources.items():
+        if policy_id in skip or not isinstance(resource, dict) \
+                or resource.get("Type") != "AWS::IAM::Policy":
+            continue
+        props = resource.get("Properties") or {}
+        if "Roles" in props:
+            props["Roles"] = _with_counterparts(props["Roles"], counterparts)
+
+
+def _with_counterparts(value: Any, counterparts: dict[str, str]) -> Any:
+    if isinstance(value, dict) and isinstance(value.get("Fn::If"), list):
+        condition, *branches = value["Fn::If"]
+        return {"Fn::If": [condition, *(_with_counterparts(b, counterparts) for b in branches)]}
+    if not isinstance(value, list):
+        return value
+    added = [{"Ref": counterparts[item["Ref"]]} for item in value
+             if isinstance(item, dict) and item.get("Ref") in counterparts]
+    return [*value, *(role for role in added if role not in value)]
