@@ -16,8 +16,9 @@ from opsfn.tooling.ops_rules import Checker
 from .conftest import cdk_missing, node_environment
 
 
-@pytest.fixture(scope="module")
-def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def _synth(factory: pytest.TempPathFactory, stack_name: str, **options: Any) -> dict[str, Any]:
+    """The template of a stack holding one OpsFunction made with ``options``; each option may be
+    a function of the stack (a key made in it)."""
     reason = cdk_missing()
     if reason:
         pytest.skip(reason)
@@ -25,21 +26,33 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         for name in ("PATH", "JSII_NODE"):
             patch.setenv(name, node_environment()[name])
         import aws_cdk as cdk
-        from aws_cdk import Duration
 
-        from opsfn.cdk import OpsFunction, RouteGroup
+        from opsfn.cdk import OpsFunction
 
-        tree = tmp_path_factory.mktemp("code")
+        tree = factory.mktemp(f"{stack_name}-code")
         (tree / "opsfn").mkdir()
         (tree / "opsfn" / "handler.py").write_text("def lambda_handler(event, context): ...\n")
-        out = tmp_path_factory.mktemp("split.out")
+        out = factory.mktemp(f"{stack_name}.out")
         cdk_app = cdk.App(outdir=str(out))
-        stack = cdk.Stack(cdk_app, "Split")
-        OpsFunction(stack, "Ops", code=tree, alert_email="oncall@example.com", groups={
-            "Imaging": RouteGroup(["imaging"], memory_size=3008, timeout=Duration.seconds(120),
-                                  reserved_concurrency=10)})
+        stack = cdk.Stack(cdk_app, stack_name)
+        OpsFunction(stack, "Ops", code=tree, alert_email="oncall@example.com",
+                    **{k: v(stack) if callable(v) else v for k, v in options.items()})
         cdk_app.synth()
-        yield json.loads((out / "Split.template.json").read_text())
+        template: dict[str, Any] = json.loads((out / f"{stack_name}.template.json").read_text())
+        return template
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if cdk_missing():
+        pytest.skip(str(cdk_missing()))
+    from aws_cdk import Duration
+
+    from opsfn.cdk import RouteGroup
+
+    yield _synth(tmp_path_factory, "Split", groups={
+        "Imaging": RouteGroup(["imaging"], memory_size=3008, timeout=Duration.seconds(120),
+                              reserved_concurrency=10)})
 
 
 def _of_type(template: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -149,27 +162,14 @@ def test_a_groups_roles_may_use_the_customer_key(tmp_path_factory: pytest.TempPa
                                                 ) -> None:
     """With a customer key, a group's function, routes and scheduler roles are granted it, as the
     main function's are: S3, DynamoDB and SQS use it with the caller's permissions."""
-    reason = cdk_missing()
-    if reason:
-        pytest.skip(reason)
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("PATH", "JSII_NODE"):
-            patch.setenv(name, node_environment()[name])
-        import aws_cdk as cdk
-        from aws_cdk import aws_kms as kms
+    if cdk_missing():
+        pytest.skip(str(cdk_missing()))
+    from aws_cdk import aws_kms as kms
 
-        from opsfn.cdk import OpsFunction, RouteGroup
+    from opsfn.cdk import RouteGroup
 
-        tree = tmp_path_factory.mktemp("keyed-code")
-        (tree / "opsfn").mkdir()
-        (tree / "opsfn" / "handler.py").write_text("def lambda_handler(event, context): ...\n")
-        out = tmp_path_factory.mktemp("keyed.out")
-        cdk_app = cdk.App(outdir=str(out))
-        stack = cdk.Stack(cdk_app, "Keyed")
-        OpsFunction(stack, "Ops", code=tree, alert_email="oncall@example.com",
-                    kms_key=kms.Key(stack, "Key"), groups={"Imaging": RouteGroup(["imaging"])})
-        cdk_app.synth()
-        template = json.loads((out / "Keyed.template.json").read_text())
+    template = _synth(tmp_path_factory, "Keyed", kms_key=lambda stack: kms.Key(stack, "Key"),
+                      groups={"Imaging": RouteGroup(["imaging"])})
     roles = _of_type(template, "AWS::IAM::Role")
     keyed: set[str] = set()
     for policy in _of_type(template, "AWS::IAM::Policy").values():
