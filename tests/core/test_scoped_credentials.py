@@ -417,3 +417,14 @@ def test_the_routes_role_may_use_the_customer_key(template: dict[str, Any]) -> N
     roles = template["Resources"]["KmsKeyUse"]["Properties"]["Roles"]
     for listed in roles["Fn::If"][1:]:
         assert {"Ref": "RoutesRole"} in listed
+
+
+def test_a_url_as_long_as_a_session_gets_a_fresh_session_not_one_per_call(
+        imaging: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session lasts an hour at most: an hour-long upload URL is signed with a fresh one, and
+    the next request within the minute reuses it."""
+    monkeypatch.setenv("IMAGING_UPLOAD_URL_EXPIRY_S", "3600")
+    client = Client(app)
+    _upload(client)
+    _upload(client)
+    assert len(_assumed()) == 1

@@ -94,7 +94,9 @@ def current_session(valid_for: float = 0) -> Session | None:
 def session_for(route: Route, role: str, narrowed: bool, valid_for: float = 0) -> Session:
     """The route's session of ``role``: cached, renewed when too little of it is left."""
     key = (role, (route.label, route.access) if narrowed else _SHARED)
-    need = max(RENEW_MARGIN_S, valid_for + 60)
+    # A session lasts an hour at most (a role assumed with a role's credentials): a URL asking
+    # for nearly that long gets a fresh session, not one per call, and ends with it.
+    need = min(max(RENEW_MARGIN_S, valid_for + 60), DURATION_S - 120)
     found = _sessions.get(key)
     if found is not None and found.left(time.time()) > need:
         return found
