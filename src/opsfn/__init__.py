@@ -16,7 +16,7 @@ from opsfn.lazy import attributes
 if TYPE_CHECKING:
     from opsfn.core.app import App
     from opsfn.core.invocation import Context
-    from opsfn.core.observability import get_logger
+    from opsfn.core.observability import emit_count, get_logger
     from opsfn.core.router import Router, setting
     from opsfn.core.text import Text
     from opsfn.events import (
@@ -48,6 +48,7 @@ _EXPORTS = {
     "SqsMessage": "opsfn.events",
     "Router": "opsfn.core.router",
     "Text": "opsfn.core.text",
+    "emit_count": "opsfn.core.observability",
     "get_logger": "opsfn.core.observability",
     "builtin": "opsfn.routes",
     "setting": "opsfn.core.router",
@@ -69,6 +70,7 @@ __all__ = [
     "Text",
     "__version__",
     "builtin",
+    "emit_count",
     "get_logger",
     "setting",
 ]

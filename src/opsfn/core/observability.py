@@ -152,18 +152,21 @@ def emit_route_metrics(stats: dict[str, list[float]]) -> None:
     sys.stdout.write("\n".join(lines) + "\n")
 
 
-def emit_count(metric: str, value: float = 1) -> None:
-    """One EMF document with a count metric for the service (dimension ``service`` only), so an
-    alarm can watch it without knowing routes. Honours ``POWERTOOLS_METRICS_DISABLED``."""
+def emit_count(metric: str, value: float = 1, **dimensions: str) -> None:
+    """One EMF document with a count metric for the service (dimension ``service``, plus any
+    fixed-word ``dimensions`` given), so an alarm can watch it without knowing routes. Honours
+    ``POWERTOOLS_METRICS_DISABLED``. Never pass data as a dimension: it becomes a metric name."""
     if _metrics_disabled():
         return
-    document = {
+    document: dict[str, Any] = {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
-            "CloudWatchMetrics": [{"Namespace": metrics_namespace(), "Dimensions": [["service"]],
+            "CloudWatchMetrics": [{"Namespace": metrics_namespace(),
+                                   "Dimensions": [["service", *dimensions]],
                                    "Metrics": [{"Name": metric, "Unit": "Count"}]}],
         },
         "service": service_name(),
+        **dimensions,
         metric: value,
     }
     sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")

@@ -1,4 +1,5 @@
-"""Counts of what the relay did, as CloudWatch embedded-metric documents (namespace ``opsfn``).
+"""Counts of what the relay did, as CloudWatch embedded-metric documents in the function's
+namespace (``POWERTOOLS_METRICS_NAMESPACE``, as every opsfn metric).
 
 Metric names and the ``verdict`` dimension are fixed words; no address, subject or message id
 ever becomes a dimension. ``POWERTOOLS_METRICS_DISABLED`` silences them like the route metrics.
@@ -6,12 +7,7 @@ ever becomes a dimension. ``POWERTOOLS_METRICS_DISABLED`` silences them like the
 
 from __future__ import annotations
 
-import json
-import sys
-import time
-
-from opsfn.core.observability import NAMESPACE, SERVICE
-from opsfn.settings import core_settings
+from opsfn import emit_count
 
 FORWARDED = "MailForwarded"
 BLOCKED = "MailBlocked"
@@ -20,16 +16,7 @@ TOO_LARGE = "MailTooLarge"
 
 def count(metric: str, verdict: str | None = None) -> None:
     """Emit ``metric`` = 1 (with the ``verdict`` dimension when given)."""
-    if core_settings().metrics_disabled:
-        return
-    dimensions = ["service", "verdict"] if verdict else ["service"]
-    document = {
-        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
-            "Namespace": NAMESPACE, "Dimensions": [dimensions],
-            "Metrics": [{"Name": metric, "Unit": "Count"}]}]},
-        "service": SERVICE,
-        metric: 1,
-    }
     if verdict:
-        document["verdict"] = verdict
-    sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+        emit_count(metric, verdict=verdict)
+    else:
+        emit_count(metric)
