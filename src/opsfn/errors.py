@@ -93,6 +93,16 @@ class ValidationFailed(OpsfnError):
     code = "validation_failed"
     permanent = True
 
+    @classmethod
+    def from_pydantic(cls, exc: Any, prefix: str) -> ValidationFailed:
+        """A pydantic ``ValidationError`` as field paths under ``prefix`` (``body.at``) and
+        reasons, as the binder reports a route's model; input values are never copied."""
+        details = []
+        for error in exc.errors(include_url=False, include_input=False, include_context=False):
+            loc = ".".join([prefix, *(str(part) for part in error["loc"])])
+            details.append({"loc": loc, "msg": error["msg"], "type": error["type"]})
+        return cls(f"invalid {prefix}", details=details)
+
 
 class PayloadTooLarge(OpsfnError):
     """A body or payload is larger than the configured limit."""

@@ -30,10 +30,6 @@ REGISTRY = ("opsfn.routes", "opsfn.routes.manifest")  # the built-ins' registry,
 KNOWN: dict[tuple[str, str], str] = {
     ("opsfn.core.dead_letters", "opsfn.services.aws"):
         "parking a failed event sends it with the SDK client",
-    ("opsfn.routes.database.routes", "opsfn.core.binding"):
-        "a body validated by hand reports pydantic's errors as the binder does",
-    ("opsfn.routes.ses.relay_metrics", "opsfn.core.observability"):
-        "the relay writes its own EMF record under the function's namespace",
 }
 
 

@@ -40,13 +40,8 @@ class Param:
     envelope: type | None = None
 
 
-def validation_error(exc: Any, prefix: str) -> ValidationFailed:
-    """A pydantic ValidationError as field paths and reasons; input values are never copied."""
-    details = []
-    for error in exc.errors(include_url=False, include_input=False, include_context=False):
-        loc = ".".join([prefix, *(str(part) for part in error["loc"])])
-        details.append({"loc": loc, "msg": error["msg"], "type": error["type"]})
-    return ValidationFailed(f"invalid {prefix}", details=details)
+validation_error = ValidationFailed.from_pydantic
+"""A pydantic ValidationError as field paths and reasons (:meth:`ValidationFailed.from_pydantic`)."""
 
 
 def _without_extras(annotation: Any) -> Any:

@@ -68,6 +68,13 @@ class Invocation:
         """Milliseconds until the Lambda deadline."""
         return remaining_ms(self.lambda_context, self.started)
 
+    def served(self) -> dict[str, Any]:
+        """What the application serves: its routes counted per source, and the trigger settings
+        (a bucket, a queue, a topic a route names) that are not set."""
+        registry = self.registry
+        return {"routes": registry.counts(), "unresolved_settings": sorted(set(
+            registry.s3.unresolved() + registry.sqs.unresolved() + registry.sns.unresolved()))}
+
 
 Context = Invocation
 

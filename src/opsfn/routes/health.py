@@ -12,16 +12,8 @@ def health_report(context: Context) -> dict[str, Any]:
     """What the function serves, without touching AWS."""
     from opsfn import __version__
 
-    registry = context.registry
-    return {
-        "status": "ok",
-        "version": __version__,
-        "cold_start": context.cold_start,
-        "routes": registry.counts(),
-        "unresolved_settings": sorted(
-            set(registry.s3.unresolved() + registry.sqs.unresolved() + registry.sns.unresolved())
-        ),
-    }
+    return {"status": "ok", "version": __version__, "cold_start": context.cold_start,
+            **context.served()}
 
 
 @router.action("health", description="Version, route counts per source, cold-start flag.")

@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from opsfn import Context, Router
 from opsfn.access import ANY, allow, arn_pattern, table
-from opsfn.core.binding import validation_error
 from opsfn.errors import Conflict, ValidationFailed
 from opsfn.events import HttpRequest, Response, ScheduleEvent
 from opsfn.routes.database import rds, signals, state, store
@@ -207,7 +206,7 @@ def activity_http(request: HttpRequest) -> dict[str, Any]:
         activity = ActivityInput.model_validate(request.json()) if request.body.strip() \
             else ActivityInput()
     except ValidationError as exc:
-        raise validation_error(exc, "body") from None
+        raise ValidationFailed.from_pydantic(exc, "body") from None
     return record(activity, "body")
 
 
