@@ -22,6 +22,7 @@ from opsfn.errors import OpsfnError, RecordsFailed, UpstreamError
 from opsfn.handler import app
 from opsfn.services import aws
 from opsfn.testing import ACCOUNT, REGION, Client, FakeLambdaContext
+from tests.ses.conftest import issued_keys
 from tests.tables import create_shared_tables, drain_queue
 
 from ._faults_support import (
@@ -168,15 +169,7 @@ def test_processing_job_never_stuck_and_converges(client: Client, imaging: None,
 @pytest.fixture
 def issued(env: None) -> dict[str, str]:
     """Every access key IAM hands out: id -> secret, read from the replies."""
-    keys: dict[str, str] = {}
-
-    def capture(parsed: dict[str, Any], **_: Any) -> None:
-        key = parsed.get("AccessKey")
-        if key:
-            keys[key["AccessKeyId"]] = key["SecretAccessKey"]
-
-    aws.client("iam").meta.events.register("after-call.iam.CreateAccessKey", capture)
-    return keys
+    return issued_keys()
 
 
 def _keys(user: str) -> list[str]:

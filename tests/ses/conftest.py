@@ -167,3 +167,17 @@ def header_lines(head: bytes) -> list[bytes]:
         else:
             fields.append(line)
     return fields
+
+
+def issued_keys() -> dict[str, str]:
+    """Every access key IAM hands out from now on: id -> secret, read from the CreateAccessKey
+    replies (the secret is never readable afterwards)."""
+    keys: dict[str, str] = {}
+
+    def capture(parsed: dict[str, Any], **_: Any) -> None:
+        key = parsed.get("AccessKey")
+        if key:
+            keys[key["AccessKeyId"]] = key["SecretAccessKey"]
+
+    aws.client("iam").meta.events.register("after-call.iam.CreateAccessKey", capture)
+    return keys

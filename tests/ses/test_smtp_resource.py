@@ -14,6 +14,7 @@ from opsfn.routes.ses.smtp.ownership import TAG_MANAGED, TAG_RESOURCE
 from opsfn.routes.ses.smtp_password import smtp_password
 from opsfn.services import aws
 from opsfn.testing import Client
+from tests.ses.conftest import issued_keys
 
 CR = "Custom::SmtpCredential"
 IDENTITY = "arn:aws:ses:us-east-1:123456789012:identity/example.com"
@@ -31,15 +32,7 @@ def _rotation_timing(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def issued(moto_aws: None) -> Iterator[dict[str, str]]:
     """Every access key IAM hands out during the test: id -> secret (read from the replies)."""
-    keys: dict[str, str] = {}
-
-    def capture(parsed: dict[str, Any], **_: Any) -> None:
-        key = parsed.get("AccessKey")
-        if key:
-            keys[key["AccessKeyId"]] = key["SecretAccessKey"]
-
-    aws.client("iam").meta.events.register("after-call.iam.CreateAccessKey", capture)
-    yield keys
+    yield issued_keys()
 
 
 def _keys(user: str) -> list[str]:
