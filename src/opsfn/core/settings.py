@@ -379,13 +379,7 @@ def register_section(section: type[_S] | str) -> type[_S] | str:
 
 def all_sections() -> list[type[SettingsSection]]:
     """The framework's section, then every registered one (imports the section modules)."""
-    from opsfn.lazy import load
-
-    sections: list[type[SettingsSection]] = [CoreSettings]
-    for found in [*(load(ref) for ref in _REFERENCES), *_REGISTERED]:
-        if found not in sections:
-            sections.append(found)
-    return sections
+    return list(dict.fromkeys(_sections_one_by_one()))
 
 
 def _sections_one_by_one() -> Iterator[type[SettingsSection]]:
