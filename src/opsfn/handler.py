@@ -18,11 +18,12 @@ import gc
 import os
 from typing import Any
 
-from opsfn.core import snapstart
+from opsfn.core import dead_letters, snapstart
 from opsfn.core.discovery import find_app
 from opsfn.core.groups import SETTING as GROUP_SETTING
 from opsfn.core.groups import limited
 from opsfn.routes import default_app
+from opsfn.services import failed_events
 
 ENTRY = "opsfn.handler.lambda_handler"
 
@@ -40,6 +41,7 @@ if is_lambda_entry():
     # Lambda's entry: a process that imports opsfn as a library keeps its environment.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
+dead_letters.use_sender(failed_events.send)
 app = limited(find_app(default_app, entry_points=False), os.environ.get(GROUP_SETTING))
 snapstart.register(app)  # only in a SnapStart init phase: warm before, reset after the snapshot
 

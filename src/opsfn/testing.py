@@ -18,6 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
+from opsfn.core import dead_letters
+from opsfn.services import failed_events
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
@@ -447,7 +450,9 @@ class Client:
     def __init__(self, app: Any, *, http_shape: str = "http_v2", timeout_ms: int = 60_000,
                  auth: str | None = None, caller: str | None = None) -> None:
         """``auth`` (``iam`` or ``jwt``) makes every HTTP request arrive as an authorizer
-        would pass it, as ``caller``; a request's own ``auth`` argument wins."""
+        would pass it, as ``caller``; a request's own ``auth`` argument wins. Permanent failures
+        are parked in the failed-events queue as the handler parks them."""
+        dead_letters.use_sender(failed_events.send)
         self.app = app
         self.http_shape = http_shape
         self.timeout_ms = timeout_ms

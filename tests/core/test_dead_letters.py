@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 from opsfn import Context, S3Object
 from opsfn import testing as t
+from opsfn.core import dead_letters
 from opsfn.errors import Conflict, RecordsFailed
 from opsfn.services import aws
 from opsfn.testing import Client
@@ -121,6 +125,27 @@ def test_a_queue_that_cannot_take_it_loses_nothing(client: Client,
         client.handle(t.s3_event("uploads-bucket", ["uploads/fail"]))
     reply = client.sqs([{"action": "queued_echo"}], queue="actions")
     assert len(reply["batchItemFailures"]) == 1
+
+
+def test_without_a_sender_failures_are_raised_with_the_reason(
+        client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """An entry point that installs no sender parks nothing: the failure is raised for the
+    platform's retries, and the log says why the queue was not used."""
+    monkeypatch.setattr(dead_letters, "_senders", [])
+    with pytest.raises(RecordsFailed):
+        client.app(t.s3_event("uploads-bucket", ["uploads/fail"]), t.FakeLambdaContext())
+    assert parked() == []
+    assert "no sender is installed" in caplog.text
+
+
+def test_the_handler_parks_with_the_sdk() -> None:
+    """Importing the entry point installs the sender (a fresh process: nothing else has)."""
+    code = ("from opsfn.core import dead_letters; from opsfn.services import failed_events; "
+            "assert dead_letters._senders == []; import opsfn.handler; "
+            "assert dead_letters._senders == [failed_events.send]; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                         env={**os.environ, "POWERTOOLS_METRICS_DISABLED": "true"})
+    assert out.stdout.strip() == "ok", out.stderr
 
 
 def test_direct_invokes_always_raise(client: Client) -> None:

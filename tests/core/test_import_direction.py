@@ -27,10 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 REGISTRY = ("opsfn.routes", "opsfn.routes.manifest")  # the built-ins' registry, not a route
 # Imports that still point the wrong way, each with why; the list may only shrink.
-KNOWN: dict[tuple[str, str], str] = {
-    ("opsfn.core.dead_letters", "opsfn.services.aws"):
-        "parking a failed event sends it with the SDK client",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _module_name(path: Path) -> str:

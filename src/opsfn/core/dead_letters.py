@@ -12,17 +12,22 @@ platform's retries and dead-letter queue take over.
 An event that carries patient data it does not need for a redrive (an SES receipt event's headers,
 subject and addresses) is parked in the form :data:`KEPT_FORMS` names: the queue is read by
 operators, so it keeps what a redrive needs and nothing more.
+
+Sending needs the SDK, which lives above core: the entry points install the sender
+(:func:`use_sender`, done by :mod:`opsfn.handler` and :class:`opsfn.testing.Client`). Without one,
+a failure is reported as it would be without a queue, with a warning that says why.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opsfn.core.access import allow, queue
 from opsfn.core.observability import get_logger
 from opsfn.errors import OpsfnError
 from opsfn.events.jsonable import dumps
+from opsfn.lazy import load
 
 MAX_MESSAGE_BYTES = 256 * 1024  # SQS's limit for one message
 # source -> "module:function" giving the form of its event that may be kept (imported when used)
@@ -31,14 +36,23 @@ KEPT_FORMS = {"ses": "opsfn.events.ses:redrivable"}
 ACCESS = (allow("sqs:GetQueueUrl", "sqs:SendMessage", on=queue("OPSFN_FAILED_EVENTS_QUEUE")),)
 """What parking needs: part of every deployment's role, whatever its routes."""
 
+Sender = Callable[[str, str, Mapping[str, str]], None]
+"""Sends a message body with string attributes to a queue given by its URL, name or ARN."""
+
+_senders: list[Sender] = []
+
+
+def use_sender(sender: Sender) -> None:
+    """Make ``sender`` the one that parks failed events from now on (idempotent)."""
+    _senders[:] = [sender]
+
 
 def kept_form(source: str, payload: Any) -> Any:
     """``payload`` as the failed-events queue may keep it."""
     home = KEPT_FORMS.get(source)
     if home is None:
         return payload
-    module, _, function = home.partition(":")
-    return getattr(importlib.import_module(module), function)(payload)
+    return load(home)(payload)
 
 
 def park(source: str, payload: Any, error: OpsfnError, queue: str | None) -> bool:
@@ -49,15 +63,12 @@ def park(source: str, payload: Any, error: OpsfnError, queue: str | None) -> boo
                   "payload": kept_form(source, payload)})
     if len(body.encode("utf-8")) > MAX_MESSAGE_BYTES:
         return False
-    from opsfn.services import aws
-
-    sqs = aws.client("sqs")
+    if not _senders:
+        get_logger().warning("permanent failure not parked: no sender is installed",
+                             extra={"source": source, "error": error.code})
+        return False
     try:
-        url = queue if queue.startswith(("https://", "http://")) else sqs.get_queue_url(
-            QueueName=queue.rsplit(":", 1)[-1])["QueueUrl"]
-        sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes={
-            "error": {"DataType": "String", "StringValue": error.code},
-            "source": {"DataType": "String", "StringValue": source}})
+        _senders[0](queue, body, {"error": error.code, "source": source})
     except Exception as failure:  # noqa: BLE001 - the platform's own retries still hold it
         get_logger().warning("permanent failure could not be parked", extra={
             "source": source, "error": error.code, "error_type": type(failure).__name__})
