@@ -128,7 +128,7 @@ def test_health_invoke_in_a_fresh_process_imports_no_sdk() -> None:
 def test_tracer_only_when_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
     import contextlib
 
-    from opsfn.core import observability
+    from opsfn.core import route_call
 
     subsegments: list[str] = []
 
@@ -145,7 +145,7 @@ def test_tracer_only_when_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
     class FakeTracer:
         provider = Provider()
 
-    monkeypatch.setattr(observability, "get_tracer", FakeTracer)
+    monkeypatch.setattr(route_call, "get_tracer", FakeTracer)
     client = Client(app)
     client.invoke("health")
     assert subsegments == []

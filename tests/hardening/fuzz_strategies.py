@@ -725,10 +725,10 @@ class Harness:
     _restore: list[Callable[[], None]] = field(default_factory=list)
 
     def __enter__(self) -> Harness:
-        from opsfn.core import invocation
+        from opsfn.core import route_call
         from opsfn.core.dispatch import custom_resource
 
-        real_log = invocation.log_unexpected
+        real_log = route_call.log_unexpected
 
         def send(url: str, body: bytes, **_: Any) -> tuple[bool, str]:
             answer = json.loads(body)
@@ -743,7 +743,7 @@ class Harness:
             real_log(exc, route)
 
         for module, name, value in ((custom_resource, "send_response", send),
-                                    (invocation, "log_unexpected", log)):
+                                    (route_call, "log_unexpected", log)):
             original = getattr(module, name)
             setattr(module, name, value)
             self._restore.append(lambda m=module, n=name, o=original: setattr(m, n, o))

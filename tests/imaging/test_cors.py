@@ -133,13 +133,13 @@ def test_without_the_setting_no_origin_is_allowed() -> None:
 def test_preflight_is_answered_before_the_route_runs(client: Client,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """No route (and so no authentication) sees a preflight: browsers send no credentials."""
-    from opsfn.core import invocation
+    from opsfn.core import route_call
 
     def never(*_: Any, **__: Any) -> Any:
         raise AssertionError("a route ran for a preflight")
 
     monkeypatch.setattr("opsfn.core.dispatch.http.run_route", never)
-    monkeypatch.setattr(invocation, "run_route", never)
+    monkeypatch.setattr(route_call, "run_route", never)
     assert _preflight(client, "http_v2", "/request-upload").status == 204
 
 

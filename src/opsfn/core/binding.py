@@ -15,16 +15,14 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from opsfn.core.invocation import Invocation
 from opsfn.core.paths import template_params
 from opsfn.core.router import HttpSpec, Route
 from opsfn.core.text import Text, text_constraint
 from opsfn.errors import InternalError, ValidationFailed
 from opsfn.events.envelope import Envelope
-
-if TYPE_CHECKING:
-    from opsfn.core.invocation import Invocation
 
 _EMPTY = inspect.Parameter.empty
 
@@ -93,8 +91,6 @@ class Binder:
 
     @staticmethod
     def _kind(route: Route, name: str, annotation: Any, path_names: set[str]) -> str:
-        from opsfn.core.invocation import Invocation  # once per route; it imports this module
-
         if annotation is Invocation:
             return "context"
         if _envelope_type(annotation) is not None:

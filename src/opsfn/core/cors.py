@@ -17,9 +17,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from opsfn.events.http import Response
+
 if TYPE_CHECKING:
     from opsfn.core.registry import Registry
-    from opsfn.events.http import HttpRequest, Response
+    from opsfn.events.http import HttpRequest
 
 # What browsers may send to the API: JSON bodies, bearer tokens, SigV4-signed calls, API keys.
 ALLOW_HEADERS = ("content-type", "authorization", "x-amz-date", "x-amz-security-token",
@@ -100,8 +102,6 @@ def is_preflight(request: HttpRequest) -> bool:
 def preflight(registry: Registry, request: HttpRequest, max_age: int) -> Response | None:
     """The 204 answer to a preflight to a declared path; None for any other request (an
     ``OPTIONS`` without ``Access-Control-Request-Method``) or an undeclared path (404 follows)."""
-    from opsfn.events.http import Response
-
     if not is_preflight(request):
         return None
     methods = path_methods(registry, request)

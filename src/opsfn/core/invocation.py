@@ -1,4 +1,4 @@
-"""The one object of an invocation, and running a route with it.
+"""The one object of an invocation.
 
 An :class:`Invocation` is created once per event by :class:`opsfn.core.app.App`. Dispatchers
 fill in what each route call offers (its payload, envelope and source), and routes receive the
@@ -12,19 +12,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from opsfn.aws_errors import from_aws_error
-from opsfn.core.access_check import enter_route, leave_route
-from opsfn.core.binding import binder_for
-from opsfn.core.observability import get_logger, log_unexpected
+from opsfn.core.observability import get_logger
 from opsfn.core.settings import CoreSettings
-from opsfn.errors import InternalError, OpsfnError
 from opsfn.events.kinds import Kind, Via
 
 if TYPE_CHECKING:
     from opsfn.core.registry import Registry
-    from opsfn.core.router import Route
 
-__all__ = ["Context", "Invocation", "remaining_ms", "run_route"]
+__all__ = ["Context", "Invocation", "remaining_ms"]
 
 _DEFAULT_BUDGET_MS = 900_000  # outside Lambda (tests, CLI) there is no deadline: use the maximum
 
@@ -89,53 +84,3 @@ def remaining_ms(lambda_context: Any, started: float) -> int:
             pass
     elapsed = (time.monotonic() - started) * 1000 if started else 0.0
     return int(_DEFAULT_BUDGET_MS - elapsed)
-
-
-def as_opsfn_error(exc: Exception, route: Route) -> OpsfnError:
-    """Map an exception from a route to the error a caller may see."""
-    if isinstance(exc, OpsfnError):
-        return exc
-    mapped = from_aws_error(exc)
-    if mapped is not None:
-        return mapped
-    log_unexpected(exc, route.label)
-    return InternalError("internal error")
-
-
-def _traced(route: Route, kwargs: dict[str, Any]) -> Any:
-    """Call the route inside an X-Ray subsegment annotated with its label."""
-    from opsfn.core.observability import get_tracer
-
-    with get_tracer().provider.in_subsegment(f"## {route.label}") as subsegment:
-        subsegment.put_annotation(key="route", value=route.label)
-        return route.func(**kwargs)
-
-
-def run_route(route: Route, invocation: Invocation, payload: Callable[[], Any], payload_loc: str,
-              envelope: Any = None, *, source: Via | None = None,
-              raw_json: Callable[[], bytes] | None = None) -> Any:
-    """Call ``route`` with what this source offers; raises only OpsfnError subclasses."""
-    invocation.source = source or invocation.kind
-    invocation.route = route.label
-    invocation.payload = payload
-    invocation.payload_loc = payload_loc
-    invocation.envelope = envelope
-    invocation.raw_json = raw_json
-    started = time.perf_counter()
-    failed = True
-    token = enter_route(route)  # its AWS calls are held to its access= declarations
-    try:
-        kwargs = binder_for(route).bind(invocation)
-        result = _traced(route, kwargs) if invocation.settings.tracing else route.func(**kwargs)
-        failed = False
-        return result
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error below
-        raise as_opsfn_error(exc, route) from None
-    finally:
-        leave_route(token)
-        entry = invocation.stats.get(route.label)
-        if entry is None:
-            entry = invocation.stats[route.label] = [0, 0, 0.0]
-        entry[0] += 1
-        entry[1] += failed
-        entry[2] += (time.perf_counter() - started) * 1000

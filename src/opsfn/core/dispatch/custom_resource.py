@@ -12,8 +12,9 @@ import threading
 import time
 from typing import Any, Literal
 
-from opsfn.core.invocation import Invocation, remaining_ms, run_route
+from opsfn.core.invocation import Invocation, remaining_ms
 from opsfn.core.observability import UNDELIVERED_ANSWERS, emit_count, get_logger
+from opsfn.core.route_call import run_route
 from opsfn.core.settings import CoreSettings
 from opsfn.core.watchdog import WATCHDOG
 from opsfn.errors import InvalidSetting, OpsfnError

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsfn.core.invocation import Invocation, run_route
+from opsfn.core.invocation import Invocation
+from opsfn.core.route_call import run_route
 from opsfn.errors import NotFound
 from opsfn.events.eventbridge import ScheduleEvent, parse_event, schedule_name
 from opsfn.events.jsonable import to_jsonable

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from opsfn.core import cors
 from opsfn.core.auth import authorize
-from opsfn.core.invocation import Invocation, run_route
+from opsfn.core.invocation import Invocation
 from opsfn.core.observability import get_logger
 from opsfn.core.registry import Registry
+from opsfn.core.route_call import run_route
 from opsfn.core.router import HttpSpec, Route
 from opsfn.errors import (
     InvalidSetting,
@@ -80,7 +82,6 @@ def _cors_headers(setting: str | None, event: dict[str, Any]) -> dict[str, str] 
     """Access-Control-Allow-Origin (and Vary) for this reply; None when CORS is not configured."""
     if not setting:
         return None
-    from opsfn.core import cors
 
     return cors.reply_headers(setting, event)
 
@@ -91,7 +92,6 @@ def dispatch(event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
     try:
         request = parse_request(invocation.kind, event, settings.max_body_bytes)
         if request.method == "OPTIONS":  # a CORS preflight is answered before any route or auth
-            from opsfn.core import cors
 
             preflight = cors.preflight(invocation.registry, request, settings.cors_max_age)
             if preflight is not None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsfn.core.invocation import Invocation, run_route
+from opsfn.core.invocation import Invocation
 from opsfn.core.registry import Registry
+from opsfn.core.route_call import run_route
 from opsfn.core.router import Route
 from opsfn.errors import NotFound
 from opsfn.events.invoke import split_action

@@ -12,9 +12,10 @@ from typing import Any
 
 from opsfn.core.dead_letters import park
 from opsfn.core.dispatch.invoke import find_action, run_action
-from opsfn.core.invocation import Invocation, run_route
+from opsfn.core.invocation import Invocation
 from opsfn.core.observability import get_logger
 from opsfn.core.registry import last_name
+from opsfn.core.route_call import run_route
 from opsfn.core.router import ActionSpec, S3Spec
 from opsfn.errors import NotExposed, NotFound, OpsfnError, RecordsFailed, ValidationFailed
 from opsfn.events import s3 as s3_events

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsfn.core.invocation import Invocation, run_route
+from opsfn.core.invocation import Invocation
 from opsfn.core.observability import get_logger
+from opsfn.core.route_call import run_route
 from opsfn.errors import NotFound, OpsfnError, RecordsFailed
 from opsfn.events.jsonable import to_jsonable
 from opsfn.events.ses import SesMessage, parse_record
