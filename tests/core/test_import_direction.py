@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("opsfn.routes",),
     ("opsfn.handler", "opsfn.testing", "opsfn.tooling", "opsfn.cdk"),
 )
-REGISTRY = ("opsfn.routes", "opsfn.routes.manifest")  # the built-ins' registry, not a route
+REGISTRY = ("opsfn.routes", "opsfn.routes.domains", "opsfn.routes.manifest")  # the registry
 # Imports that still point the wrong way, each with why; the list may only shrink.
 KNOWN: dict[tuple[str, str], str] = {}
 

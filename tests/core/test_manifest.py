@@ -34,8 +34,8 @@ def test_handler_import_loads_no_route_module_and_no_pydantic() -> None:
     code = ("import sys, opsfn.handler; print(sorted(m for m in sys.modules if "
             "m.startswith(('opsfn.routes.', 'pydantic', 'boto3', 'aws_lambda_powertools'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    # The built-in manifest's loader only: not one route module.
-    assert out.stdout.strip() == "['opsfn.routes.manifest']"
+    # The built-in domains' declarations and the manifest's loader only: not one route module.
+    assert out.stdout.strip() == "['opsfn.routes.domains', 'opsfn.routes.manifest']"
 
 
 def test_first_call_imports_only_that_route_module() -> None:
@@ -43,4 +43,5 @@ def test_first_call_imports_only_that_route_module() -> None:
             "print(sorted(m for m in sys.modules if m.startswith('opsfn.routes.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"POWERTOOLS_METRICS_DISABLED": "true", "PATH": ""})
-    assert out.stdout.strip().splitlines()[-1] == "['opsfn.routes.health', 'opsfn.routes.manifest']"
+    assert out.stdout.strip().splitlines()[-1] == \
+        "['opsfn.routes.domains', 'opsfn.routes.health', 'opsfn.routes.manifest']"

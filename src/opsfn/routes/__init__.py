@@ -1,7 +1,7 @@
 """The built-in routes: one package per system opsfn replaces, plus ``health``.
 
-Each domain is declared once, in :data:`DECLARED`; its router, its settings sections, its
-commands and its part of the route manifest follow from that declaration.
+Each domain is declared once, in :data:`~opsfn.routes.domains.DECLARED`; its router, its settings
+sections, its commands and its part of the route manifest follow from that declaration.
 
 =============  ==================================================================
 ``imaging``    the image-analysis pipeline (browser uploads, DICOM, Rekognition)
@@ -16,81 +16,17 @@ commands and its part of the route manifest follow from that declaration.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from opsfn.core.settings import register_section
-from opsfn.lazy import load
+from opsfn.lazy import attributes
+from opsfn.routes.domains import DECLARED, DOMAINS, Domain, builtin_routers, command_modules
 
 if TYPE_CHECKING:
-    from opsfn import Router
-    from opsfn.core.app import App
+    from opsfn.routes.manifest import builtin, default_app
 
 __all__ = ["DECLARED", "DOMAINS", "Domain", "builtin", "builtin_routers", "command_modules",
            "default_app"]
 
-
-@dataclass(frozen=True, slots=True)
-class Domain:
-    """Where one domain's parts are: its router (``opsfn.routes.<name>:router``), its settings
-    sections (``"module:Class"``) and whether ``opsfn.routes.<name>.cli`` adds commands."""
-
-    name: str
-    sections: tuple[str, ...] = ()
-    commands: bool = True
-
-    @property
-    def router(self) -> str:
-        return f"opsfn.routes.{self.name}:router"
-
-
-def _section(domain: str, name: str, module: str = "settings") -> str:
-    return f"opsfn.routes.{domain}.{module}:{name}"
-
-
-DECLARED = (
-    Domain("health", commands=False),
-    Domain("imaging", (_section("imaging", "ImagingSettings"),)),
-    Domain("incidents", (_section("incidents", "IncidentSettings"),)),
-    Domain("database", (_section("database", "DatabaseSettings"),)),
-    Domain("etl", (_section("etl", "EtlSettings"),)),
-    Domain("tls", (_section("tls", "TlsSettings"),)),
-    Domain("ses", (_section("ses", "SesSettings"),
-                   _section("ses", "RelaySettings", "relay_settings"))),
-    Domain("exports", (_section("exports", "ExportsSettings"),)),
-)
-DOMAINS = tuple(domain.name for domain in DECLARED)
-
-register_section("opsfn.services.settings:SharedSettings")  # the tables several domains share
-for _domain in DECLARED:
-    for _reference in _domain.sections:
-        register_section(_reference)
-
-
-def builtin_routers() -> list[Router]:
-    """Every built-in router (imports every route module: the manifest spares the handler this).
-
-    Modules import only light things at import time: AWS clients, imaging, crypto and cache
-    libraries are imported inside the functions that use them.
-    """
-    return [load(domain.router) for domain in DECLARED]
-
-
-def builtin(*domains: str) -> Router:
-    """opsfn's built-in routes (every domain, or only those named, e.g. ``"health"``), each
-    module imported the first time one of its routes runs."""
-    from opsfn.routes import manifest
-
-    return manifest.load(domains=domains or None)
-
-
-def default_app() -> App:
-    """What a function serves when no application is named: every built-in route."""
-    from opsfn.core.app import App
-
-    return App([builtin()])
-
-
-def command_modules() -> list[str]:
-    """The modules whose ``register(subparsers)`` adds a domain's ``opsfn`` commands."""
-    return [f"opsfn.routes.{domain.name}.cli" for domain in DECLARED if domain.commands]
+# Loaded on first use, so that ``python -m opsfn.routes.manifest`` runs a module not yet imported.
+__getattr__, __dir__ = attributes(globals(), {
+    "builtin": "opsfn.routes.manifest:builtin", "default_app": "opsfn.routes.manifest:default_app"})

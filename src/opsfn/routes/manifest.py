@@ -1,5 +1,5 @@
 """The built-in routes' manifest (``manifest.json`` beside this module), generated from the
-routers themselves; a test fails when it is stale:
+routers themselves, and the router and app it gives; a test fails when it is stale:
 
     python -m opsfn.routes.manifest --write     # after adding or changing a route
     python -m opsfn.routes.manifest --check
@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from opsfn import Router
+from opsfn.core.app import App
 from opsfn.core.manifest import describe, render, routes_of
-from opsfn.routes import DOMAINS, builtin_routers
+from opsfn.routes.domains import DOMAINS, builtin_routers
 
 PATH = Path(__file__).with_name("manifest.json")
 
@@ -37,6 +38,17 @@ def load(path: Path = PATH, *, domains: tuple[str, ...] | None = None) -> Router
             f"opsfn.routes.{d}.") for d in domains)
 
     return routes_of(json.loads(path.read_text()), wanted)
+
+
+def builtin(*domains: str) -> Router:
+    """opsfn's built-in routes (every domain, or only those named, e.g. ``"health"``), each
+    module imported the first time one of its routes runs."""
+    return load(domains=domains or None)
+
+
+def default_app() -> App:
+    """What a function serves when no application is named: every built-in route."""
+    return App([builtin()])
 
 
 def main(argv: list[str]) -> int:
