@@ -19,7 +19,6 @@ from opsfn.lazy import attributes
 if TYPE_CHECKING:
     from opsfn.services.lean.dynamodb import dynamodb_call, dynamodb_request, get_item, put_item
     from opsfn.services.lean.s3 import (
-        get_object,
         object_url,
         presigned_get,
         presigned_post,
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
         sign_post,
         sign_url,
     )
+    from opsfn.services.lean.s3_get import get_object
     from opsfn.services.lean.sts import assume_role
     from opsfn.services.lean.where import (
         USE_SDK,
@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "dynamodb": ("dynamodb_call", "dynamodb_request", "get_item", "put_item"),
-    "s3": ("get_object", "object_url", "presigned_get", "presigned_post", "presigned_put",
+    "s3": ("object_url", "presigned_get", "presigned_post", "presigned_put",
            "sign_post", "sign_url"),
+    "s3_get": ("get_object",),
     "sts": ("assume_role",),
     "where": ("USE_SDK", "Credentials", "Target", "UseSdk", "sdk_loaded", "target"),
 }

@@ -5,11 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from opsfn.core.access_check import check
+from opsfn.services import aws
 from opsfn.services.lean.sign import signed_headers
 from opsfn.services.lean.where import USE_SDK, Target, UseSdk, target
+from opsfn.services.lean.wire import post
 
 
 def service_url(service: str, where: Target) -> str:
@@ -33,16 +37,10 @@ def dynamodb_request(operation: str, payload: dict[str, Any], where: Target, now
 def dynamodb_call(operation: str, payload: dict[str, Any], environ: Mapping[str, str] | None = None
                   ) -> dict[str, Any] | UseSdk:
     """The decoded reply of a successful call, or USE_SDK (not possible here, or not a success)."""
-    from opsfn.core.access_check import check
-
     check(f"dynamodb:{operation}")
     where = target("dynamodb", environ)
     if where is None:
         return USE_SDK
-    import zlib
-
-    from opsfn.services.lean.wire import post
-
     url, body, headers = dynamodb_request(operation, payload, where, dt.datetime.now(dt.UTC))
     answer = post(url, body, headers, environ)
     if isinstance(answer, UseSdk):
@@ -63,8 +61,6 @@ def get_item(**request: Any) -> dict[str, Any]:
     """``client("dynamodb").get_item(**request)``, without the SDK when it can be."""
     reply = dynamodb_call("GetItem", request)
     if isinstance(reply, UseSdk):
-        from opsfn.services import aws
-
         return aws.client("dynamodb").get_item(**request)  # type: ignore[return-value]
     return reply
 
@@ -77,7 +73,5 @@ def put_item(**request: Any) -> dict[str, Any]:
     """
     reply = dynamodb_call("PutItem", request)
     if isinstance(reply, UseSdk):
-        from opsfn.services import aws
-
         return aws.client("dynamodb").put_item(**request)  # type: ignore[return-value]
     return reply

@@ -1,4 +1,4 @@
-"""S3 without a client: presigned forms and URLs, and one signed GET.
+"""S3 without a client: presigned forms and URLs (the one GET is :mod:`.s3_get`).
 
 A presigned URL is a few HMACs, while building an S3 client loads the SDK and S3's models and
 endpoint rules (hundreds of milliseconds cold). Each public function here decides once whether it
@@ -16,24 +16,24 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
+from opsfn.core.access_check import check
+from opsfn.services import aws
 from opsfn.services.lean.sign import (
     ALGORITHM,
-    EMPTY_SHA256,
     presigned_query,
-    signed_headers,
     signing_key,
     stamps,
     uri,
 )
-from opsfn.services.lean.where import USE_SDK, Target, UseSdk, plain_endpoint, target
+from opsfn.services.lean.where import Target, plain_endpoint, target
 
 _PLAIN_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 
-def _s3_target(bucket: str, valid_for: float = 0, *, cold_only: bool = True,
+def s3_target(bucket: str, valid_for: float = 0, *, cold_only: bool = True,
                environ: Mapping[str, str] | None = None) -> Target | None:
     """A target for ``bucket``, when its name needs none of the SDK's addressing rules."""
     if not _PLAIN_BUCKET.match(bucket):
@@ -100,10 +100,8 @@ def sign_url(method: str, bucket: str, key: str, *, headers: dict[str, str], exp
 def presigned_post(bucket: str, key: str, *, fields: dict[str, str], conditions: list[Any],
                    expires_in: int) -> dict[str, Any]:
     """An upload form for ``bucket/key``; its bearer may do what the route may (``s3:PutObject``)."""
-    from opsfn.core.access_check import check
-
     check("s3:PutObject")
-    where = _s3_target(bucket, expires_in)
+    where = s3_target(bucket, expires_in)
     if where is not None:
         return sign_post(bucket, key, fields=fields, conditions=conditions,
                          expires_in=expires_in, where=where, now=dt.datetime.now(dt.UTC))
@@ -113,10 +111,8 @@ def presigned_post(bucket: str, key: str, *, fields: dict[str, str], conditions:
 
 def presigned_put(bucket: str, key: str, *, headers: dict[str, str], expires_in: int) -> str:
     """A PUT URL for ``bucket/key`` with ``headers`` (Content-Type, Content-Length) signed."""
-    from opsfn.core.access_check import check
-
     check("s3:PutObject")
-    where = _s3_target(bucket, expires_in)
+    where = s3_target(bucket, expires_in)
     if where is not None:
         return sign_url("PUT", bucket, key, headers=headers, expires_in=expires_in, where=where,
                         now=dt.datetime.now(dt.UTC))
@@ -131,10 +127,8 @@ def presigned_put(bucket: str, key: str, *, headers: dict[str, str], expires_in:
 
 def presigned_get(bucket: str, key: str, *, expires_in: int) -> str:
     """A GET URL for ``bucket/key``: signed here whenever the SDK would sign it the same way."""
-    from opsfn.core.access_check import check
-
     check("s3:GetObject")
-    where = _s3_target(bucket, expires_in, cold_only=False)  # a warm process saves a client too
+    where = s3_target(bucket, expires_in, cold_only=False)  # a warm process saves a client too
     if where is not None:
         return sign_url("GET", bucket, key, headers={}, expires_in=expires_in, where=where,
                         now=dt.datetime.now(dt.UTC))
@@ -144,7 +138,7 @@ def presigned_get(bucket: str, key: str, *, expires_in: int) -> str:
 
 def _sdk(valid_for: float) -> Any:
     """The route's S3 client, its scoped session renewed first if a URL would outlive it."""
-    from opsfn.services import aws, scoped
+    from opsfn.services import scoped
 
     scoped.current(valid_for)
     return aws.client("s3")
@@ -157,42 +151,3 @@ def object_url(bucket: str, key: str, where: Target) -> str | None:
         return None
     scheme, host, path = _host_and_path(bucket, key, where)
     return f"{scheme}://{host}{path}"
-
-
-def get_object(bucket: str, key: str, environ: Mapping[str, str] | None = None,
-               timeout_s: float = 10.0) -> IO[bytes] | UseSdk | None:
-    """The object's body stream, None when the key does not exist, or USE_SDK.
-
-    Only a 200 or a 404 ``NoSuchKey`` is taken as an answer; every other outcome (403, a missing
-    bucket, a redirect to another region, a network error) goes to the SDK, which retries and
-    reports it properly. Used whether or not the SDK is loaded: a sync that finds nothing to do
-    then never builds an S3 client.
-    """
-    from opsfn.core.access_check import check
-
-    check("s3:GetObject")
-    where = _s3_target(bucket, cold_only=False, environ=environ)
-    url = None if where is None else object_url(bucket, key, where)
-    if where is None or url is None:
-        return USE_SDK
-    import http.client
-
-    from opsfn.services.lean.wire import connection
-
-    link = connection(url, environ, timeout_s)
-    try:
-        link.request("GET", urlsplit(url).path, headers=signed_headers(
-            "GET", url, {"x-amz-content-sha256": EMPTY_SHA256}, EMPTY_SHA256,
-            credentials=where.credentials, region=where.region, service="s3",
-            now=dt.datetime.now(dt.UTC)))
-        reply = link.getresponse()
-        if reply.status == 200:
-            return reply  # type: ignore[no-any-return]  # the caller reads it; closing closes
-        body = reply.read(4096)
-    except (OSError, http.client.HTTPException):
-        link.close()
-        return USE_SDK
-    link.close()
-    if reply.status == 404 and b"<Code>NoSuchKey</Code>" in body:
-        return None
-    return USE_SDK

@@ -6,10 +6,12 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
 from opsfn.services.lean.dynamodb import service_url
 from opsfn.services.lean.sign import signed_headers
 from opsfn.services.lean.where import USE_SDK, Target, UseSdk
+from opsfn.services.lean.wire import post
 
 _CREDENTIALS = re.compile(rb"<AssumeRoleResult>.*?<Credentials>(.*?)</Credentials>", re.S)
 _FIELD = re.compile(rb"<(AccessKeyId|SecretAccessKey|SessionToken|Expiration)>([A-Za-z0-9+/=:.\-]+)</\1>")
@@ -21,10 +23,6 @@ def assume_role(request: Mapping[str, str], where: Target, environ: Mapping[str,
 
     ``where`` carries the function's own credentials: they are what may assume the role.
     """
-    from urllib.parse import urlencode
-
-    from opsfn.services.lean.wire import post
-
     url = service_url("sts", where)
     body = urlencode({"Action": "AssumeRole", "Version": "2011-06-15", **request}).encode()
     headers = signed_headers("POST", url, {

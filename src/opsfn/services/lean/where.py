@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -55,8 +56,6 @@ def sdk_loaded() -> bool:
 
 def _config_names_endpoint(environ: Mapping[str, str]) -> bool:
     """Whether the shared config file may send calls elsewhere (endpoints, addressing)."""
-    from pathlib import Path
-
     path = Path(environ.get("AWS_CONFIG_FILE") or "~/.aws/config").expanduser()
     try:
         with path.open(encoding="utf-8", errors="replace") as handle:
