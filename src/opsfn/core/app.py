@@ -13,11 +13,13 @@ as they are.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+from opsfn.core.binding import binder_for
 from opsfn.core.dead_letters import park
 from opsfn.core.invocation import Invocation
 from opsfn.core.observability import (
@@ -112,6 +114,16 @@ class App(Router):
     def _add(self, route: Route) -> None:
         super()._add(route)
         self.registry.add(route)
+
+    def warm_up(self) -> list[str]:
+        """Import every dispatcher and route module and build each binder, as a SnapStart
+        snapshot should hold them; returns the modules imported."""
+        before = set(sys.modules)
+        for kind in DISPATCH_HOMES:
+            dispatcher(kind)
+        for route in self.registry.routes:
+            binder_for(route)
+        return sorted(set(sys.modules) - before)
 
     def mark_cold(self) -> None:
         """The next call is the first of an environment (a SnapStart restore)."""

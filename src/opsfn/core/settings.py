@@ -19,8 +19,10 @@ import typing
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Literal, Self, TypeVar, overload
 
+from opsfn.core import snapstart
 from opsfn.core.environ import EnvWatch
 from opsfn.errors import InvalidSetting, MissingSetting
+from opsfn.lazy import load
 
 __all__ = [
     "CoreSettings",
@@ -344,6 +346,7 @@ def core_settings() -> CoreSettings:
     return value
 
 
+@snapstart.on_restore
 def reset_cached_settings() -> None:
     """Read every section from the environment again on next use (a SnapStart restore)."""
     _CORE.snapshot = None
@@ -384,8 +387,6 @@ def all_sections() -> list[type[SettingsSection]]:
 
 def _sections_one_by_one() -> Iterator[type[SettingsSection]]:
     """What :func:`all_sections` lists, each loaded when it is reached."""
-    from opsfn.lazy import load
-
     yield CoreSettings
     yield from (load(ref) for ref in _REFERENCES)
     yield from _REGISTERED

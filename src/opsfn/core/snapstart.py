@@ -27,7 +27,8 @@ _RESETS: list[Callable[[], None]] = []
 
 def on_restore(reset: Callable[[], None]) -> Callable[[], None]:
     """Run ``reset`` after every restore: a module holding clients, connections or credentials
-    registers how to drop them (``opsfn.services.aws`` does, as it is imported)."""
+    registers how to drop them as it is imported (``opsfn.services.aws``, the settings cache, the
+    custom-resource watchdog): a module never imported has nothing to drop."""
     if reset not in _RESETS:
         _RESETS.append(reset)
     return reset
@@ -36,21 +37,14 @@ def on_restore(reset: Callable[[], None]) -> Callable[[], None]:
 def before_snapshot(app: Any) -> list[str]:
     """Import every dispatcher and route module and build each binder; returns the modules
     imported."""
-    from opsfn.core.app import DISPATCH_HOMES, dispatcher
-    from opsfn.core.binding import binder_for
-
-    before = set(sys.modules)
-    for kind in DISPATCH_HOMES:
-        dispatcher(kind)
-    for route in app.registry.routes:
-        binder_for(route)
-    return sorted(set(sys.modules) - before)
+    return list(app.warm_up())
 
 
 def _reseed_random() -> None:
-    import random
-
-    random.seed()  # from os.urandom: each environment its own sequence
+    """Reseed the generators a route has loaded (one never imported holds no state)."""
+    random = sys.modules.get("random")
+    if random is not None:
+        random.seed()  # from os.urandom: each environment its own sequence
     numpy = sys.modules.get("numpy")
     if numpy is not None:  # the legacy global generator, if a route uses it
         numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
@@ -58,14 +52,9 @@ def _reseed_random() -> None:
 
 def after_restore(app: Any) -> None:
     """Drop what a snapshot shares between environments."""
-    from opsfn.core.settings import reset_cached_settings
-    from opsfn.core.watchdog import reset_watchdog
-
-    for reset in _RESETS:  # AWS clients, their connection pools, the session and its credentials
+    for reset in _RESETS:  # AWS clients and credentials, the watchdog, the settings cache
         reset()
     _reseed_random()
-    reset_watchdog()
-    reset_cached_settings()
     app.mark_cold()
 
 

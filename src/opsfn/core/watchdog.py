@@ -16,6 +16,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from opsfn.core import snapstart
+
 LATE_TOLERANCE_S = 0.05  # a guard may fire this much late rather than wake the thread early
 _NEVER = float("inf")
 
@@ -102,6 +104,7 @@ class Watchdog:
 WATCHDOG = Watchdog()
 
 
+@snapstart.on_restore
 def reset_watchdog() -> None:
     """Forget the thread and every deadline: a restored snapshot's clock and thread are not this
     environment's (SnapStart). The next ``arm`` starts a thread again."""
