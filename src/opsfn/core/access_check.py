@@ -25,6 +25,8 @@ import fnmatch
 import threading
 from typing import TYPE_CHECKING, Any
 
+from opsfn.core.observability import emit_count, get_logger
+from opsfn.core.settings import core_settings
 from opsfn.errors import UndeclaredAccess
 
 if TYPE_CHECKING:
@@ -96,8 +98,6 @@ def check(action: str) -> None:
     route = _route.get()
     if route is None or declared(route, action):
         return
-    from opsfn.core.settings import core_settings
-
     mode = core_settings().access_check
     if mode == "off":
         return
@@ -109,8 +109,6 @@ def check(action: str) -> None:
         if key in _reported:
             return
         _reported.add(key)
-    from opsfn.core.observability import emit_count, get_logger
-
     get_logger().warning("undeclared AWS call", extra={"route": route.label, "aws_action": action})
     emit_count("UndeclaredAwsCalls")
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from opsfn.core.app import App
+from opsfn.core.app import App
 
 APP_VARIABLE = "OPSFN_APP"
 ENTRY_POINT_GROUP = "opsfn.apps"
@@ -61,8 +59,6 @@ def resolve_reference(explicit: str | None = None, *, entry_points: bool = True)
 
 def load_reference(reference: str) -> App:
     """Import ``module:attribute`` and return the App it names."""
-    from opsfn.core.app import App
-
     module_name, _, attribute = reference.partition(":")
     if not module_name or not attribute:
         raise AppNotFound(f"{reference!r} is not module:attribute")

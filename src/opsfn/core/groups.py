@@ -14,13 +14,10 @@ routes out; without any other entry every route not left out is kept.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from opsfn.core.access import Grant
+from opsfn.core.app import App
 from opsfn.core.router import Route, Router
-
-if TYPE_CHECKING:
-    from opsfn.core.app import App
 
 SETTING = "OPSFN_ROUTES"
 
@@ -74,8 +71,6 @@ def limited(app: App, spec: str | None) -> App:
     """``app`` serving only the routes ``spec`` keeps (``app`` itself when there is no spec)."""
     if not spec or not spec.strip():
         return app
-    from opsfn.core.app import App
-
     group = Router()
     group.routes = select(app.registry.routes, spec)
     return App([group])

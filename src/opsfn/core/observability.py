@@ -22,6 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from opsfn.core.settings import core_settings
+
 SERVICE = "opsfn"  # defaults when POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE are unset
 NAMESPACE = "opsfn"
 UNDELIVERED_ANSWERS = "CustomResourceAnswersUndelivered"
@@ -108,8 +110,6 @@ def log_unexpected(exc: BaseException, route: str) -> None:
 
 def _metrics_disabled() -> bool:
     """Powertools' switch, as the core settings read it (cached until the variable changes)."""
-    from opsfn.core.settings import core_settings
-
     return core_settings().metrics_disabled
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from opsfn.core.access import Grant, allow, arn
 from opsfn.core.access_policy import Resolver, statements
+from opsfn.core.settings import setting_default
 
 MAX_INLINE = 2048
 """The most plain-text characters STS takes in an inline session policy."""
@@ -130,8 +131,6 @@ def pseudo_of(role_arn: str, region: str) -> dict[str, str]:
 
 def runtime_resolver(environ: Mapping[str, str], role_arn: str, region: str) -> Resolver:
     """Declarations resolved against the running function's settings (defaults where unset)."""
-    from opsfn.core.settings import setting_default
-
     return Resolver(lambda name: environ.get(name) or None, pseudo_of(role_arn, region),
                     defaults=setting_default)
 

@@ -9,6 +9,7 @@ bounded time.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,7 +149,6 @@ def _put(url: str, body: bytes, timeout_s: float) -> int:
     answer; neither adds anything to one PUT whose reply body nobody reads. A proxy in the
     environment is honoured through ``urllib``.
     """
-    import os
     import socket
 
     if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY",
@@ -207,7 +207,6 @@ def _status(channel: Any, give_up: float) -> int:
 
 
 def _put_through_proxy(url: str, body: bytes, timeout_s: float) -> int:
-    import urllib.error
     import urllib.request
 
     request = urllib.request.Request(  # noqa: S310 - the caller checked the scheme

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote_plus
 
 from opsfn.errors import PayloadTooLarge, ValidationFailed
 from opsfn.events.envelope import Envelope
@@ -87,8 +88,6 @@ def _unquote(text: str) -> str:
     """ALB's query strings are still URL-encoded; most parameters hold nothing to decode."""
     if "%" not in text and "+" not in text:
         return text
-    from urllib.parse import unquote_plus
-
     return unquote_plus(text)
 
 

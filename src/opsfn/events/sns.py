@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +22,6 @@ class SnsMessage(Envelope):
 
     def json(self) -> Any:
         """The message parsed as JSON, or None when it is not JSON."""
-        import json
-
         try:
             return json.loads(self.message)
         except (ValueError, TypeError, RecursionError):  # RecursionError: deeply nested JSON

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +22,6 @@ class SqsMessage(Envelope):
 
     def json(self) -> Any:
         """The body parsed as JSON, or None when it is not JSON."""
-        import json
-
         try:
             return json.loads(self.body)
         except (ValueError, TypeError, RecursionError):  # RecursionError: deeply nested JSON

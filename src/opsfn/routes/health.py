@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsfn import Context, Router
+from opsfn import Context, Router, __version__
 
 router = Router()
 
 def health_report(context: Context) -> dict[str, Any]:
     """What the function serves, without touching AWS."""
-    from opsfn import __version__
-
     return {"status": "ok", "version": __version__, "cold_start": context.cold_start,
             **context.served()}
 

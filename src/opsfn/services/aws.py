@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from opsfn.core import snapstart
+from opsfn.core.access_check import before_call
+from opsfn.core.settings import core_settings
 
 if TYPE_CHECKING:  # the stubs are a development dependency: types only, nothing at run time
     from mypy_boto3_backup import BackupClient
@@ -47,8 +49,6 @@ _session: list[Any] = []  # one boto3 Session per process: its loader parses eac
 def config() -> Any:
     """The shared botocore Config: standard retries, bounded timeouts, SigV4 for S3 presigning."""
     from botocore.config import Config
-
-    from opsfn.core.settings import core_settings
 
     settings = core_settings()
     return Config(
@@ -178,8 +178,6 @@ def _made(service: str, region: str | None, endpoint: str | None, narrowed: Any)
 
 def watch_access(made: Any) -> None:
     """Hold every call of ``made`` (a botocore client) to the running route's declarations."""
-    from opsfn.core.access_check import before_call
-
     made.meta.events.register("before-call", before_call, unique_id="opsfn-access-check")
 
 

@@ -18,16 +18,23 @@ session policy; with no routes role set, routes use the function's own credentia
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from opsfn.core import session_policy
+from opsfn.core.access_check import current_route, enter_route, leave_route
+from opsfn.core.groups import domain_of
+from opsfn.core.observability import get_logger
+from opsfn.core.settings import core_settings
 from opsfn.errors import MissingSetting
+from opsfn.services import aws, lean
+from opsfn.services.lean import Credentials
 
 if TYPE_CHECKING:
     from opsfn.core.router import Route
-    from opsfn.services.lean import Credentials
 
 __all__ = ["RENEW_MARGIN_S", "Session", "assumed_count", "current", "current_session", "reset",
            "session_for"]
@@ -77,13 +84,9 @@ def current(valid_for: float = 0) -> Credentials | None:
 
 def current_session(valid_for: float = 0) -> Session | None:
     """The running route's session (see :func:`current`)."""
-    from opsfn.core.access_check import current_route
-
     route = current_route()
     if route is None:
         return None
-    from opsfn.core.settings import core_settings
-
     settings = core_settings()
     role = settings.routes_role_arn
     if not role:
@@ -110,10 +113,6 @@ def session_for(route: Route, role: str, narrowed: bool, valid_for: float = 0) -
 def _request(route: Route, role: str, narrowed: bool) -> dict[str, str]:
     """The AssumeRole parameters: the route's policy inline (exact, else coarse), or its
     domain's managed policy when even the coarse one is longer than STS takes."""
-    import os
-
-    from opsfn.core import session_policy
-
     request = {"RoleArn": role, "DurationSeconds": str(DURATION_S),
                "RoleSessionName": session_policy.session_name(route.label if narrowed else "routes")}
     if not narrowed:
@@ -125,15 +124,10 @@ def _request(route: Route, role: str, narrowed: bool) -> dict[str, str]:
         text = session_policy.text(grants, resolver, coarse=coarse)
         if len(text) <= session_policy.MAX_INLINE:
             return {**request, "Policy": text}
-    from opsfn.core.groups import domain_of
-    from opsfn.core.settings import core_settings
-
     domain = domain_of(route)
     managed = dict(part.strip().split("=", 1) for part in
                    (core_settings().session_policies or "").split(",") if "=" in part)
     if domain not in managed:
-        from opsfn.core.observability import get_logger
-
         get_logger().error("session policy too long for STS and no managed policy for it",
                            extra={"route": route.label, "domain": domain,
                                   "policy_chars": len(text), "most": session_policy.MAX_INLINE})
@@ -147,8 +141,6 @@ def _request(route: Route, role: str, narrowed: bool) -> dict[str, str]:
 
 def _assume(route: Route, role: str, narrowed: bool) -> Session:
     """Ask STS, with the function's own credentials, outside the route's access check."""
-    from opsfn.core.access_check import enter_route, leave_route
-
     request = _request(route, role, narrowed)
     token = enter_route(None)  # the framework's call, declared by the deployment, not the route
     try:
@@ -158,16 +150,12 @@ def _assume(route: Route, role: str, narrowed: bool) -> Session:
     finally:
         leave_route(token)
     _counts["assumed"] += 1
-    from opsfn.services.lean import Credentials
-
     expires = dt.datetime.fromisoformat(answer["Expiration"].replace("Z", "+00:00"))
     return Session(Credentials(answer["AccessKeyId"], answer["SecretAccessKey"],
                                answer["SessionToken"]), expires.timestamp())
 
 
 def _lean(request: dict[str, str]) -> dict[str, str] | None:
-    from opsfn.services import lean
-
     where = lean.target("sts", own=True)
     if where is None:
         return None
@@ -176,8 +164,6 @@ def _lean(request: dict[str, str]) -> dict[str, str] | None:
 
 
 def _sdk(request: dict[str, str]) -> dict[str, str]:
-    from opsfn.services import aws
-
     arns = [value for name, value in request.items() if name.startswith("PolicyArns.")]
     params: dict[str, Any] = {name: value for name, value in request.items()
                               if not name.startswith("PolicyArns.")}
