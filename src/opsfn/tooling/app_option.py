@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opsfn.core.discovery import AppNotFound, find_app, resolve_reference
+
 if TYPE_CHECKING:
     from opsfn.core.app import App
 
@@ -25,8 +27,6 @@ def add_app_argument(parser: Any) -> None:
 
 def app_reference(args: Any) -> str | None:
     """The reference the command's options and environment name (None: the built-in app)."""
-    from opsfn.core.discovery import AppNotFound, resolve_reference
-
     try:
         return resolve_reference(getattr(args, "app", None))
     except AppNotFound as error:
@@ -35,8 +35,6 @@ def app_reference(args: Any) -> str | None:
 
 def load_app(args: Any) -> App:
     """The App the command works on; exits with a clear message when it cannot be loaded."""
-    from opsfn.core.discovery import AppNotFound, find_app
-
     cwd = str(Path.cwd())
     if cwd not in sys.path:
         sys.path.insert(0, cwd)

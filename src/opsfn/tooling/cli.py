@@ -10,9 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from opsfn import __version__
+from opsfn.errors import OpsfnError
+from opsfn.tooling.app_option import add_app_argument, load_app
 
 # Modules adding commands through ``register(subparsers)``: every domain's that has commands
 # (opsfn.routes.DECLARED), then the tooling's.
@@ -24,8 +29,6 @@ TOOLING_COMMANDS = (
 
 
 def _app(args: argparse.Namespace) -> Any:
-    from opsfn.tooling.app_option import load_app
-
     return load_app(args)
 
 
@@ -102,8 +105,6 @@ def _invoke_remote(function: str, event: dict[str, Any]) -> int:
 
 def cmd_invoke(args: argparse.Namespace) -> int:
     """Run an action in process, on a deployed function, or on the running local stack."""
-    from opsfn.errors import OpsfnError
-
     event = {"action": args.action, **parse_payload(args.payload, args.pairs)}
     if args.function:
         return _invoke_remote(args.function, event)
@@ -125,7 +126,6 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """JSON Schema of action inputs."""
-    from opsfn.errors import OpsfnError
     from opsfn.tooling.introspect import action_schemas
 
     try:
@@ -139,7 +139,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_openapi(args: argparse.Namespace) -> int:
     """OpenAPI 3 for the HTTP routes."""
-    from opsfn import __version__
     from opsfn.core.settings import core_settings
     from opsfn.tooling.introspect import openapi
 
@@ -170,8 +169,6 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with every extension's sub-commands."""
-    from opsfn.tooling.app_option import add_app_argument
-
     parser = argparse.ArgumentParser(prog="opsfn", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -227,8 +224,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``opsfn`` console script."""
-    import os
-
     if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF noise in a terminal
     parser = build_parser()
