@@ -6,9 +6,14 @@ Used by the CLI and the README generator; nothing here runs a route.
 from __future__ import annotations
 
 import inspect
+import typing
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, TypeAdapter
+
 from opsfn.core.binding import binder_for
+from opsfn.core.dispatch.http import find_route
+from opsfn.core.dispatch.invoke import find_action
 from opsfn.core.paths import template_params
 from opsfn.core.router import ActionSpec, HttpSpec, Route, S3Spec
 from opsfn.core.text import text_constraint
@@ -16,6 +21,8 @@ from opsfn.errors import OpsfnError
 from opsfn.events import detect
 from opsfn.events import s3 as s3_events
 from opsfn.events.eventbridge import parse_event, schedule_name
+from opsfn.events.http import Response, parse_request
+from opsfn.events.sqs import parse_record
 
 if TYPE_CHECKING:
     from opsfn.core.app import App
@@ -159,12 +166,6 @@ def _model_schema(model: Any, components: dict[str, Any], mode: str = "validatio
 def _success(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     """The success reply the route's return annotation promises (None: 204; a Response: any
     2xx it builds; a model: its schema; anything else: JSON)."""
-    import typing
-
-    from pydantic import BaseModel
-
-    from opsfn.events.http import Response
-
     returned = typing.get_type_hints(route.func).get("return", Any)
     if returned is type(None):
         return {"204": {"description": "Done, no body"}}
@@ -185,8 +186,6 @@ def _query_schema(annotation: Any) -> dict[str, Any]:
     text = text_constraint(annotation)
     if text is not None:
         return text.json_schema()
-    from pydantic import TypeAdapter
-
     schema: dict[str, Any] = TypeAdapter(annotation).json_schema()
     choices = [c for c in schema.get("anyOf", []) if c != {"type": "null"}]
     if len(choices) == 1:  # X | None: an absent parameter is the None
@@ -271,15 +270,10 @@ def _route_line(route: Route | None, missing: str) -> list[str]:
 
 
 def _explain_http(app: App, kind: str, event: dict[str, Any]) -> list[str]:
-    from opsfn.core.dispatch.http import find_route
-    from opsfn.events.http import parse_request
-
     return _route_line(find_route(app.registry, parse_request(kind, event, 1 << 30)), "")
 
 
 def _explain_invoke(app: App, kind: str, event: dict[str, Any]) -> list[str]:
-    from opsfn.core.dispatch.invoke import find_action
-
     return _route_line(find_action(app.registry, str(event["action"])), "")
 
 
@@ -289,8 +283,6 @@ def _explain_s3(app: App, kind: str, event: dict[str, Any]) -> list[str]:
 
 
 def _explain_sqs_message(app: App, record: Any) -> list[str]:
-    from opsfn.events.sqs import parse_record
-
     message = parse_record(record)
     if message is None:
         return ["  record: malformed (would be reported failed)"]

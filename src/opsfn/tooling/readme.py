@@ -12,6 +12,8 @@ import sys
 from functools import partial
 from pathlib import Path
 
+from opsfn.core.settings import setting_variables
+
 SECTIONS = ("routes", "settings", "reach")
 
 
@@ -27,8 +29,6 @@ def render(name: str) -> str:
         from opsfn.tooling.introspect import reach_table
 
         return reach_table(app)
-    from opsfn.core.settings import setting_variables
-
     lines = ["| variable | default | meaning |", "|---|---|---|"]
     for variable, default, description in sorted(setting_variables()):
         lines.append(f"| `{variable}` | {f'`{default}`' if default else '-'} | {description} |")
