@@ -23,7 +23,7 @@ from opsfn.tooling.app_option import add_app_argument, load_app
 # (opsfn.routes.DECLARED), then the tooling's.
 TOOLING_COMMANDS = (
     "opsfn.tooling.local.cli",
-    "opsfn.tooling.packaging",
+    "opsfn.tooling.package_command",
     "opsfn.tooling.infra_check",
 )
 

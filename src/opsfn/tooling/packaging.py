@@ -13,10 +13,11 @@ checked against Lambda's limits.
 
 from __future__ import annotations
 
-import argparse
+import hashlib
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,6 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from opsfn.tooling import dependency_locks
 from opsfn.tooling.dependency_locks import EXTRAS, requirements
@@ -218,8 +218,6 @@ def strip_tree(tree: Path) -> int:
 def elf_soname(data: bytes) -> str | None:
     """The DT_SONAME of a 64-bit little-endian ELF shared library (Lambda's x86_64 and arm64),
     read from its dynamic segment; None for anything else."""
-    import struct
-
     if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         return None
     phoff, = struct.unpack_from("<Q", data, 32)
@@ -257,9 +255,6 @@ def dedupe_libraries(tree: Path) -> int:
     copies (python-gdcm: 20 MB). The dynamic loader only ever opens the SONAME; the other names
     are for linking at build time. Returns bytes removed.
     """
-    import hashlib
-    import re
-
     versions = re.compile(r"\.so(\.\d+)*$")
     groups: dict[tuple[Path, str], list[Path]] = {}
     for path in tree.rglob("*.so*"):
@@ -526,64 +521,7 @@ def check_limits(built: Built, *, for_s3: bool = False) -> None:
                            "Lambda's 250 MiB limit")
 
 
-def cmd_package(args: argparse.Namespace) -> int:
-    """Build and report sizes; exit 1 on failure or when over a limit."""
-    from opsfn.tooling.app_option import app_reference
-
-    def say(message: str) -> None:
-        sys.stderr.write(f"opsfn package: {message}\n")
-
-    reference = app_reference(args)
-    if reference is not None:  # an application's own project (opsfn.tooling.app_package)
-        from opsfn.tooling.app_package import cmd_package_app
-
-        return cmd_package_app(args, reference)
-    try:
-        built = build(args.arch, python_version=args.python_version,
-                      output=Path(args.output) if args.output else None,
-                      tree_dir=Path(args.tree).resolve() if args.tree else None,
-                      compile_with=args.compile_with, bytecode=not args.no_bytecode,
-                      make_zip=not args.no_zip, with_sdk=args.with_sdk, for_s3=args.for_s3,
-                      log=say)
-    except (PackageError, subprocess.CalledProcessError) as error:
-        say(f"error: {error}")
-        return 1
-    where = built.zip_path or built.tree
-    zipped = f"{built.zipped_bytes / 2**20:8.1f} MiB (limit 50)" if built.zip_path else "     n/a"
-    sys.stdout.write(f"{where}\n  zipped:   {zipped}\n"
-                     f"  unzipped: {built.unzipped_bytes / 2**20:8.1f} MiB (limit 250)\n"
-                     f"  files:    {built.files:8d}\n  bytecode: "
-                     f"{'yes (' + str(built.interpreter) + ')' if built.compiled else 'no'}\n")
-    return 0
-
-
-def register(subparsers: Any) -> None:
-    """Add ``opsfn package``."""
-    parser = subparsers.add_parser("package", help="build dist/opsfn-lambda-<arch>.zip without Docker")
-    parser.add_argument("--arch", choices=sorted(ARCHES), default="arm64")
-    parser.add_argument("--python-version", default=RUNTIME_PYTHON,
-                        help="target runtime's Python (default 3.13, the template's runtime)")
-    parser.add_argument("--output", help="zip path (default ./dist/opsfn-lambda-<arch>.zip)")
-    parser.add_argument("--tree", help="also keep the unzipped tree here (sam build's ARTIFACTS_DIR)")
-    parser.add_argument("--no-zip", action="store_true", help="only the tree (with --tree)")
-    parser.add_argument("--with-sdk", action="store_true",
-                        help="bundle boto3/botocore instead of using the runtime's copy")
-    parser.add_argument("--for-s3", action="store_true",
-                        help="the zip is uploaded through S3: no 50 MiB direct-upload check")
-    parser.add_argument("--compile-with", help="interpreter of the target version for .pyc files "
-                                               "(default: found on PATH, in pyenv or uv)")
-    parser.add_argument("--no-bytecode", action="store_true",
-                        help="ship no .pyc (slower cold starts); without it a build with no "
-                             "interpreter of the target version fails")
-    parser.add_argument("--require-bytecode", action="store_true", help=argparse.SUPPRESS)
-    from opsfn.tooling.app_option import add_app_argument
-
-    add_app_argument(parser)  # an application's own project: see opsfn.tooling.app_package
-    parser.set_defaults(func=cmd_package)
-
-
 if __name__ == "__main__":  # pragma: no cover - `python -m opsfn.tooling.packaging` for Makefiles
-    _parser = argparse.ArgumentParser(prog="opsfn")
-    register(_parser.add_subparsers(dest="command", required=True))
-    _args = _parser.parse_args(["package", *sys.argv[1:]])
-    raise SystemExit(cmd_package(_args))
+    from opsfn.tooling.package_command import main
+
+    raise SystemExit(main(sys.argv[1:]))
