@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from opsfn.services import aws
+
 KINDS = ("throttle", "server_error", "timeout")
 # botocore calls every before-send handler even after one answered; an in-process emulator (moto)
 # would still serve the faulted attempt, so it is pointed at a host no emulator claims.
@@ -113,8 +115,6 @@ def _hook(plan: FaultPlan) -> Any:
 def inject_faults(rate: float, *, kinds: tuple[str, ...] = KINDS, seed: int = 0,
                   operations: set[str] | None = None) -> Iterator[FaultPlan]:
     """Fault a share ``rate`` of every boto3 HTTP attempt made through ``opsfn.services.aws`` clients."""
-    from opsfn.services import aws
-
     plan = FaultPlan(rate, kinds, seed, frozenset(operations) if operations else None)
     aws.register_hook("before-send", _hook(plan), "opsfn-faults")
     try:

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opsfn.tooling.app_option import add_app_argument, app_reference, load_app
+from opsfn.tooling.generate.template import register as register_template
 from opsfn.tooling.ops_rules import Checker
 from opsfn.tooling.template_reader import declared_triggers, load_template
 
@@ -61,8 +63,6 @@ def app_variable_problems(reference: str | None, template_path: Path) -> list[st
 
 def cmd_infra_check(args: argparse.Namespace) -> int:
     """Print the problems; exit 1 when there are any."""
-    from opsfn.tooling.app_option import app_reference, load_app
-
     path = Path(args.template) if args.template else default_template()
     if not path.is_file():
         sys.stderr.write(f"error: no template at {path} (give --template)\n")
@@ -80,9 +80,6 @@ def cmd_infra_check(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``opsfn infra check`` and ``opsfn infra template``."""
-    from opsfn.tooling.app_option import add_app_argument
-    from opsfn.tooling.generate.template import register as register_template
-
     infra = subparsers.add_parser("infra", help="the deployment template and the routes")
     sub = infra.add_subparsers(dest="infra_command", required=True)
     chk = sub.add_parser("check", help="the rules a template must follow that no route can say")

@@ -15,8 +15,11 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from opsfn.core.cors import ALLOW_HEADERS
 from opsfn.core.groups import limited
+from opsfn.core.observability import NAMESPACE, SERVICE, UNDELIVERED_ANSWERS
 from opsfn.core.router import HttpSpec
+from opsfn.core.settings import parse, setting_fields
 from opsfn.tooling.role_rules import routes_role_problems
 from opsfn.tooling.template_reader import (
     ApiAuth,
@@ -132,8 +135,6 @@ class Checker:
                                      f"SES_INBOUND_BUCKET={bucket}, SES_INBOUND_PREFIX={prefix}")
 
     def _cors_agrees(self) -> None:
-        from opsfn.core.cors import ALLOW_HEADERS
-
         resources: dict[str, Any] = self.template["Resources"]
         function_origins = origins_of(self.found.env.get("OPSFN_CORS_ORIGIN"))
         methods = {r.spec.method for r in self.app.registry.routes if isinstance(r.spec, HttpSpec)}
@@ -161,8 +162,6 @@ class Checker:
                 self._bucket_cors(bucket, resources[bucket], wanted, function_origins)
 
     def _env_value(self, variable: str) -> Any:
-        from opsfn.core.settings import setting_fields
-
         if variable in self.found.env:
             return self.found.env[variable]
         return setting_fields()[variable].default
@@ -234,8 +233,6 @@ def _failures_are_visible(checker: Checker) -> None:
     """Alarms to the alert topic on every failure signal, required of a function that has an
     alert topic (``ALERT_TOPIC_ARN``); dead-letter queues for schedules; custom resources through
     the alias the triggers use."""
-    from opsfn.core.observability import NAMESPACE, SERVICE, UNDELIVERED_ANSWERS
-
     found, resources = checker.found, checker.template["Resources"]
     topic = ref_target(found.env.get("ALERT_TOPIC_ARN"))
     _dead_letters_and_alias(checker)
@@ -359,8 +356,6 @@ def _tracing_mode(props: dict[str, Any]) -> Any:
 
 def _tracing_setting(value: Any) -> bool | None:
     """``OPSFN_TRACING`` as the function reads it; None when the template computes it."""
-    from opsfn.core.settings import parse, setting_fields
-
     if isinstance(value, bool):
         return value
     if not isinstance(value, str | int | float):

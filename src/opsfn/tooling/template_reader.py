@@ -10,6 +10,7 @@ their own (``AWS::ApiGatewayV2::Route``, ``AWS::Events::Rule``, ``AWS::Scheduler
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,6 @@ S3_DETAIL_TYPES: dict[str, str] = {
 
 def parse_yaml(text: str) -> Any:
     """YAML with CloudFormation's short-form tags (``!Ref X``) turned into their long form."""
-    import importlib
-
     yaml: Any = importlib.import_module("yaml")  # PyYAML (a dependency of cfn-lint and moto)
     cfn_loader: Any = type("CfnLoader", (yaml.SafeLoader,), {})
 
