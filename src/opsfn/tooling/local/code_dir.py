@@ -12,6 +12,7 @@ some routes import. Either is made read-only, as ``/var/task`` is.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -19,7 +20,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from opsfn.tooling.local.lambda_python import RUNTIME_PYTHON, RuntimeUnavailable, cache_root
+from opsfn.tooling import app_package, dependency_locks, packaging
+from opsfn.tooling.local.lambda_python import RUNTIME_PYTHON, RuntimeUnavailable, cache_root, machine
 
 # What the request path imports besides opsfn: pydantic and its own dependencies.
 LIGHT_DISTRIBUTIONS = ("pydantic", "pydantic-core", "typing-extensions", "annotated-types",
@@ -55,8 +57,6 @@ def from_zip(zip_path: Path, into: Path) -> Path:
 
 def _light_dependencies(root: Path, version: str, arch: str) -> Path:
     """The locked pydantic stack for ``version`` installed once into the cache."""
-    from opsfn.tooling import dependency_locks, packaging
-
     lock = dependency_locks.load(root, version, arch)
     wanted = {dependency_locks.normalise(name) for name in LIGHT_DISTRIBUTIONS}
     pins = {name: pin for name, pin in lock.pins.items() if dependency_locks.normalise(name) in wanted}
@@ -96,9 +96,6 @@ def light_tree(into: Path, *, modules: tuple[Path, ...] = (), interpreter: str |
                version: str = RUNTIME_PYTHON) -> Path:
     """opsfn as shipped, the locked pydantic and ``modules`` (files or packages), read-only;
     compiled with ``interpreter`` when given, as the zip is."""
-    from opsfn.tooling import packaging
-    from opsfn.tooling.local.lambda_python import machine
-
     root = packaging.project_root()
     arch = "arm64" if machine() == "aarch64" else "x86_64"
     dependencies = _light_dependencies(root, version, arch) / "site"
@@ -123,11 +120,6 @@ def function_dependencies(*, interpreter: str, version: str = RUNTIME_PYTHON,
     """Everything the function imports besides opsfn, as ``opsfn package`` installs it for this
     machine, with the SDK (the runtime's part on Lambda): read-only in the cache, rebuilt when
     the lock changes. opsfn itself is copied fresh for each run (:func:`function_code`)."""
-    import hashlib
-
-    from opsfn.tooling import dependency_locks, packaging
-    from opsfn.tooling.local.lambda_python import machine
-
     root = packaging.project_root()
     arch = "arm64" if machine() == "aarch64" else "x86_64"
     digest = hashlib.sha256(dependency_locks.lock_path(root, version, arch).read_bytes()).hexdigest()[:16]
@@ -158,11 +150,6 @@ def application_dependencies(reference: str | None, *, version: str = RUNTIME_PY
     the lock's packages held at their pins), installed for Lambda's platform once into the cache,
     as ``opsfn package --app`` installs it; None for opsfn's own routes or a project that needs
     nothing more. The cache entry is keyed by the requirements and the lock."""
-    import hashlib
-
-    from opsfn.tooling import app_package, packaging
-    from opsfn.tooling.local.lambda_python import machine
-
     if not reference or reference.partition(":")[0].split(".")[0] == "opsfn":
         return None
     try:
@@ -198,8 +185,6 @@ def function_code(into: Path, *, interpreter: str, modules: tuple[Path, ...] = (
                   version: str = RUNTIME_PYTHON) -> Path:
     """opsfn as ``opsfn package`` ships it from this checkout (compiled for ``version``) and
     ``modules`` (an application's packages, compiled as they are imported), read-only."""
-    from opsfn.tooling import packaging
-
     into.mkdir(parents=True, exist_ok=True)
     packaging.copy_package(packaging.project_root(), into)
     packaging.compile_tree(into / "opsfn", interpreter, version)

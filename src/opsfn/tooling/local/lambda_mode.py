@@ -23,6 +23,7 @@ from opsfn.tooling.local.environment import FunctionConfig
 from opsfn.tooling.local.function import FunctionInfo
 from opsfn.tooling.local.lambda_python import LambdaPython, RuntimeUnavailable, find_lambda_python
 from opsfn.tooling.local.process_runtime import DEFAULT_MAX_ENVIRONMENTS, ProcessRuntime
+from opsfn.tooling.packaging import PackageError
 
 Log = Callable[[str], None]
 
@@ -89,8 +90,6 @@ def prepare(reference: str | None, log: Log, state_dir: Path) -> LambdaMode:
     """Find or install what the out-of-process function needs (RuntimeUnavailable: why not,
     e.g. no Python 3.13, no package index, or opsfn installed without its source checkout).
     The code directory is ``STATE_DIR/function``, made anew on every start."""
-    from opsfn.tooling.packaging import PackageError
-
     try:
         python = find_lambda_python()
         libraries = function_dependencies(interpreter=python.interpreter, log=log)

@@ -9,12 +9,16 @@ does, the same interpreter version and client are needed: the interpreter is fou
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from opsfn.tooling.packaging import find_interpreter, no_interpreter_message
 
 RUNTIME_PYTHON = "3.13"
 # The interface client of the Lambda Python runtime and what its bootstrap imports, pinned so
@@ -49,8 +53,6 @@ def cache_root(environ: dict[str, str] | None = None) -> Path:
 
 def runtime_dir_for(version: str = RUNTIME_PYTHON, root: Path | None = None) -> Path:
     """Where the interface client for ``version`` is (or will be) installed."""
-    import hashlib
-
     pins = hashlib.sha256(" ".join(RIC_REQUIREMENTS).encode()).hexdigest()[:12]
     client = RIC_REQUIREMENTS[0].replace("==", "")
     return (root or cache_root()) / f"runtime-py{version}-{machine()}-{client}-{pins}"
@@ -83,8 +85,6 @@ def ensure_runtime_dir(version: str = RUNTIME_PYTHON, root: Path | None = None) 
     try:
         partial.rename(target)
     except OSError:  # another process finished first: use its copy
-        import shutil
-
         shutil.rmtree(partial, ignore_errors=True)
     if not marker.is_file():
         raise RuntimeUnavailable(f"{target} is incomplete; remove it and try again")
@@ -94,8 +94,6 @@ def ensure_runtime_dir(version: str = RUNTIME_PYTHON, root: Path | None = None) 
 def find_lambda_python(version: str = RUNTIME_PYTHON, explicit: str | None = None
                        ) -> LambdaPython:
     """A Python ``version`` and the interface client for it, or :class:`RuntimeUnavailable`."""
-    from opsfn.tooling.packaging import find_interpreter, no_interpreter_message
-
     interpreter = find_interpreter(version, explicit)
     if interpreter is None:
         raise RuntimeUnavailable(no_interpreter_message(version))

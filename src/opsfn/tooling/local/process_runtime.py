@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opsfn import errors
+from opsfn.errors import OpsfnError
+from opsfn.events import detect
 from opsfn.tooling.local.environment import Environment, FunctionConfig, Result
 from opsfn.tooling.local.lambda_python import LambdaPython
 from opsfn.tooling.local.runtime import Outcome, report
@@ -41,9 +44,6 @@ def _to_stderr(text: str) -> None:
 
 def detected_kind(event: Any) -> str | None:
     """The kind the function detects for ``event`` (the same cheap key checks, run here)."""
-    from opsfn.errors import OpsfnError
-    from opsfn.events import detect
-
     if not event and isinstance(event, dict):
         return None  # the empty invoke's action is a setting of the function's environment
     try:
@@ -55,8 +55,6 @@ def detected_kind(event: Any) -> str | None:
 def typed_code(error_type: Any) -> str | None:
     """The stable code of the opsfn error the runtime named (``errorType`` is its class name);
     its field-level details stay in the function's process, as on Lambda."""
-    from opsfn import errors
-
     found = getattr(errors, error_type, None) if isinstance(error_type, str) else None
     if isinstance(found, type) and issubclass(found, errors.OpsfnError):
         return found.code

@@ -7,6 +7,7 @@ Python runtime returns: ``errorMessage``, ``errorType``, ``requestId``, ``stackT
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
@@ -18,6 +19,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from opsfn.core.observability import get_logger
+from opsfn.errors import OpsfnError
 
 Log = Callable[[str], None]
 TAIL_BYTES = 4096  # Lambda returns the last 4 KB of the execution log
@@ -74,8 +78,6 @@ class Outcome:
 
     def log_tail(self) -> str:
         """The last 4 KB of the log, as ``X-Amz-Log-Result`` carries it (base64)."""
-        import base64
-
         return base64.b64encode(self.logs.encode()[-TAIL_BYTES:]).decode()
 
     def typed_error(self) -> dict[str, Any]:
@@ -128,8 +130,6 @@ class _Capture(logging.Handler):
 
 
 def _service() -> str:
-    from opsfn.core.observability import get_logger
-
     return str(get_logger().name)
 
 
@@ -215,8 +215,6 @@ class Runtime:
         return report(outcome, label, quiet, self.log, self.on_outcome)
 
     def _run(self, event: Any, client_context: Any, request_id: str) -> Outcome:
-        from opsfn.core.observability import get_logger
-
         context = LocalContext(request_id, self.function_name, self.function_arn, self.memory_mb,
                                self.timeout_ms, client_context)
         logger = get_logger()
@@ -230,8 +228,6 @@ class Runtime:
             outcome.result = self.app(event, context)
             self._marshal(outcome)
         except Exception as error:  # noqa: BLE001 - the runtime reports every failure
-            from opsfn.errors import OpsfnError
-
             outcome.ok = False
             outcome.error = error_payload(error, request_id)
             if isinstance(error, OpsfnError):

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from opsfn.services import aws
 from opsfn.tooling.local import deliveries
 from opsfn.tooling.local.activity import Activity
 from opsfn.tooling.local.async_invoke import AsyncInvoker, InvokeConfig, send_to_destination
@@ -243,8 +244,6 @@ class LocalStack:
     # -- resources ----------------------------------------------------------------------------
     def client(self, service: str) -> Any:
         """A client of the local endpoint."""
-        from opsfn.services import aws
-
         return aws.client(service, self.region)
 
     def _resources(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
@@ -618,8 +617,6 @@ class LocalStack:
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> dict[str, str]:
         """Create everything and start the background triggers; returns the environment."""
-        from opsfn.services import aws
-
         aws.reset()
         os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
         self.create_fixtures()
