@@ -18,6 +18,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from opsfn.core.observability import UNDELIVERED_ANSWERS
+
 FIVE_MINUTES = Duration.minutes(5)
 NEAR_TIMEOUT = 0.9  # an invocation that used 90% of its timeout is one bad day from failing
 
@@ -37,8 +39,6 @@ def create_alarms(scope: Construct, function: lambda_.IFunction, topic: sns.ITop
                   timeout: Duration, failure_queues: Mapping[str, tuple[sqs.IQueue, str]],
                   metrics_namespace: str, service_name: str) -> list[cloudwatch.Alarm]:
     """Every alarm; ``failure_queues`` maps an alarm id to (queue, what waits there)."""
-    from opsfn.core.observability import UNDELIVERED_ANSWERS
-
     share_of_timeout = cloudwatch.MathExpression(
         expression=f"duration / ({timeout.to_seconds()} * 1000)", label="longest invocation / timeout",
         using_metrics={"duration": function.metric_duration(statistic="Maximum",

@@ -13,13 +13,12 @@ their real types (``Custom::SslMaterials``, ``Custom::SmtpCredential``,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-import jsii
-from aws_cdk import CfnOutput, CustomResource, Duration, IStableAnyProducer, Lazy, Stack, Token
+from aws_cdk import CfnOutput, CustomResource, Duration, Lazy, Stack, Token
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_ec2 as ec2
@@ -52,9 +51,15 @@ from opsfn.cdk.routes_role import RoutesRole, create_routes_role, create_session
 from opsfn.cdk.routes_role import environment as routes_environment
 from opsfn.cdk.storage import Storage, create_storage, private_bucket
 from opsfn.cdk.triggers import action_queue_mapping, create_rules, create_schedules
+from opsfn.cdk.variables import Variables
 from opsfn.core.app import App
+from opsfn.core.dead_letters import ACCESS as FRAMEWORK
+from opsfn.core.discovery import load_reference
 from opsfn.core.groups import grants_by_domain
 from opsfn.core.router import ActionSpec, Route
+from opsfn.core.settings import CoreSettings
+from opsfn.routes.database.settings import DatabaseSettings
+from opsfn.routes.etl.settings import EtlSettings
 from opsfn.tooling.generate.groups import split_routes
 
 HANDLER = "opsfn.handler.lambda_handler"
@@ -63,17 +68,6 @@ ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Archite
 OWN_MOUNT = "/mnt/opsfn"  # the function's own access point (/opsfn) of an EFS
 SSL_MOUNT = "/mnt/ssl"  # an SSL file system at its root
 INBOUND_PREFIX = "inbound/"
-
-
-@jsii.implements(IStableAnyProducer)
-class _Variables:
-    """The environment, read at synth time: helpers may still add (or drop) variables."""
-
-    def __init__(self, variables: Callable[[], dict[str, str]]) -> None:
-        self._variables = variables
-
-    def produce(self) -> Any:
-        return dict(sorted(self._variables().items()))
 
 
 @dataclass
@@ -98,7 +92,6 @@ def _registry_of(app: str | App | None) -> Any:
         from opsfn.handler import app as builtin_app
 
         return builtin_app.registry
-    from opsfn.core.discovery import load_reference
 
     loaded: App = load_reference(app)
     return loaded.registry
@@ -162,7 +155,6 @@ class OpsFunction(Construct):
                  groups: Mapping[str, RouteGroup] | None = None, kms_key: kms.IKey | None = None,
                  server_access_logs: bool = False, table_backups: bool = False) -> None:
         super().__init__(scope, id)
-        from opsfn.routes.etl.settings import EtlSettings
 
         if architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}")
@@ -214,7 +206,7 @@ class OpsFunction(Construct):
             reserved_concurrent_executions=reserved_concurrency)
         self.function.node.add_dependency(self.routes_role.assume)
         self._cfn.environment = lambda_.CfnFunction.EnvironmentProperty(
-            variables=Lazy.any(_Variables(lambda: self.environment)))
+            variables=Lazy.any(Variables(lambda: self.environment)))
         self.alias = publish_live(self, self.function, self.storage.failed_events.queue_arn)
         routes = self._split.rest
         self.http = HttpRoutes(self, allowed_origin=allowed_origin, default_auth=default_auth,
@@ -306,8 +298,6 @@ class OpsFunction(Construct):
     def _create_role(self, tracing: bool) -> iam.Role:
         """The role: the construct's own policies (logs, the action queue's mapping, the failure
         destination, traces) and the framework's (at synth); the routes' are the routes role's."""
-        from opsfn.core.dead_letters import ACCESS as FRAMEWORK
-
         s = self.storage
         own = {name: iam.PolicyDocument(statements=statements) for name, statements in
                policies.core_policies(self.log_group.log_group_arn, s.action_queue.queue_arn,
@@ -363,10 +353,6 @@ class OpsFunction(Construct):
                           metrics_namespace: str) -> dict[str, str]:
         """What the SAM template sets on every deployment; the settings' defaults where it
         takes a parameter (so each variable reads the same in both)."""
-        from opsfn.core.settings import CoreSettings
-        from opsfn.routes.database.settings import DatabaseSettings
-        from opsfn.routes.etl.settings import EtlSettings
-
         etl, database = EtlSettings.fields(), DatabaseSettings.fields()
         s = self.storage
         return {

@@ -26,6 +26,8 @@ from opsfn.cdk.live import publish_live
 from opsfn.cdk.route_access import RoutePolicies, documents
 from opsfn.cdk.routes_role import POLICIES_SETTING, RoutesRole, create_routes_role, environment
 from opsfn.cdk.triggers import create_rules, create_schedules
+from opsfn.cdk.variables import Variables
+from opsfn.core.dead_letters import ACCESS as FRAMEWORK
 from opsfn.core.groups import SETTING, grants_by_domain
 
 if TYPE_CHECKING:
@@ -54,8 +56,6 @@ class GroupFunction:
 
 
 def _role(scope: Construct, ops: OpsFunction, group: Group) -> iam.Role:
-    from opsfn.core.dead_letters import ACCESS as FRAMEWORK
-
     own = {name: iam.PolicyDocument(statements=statements) for name, statements in
            policies.core_policies(ops.log_group.log_group_arn, None,
                                   ops.storage.failed_events.queue_arn,
@@ -73,8 +73,6 @@ def _role(scope: Construct, ops: OpsFunction, group: Group) -> iam.Role:
 
 def add_group(ops: OpsFunction, name: str, group: Group, options: RouteGroup) -> GroupFunction:
     """The group's function, alias, role, triggers and alarms, under ``ops``/``name``."""
-    from opsfn.cdk.construct import _Variables
-
     if options.reserved_concurrency is not None and options.reserved_concurrency < 1:
         raise ValueError(f"group {name}: reserved_concurrency must be at least 1")
     scope = Construct(ops, name)
@@ -94,7 +92,7 @@ def add_group(ops: OpsFunction, name: str, group: Group, options: RouteGroup) ->
         reserved_concurrent_executions=options.reserved_concurrency)
     function.node.add_dependency(routes_role.assume)
     cast(lambda_.CfnFunction, function.node.default_child).environment = \
-        lambda_.CfnFunction.EnvironmentProperty(variables=Lazy.any(_Variables(lambda: {
+        lambda_.CfnFunction.EnvironmentProperty(variables=Lazy.any(Variables(lambda: {
             k: v for k, v in {**ops.environment, **own}.items() if v is not None})))
     alias = publish_live(scope, function, ops.storage.failed_events.queue_arn)
     ops.http.add(alias, group.routes, integration_id=f"{name}Function")

@@ -17,6 +17,7 @@ from aws_cdk import aws_iam as iam
 
 from opsfn.core.access import Grant
 from opsfn.core.access_policy import Resolver, statements
+from opsfn.core.settings import setting_default
 
 PSEUDO = {"partition": Aws.PARTITION, "region": Aws.REGION, "account": Aws.ACCOUNT_ID}
 
@@ -30,8 +31,6 @@ def _domain(address: str) -> str:
 
 def synth_resolver(values: Mapping[str, str], arns: Mapping[str, str]) -> Resolver:
     """Declarations resolved against the construct's variables and ARNs, as they are at synth."""
-    from opsfn.core.settings import setting_default
-
     return Resolver(lambda name: values.get(name) or None, PSEUDO, arns.get, {"domain": _domain},
                     setting_default)
 
