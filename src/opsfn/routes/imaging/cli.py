@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
+
+from opsfn.errors import InvalidContent
+from opsfn.routes.imaging.sandbox.protocol import Job
+from opsfn.routes.imaging.settings import ImagingSettings
 
 
 def cmd_dicom2png(args: argparse.Namespace) -> int:
@@ -16,12 +22,7 @@ def cmd_dicom2png(args: argparse.Namespace) -> int:
     The PNG is written to a temporary file next to OUT and renamed at the end, so a failure never
     leaves half a file behind.
     """
-    import os
-    import tempfile
-
-    from opsfn.errors import InvalidContent
     from opsfn.routes.imaging.sandbox import client
-    from opsfn.routes.imaging.sandbox.work import Job
 
     output = Path(args.output)
     try:
@@ -56,8 +57,6 @@ def cmd_dicom2png(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``dicom2png`` to the ``opsfn`` command."""
-    from opsfn.routes.imaging.settings import ImagingSettings
-
     fields = ImagingSettings.fields()
     parser = subparsers.add_parser(
         "dicom2png", help="render a DICOM file's first frame to PNG (like dcm2pnm +on)")

@@ -15,6 +15,7 @@ import time
 from decimal import Decimal
 from typing import Any, Literal
 
+from opsfn.aws_errors import kind_of
 from opsfn.routes.imaging.settings import ImagingSettings
 from opsfn.services import aws, lean
 
@@ -74,8 +75,6 @@ def _table() -> str:
 
 
 def _condition_failed(exc: Exception) -> bool:
-    from opsfn.aws_errors import kind_of
-
     return kind_of(exc) == "condition_failed"
 
 

@@ -9,6 +9,7 @@ written for the original function read) without the bounding boxes and other noi
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from opsfn.services import aws
@@ -29,8 +30,6 @@ def too_small(width: int, height: int) -> bool:
 
 def downscale_jpeg(data: bytes, max_side: int, max_pixels: int) -> bytes:
     """A JPEG copy whose longer side is at most ``max_side`` (never below 80 px on the shorter)."""
-    import io
-
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = max_pixels

@@ -17,16 +17,18 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opsfn import Context, Router, setting
 from opsfn.access import ANY, allow, bucket, objects, table
+from opsfn.aws_errors import error_code, from_aws_error, kind_of
 from opsfn.errors import InvalidContent, NotFound, OpsfnError, UpstreamError, ValidationFailed
 from opsfn.events.s3 import S3Object
+from opsfn.routes.imaging import jobs, labels
+from opsfn.routes.imaging.sandbox.protocol import Decoded, Job
 from opsfn.routes.imaging.settings import ImagingSettings
-
-if TYPE_CHECKING:
-    from opsfn.routes.imaging.sandbox.work import Decoded
+from opsfn.routes.imaging.sniff import sniff
+from opsfn.services import aws
 
 router = Router()
 
@@ -85,22 +87,16 @@ def job_id_from_key(key: str) -> str:
 
 def _is_permanent(exc: Exception) -> bool:
     """Whether the failure will be parked rather than retried (the AWS error table decides)."""
-    from opsfn.aws_errors import from_aws_error
-
     error = exc if isinstance(exc, OpsfnError) else from_aws_error(exc)
     return error is not None and error.permanent
 
 
 def _client_error_code(exc: Exception) -> str | None:
-    from opsfn.aws_errors import error_code
-
     return error_code(exc) or None
 
 
 def _missing(exc: Exception) -> bool:
     """The object is not there (S3's HEAD answers a bare 404 without a body)."""
-    from opsfn.aws_errors import kind_of
-
     return kind_of(exc) == "not_found"
 
 
@@ -110,8 +106,6 @@ def _too_large(max_bytes: int) -> BadContent:
 
 def object_size(bucket: str, key: str) -> int | None:
     """The object's size from a HEAD, or None when it does not exist."""
-    from opsfn.services import aws
-
     try:
         return int(aws.client("s3").head_object(Bucket=bucket, Key=key).get("ContentLength", 0))
     except Exception as exc:
@@ -123,8 +117,6 @@ def object_size(bucket: str, key: str) -> int | None:
 def check_size(bucket: str, key: str, max_bytes: int) -> int:
     """The upload's size, read before anything else: an object over the limit is deleted and
     refused, a vanished one is refused for good."""
-    from opsfn.services import aws
-
     size = object_size(bucket, key)
     if size is None:
         raise BadContent(GONE_REASON)
@@ -137,8 +129,6 @@ def check_size(bucket: str, key: str, max_bytes: int) -> int:
 
 
 def _read_object(bucket: str, key: str, max_bytes: int) -> bytes:
-    from opsfn.services import aws
-
     s3 = aws.client("s3")
     try:
         reply = s3.get_object(Bucket=bucket, Key=key)
@@ -160,14 +150,10 @@ def _labels(bucket: str, job_id: str, key: str, decoded: Decoded, *, kind: str
             ) -> tuple[list[dict[str, Any]], str | None]:
     """Labels for the browser image (from the sandbox's downscaled copy when Rekognition could
     not take it), and the message that says why there are none when the reason is known."""
-    from opsfn.routes.imaging import labels
-
     settings = ImagingSettings.current()
     if labels.too_small(decoded.width, decoded.height):
         return [], labels.TOO_SMALL_MESSAGE
     if decoded.label_copy is not None:
-        from opsfn.services import aws
-
         key = converted_key(job_id, "labels.jpg")
         aws.client("s3").put_object(Bucket=bucket, Key=key, Body=decoded.label_copy,
                                     ContentType="image/jpeg")
@@ -202,8 +188,6 @@ def process(bucket: str, job_id: str, remaining_s: float | None = None) -> Outco
     ``remaining_s``: the invocation's time left, which bounds the decode too.
     """
     from opsfn.routes.imaging.sandbox import client
-    from opsfn.routes.imaging.sniff import sniff
-    from opsfn.services import aws
 
     started = time.monotonic()
     settings = ImagingSettings.current()
@@ -214,8 +198,6 @@ def process(bucket: str, job_id: str, remaining_s: float | None = None) -> Outco
     kind = sniff(data[:512])
     if kind is None:
         raise BadContent("the file is not a JPEG, PNG or DICOM image")
-    from opsfn.routes.imaging.sandbox.work import Job
-
     decoded = client.decode(data, Job(kind, settings.imaging_max_pixel_bytes,
                                       settings.imaging_max_frame_pixels,
                                       settings.imaging_label_max_side),
@@ -245,8 +227,6 @@ def process(bucket: str, job_id: str, remaining_s: float | None = None) -> Outco
 ])
 def on_upload(obj: S3Object, context: Context) -> None:
     """Process one uploaded object exactly once per job, whatever the delivery count."""
-    from opsfn.routes.imaging import jobs
-
     job_id = job_id_from_key(obj.key)
     lease_s = min(900.0, max(60.0, context.remaining_ms() / 1000 + 30))
     state = jobs.claim(job_id, lease_s)

@@ -17,7 +17,9 @@ from typing import Annotated, Any
 from opsfn import Context, Router, Text
 from opsfn.access import allow, objects, table
 from opsfn.errors import NotFound, ValidationFailed
+from opsfn.routes.imaging import jobs
 from opsfn.routes.imaging.settings import ImagingSettings
+from opsfn.services import lean
 
 router = Router()
 
@@ -41,8 +43,6 @@ def parse_job_id(value: str) -> str:
 
 def image_url(key: str) -> str:
     """A short-lived presigned GET for ``key`` in the upload bucket (no S3 client needed)."""
-    from opsfn.services import lean
-
     settings = ImagingSettings.current()
     return lean.presigned_get(settings.required("UPLOAD_BUCKET"), key,
                               expires_in=settings.imaging_result_url_expiry_s)
@@ -55,8 +55,6 @@ def image_url(key: str) -> str:
 ])
 def get_results(jobId: JobId, context: Context) -> dict[str, Any]:
     """The job as the browser sees it; 404 for an unknown jobId."""
-    from opsfn.routes.imaging import jobs
-
     job_id = parse_job_id(jobId)
     job = jobs.get(job_id)
     if job is None:

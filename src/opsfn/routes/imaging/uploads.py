@@ -22,7 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from opsfn import Context, Router
 from opsfn.access import allow, objects, table
+from opsfn.errors import OpsfnError, ValidationFailed
+from opsfn.routes.imaging import jobs
 from opsfn.routes.imaging.settings import ImagingSettings
+from opsfn.services import lean
 
 router = Router()
 
@@ -47,7 +50,6 @@ def sanitise_name(name: str) -> str:
 
 def _request_schema(schema: dict[str, Any]) -> None:
     """The validators' rules in the request's JSON Schema (``opsfn openapi`` states them)."""
-    from opsfn.errors import OpsfnError
     from opsfn.routes.imaging.upload_schema import upload_request_schema
 
     try:  # the deployment's limit, as the route reads it; unreadable, the schema states none
@@ -123,8 +125,6 @@ class UploadReply(BaseModel):
 def presigned_post(bucket: str, key: str, content_type: str, max_bytes: int, expires_in: int
                    ) -> dict[str, Any]:
     """A SigV4 presigned POST whose policy pins the key, the type and the size range."""
-    from opsfn.services import lean
-
     conditions: list[Any] = [{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]]
     return lean.presigned_post(bucket, key, fields={"Content-Type": content_type},
                                conditions=conditions, expires_in=expires_in)
@@ -134,8 +134,6 @@ def presigned_put(bucket: str, key: str, content_type: str, size: int | None, ex
                   ) -> str:
     """A SigV4 presigned PUT whose signed headers are ``Content-Type`` (and ``Content-Length``
     when the size is known): S3 refuses a PUT whose headers differ from the signed values."""
-    from opsfn.services import lean
-
     return lean.presigned_put(bucket, key, headers=put_headers(content_type, size),
                               expires_in=expires_in)
 
@@ -154,9 +152,6 @@ def put_headers(content_type: str, size: int | None) -> dict[str, str]:
 ])
 def request_upload(body: UploadRequest, context: Context) -> UploadReply:
     """Create a pending job and hand the browser a typed upload slot, as a PUT and a POST."""
-    from opsfn.errors import ValidationFailed
-    from opsfn.routes.imaging import jobs
-
     settings = ImagingSettings.current()
     bucket = settings.required("UPLOAD_BUCKET")
     settings.required("TABLE_NAME")

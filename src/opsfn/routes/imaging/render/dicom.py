@@ -8,13 +8,16 @@ even copied: their raw words index the output table directly, block by block int
 
 from __future__ import annotations
 
+import io
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from opsfn.routes.imaging.render import colour, grey, png
+from opsfn.routes.imaging.render.gdcm_plugin import decode_order
 
 # Transfer syntaxes whose pixel data is stored as plain words (after inflating, for deflate).
 NATIVE_SYNTAXES = {
@@ -100,9 +103,6 @@ def _frames(ds: Any) -> int:
 def read_dataset(source: bytes | str | os.PathLike[str] | BinaryIO) -> Any:
     """Parse the dataset, leaving large values (the pixel data) unread; BadDicom when it is not
     DICOM at all. The source must stay available while the dataset is used."""
-    import io
-    import warnings
-
     from pydicom import dcmread
 
     stream = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
@@ -340,11 +340,7 @@ def little_endian_pixels(ds: Any) -> None:
 
 def _decode(ds: Any, geo: Geometry, raw: bool, plugin: str = "") -> tuple[Any, str]:
     """First frame via pydicom's pixel plugins; returns the array and its photometric."""
-    import warnings
-
     from pydicom.pixels.utils import pixel_array
-
-    from opsfn.routes.imaging.render.gdcm_plugin import decode_order
 
     if str(ds.get("NumberOfFrames", "1")).strip() not in ("", str(geo.frames)):
         ds.NumberOfFrames = geo.frames  # e.g. "1A": read as DCMTK reads it, not refused
@@ -496,8 +492,6 @@ def render_chunks(source: bytes | str | os.PathLike[str], limits: Limits | None 
     Raises BadDicom before anything is decoded when the dataset is unusable; decoding problems
     surface while the iterator is consumed.
     """
-    import warnings
-
     from PIL import Image
 
     limits = limits or Limits()

@@ -17,14 +17,19 @@ the child writes ``READY`` once, then a JSON header (``ok``, ``reason`` or the d
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import resource
+import shutil
 from pathlib import Path
 from typing import Any
 
-READY = b"R"
-TMPDIR_PREFIX = "opsfn-sandbox-"
+from opsfn.routes.imaging.render import render_dicom
+from opsfn.routes.imaging.render.gdcm_plugin import decode_order
+from opsfn.routes.imaging.sandbox import framing
+from opsfn.routes.imaging.sandbox.protocol import FAILED, READY, TMPDIR_PREFIX, TOO_LARGE, Job
+
 REQUEST_MAX = 1 << 16
 
 
@@ -61,15 +66,11 @@ def peak_rss_kib() -> int:
 def warm_up() -> None:
     """Import and exercise the decoders on a tiny image made here (trusted), so the first real
     upload does not pay for imports and first-call set-up."""
-    import io
-
     import numpy as np
     from PIL import Image
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import UID, ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 
-    from opsfn.routes.imaging.render import render_dicom
-    from opsfn.routes.imaging.render.gdcm_plugin import decode_order
     from opsfn.routes.imaging.sandbox import work
 
     meta = FileMetaDataset()
@@ -98,14 +99,14 @@ def answer(request: dict[str, Any], data: bytes) -> tuple[dict[str, Any], list[l
     from opsfn.routes.imaging.sandbox import work
 
     try:
-        job = work.Job.from_dict(request["job"])
+        job = Job.from_dict(request["job"])
         decoded = work.run(data, job)
     except work.Unusable as exc:
         return {"ok": False, "reason": exc.reason}, []
     except MemoryError:
-        return {"ok": False, "reason": work.TOO_LARGE}, []
+        return {"ok": False, "reason": TOO_LARGE}, []
     except Exception:  # noqa: BLE001 - never say more than that it failed
-        return {"ok": False, "reason": work.FAILED}, []
+        return {"ok": False, "reason": FAILED}, []
     blobs = {name: value for name, value in (("image", decoded.image_parts),
                                              ("label_copy", [decoded.label_copy or b""]))
              if value and value[0]}
@@ -127,8 +128,6 @@ def private_pipes() -> tuple[int, int]:
 
 def serve(limits: dict[str, int]) -> None:
     """Limits, warm-up, ready byte, one request, one reply."""
-    from opsfn.routes.imaging.sandbox import framing
-
     apply_limits(limits)
     request_fd, reply_fd = private_pipes()
     requests = os.fdopen(request_fd, "rb")
@@ -164,8 +163,6 @@ def main(config: str) -> None:
 def remove_own_tmpdir() -> None:
     """Remove this child's TMPDIR on the way out. The parent removes it too once it has reaped
     the child; this covers a parent killed without cleaning up (the child then reads EOF)."""
-    import shutil
-
     tmpdir = Path(os.environ.get("TMPDIR", ""))
     if tmpdir.name.startswith(TMPDIR_PREFIX) and tmpdir.is_dir():
         shutil.rmtree(tmpdir, ignore_errors=True)

@@ -21,9 +21,10 @@ import time
 from typing import Any
 
 from opsfn.errors import DeadlineExceeded, InternalError, InvalidContent
-from opsfn.routes.imaging.sandbox import framing, work
+from opsfn.routes.imaging.sandbox import framing
+from opsfn.routes.imaging.sandbox.protocol import FAILED, Decoded, Job
 from opsfn.routes.imaging.sandbox.spawn import Limits, MiB, Overflow, TimedOut, Worker
-from opsfn.routes.imaging.sandbox.work import Decoded, Job
+from opsfn.routes.imaging.settings import ImagingSettings
 
 TIMED_OUT = "decoding the file took longer than its time limit"
 CPU_LIMIT = "decoding the file used more than its CPU time limit"
@@ -31,7 +32,6 @@ STOPPED = "the decoder stopped without an answer (a crash or a resource limit)"
 OVERFLOW = "the decoder's output exceeded its limit"
 MALFORMED = "the decoder's answer was malformed"
 NOT_STARTED = "the decoding sandbox could not start"
-FAILED = work.FAILED
 BLOB_NAMES = ("image", "label_copy")
 # A reason from the child is shown and logged: plain words only, so that even a subverted
 # decoder cannot pass on more than a short sentence of them.
@@ -65,8 +65,6 @@ _spares = _Spares()
 
 def limits_from_settings() -> Limits:
     """The child's limits from ``IMAGING_SANDBOX_*``."""
-    from opsfn.routes.imaging.settings import ImagingSettings
-
     settings = ImagingSettings.current()
     return Limits(address_space=settings.imaging_sandbox_memory_mib * MiB,
                   cpu_s=settings.imaging_sandbox_cpu_s)
@@ -80,8 +78,6 @@ def decode(data: bytes, job: Job, *, keep_spare: bool = True,
     own timeout and runs out, the upload is not at fault: DeadlineExceeded, and a retry decodes
     it with a whole invocation's time.
     """
-    from opsfn.routes.imaging.settings import ImagingSettings
-
     settings = ImagingSettings.current()
     if settings.imaging_sandbox == "inline":
         return _inline(data, job)
@@ -118,6 +114,8 @@ def decode(data: bytes, job: Job, *, keep_spare: bool = True,
 
 def _inline(data: bytes, job: Job) -> Decoded:
     """The debugging mode: the same work and the same errors, in this process."""
+    from opsfn.routes.imaging.sandbox import work  # the decoders: only this mode loads them here
+
     try:
         decoded = work.run(data, job)
     except work.Unusable as exc:
@@ -148,8 +146,6 @@ def start_spare() -> None:
     """Start the spare now if there is none (without waiting), so that its imports overlap
     whatever the caller does before it decodes: the first upload of an environment then does
     not wait for them in full."""
-    from opsfn.routes.imaging.settings import ImagingSettings
-
     if ImagingSettings.current().imaging_sandbox == "process":
         _replenish(limits_from_settings())
 

@@ -12,6 +12,7 @@ directory as ``TMPDIR``, ``HOME`` and working directory, removed when it is clos
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
 import os
@@ -25,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from opsfn.routes.imaging.sandbox.child import READY, TMPDIR_PREFIX
+from opsfn.routes.imaging.sandbox.protocol import READY, TMPDIR_PREFIX
 
 MiB = 1024 * 1024
 ALLOWED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "LD_LIBRARY_PATH",
@@ -70,8 +71,6 @@ def protect_parent() -> bool:
     dumpable. Non-dumpable, those files belong to root and ptrace is refused, which also means no
     core dump of the function process. True when the flag is set.
     """
-    import ctypes
-
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return bool(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)

@@ -8,15 +8,25 @@ a few fixed sentences or a ``BadDicom`` message, none of which quote the file.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import io
+import warnings
 
-CORRUPT = "the image data is corrupt or truncated"
-TOO_MANY_PIXELS = "the image dimensions exceed the configured limit"
-UNDECODABLE_DICOM = "the DICOM file could not be decoded"
-TOO_LARGE = "the image is too large to decode"
-FAILED = "the file could not be decoded"
-KINDS = ("dicom", "png", "jpeg")
+from opsfn.routes.imaging import labels
+from opsfn.routes.imaging.render import BadDicom, Limits
+from opsfn.routes.imaging.render.dicom import render_chunks
+from opsfn.routes.imaging.sandbox.protocol import (
+    CORRUPT,
+    FAILED,
+    TOO_LARGE,
+    TOO_MANY_PIXELS,
+    UNDECODABLE_DICOM,
+    Decoded,
+    Job,
+)
+
+# The job and its answer live in ``protocol``: the parent imports this module only when inline.
+__all__ = ["CORRUPT", "FAILED", "TOO_LARGE", "TOO_MANY_PIXELS", "UNDECODABLE_DICOM", "Decoded", "Job",
+           "Unusable", "image_size", "run"]
 
 
 class Unusable(Exception):
@@ -27,59 +37,8 @@ class Unusable(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
-    """What to do with one upload: its sniffed kind and the limits that apply."""
-
-    kind: str
-    max_pixel_bytes: int
-    max_frame_pixels: int
-    label_max_side: int | None = None  # None: no Rekognition copy (the CLI)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The job as a JSON object (the request header)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, value: dict[str, Any]) -> Job:
-        """The job from a request header; ValueError when it is malformed."""
-        kind, side = value.get("kind"), value.get("label_max_side")
-        numbers = (value.get("max_pixel_bytes"), value.get("max_frame_pixels"))
-        if kind not in KINDS or not all(isinstance(n, int) and n > 0 for n in numbers):
-            raise ValueError("malformed job")
-        if side is not None and not (isinstance(side, int) and side > 0):
-            raise ValueError("malformed job")
-        return cls(str(kind), int(value["max_pixel_bytes"]), int(value["max_frame_pixels"]), side)
-
-
-@dataclass(slots=True)
-class Decoded:
-    """The PNG rendering (DICOM only), the Rekognition copy when one is needed, and what may be
-    said about the image; plus which process decoded it, for tests and benchmarks."""
-
-    width: int
-    height: int
-    metadata: dict[str, Any]
-    image_parts: list[bytes] = field(default_factory=list)  # the PNG in pieces, never joined twice
-    label_copy: bytes | None = None
-    decoder_pid: int = 0
-    credential_variables: list[str] = field(default_factory=list)
-    peak_rss_kib: int = 0
-    decoder_limits: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def image(self) -> bytes | None:
-        """The PNG rendering (DICOM only), in one piece."""
-        if not self.image_parts:
-            return None
-        return self.image_parts[0] if len(self.image_parts) == 1 else b"".join(self.image_parts)
-
-
 def image_size(data: bytes, kind: str, max_pixels: int) -> tuple[int, int]:
     """Width and height of a JPEG/PNG, refusing bombs and broken files (Pillow verifies it)."""
-    import io
-    import warnings
-
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = max_pixels
@@ -107,8 +66,6 @@ def image_size(data: bytes, kind: str, max_pixels: int) -> tuple[int, int]:
 def _label_copy(parts: list[bytes], width: int, height: int, job: Job) -> bytes | None:
     """The JPEG copy Rekognition reads when it cannot take the image (given in pieces) itself,
     else None. The pieces are joined, in place, only when a copy is made."""
-    from opsfn.routes.imaging import labels
-
     side = job.label_max_side
     if side is None or labels.too_small(width, height):
         return None
@@ -123,9 +80,6 @@ def _label_copy(parts: list[bytes], width: int, height: int, job: Job) -> bytes 
 
 
 def _dicom(data: bytes, job: Job) -> Decoded:
-    from opsfn.routes.imaging.render import BadDicom, Limits
-    from opsfn.routes.imaging.render.dicom import render_chunks
-
     try:
         chunks, width, height, info = render_chunks(data, Limits(job.max_pixel_bytes,
                                                                  job.max_frame_pixels))
