@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+import uuid
 from typing import Any
+
+from opsfn.errors import OpsfnError
+from opsfn.routes.exports.sync.model import UploadOptions
+from opsfn.routes.exports.sync.remote import Target, normalise_prefix
+from opsfn.routes.exports.sync.walk import excluded_dirs
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -54,14 +61,7 @@ class Progress:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """Run one sync to completion and print the summary."""
-    import os
-    import uuid
-
-    from opsfn.errors import OpsfnError
     from opsfn.routes.exports.sync.engine import SyncJob, run_sync
-    from opsfn.routes.exports.sync.remote import Target, normalise_prefix
-    from opsfn.routes.exports.sync.uploader import UploadOptions
-    from opsfn.routes.exports.sync.walk import excluded_dirs
 
     try:
         bucket, prefix = parse_s3_url(args.destination)

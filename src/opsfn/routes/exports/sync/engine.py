@@ -12,10 +12,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+from opsfn.aws_errors import from_aws_error
 from opsfn.errors import DeadlineExceeded, NotFound, UpstreamError
-from opsfn.routes.exports.sync.model import Counters, RemoteEntry, Step
+from opsfn.routes.exports.sync.model import Counters, RemoteEntry, Step, UploadOptions
 from opsfn.routes.exports.sync.plan import plan
 from opsfn.routes.exports.sync.remote import (
     ManifestWriter,
@@ -25,7 +27,7 @@ from opsfn.routes.exports.sync.remote import (
     open_manifest,
     read_manifest,
 )
-from opsfn.routes.exports.sync.uploader import Uploaded, Uploader, UploadOptions
+from opsfn.routes.exports.sync.uploader import Uploaded, Uploader
 from opsfn.routes.exports.sync.walk import walk
 
 DELETE_BATCH = 1000
@@ -87,8 +89,6 @@ def segment_prefix(job: SyncJob) -> str:
 
 
 def _aws_error(exc: BaseException) -> UpstreamError:
-    from opsfn.aws_errors import from_aws_error
-
     error = from_aws_error(exc)
     return error if isinstance(error, UpstreamError) else UpstreamError(
         f"AWS call failed: {type(exc).__name__}")
@@ -302,8 +302,6 @@ def run_sync(job: SyncJob, *, should_stop: Callable[[], bool] | None = None,
     ``lean_reads`` lets the manifest be read without the SDK (a fresh command-line process; an
     invocation that already has clients, or runs under an SDK mock, keeps the SDK path).
     """
-    from pathlib import Path
-
     if not Path(job.root).is_dir() and not job.allow_missing_root:
         raise NotFound("the sync source directory does not exist (is the file system mounted?)")
     started = time.monotonic()

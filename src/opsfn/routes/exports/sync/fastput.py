@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import threading
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+
+from opsfn.access import check
 
 _PROBE = "opsfn-probe-key"
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
@@ -65,7 +67,6 @@ class FastPut:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             import http.client
-            from urllib.parse import urlsplit
 
             assert self.base is not None
             parts = urlsplit(self.base)
@@ -79,8 +80,6 @@ class FastPut:
 
     def _send(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         """PUT on this thread's connection; the connection is dropped when the server closes it."""
-        from urllib.parse import urlsplit
-
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         connection = self._connection()
@@ -103,8 +102,6 @@ class FastPut:
             return False
         from botocore.auth import S3SigV4Auth
         from botocore.awsrequest import AWSRequest
-
-        from opsfn.access import check
 
         check("s3:PutObject")
         assert self.base is not None

@@ -87,3 +87,14 @@ class Counters:
         return {"scanned": self.scanned, "uploaded": self.uploaded, "skipped": self.skipped,
                 "deleted": self.deleted, "failed": self.failed, "bytes": self.bytes,
                 "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True, slots=True)
+class UploadOptions:
+    """How objects are written."""
+
+    bucket: str
+    kms_key_id: str | None = None
+    concurrency: int = 16
+    multipart_threshold: int = 16 * 1024 * 1024  # below two parts, one PutObject is cheaper
+    multipart_chunk: int = 8 * 1024 * 1024

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from opsfn.errors import UpstreamError
 from opsfn.services import aws
 from opsfn.settings import CoreSettings
 
@@ -32,8 +33,6 @@ def enqueue(items: list[dict[str, Any]]) -> int:
             {"Id": str(index), "MessageBody": json.dumps(item, separators=(",", ":"))}
             for index, item in enumerate(batch)])
         if reply.get("Failed"):
-            from opsfn.errors import UpstreamError
-
             raise UpstreamError("AWS SendMessageBatch failed: "
                                 + str(reply["Failed"][0].get("Code", "Unknown"))[:64])
         sent += len(batch)

@@ -11,12 +11,15 @@ import gzip
 import hashlib
 import io
 import json
+import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 from opsfn.errors import InvalidContent, UpstreamError
 from opsfn.routes.exports.sync.model import RemoteEntry
+from opsfn.services import lean as lean_calls
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +75,6 @@ def read_manifest(stream: IO[bytes], resume_after: str | None) -> Iterator[Remot
     A stream that is not gzip of UTF-8 is a corrupt manifest; a read that breaks off (a reset,
     a timeout, a short body) is an upstream failure, whichever HTTP stack carried it.
     """
-    import zlib
-
     previous = ""
     try:
         with gzip.GzipFile(fileobj=stream) as unzipped:
@@ -105,10 +106,8 @@ def open_manifest(client: Callable[[], Any], bucket: str, key: str, *, lean: boo
     that finds nothing to do may never build one (:func:`opsfn.services.lean.get_object`).
     """
     if lean:
-        from opsfn.services.lean import UseSdk, get_object
-
-        answer = get_object(bucket, key)
-        if not isinstance(answer, UseSdk):
+        answer = lean_calls.get_object(bucket, key)  # its module loads on this first use
+        if not isinstance(answer, lean_calls.UseSdk):
             return answer
     return _sdk_get(client(), bucket, key)
 
@@ -144,8 +143,6 @@ class ManifestWriter:
     """New manifest lines, gzipped into a temporary file as entries complete (in key order)."""
 
     def __init__(self) -> None:
-        import tempfile
-
         self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         self._zip = gzip.GzipFile(fileobj=self.file, mode="wb", compresslevel=5)
         self.count = 0

@@ -14,6 +14,7 @@ in-function engine, whether a sync of the target is running and when the last on
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,16 +23,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opsfn import Context, Router
 from opsfn.access import ANY, allow, arn, arn_pattern, bucket, objects, queue, table
+from opsfn.aws_errors import kind_of
 from opsfn.errors import Conflict, InvalidSetting, NotFound, ValidationFailed
 from opsfn.events import ScheduleEvent
 from opsfn.routes.exports.keys import check_key_prefix
 from opsfn.routes.exports.settings import ExportsSettings
-from opsfn.routes.exports.sync.model import Counters
+from opsfn.routes.exports.sync.model import Counters, UploadOptions
 from opsfn.routes.exports.sync.queue import enqueue
 from opsfn.routes.exports.sync.remote import Target, normalise_prefix
 from opsfn.routes.exports.sync.walk import excluded_dirs
 from opsfn.routes.tls.settings import TlsSettings
-from opsfn.services import idempotency, locks
+from opsfn.services import aws, idempotency, locks
 
 if TYPE_CHECKING:
     from opsfn.routes.exports.sync.engine import Outcome, SyncJob
@@ -99,7 +101,6 @@ class Budget:
 
 def _job(request: SyncRequest, run_id: str) -> SyncJob:
     from opsfn.routes.exports.sync.engine import SyncJob
-    from opsfn.routes.exports.sync.uploader import UploadOptions
 
     settings = ExportsSettings.current()
     root = settings.required("SYNC_SOURCE_DIR")
@@ -139,8 +140,6 @@ def _item(request: SyncRequest, **changes: Any) -> dict[str, Any]:
 
 def _fan_out(request: SyncRequest, run_id: str) -> int:
     """Enqueue one work item per top-level directory (and per directory gone, when deleting)."""
-    import os
-
     settings = ExportsSettings.current()
     root = settings.required("SYNC_SOURCE_DIR")
     if not Path(root).is_dir():
@@ -153,8 +152,6 @@ def _fan_out(request: SyncRequest, run_id: str) -> int:
                    and entry.name + "/" not in private)
     delete = settings.sync_delete if request.delete is None else request.delete
     if delete:
-        from opsfn.services import aws
-
         bucket = settings.required("SYNC_BUCKET")
         prefix = normalise_prefix(request.prefix if request.prefix is not None else settings.sync_prefix)
         state = normalise_prefix(settings.sync_state_prefix)
@@ -315,9 +312,6 @@ def sync_efs_to_s3_schedule(event: ScheduleEvent, context: Context) -> dict[str,
 def _function_status(prefix: str | None) -> dict[str, Any]:
     """Whether a sync of the target runs now, and when its manifest was last written."""
     from botocore.exceptions import ClientError
-
-    from opsfn.aws_errors import kind_of
-    from opsfn.services import aws
 
     settings = ExportsSettings.current()
     target = Target(settings.required("SYNC_BUCKET"),

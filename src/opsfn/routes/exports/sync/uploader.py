@@ -8,7 +8,9 @@ manager, whose part queue bounds memory. Uploads run on a fixed pool of threads,
 
 from __future__ import annotations
 
+import base64
 import contextvars
+import hashlib
 import os
 import stat
 import threading
@@ -18,24 +20,14 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
 from opsfn.routes.exports.sync.fastput import FastPut
-from opsfn.routes.exports.sync.model import LocalFile
+from opsfn.routes.exports.sync.model import LocalFile, UploadOptions
+from opsfn.services import aws, scoped
 
 if TYPE_CHECKING:  # the stubs are a development dependency: types only
     from botocore.session import Session
     from mypy_boto3_s3 import S3Client
 
 _READ_WHOLE = 1024 * 1024  # below this a file is read into memory; above it is streamed
-
-
-@dataclass(frozen=True, slots=True)
-class UploadOptions:
-    """How objects are written."""
-
-    bucket: str
-    kms_key_id: str | None = None
-    concurrency: int = 16
-    multipart_threshold: int = 16 * 1024 * 1024  # below two parts, one PutObject is cheaper
-    multipart_chunk: int = 8 * 1024 * 1024
 
 
 class Encryption(TypedDict, total=False):
@@ -68,8 +60,6 @@ def s3_client(pool: int) -> S3Client:
     """
     from botocore.config import Config
 
-    from opsfn.services import aws
-
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     config = aws.config().merge(Config(max_pool_connections=pool))
@@ -85,8 +75,6 @@ def s3_client(pool: int) -> S3Client:
 
 def scoped_credentials() -> Any:
     """The running route's scoped credentials as botocore holds them (None: the session's own)."""
-    from opsfn.services import scoped
-
     narrowed = scoped.current()
     if narrowed is None:
         return None
@@ -116,17 +104,11 @@ def sdk_headers(extra: dict[str, Any]) -> dict[str, str]:
 
 def content_md5(data: bytes) -> str:
     """The base64 MD5 S3 checks the body against."""
-    import base64
-    import hashlib
-
     return base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324 - S3's Content-MD5
 
 
 def stream_md5(handle: Any) -> str:
     """Content-MD5 of a file read in chunks; the handle is rewound for the upload."""
-    import base64
-    import hashlib
-
     digest = hashlib.md5()  # noqa: S324 - S3's Content-MD5
     while chunk := handle.read(1 << 20):
         digest.update(chunk)
