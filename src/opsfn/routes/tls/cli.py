@@ -14,6 +14,11 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from opsfn.routes.tls import certs
+from opsfn.routes.tls.files import read_bytes
+from opsfn.routes.tls.layout import Layout
+from opsfn.routes.tls.settings import TlsSettings
+
 
 def _file_line(label: str, path: Path) -> tuple[str, bool]:
     """One line about one file, and whether it is fine (a key must not be readable by others)."""
@@ -32,10 +37,6 @@ def _file_line(label: str, path: Path) -> tuple[str, bool]:
 def report(root: Path, renew_before_days: int, now: dt.datetime | None = None
            ) -> tuple[list[str], bool]:
     """The status lines of the material under ``root`` and whether all of it is fine."""
-    from opsfn.routes.tls import certs
-    from opsfn.routes.tls.files import read_bytes
-    from opsfn.routes.tls.routes import Layout
-
     layout = Layout(root)
     lines, fine = [], True
     for label, path in (("key", layout.key), ("cert", layout.cert),
@@ -66,8 +67,6 @@ def report(root: Path, renew_before_days: int, now: dt.datetime | None = None
 
 def cmd_tls_status(args: argparse.Namespace) -> int:
     """Print the report; exit 1 unless the material is current and private."""
-    from opsfn.routes.tls.settings import TlsSettings
-
     settings = TlsSettings.current()
     root = args.dir or settings.ssl_dir
     if not root:

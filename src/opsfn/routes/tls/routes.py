@@ -19,7 +19,6 @@ import datetime as dt
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,51 +31,14 @@ from opsfn.events import CustomResourceRequest, CustomResourceResult, ScheduleEv
 from opsfn.routes.tls import certs
 from opsfn.routes.tls.access import denied, require, secure_key, translated
 from opsfn.routes.tls.files import FileLock, atomic_write_many, read_bytes
+from opsfn.routes.tls.layout import Layout
 from opsfn.routes.tls.settings import KeyType, TlsSettings
 
 router = Router()
 
-MARKER = "docker-selfsigned-configured"
-LOCK_NAME = ".opsfn-ssl.lock"
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DNS_NAME = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
 _PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")
-
-
-@dataclass(frozen=True, slots=True)
-class Layout:
-    """Where each file lives under ``SSL_DIR`` (the web image's ``/etc/ssl`` layout)."""
-
-    root: Path
-
-    @property
-    def key(self) -> Path:
-        return self.root / "private" / "selfsigned.key.pem"
-
-    @property
-    def cert(self) -> Path:
-        return self.root / "certs" / "selfsigned.cert.pem"
-
-    @property
-    def web_key(self) -> Path:
-        return self.root / "private" / "webserver.key.pem"
-
-    @property
-    def web_cert(self) -> Path:
-        return self.root / "certs" / "webserver.cert.pem"
-
-    @property
-    def marker(self) -> Path:
-        return self.root / MARKER
-
-    @property
-    def lock(self) -> Path:
-        return self.root / LOCK_NAME
-
-    def paths(self) -> dict[str, str]:
-        """Every published path, for replies."""
-        return {"key": str(self.key), "cert": str(self.cert), "webserver_key": str(self.web_key),
-                "webserver_cert": str(self.web_cert), "marker": str(self.marker)}
 
 
 class SslInput(BaseModel):
