@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from opsfn.errors import InvalidSetting, MissingSetting, ValidationFailed
+from opsfn.errors import InvalidSetting, MissingSetting, OpsfnError, ValidationFailed
 from opsfn.routes.incidents.models import Priority
 from opsfn.routes.incidents.settings import IncidentSettings
 from opsfn.services import aws
@@ -186,8 +186,6 @@ def unsupported(action: str, name: str, target: Any) -> ValidationFailed:
 
 def required(action: str) -> ValidationFailed:
     """The error for an action that needs a target and got none: it lists the valid names."""
-    from opsfn.errors import OpsfnError
-
     try:
         valid = f"must be one of: {', '.join(sorted(load_targets()))}"
     except OpsfnError as exc:
