@@ -11,6 +11,9 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opsfn.routes.database.settings import DatabaseSettings
+from opsfn.routes.database.state import decide_stop
+
 
 def _moment(text: str) -> datetime:
     """An ISO 8601 time; without an offset it is UTC (as ``record_activity`` takes it)."""
@@ -20,9 +23,6 @@ def _moment(text: str) -> datetime:
 
 def cmd_db_auto_stop(args: argparse.Namespace) -> int:
     """Print the decision and its figures; exit 0 either way (1 only for bad times)."""
-    from opsfn.routes.database.settings import DatabaseSettings
-    from opsfn.routes.database.state import decide_stop
-
     settings = DatabaseSettings.current()
     try:
         now = _moment(args.now) if args.now else datetime.now(UTC)

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from opsfn.routes.etl import landing, validate
+from opsfn.routes.etl.settings import EtlSettings
+
 CHUNK_BYTES = 1024 * 1024
 
 
@@ -25,9 +28,6 @@ def _chunks(path: Path) -> Iterator[bytes]:
 def check_file(path: Path) -> tuple[str, int]:
     """The line to print for ``path`` and its exit status (0 fine, 1 quarantined, 2 not a landing
     file by its suffix)."""
-    from opsfn.routes.etl import landing, validate
-    from opsfn.routes.etl.settings import EtlSettings
-
     settings = EtlSettings.current()
     found = landing.file_format(settings.landing_prefix + path.name, settings)
     if found is None:

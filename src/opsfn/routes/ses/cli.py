@@ -10,12 +10,12 @@ import argparse
 import sys
 from typing import Any
 
+from opsfn.routes.ses.settings import SesSettings
+from opsfn.routes.ses.smtp_password import UnsupportedRegion, smtp_password
+
 
 def cmd_smtp_password(args: argparse.Namespace) -> int:
     """Print the SES SMTP password of the key on standard input."""
-    from opsfn.routes.ses.settings import SesSettings
-    from opsfn.routes.ses.smtp_password import UnsupportedRegion, smtp_password
-
     secret_key = sys.stdin.read().strip()
     if not secret_key:
         print("error: no secret access key on standard input", file=sys.stderr)  # noqa: T201
