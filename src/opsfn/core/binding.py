@@ -86,7 +86,7 @@ class Binder:
             params.append(Param(name, kind, full if kind in ("path", "query") else annotation,
                                 parameter.default, _envelope_type(annotation)))
         self.params = tuple(params)
-        self._adapters: dict[str, Any] = {}
+        self._parsers: dict[str, Callable[[str, str], Any]] = {}
         self._getters = tuple((param.name, self._getter(param)) for param in self.params)
 
     @staticmethod
@@ -109,14 +109,13 @@ class Binder:
             "model, an event type, Context or dict)"
         )
 
-    def _adapter(self, param: Param) -> Any:
-        adapter = self._adapters.get(param.name)
-        if adapter is None:
-            from pydantic import TypeAdapter
+    def _parser(self, param: Param) -> Callable[[str, str], Any]:
+        parser = self._parsers.get(param.name)
+        if parser is None:
+            from opsfn.core.validation import string_parser
 
-            adapter = TypeAdapter(param.annotation)
-            self._adapters[param.name] = adapter
-        return adapter
+            parser = self._parsers[param.name] = string_parser(param.annotation)
+        return parser
 
     def _scalar(self, param: Param, raw: str | None, loc: str) -> Any:
         if raw is None:
@@ -127,12 +126,7 @@ class Binder:
             )
         if param.annotation in (str, Any):
             return raw
-        from pydantic import ValidationError
-
-        try:
-            return self._adapter(param).validate_strings(raw)
-        except ValidationError as exc:
-            raise validation_error(exc, loc) from None
+        return self._parser(param)(raw, loc)
 
     def _getter(self, param: Param) -> Callable[[Invocation], Any]:
         """How one parameter's value is taken from a call, decided once per route."""
@@ -190,9 +184,8 @@ class Binder:
                 return validator.validate_json(call.raw_json())
             return validator.validate_python(call.payload())
         except Exception as exc:
-            from pydantic import ValidationError  # only on the failure path: the import is ~1 us
-
-            if isinstance(exc, ValidationError):
+            # The validator is pydantic's, so pydantic_core is loaded: its error class is there.
+            if isinstance(exc, sys.modules["pydantic_core"].ValidationError):
                 raise validation_error(exc, call.payload_loc) from None
             raise
 
