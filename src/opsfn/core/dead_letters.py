@@ -14,7 +14,8 @@ subject and addresses) is parked in the form :data:`KEPT_FORMS` names: the queue
 operators, so it keeps what a redrive needs and nothing more.
 
 Sending needs the SDK, which lives above core: the entry points install the sender
-(:func:`use_sender`, done by :mod:`opsfn.handler` and :class:`opsfn.testing.Client`). Without one,
+(:func:`use_sender`, done by :mod:`opsfn.handler`, :class:`opsfn.testing.Client` and the local
+stack's in-process runtime). Without one,
 a failure is reported as it would be without a queue, with a warning that says why.
 """
 

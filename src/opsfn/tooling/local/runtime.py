@@ -20,8 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from opsfn.core import dead_letters
 from opsfn.core.observability import get_logger
 from opsfn.errors import OpsfnError
+from opsfn.services import failed_events
 
 Log = Callable[[str], None]
 TAIL_BYTES = 4096  # Lambda returns the last 4 KB of the execution log
@@ -188,6 +190,7 @@ class Runtime:
     _observed: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        dead_letters.use_sender(failed_events.send)  # an entry point, as the handler is
         observe = getattr(self.app, "observe", None)
         if callable(observe):
             observe(self._observe)
