@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -140,7 +139,7 @@ class FileLock:
         except FileExistsError:
             return False
         record = {"token": self.token, "created": self.clock(), "pid": os.getpid(),
-                  "host": socket.gethostname()[:64]}
+                  "host": os.uname().nodename[:64]}
         try:
             with os.fdopen(fd, "w") as handle:
                 json.dump(record, handle)
