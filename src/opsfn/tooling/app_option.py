@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsfn.core.discovery import AppNotFound, find_app, resolve_reference
+from opsfn.routes import default_app
 
 if TYPE_CHECKING:
     from opsfn.core.app import App
@@ -39,8 +40,6 @@ def load_app(args: Any) -> App:
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     try:
-        from opsfn.routes import default_app
-
         return find_app(default_app, getattr(args, "app", None))
     except AppNotFound as error:
         raise SystemExit(f"error: {error}") from None

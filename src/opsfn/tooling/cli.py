@@ -8,7 +8,6 @@ tooling's (TOOLING_COMMANDS).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -16,7 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from opsfn import __version__
+from opsfn.core.settings import core_settings, invalid_settings, setting_variables
 from opsfn.errors import OpsfnError
+from opsfn.lazy import load
+from opsfn.routes import command_modules
+from opsfn.services import aws
 from opsfn.tooling.app_option import add_app_argument, load_app
 
 # Modules adding commands through ``register(subparsers)``: every domain's that has commands
@@ -89,8 +92,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _invoke_remote(function: str, event: dict[str, Any]) -> int:
-    from opsfn.services import aws
-
     reply = aws.client("lambda").invoke(FunctionName=function, InvocationType="RequestResponse",
                                         Payload=json.dumps(event).encode())
     body = json.loads(reply["Payload"].read() or b"null")
@@ -109,8 +110,9 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     if args.function:
         return _invoke_remote(args.function, event)
     if args.local:
-        local_client: Any = importlib.import_module("opsfn.tooling.local.client")
-        return int(local_client.invoke_local(event, args.local_url))
+        from opsfn.tooling.local.client import invoke_local
+
+        return invoke_local(event, args.local_url)
     from opsfn.testing import FakeLambdaContext
 
     try:
@@ -139,7 +141,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_openapi(args: argparse.Namespace) -> int:
     """OpenAPI 3 for the HTTP routes."""
-    from opsfn.core.settings import core_settings
     from opsfn.tooling.introspect import openapi
 
     print(json.dumps(openapi(_app(args), __version__, core_settings().default_auth), indent=2))
@@ -148,8 +149,6 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
 def cmd_settings(args: argparse.Namespace) -> int:
     """Every environment variable with its default and meaning; ``--check`` the current values."""
-    from opsfn.core.settings import invalid_settings, setting_variables
-
     _app(args)  # importing the application registers its own settings sections
     if args.check:
         bad = invalid_settings()
@@ -209,11 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_app_argument(settings)
     settings.set_defaults(func=cmd_settings)
 
-    from opsfn.routes import command_modules
-
     for module_name in [*command_modules(), *TOOLING_COMMANDS]:
         try:
-            module = importlib.import_module(module_name)
+            module = load(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and module_name.startswith(exc.name):
                 continue  # that domain is not part of this build
