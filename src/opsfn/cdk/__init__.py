@@ -9,21 +9,17 @@ is imported on first use, so :mod:`opsfn.cdk.code` (the package build) works wit
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from opsfn.lazy import attributes
 
 if TYPE_CHECKING:
     from opsfn.cdk.code import build_package
     from opsfn.cdk.construct import OpsFunction
     from opsfn.cdk.groups import RouteGroup
 
-_HOMES = {"OpsFunction": "construct", "RouteGroup": "groups", "build_package": "code"}
-
 __all__ = ["OpsFunction", "RouteGroup", "build_package"]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'opsfn.cdk' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"opsfn.cdk.{home}"), name)
+__getattr__, __dir__ = attributes(globals(), {
+    "OpsFunction": "opsfn.cdk.construct:OpsFunction", "RouteGroup": "opsfn.cdk.groups:RouteGroup",
+    "build_package": "opsfn.cdk.code:build_package"})

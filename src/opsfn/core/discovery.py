@@ -9,11 +9,11 @@ deployment names its app in the template's environment (``opsfn infra check --ap
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 
 from opsfn.core.app import App
+from opsfn.lazy import load
 
 APP_VARIABLE = "OPSFN_APP"
 ENTRY_POINT_GROUP = "opsfn.apps"
@@ -63,7 +63,7 @@ def load_reference(reference: str) -> App:
     if not module_name or not attribute:
         raise AppNotFound(f"{reference!r} is not module:attribute")
     try:
-        target: object = importlib.import_module(module_name)
+        target: object = load(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
             raise AppNotFound(f"cannot import {module_name!r} (is the project installed, or on "

@@ -15,11 +15,12 @@ only when the init phase is a snapshot's (``AWS_LAMBDA_INITIALIZATION_TYPE=snap-
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from collections.abc import Callable
 from typing import Any
+
+from opsfn.lazy import load
 
 SNAPSHOT_INIT = "snap-start"
 _RESETS: list[Callable[[], None]] = []
@@ -64,7 +65,7 @@ def register(app: Any, environ: dict[str, str] | None = None) -> bool:
     if env.get("AWS_LAMBDA_INITIALIZATION_TYPE") != SNAPSHOT_INIT:
         return False
     try:
-        hooks = importlib.import_module("snapshot_restore_py")  # part of Lambda's runtime
+        hooks = load("snapshot_restore_py")  # part of Lambda's runtime
     except ImportError:  # not Lambda's runtime: nothing will snapshot this process
         return False
     hooks.register_before_snapshot(lambda: before_snapshot(app))

@@ -10,7 +10,6 @@ dependencies, compiled with the same interpreter, and everything goes into one z
 from __future__ import annotations
 
 import argparse
-import importlib
 import re
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from opsfn.lazy import load
 from opsfn.tooling.packaging import (
     Built,
     PackageError,
@@ -79,7 +79,7 @@ def read_project(root: Path) -> AppProject:
 
 def project_of(reference: str) -> Path:
     """The directory of the ``pyproject.toml`` nearest above the module ``reference`` names."""
-    module = importlib.import_module(reference.partition(":")[0])
+    module = load(reference.partition(":")[0])
     if getattr(module, "__file__", None) is None:
         raise PackageError(f"{reference}: its module has no file to find its project from")
     start = Path(str(module.__file__)).resolve().parent

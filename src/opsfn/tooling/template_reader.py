@@ -10,11 +10,12 @@ their own (``AWS::ApiGatewayV2::Route``, ``AWS::Events::Rule``, ``AWS::Scheduler
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from opsfn.lazy import load
 
 HANDLER = "opsfn.handler.lambda_handler"
 # Policy actions that allow sending trace segments, and AWS managed policies that do.
@@ -32,7 +33,7 @@ S3_DETAIL_TYPES: dict[str, str] = {
 
 def parse_yaml(text: str) -> Any:
     """YAML with CloudFormation's short-form tags (``!Ref X``) turned into their long form."""
-    yaml: Any = importlib.import_module("yaml")  # PyYAML (a dependency of cfn-lint and moto)
+    yaml: Any = load("yaml")  # PyYAML (a dependency of cfn-lint and moto; untyped here)
     cfn_loader: Any = type("CfnLoader", (yaml.SafeLoader,), {})
 
     def construct(loader: Any, suffix: str, node: Any) -> dict[str, Any]:

@@ -3,8 +3,9 @@ people write templates, so a generated template reads like the hand-written one 
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from opsfn.lazy import load
 
 _SCALAR_TAGS = ("Ref", "Condition", "Fn::GetAtt", "Fn::Sub", "Fn::ImportValue", "Fn::Base64",
                 "Fn::GetAZs")
@@ -12,7 +13,7 @@ _SCALAR_TAGS = ("Ref", "Condition", "Fn::GetAtt", "Fn::Sub", "Fn::ImportValue", 
 
 def dumps(template: dict[str, Any], header: str = "") -> str:
     """``template`` as YAML text, with ``header`` as leading comment lines."""
-    yaml: Any = importlib.import_module("yaml")
+    yaml: Any = load("yaml")  # PyYAML: a dependency of cfn-lint and moto
     def choose_scalar_style(emitter: Any) -> str:
         event = emitter.event
         if event.tag and event.tag.startswith("!") and not event.style:
