@@ -3,8 +3,10 @@
 A cold start should import what the event it handles needs and nothing else. Every deferred name
 in the package is a ``"module:attribute"`` reference: a package's public names
 (:func:`attributes`), an event source's dispatcher, a domain's router, a settings section, a route
-function of the manifest (:func:`load`). This module imports nothing of opsfn, so any layer may
-use it.
+function of the manifest, a command's module (:func:`load`). Code that defers an import writes
+it inside the function that needs it, and only for a module on the one list in
+``pyproject.toml`` (``banned-module-level-imports``); ruff keeps every other import at the top.
+This module imports nothing of opsfn, so any layer may use it.
 """
 
 from __future__ import annotations

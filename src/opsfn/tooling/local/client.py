@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import sys
 import urllib.error
-import urllib.request
 from typing import Any
 
 
 def post_json(url: str, payload: Any, timeout: float = 900.0) -> Any:
     """POST JSON to the local stack and return the decoded reply."""
+    import urllib.request
+
     request = urllib.request.Request(  # noqa: S310 - a URL the user gave for the local stack
         url, data=json.dumps(payload).encode(), method="POST",
         headers={"content-type": "application/json"})

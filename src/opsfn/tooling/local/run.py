@@ -11,7 +11,6 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -36,6 +35,8 @@ def _port_free(host: str, port: int) -> bool:
     """Whether ``port`` can be bound (moto's server thread hangs instead of failing when not)."""
     if port == 0:
         return True
+    import socket
+
     with socket.socket() as probe:
         try:
             probe.bind((host, port))

@@ -10,7 +10,6 @@ exactly as Lambda starts it, instead of being called in this one.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import uuid
@@ -165,6 +164,8 @@ def _handler_for(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
             super().setup()
             # Headers and body go out in two writes; without this, Nagle's algorithm and the
             # client's delayed ACK hold the body back ~40 ms on every event.
+            import socket
+
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, format: str, *args: Any) -> None:

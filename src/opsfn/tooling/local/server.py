@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
-import socket
 import sys
 import time
 import uuid
@@ -90,6 +89,8 @@ def make_server(stack: LocalStack, host: str, port: int,
             super().setup()
             # Headers and body are two writes: without this a keep-alive client's delayed ACK
             # holds the body back ~40 ms (every boto3 Lambda Invoke paid it).
+            import socket
+
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
 from opsfn.routes.exports.sync.fastput import FastPut
 from opsfn.routes.exports.sync.model import LocalFile, UploadOptions
-from opsfn.services import aws, scoped
+from opsfn.services import aws
 
 if TYPE_CHECKING:  # the stubs are a development dependency: types only
     from botocore.session import Session
@@ -75,6 +75,8 @@ def s3_client(pool: int) -> S3Client:
 
 def scoped_credentials() -> Any:
     """The running route's scoped credentials as botocore holds them (None: the session's own)."""
+    from opsfn.services import scoped
+
     narrowed = scoped.current()
     if narrowed is None:
         return None
