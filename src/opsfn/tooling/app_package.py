@@ -9,7 +9,6 @@ dependencies, compiled with the same interpreter, and everything goes into one z
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import subprocess
@@ -145,30 +144,7 @@ def build_app(reference: str, arch: str = "arm64", *, python_version: str, outpu
         unzipped, files = tree_size(tree)
         zipped = write_zip(tree, zip_path) if zip_path is not None else 0
         built = Built(zip_path, tree if tree_dir else Path("<removed>"), zipped, unzipped, files,
-                      base.compiled)
+                      base.compiled, base.interpreter)
     check_limits(built)
     return built
-
-
-def cmd_package_app(args: argparse.Namespace, reference: str) -> int:
-    """``opsfn package --app``: build, report sizes; exit 1 on failure or over a limit."""
-    def say(message: str) -> None:
-        sys.stderr.write(f"opsfn package: {message}\n")
-
-    try:
-        built = build_app(reference, args.arch, python_version=args.python_version,
-                          output=Path(args.output) if args.output else None,
-                          tree_dir=Path(args.tree).resolve() if args.tree else None,
-                          compile_with=args.compile_with, bytecode=not args.no_bytecode,
-                          make_zip=not args.no_zip, with_sdk=args.with_sdk, log=say)
-    except (PackageError, subprocess.CalledProcessError) as error:
-        say(f"error: {error}")
-        return 1
-    where = built.zip_path or built.tree
-    zipped = f"{built.zipped_bytes / 2**20:8.1f} MiB (limit 50)" if built.zip_path else "     n/a"
-    sys.stdout.write(f"{where}\n  zipped:   {zipped}\n"
-                     f"  unzipped: {built.unzipped_bytes / 2**20:8.1f} MiB (limit 250)\n"
-                     f"  files:    {built.files:8d}\n  bytecode: "
-                     f"{'yes' if built.compiled else 'no'}\n")
-    return 0
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from opsfn.tooling.app_option import add_app_argument, app_reference
-from opsfn.tooling.app_package import cmd_package_app
+from opsfn.tooling.app_package import build_app
 from opsfn.tooling.packaging import ARCHES, RUNTIME_PYTHON, PackageError, build
 
 
@@ -25,15 +25,17 @@ def cmd_package(args: argparse.Namespace) -> int:
         sys.stderr.write(f"opsfn package: {message}\n")
 
     reference = app_reference(args)
-    if reference is not None:  # an application's own project (opsfn.tooling.app_package)
-        return cmd_package_app(args, reference)
+    options: dict[str, Any] = {
+        "python_version": args.python_version,
+        "output": Path(args.output) if args.output else None,
+        "tree_dir": Path(args.tree).resolve() if args.tree else None,
+        "compile_with": args.compile_with, "bytecode": not args.no_bytecode,
+        "make_zip": not args.no_zip, "with_sdk": args.with_sdk, "log": say}
     try:
-        built = build(args.arch, python_version=args.python_version,
-                      output=Path(args.output) if args.output else None,
-                      tree_dir=Path(args.tree).resolve() if args.tree else None,
-                      compile_with=args.compile_with, bytecode=not args.no_bytecode,
-                      make_zip=not args.no_zip, with_sdk=args.with_sdk, for_s3=args.for_s3,
-                      log=say)
+        if reference is not None:  # an application's own project, with opsfn
+            built = build_app(reference, args.arch, **options)
+        else:
+            built = build(args.arch, for_s3=args.for_s3, **options)
     except (PackageError, subprocess.CalledProcessError) as error:
         say(f"error: {error}")
         return 1
