@@ -1,5 +1,6 @@
 """Fixtures shared by the incidents, database and etl tests: moto tables, audit rows, an alert
-inbox, a real Redis. Each domain's conftest.py imports the fixtures it uses."""
+inbox, a real Redis, and the client an operator calls with. Each domain's conftest.py imports the
+fixtures it uses and defines ``app``, its routes alone."""
 
 from __future__ import annotations
 
@@ -16,11 +17,19 @@ from typing import Any
 
 import pytest
 
+from opsfn.core.app import App
 from opsfn.services import aws
+from opsfn.testing import Client
 from tests.tables import create_shared_tables
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+
+
+@pytest.fixture
+def client(app: App) -> Client:
+    """The domain's app as an operator calls it: behind the IAM authorizer."""
+    return Client(app, auth="iam")
 
 
 @pytest.fixture

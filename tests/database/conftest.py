@@ -6,15 +6,9 @@ import pytest
 
 from opsfn.core.app import App
 from opsfn.routes import database
-from opsfn.testing import Client
-from tests.operator_fixtures import tables  # noqa: F401 - fixtures
+from tests.operator_fixtures import client, tables  # noqa: F401 - fixtures
 
 
 @pytest.fixture
 def app() -> App:
     return App([database.router])
-
-
-@pytest.fixture
-def client(app: App) -> Client:
-    return Client(app, auth="iam")  # the operator routes sit behind the IAM authorizer

@@ -6,15 +6,9 @@ import pytest
 
 from opsfn.core.app import App
 from opsfn.routes import incidents
-from opsfn.testing import Client
-from tests.operator_fixtures import inbox, redis_server, tables  # noqa: F401 - fixtures
+from tests.operator_fixtures import client, inbox, redis_server, tables  # noqa: F401 - fixtures
 
 
 @pytest.fixture
 def app() -> App:
     return App([incidents.router])
-
-
-@pytest.fixture
-def client(app: App) -> Client:
-    return Client(app, auth="iam")  # the operator routes sit behind the IAM authorizer
