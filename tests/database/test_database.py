@@ -18,15 +18,6 @@ SHAPES = ["http_v1", "http_v2", "function_url", "alb"]
 KEY = "state#database#instance#dash-db"
 
 
-@pytest.fixture
-def db(tables: None, monkeypatch: pytest.MonkeyPatch) -> str:
-    aws.client("rds").create_db_instance(
-        DBInstanceIdentifier="dash-db", DBInstanceClass="db.t3.micro", Engine="postgres",
-        MasterUsername="admin", MasterUserPassword="password123", AllocatedStorage=20)
-    monkeypatch.setenv("DB_INSTANCE_ID", "dash-db")
-    return "dash-db"
-
-
 def set_status(status: str, instance: str = "dash-db") -> None:
     """moto finishes transitions at once; tests put the database in between states directly."""
     from moto.rds.models import rds_backends

@@ -30,15 +30,6 @@ START_LOCK = "database-start#instance#dash-db"
 
 
 @pytest.fixture
-def db(tables: None, monkeypatch: pytest.MonkeyPatch) -> str:
-    aws.client("rds").create_db_instance(
-        DBInstanceIdentifier="dash-db", DBInstanceClass="db.t3.micro", Engine="postgres",
-        MasterUsername="admin", MasterUserPassword="password123", AllocatedStorage=20)
-    monkeypatch.setenv("DB_INSTANCE_ID", "dash-db")
-    return "dash-db"
-
-
-@pytest.fixture
 def dashboard(db: str) -> Iterator[LambdaService]:
     with lambda_service(lambda_handler) as service:
         yield service
