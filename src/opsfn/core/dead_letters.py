@@ -15,8 +15,8 @@ operators, so it keeps what a redrive needs and nothing more.
 
 Sending needs the SDK, which lives above core: the entry points install the sender
 (:func:`use_sender`, done by :mod:`opsfn.handler`, :class:`opsfn.testing.Client` and the local
-stack's in-process runtime). Without one,
-a failure is reported as it would be without a queue, with a warning that says why.
+stack's in-process runtime). Without one, a failure is reported as it would be without a queue,
+with a warning that says why.
 """
 
 from __future__ import annotations
@@ -60,13 +60,13 @@ def park(source: str, payload: Any, error: OpsfnError, queue: str | None) -> boo
     """Send ``payload`` to the failed-events ``queue``; True when it is safely there."""
     if not queue or not error.permanent:
         return False
-    body = dumps({"source": source, "error": error.code, "permanent": True,
-                  "payload": kept_form(source, payload)})
-    if len(body.encode("utf-8")) > MAX_MESSAGE_BYTES:
-        return False
     if not _senders:
         get_logger().warning("permanent failure not parked: no sender is installed",
                              extra={"source": source, "error": error.code})
+        return False
+    body = dumps({"source": source, "error": error.code, "permanent": True,
+                  "payload": kept_form(source, payload)})
+    if len(body.encode("utf-8")) > MAX_MESSAGE_BYTES:
         return False
     try:
         _senders[0](queue, body, {"error": error.code, "source": source})

@@ -38,7 +38,8 @@ def on_restore(reset: Callable[[], None]) -> Callable[[], None]:
 def before_snapshot(app: Any) -> list[str]:
     """Import every dispatcher and route module and build each binder; returns the modules
     imported."""
-    return list(app.warm_up())
+    warmed: list[str] = app.warm_up()
+    return warmed
 
 
 def _reseed_random() -> None:
